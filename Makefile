@@ -20,7 +20,8 @@ UNIT_TESTS  := $(patsubst t/unit/%.c,$(BUILD)/unit/%,$(wildcard t/unit/*.c))
 # Debian packages the build, the instance and the tests need.
 DEB_PKGS := nginx nginx-dev libjansson-dev libssl-dev libpcre2-dev zlib1g-dev \
             perl skopeo podman buildah docker-registry wrk apache2-utils \
-            uidmap curl
+            uidmap curl postgresql libpq-dev libmicrohttpd-dev libyaml-dev \
+            libsodium-dev libldap-dev slapd ldap-utils libcurl4-openssl-dev
 
 export HARBOR_PORT HARBOR_DATA NGINX
 

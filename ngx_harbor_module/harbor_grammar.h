@@ -122,6 +122,15 @@ int hb_manifest_parse(const char *body, size_t len, const char *content_type,
     size_t ct_len, hb_manifest_t *m, char *err, size_t errlen);
 void hb_manifest_free(hb_manifest_t *m);
 
+/*
+ * The kind of a stored manifest (HB_MT_*) from its mediaType, or from its
+ * fields when it has none; HB_MT_UNKNOWN for anything else (schema1).
+ */
+int hb_manifest_sniff(const char *body, size_t len);
+
+/* The media type string of HB_MT_* (NULL for HB_MT_UNKNOWN). */
+const char *hb_manifest_type_name(int type);
+
 /* Hex of a binary digest into out (2 * n bytes, not terminated). */
 void hb_hex(unsigned char *out, const unsigned char *in, size_t n);
 

@@ -1,0 +1,912 @@
+
+/*
+ * ngx-harbor: an OCI registry inside nginx.
+ * Manifests (by tag or digest), tags, the catalog and referrers.
+ */
+
+
+#include "ngx_http_harbor_module.h"
+
+#include <jansson.h>
+
+
+/*
+ * The media type of a stored manifest never changes (its name is its
+ * digest), so each worker remembers it and a GET by tag reads no JSON.
+ */
+
+#define NGX_HTTP_HARBOR_MT_CACHE  1024
+
+typedef struct {
+    u_char      digest[HB_DIGEST_MAX];
+    u_char      len;
+    u_char      type;
+} ngx_http_harbor_mt_t;
+
+static ngx_http_harbor_mt_t  ngx_http_harbor_mt_cache[NGX_HTTP_HARBOR_MT_CACHE];
+
+
+static ngx_int_t ngx_http_harbor_manifest_get(ngx_http_request_t *r,
+    ngx_http_harbor_route_t *rt);
+static ngx_int_t ngx_http_harbor_manifest_put(ngx_http_request_t *r,
+    ngx_http_harbor_route_t *rt);
+static void ngx_http_harbor_manifest_put_done(ngx_http_request_t *r);
+static ngx_int_t ngx_http_harbor_manifest_store(ngx_http_request_t *r,
+    ngx_http_harbor_route_t *rt, ngx_str_t *body, ngx_str_t *digest);
+static ngx_int_t ngx_http_harbor_manifest_delete(ngx_http_request_t *r,
+    ngx_http_harbor_route_t *rt);
+static ngx_int_t ngx_http_harbor_accepts(ngx_http_request_t *r,
+    const char *type);
+static ngx_int_t ngx_http_harbor_blob_unknown(ngx_http_request_t *r,
+    const char *digest);
+static ngx_int_t ngx_http_harbor_send_json(ngx_http_request_t *r,
+    json_t *root, ngx_str_t *content_type);
+
+
+static ngx_http_harbor_mt_t *
+ngx_http_harbor_mt_slot(ngx_str_t *digest)
+{
+    ngx_uint_t  i, h;
+
+    h = 0;
+
+    for (i = 7; i < 15; i++) {
+        h = (h << 4) | (ngx_hextoi(&digest->data[i], 1) & 0xf);
+    }
+
+    return &ngx_http_harbor_mt_cache[h % NGX_HTTP_HARBOR_MT_CACHE];
+}
+
+
+static void
+ngx_http_harbor_mt_put(ngx_str_t *digest, int type)
+{
+    ngx_http_harbor_mt_t  *e;
+
+    e = ngx_http_harbor_mt_slot(digest);
+    ngx_memcpy(e->digest, digest->data, digest->len);
+    e->len = (u_char) digest->len;
+    e->type = (u_char) type;
+}
+
+
+static int
+ngx_http_harbor_mt_get(ngx_str_t *digest)
+{
+    ngx_http_harbor_mt_t  *e;
+
+    e = ngx_http_harbor_mt_slot(digest);
+
+    if (e->len == digest->len
+        && ngx_memcmp(e->digest, digest->data, digest->len) == 0)
+    {
+        return e->type;
+    }
+
+    return HB_MT_UNKNOWN;
+}
+
+
+ngx_int_t
+ngx_http_harbor_manifest(ngx_http_request_t *r, ngx_http_harbor_route_t *rt)
+{
+    switch (r->method) {
+
+    case NGX_HTTP_PUT:
+        return ngx_http_harbor_manifest_put(r, rt);
+
+    case NGX_HTTP_DELETE:
+        return ngx_http_harbor_manifest_delete(r, rt);
+
+    default:
+        return ngx_http_harbor_manifest_get(r, rt);
+    }
+}
+
+
+/* tag or digest -> digest of a manifest of this repository */
+
+static ngx_int_t
+ngx_http_harbor_resolve(ngx_http_request_t *r, ngx_http_harbor_route_t *rt,
+    ngx_str_t *digest)
+{
+    ngx_int_t  rc;
+
+    if (rt->alg != HB_DIGEST_NONE) {
+        *digest = rt->ref;
+
+    } else {
+        rc = ngx_http_harbor_link_get(r, &rt->name, NGX_HTTP_HARBOR_LINK_TAG,
+                                      &rt->ref, NULL, digest);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+    }
+
+    return ngx_http_harbor_link_get(r, &rt->name,
+                                    NGX_HTTP_HARBOR_LINK_REVISION,
+                                    digest, NULL, NULL);
+}
+
+
+static ngx_int_t
+ngx_http_harbor_manifest_get(ngx_http_request_t *r,
+    ngx_http_harbor_route_t *rt)
+{
+    int                    type;
+    ngx_int_t              rc;
+    ngx_str_t              digest, body, ct;
+    ngx_open_file_info_t   of;
+
+    rc = ngx_http_harbor_resolve(r, rt, &digest);
+
+    if (rc == NGX_ERROR) {
+        return ngx_http_harbor_storage_error(r);
+    }
+
+    if (rc == NGX_DECLINED) {
+        return ngx_http_harbor_error(r, NGX_HTTP_NOT_FOUND, "MANIFEST_UNKNOWN",
+                                     "manifest unknown to registry", NULL);
+    }
+
+    type = ngx_http_harbor_mt_get(&digest);
+
+    if (type == HB_MT_UNKNOWN) {
+        rc = ngx_http_harbor_blob_read(r, &digest, HB_MANIFEST_MAX, &body);
+
+        if (rc == NGX_ERROR) {
+            return ngx_http_harbor_storage_error(r);
+        }
+
+        if (rc == NGX_DECLINED) {
+            return ngx_http_harbor_error(r, NGX_HTTP_NOT_FOUND,
+                                         "MANIFEST_UNKNOWN",
+                                         "manifest unknown to registry",
+                                         NULL);
+        }
+
+        if (rc == NGX_ABORT) {
+            return ngx_http_harbor_error(r, NGX_HTTP_NOT_FOUND,
+                                         "MANIFEST_UNKNOWN",
+                                         "the stored manifest is larger "
+                                         "than 4 MiB", NULL);
+        }
+
+        type = hb_manifest_sniff((char *) body.data, body.len);
+
+        if (type == HB_MT_UNKNOWN) {
+            return ngx_http_harbor_error(r, NGX_HTTP_NOT_FOUND,
+                                         "MANIFEST_UNKNOWN",
+                                         "the stored manifest is of a kind "
+                                         "this registry does not serve",
+                                         NULL);
+        }
+
+        ngx_http_harbor_mt_put(&digest, type);
+    }
+
+    ct.data = (u_char *) hb_manifest_type_name(type);
+    ct.len = ngx_strlen(ct.data);
+
+    if (!ngx_http_harbor_accepts(r, (char *) ct.data)) {
+        return ngx_http_harbor_error(r, NGX_HTTP_NOT_FOUND, "MANIFEST_UNKNOWN",
+                                     "the manifest's media type is not in "
+                                     "the Accept header", NULL);
+    }
+
+    of.fd = NGX_INVALID_FILE;
+
+    rc = ngx_http_harbor_serve_file(r, &digest, &ct, &of);
+
+    if (rc == NGX_HTTP_NOT_FOUND) {
+        return ngx_http_harbor_error(r, NGX_HTTP_NOT_FOUND, "MANIFEST_UNKNOWN",
+                                     "manifest unknown to registry", NULL);
+    }
+
+    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+        return ngx_http_harbor_error(r, rc, "UNKNOWN", "storage error", NULL);
+    }
+
+    if (r->method == NGX_HTTP_GET) {
+        ngx_http_harbor_journal(r, "pull", &rt->name, &digest,
+                                rt->alg == HB_DIGEST_NONE ? &rt->ref : NULL,
+                                (char *) ct.data, of.size);
+    }
+
+    return rc;
+}
+
+
+/*
+ * Whether the client takes this media type: every Accept header (clients
+ * send one per type) is read; no Accept header at all takes anything.
+ */
+
+static ngx_int_t
+ngx_http_harbor_accepts(ngx_http_request_t *r, const char *type)
+{
+    u_char           *p, *end, *s;
+    size_t            tlen, len;
+    ngx_uint_t        i, seen;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    tlen = ngx_strlen(type);
+    seen = 0;
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len != 6
+            || ngx_strncasecmp(h[i].key.data, (u_char *) "Accept", 6) != 0)
+        {
+            continue;
+        }
+
+        seen = 1;
+
+        p = h[i].value.data;
+        end = p + h[i].value.len;
+
+        while (p < end) {
+            while (p < end && (*p == ' ' || *p == ',')) {
+                p++;
+            }
+
+            s = p;
+
+            while (p < end && *p != ',') {
+                p++;
+            }
+
+            len = hb_media_type_len(s, p - s);
+
+            if ((len == tlen && ngx_strncasecmp(s, (u_char *) type, len) == 0)
+                || (len == 3 && ngx_strncmp(s, "*/*", 3) == 0)
+                || (len == 13 && ngx_strncmp(s, "application/*", 13) == 0))
+            {
+                return 1;
+            }
+        }
+    }
+
+    return !seen;
+}
+
+
+static ngx_int_t
+ngx_http_harbor_manifest_put(ngx_http_request_t *r,
+    ngx_http_harbor_route_t *rt)
+{
+    ngx_http_harbor_ctx_t  *ctx;
+
+    if (r->headers_in.content_length_n > HB_MANIFEST_MAX) {
+        return ngx_http_harbor_error(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                     "SIZE_INVALID",
+                                     "manifests are limited to 4 MiB", NULL);
+    }
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_harbor_module);
+
+    SHA256_Init(&ctx->sha);
+
+    return ngx_http_harbor_read_body(r, HB_MANIFEST_MAX,
+                                     ngx_http_harbor_manifest_put_done);
+}
+
+
+static void
+ngx_http_harbor_manifest_put_done(ngx_http_request_t *r)
+{
+    ssize_t                   n;
+    ngx_str_t                 body, digest;
+    ngx_temp_file_t          *tf;
+    ngx_http_harbor_ctx_t    *ctx;
+    ngx_http_harbor_route_t  *rt;
+    u_char                    bin[SHA512_DIGEST_LENGTH];
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_harbor_module);
+    ctx->hashing = 0;
+    rt = &ctx->route;
+
+    tf = r->request_body ? r->request_body->temp_file : NULL;
+
+    if (tf == NULL || ctx->received == 0) {
+        ngx_http_finalize_request(r,
+            ngx_http_harbor_error(r, NGX_HTTP_BAD_REQUEST, "MANIFEST_INVALID",
+                                  "the manifest is empty", NULL));
+        return;
+    }
+
+    body.len = ctx->received;
+    body.data = ngx_pnalloc(r->pool, body.len);
+    if (body.data == NULL) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    n = ngx_read_file(&tf->file, body.data, body.len, 0);
+
+    if (n != (ssize_t) body.len) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    /* the digest of the manifest, in the algorithm the client named */
+
+    digest.data = ngx_pnalloc(r->pool, HB_DIGEST_MAX);
+    if (digest.data == NULL) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    if (rt->alg == HB_DIGEST_SHA512) {
+        SHA512(body.data, body.len, bin);
+        ngx_memcpy(digest.data, "sha512:", 7);
+        hb_hex(digest.data + 7, bin, SHA512_DIGEST_LENGTH);
+        digest.len = 7 + HB_SHA512_HEX;
+
+    } else {
+        ngx_memcpy(digest.data, "sha256:", 7);
+        ngx_http_harbor_sha256_hex(&ctx->sha, digest.data + 7);
+        digest.len = 7 + HB_SHA256_HEX;
+    }
+
+    if (rt->alg != HB_DIGEST_NONE
+        && (digest.len != rt->ref.len
+            || ngx_memcmp(digest.data, rt->ref.data, digest.len) != 0))
+    {
+        ngx_http_finalize_request(r,
+            ngx_http_harbor_error(r, NGX_HTTP_BAD_REQUEST, "DIGEST_INVALID",
+                                  "provided digest did not match uploaded "
+                                  "content", NULL));
+        return;
+    }
+
+    ngx_http_finalize_request(r,
+        ngx_http_harbor_manifest_store(r, rt, &body, &digest));
+}
+
+
+static ngx_int_t
+ngx_http_harbor_manifest_store(ngx_http_request_t *r,
+    ngx_http_harbor_route_t *rt, ngx_str_t *body, ngx_str_t *digest)
+{
+    size_t            ct_len, i;
+    ngx_int_t         rc;
+    ngx_str_t         d, subject, msg, *ct;
+    ngx_temp_file_t  *tf;
+    hb_manifest_t     m;
+    char              err[256];
+
+    ct = r->headers_in.content_type ? &r->headers_in.content_type->value
+                                    : NULL;
+    ct_len = ct ? hb_media_type_len(ct->data, ct->len) : 0;
+
+    if (hb_manifest_parse((char *) body->data, body->len,
+                          ct ? (char *) ct->data : NULL, ct_len, &m,
+                          err, sizeof(err))
+        != 0)
+    {
+        hb_manifest_free(&m);
+
+        msg.len = ngx_strlen(err);
+        msg.data = (u_char *) err;
+
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "harbor: manifest refused: %V", &msg);
+
+        return ngx_http_harbor_error(r, NGX_HTTP_BAD_REQUEST,
+                                     "MANIFEST_INVALID", err, NULL);
+    }
+
+    /* everything it references must be here first */
+
+    if (m.config.digest[0]) {
+        d.data = (u_char *) m.config.digest;
+        d.len = ngx_strlen(m.config.digest);
+
+        rc = ngx_http_harbor_link_get(r, &rt->name,
+                                      NGX_HTTP_HARBOR_LINK_LAYER, &d, NULL,
+                                      NULL);
+        if (rc != NGX_OK) {
+            goto unknown;
+        }
+    }
+
+    for (i = 0; i < m.nblobs; i++) {
+        if (m.blobs[i].has_urls) {
+            continue;       /* a foreign layer lives elsewhere */
+        }
+
+        d.data = (u_char *) m.blobs[i].digest;
+        d.len = ngx_strlen(m.blobs[i].digest);
+
+        rc = ngx_http_harbor_link_get(r, &rt->name,
+                                      NGX_HTTP_HARBOR_LINK_LAYER, &d, NULL,
+                                      NULL);
+        if (rc != NGX_OK) {
+            goto unknown;
+        }
+    }
+
+    for (i = 0; i < m.nmanifests; i++) {
+        d.data = (u_char *) m.manifests[i].digest;
+        d.len = ngx_strlen(m.manifests[i].digest);
+
+        rc = ngx_http_harbor_link_get(r, &rt->name,
+                                      NGX_HTTP_HARBOR_LINK_REVISION, &d, NULL,
+                                      NULL);
+        if (rc != NGX_OK) {
+            goto unknown;
+        }
+    }
+
+    /* the manifest itself, then the links that make it visible */
+
+    tf = r->request_body->temp_file;
+
+    if (ngx_http_harbor_blob_commit(r, digest, &tf->file.name, tf->file.fd)
+        != NGX_OK
+        || ngx_http_harbor_link_put(r, &rt->name,
+                                    NGX_HTTP_HARBOR_LINK_REVISION, digest,
+                                    NULL, digest)
+           != NGX_OK)
+    {
+        goto failed;
+    }
+
+    if (rt->alg == HB_DIGEST_NONE) {
+        if (ngx_http_harbor_link_put(r, &rt->name,
+                                     NGX_HTTP_HARBOR_LINK_TAG_INDEX, &rt->ref,
+                                     digest, digest)
+            != NGX_OK
+            || ngx_http_harbor_link_put(r, &rt->name,
+                                        NGX_HTTP_HARBOR_LINK_TAG, &rt->ref,
+                                        NULL, digest)
+               != NGX_OK)
+        {
+            goto failed;
+        }
+    }
+
+    if (m.subject.digest[0]) {
+        subject.len = ngx_strlen(m.subject.digest);
+        subject.data = ngx_pnalloc(r->pool, subject.len);
+        if (subject.data == NULL) {
+            goto failed;
+        }
+
+        ngx_memcpy(subject.data, m.subject.digest, subject.len);
+
+        if (ngx_http_harbor_link_put(r, &rt->name,
+                                     NGX_HTTP_HARBOR_LINK_REFERRER, &subject,
+                                     digest, digest)
+            != NGX_OK
+            || ngx_http_harbor_add_header(r, "OCI-Subject", &subject)
+               != NGX_OK)
+        {
+            goto failed;
+        }
+    }
+
+    ngx_http_harbor_mt_put(digest, m.type);
+
+    ngx_http_harbor_journal(r, "push", &rt->name, digest,
+                            rt->alg == HB_DIGEST_NONE ? &rt->ref : NULL,
+                            m.media_type, body->len);
+
+    hb_manifest_free(&m);
+
+    if (ngx_http_harbor_set_location(r, &rt->name, "manifests", digest)
+        != NGX_OK
+        || ngx_http_harbor_add_header(r, "Docker-Content-Digest", digest)
+           != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_harbor_send(r, NGX_HTTP_CREATED, NULL, NULL);
+
+unknown:
+
+    hb_manifest_free(&m);
+
+    if (rc == NGX_ERROR) {
+        return ngx_http_harbor_storage_error(r);
+    }
+
+    return ngx_http_harbor_blob_unknown(r, (char *) d.data);
+
+failed:
+
+    hb_manifest_free(&m);
+
+    return ngx_http_harbor_storage_error(r);
+}
+
+
+static ngx_int_t
+ngx_http_harbor_blob_unknown(ngx_http_request_t *r, const char *digest)
+{
+    ngx_str_t  detail;
+
+    detail.data = ngx_pnalloc(r->pool, HB_DIGEST_MAX + sizeof("{\"digest\":\"\"}"));
+    if (detail.data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    detail.len = ngx_sprintf(detail.data, "{\"digest\":\"%s\"}", digest)
+                 - detail.data;
+
+    return ngx_http_harbor_error(r, NGX_HTTP_BAD_REQUEST,
+                                 "MANIFEST_BLOB_UNKNOWN",
+                                 "manifest references a manifest or blob "
+                                 "unknown to this repository", &detail);
+}
+
+
+static ngx_int_t
+ngx_http_harbor_manifest_delete(ngx_http_request_t *r,
+    ngx_http_harbor_route_t *rt)
+{
+    ngx_int_t      rc;
+    ngx_str_t      digest, body, subject, *tag;
+    ngx_uint_t     i;
+    ngx_array_t    tags;
+    hb_manifest_t  m;
+    char           err[128];
+
+    if (rt->alg == HB_DIGEST_NONE) {
+
+        /* a tag: only the tag goes */
+
+        rc = ngx_http_harbor_link_get(r, &rt->name, NGX_HTTP_HARBOR_LINK_TAG,
+                                      &rt->ref, NULL, &digest);
+        if (rc == NGX_OK) {
+            rc = ngx_http_harbor_link_delete(r, &rt->name,
+                                             NGX_HTTP_HARBOR_LINK_TAG,
+                                             &rt->ref, NULL);
+        }
+
+        if (rc == NGX_ERROR) {
+            return ngx_http_harbor_storage_error(r);
+        }
+
+        if (rc == NGX_DECLINED) {
+            return ngx_http_harbor_error(r, NGX_HTTP_NOT_FOUND,
+                                         "MANIFEST_UNKNOWN",
+                                         "manifest unknown to registry",
+                                         NULL);
+        }
+
+        ngx_http_harbor_journal(r, "delete", &rt->name, &digest, &rt->ref,
+                                NULL, 0);
+
+        return ngx_http_harbor_send(r, NGX_HTTP_ACCEPTED, NULL, NULL);
+    }
+
+    digest = rt->ref;
+
+    rc = ngx_http_harbor_link_get(r, &rt->name, NGX_HTTP_HARBOR_LINK_REVISION,
+                                  &digest, NULL, NULL);
+
+    if (rc == NGX_ERROR) {
+        return ngx_http_harbor_storage_error(r);
+    }
+
+    if (rc == NGX_DECLINED) {
+        return ngx_http_harbor_error(r, NGX_HTTP_NOT_FOUND, "MANIFEST_UNKNOWN",
+                                     "manifest unknown to registry", NULL);
+    }
+
+    /* its tags first, so that no tag ever points at nothing */
+
+    if (ngx_array_init(&tags, r->pool, 8, sizeof(ngx_str_t)) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rc = ngx_http_harbor_list_tags(r, &rt->name, &tags);
+    if (rc == NGX_ERROR) {
+        return ngx_http_harbor_storage_error(r);
+    }
+
+    tag = tags.elts;
+
+    for (i = 0; rc == NGX_OK && i < tags.nelts; i++) {
+        rc = ngx_http_harbor_link_get(r, &rt->name, NGX_HTTP_HARBOR_LINK_TAG,
+                                      &tag[i], NULL, &body);
+
+        if (rc == NGX_OK && body.len == digest.len
+            && ngx_memcmp(body.data, digest.data, digest.len) == 0)
+        {
+            rc = ngx_http_harbor_link_delete(r, &rt->name,
+                                             NGX_HTTP_HARBOR_LINK_TAG,
+                                             &tag[i], NULL);
+        }
+
+        if (rc == NGX_DECLINED) {
+            rc = NGX_OK;
+        }
+    }
+
+    if (rc == NGX_ERROR) {
+        return ngx_http_harbor_storage_error(r);
+    }
+
+    /* its entry in the referrers of its subject */
+
+    ngx_memzero(&m, sizeof(hb_manifest_t));
+
+    if (ngx_http_harbor_blob_read(r, &digest, HB_MANIFEST_MAX, &body) == NGX_OK
+        && hb_manifest_parse((char *) body.data, body.len, NULL, 0, &m, err,
+                             sizeof(err))
+           == 0
+        && m.subject.digest[0])
+    {
+        subject.data = (u_char *) m.subject.digest;
+        subject.len = ngx_strlen(m.subject.digest);
+
+        if (ngx_http_harbor_link_delete(r, &rt->name,
+                                        NGX_HTTP_HARBOR_LINK_REFERRER,
+                                        &subject, &digest)
+            == NGX_ERROR)
+        {
+            hb_manifest_free(&m);
+            return ngx_http_harbor_storage_error(r);
+        }
+    }
+
+    hb_manifest_free(&m);
+
+    rc = ngx_http_harbor_link_delete(r, &rt->name,
+                                     NGX_HTTP_HARBOR_LINK_REVISION, &digest,
+                                     NULL);
+    if (rc == NGX_ERROR) {
+        return ngx_http_harbor_storage_error(r);
+    }
+
+    ngx_http_harbor_journal(r, "delete", &rt->name, &digest, NULL, NULL, 0);
+
+    return ngx_http_harbor_send(r, NGX_HTTP_ACCEPTED, NULL, NULL);
+}
+
+
+ngx_int_t
+ngx_http_harbor_tags(ngx_http_request_t *r, ngx_http_harbor_route_t *rt)
+{
+    u_char       *p;
+    ngx_int_t     rc, n;
+    ngx_str_t     last, path;
+    ngx_array_t   tags;
+
+    rc = ngx_http_harbor_list_args(r, &n, &last);
+
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (rc == NGX_DECLINED) {
+        return ngx_http_harbor_error(r, NGX_HTTP_BAD_REQUEST,
+                                     "PAGINATION_NUMBER_INVALID",
+                                     "invalid number of results requested",
+                                     NULL);
+    }
+
+    if (ngx_array_init(&tags, r->pool, 16, sizeof(ngx_str_t)) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rc = ngx_http_harbor_list_tags(r, &rt->name, &tags);
+
+    if (rc == NGX_ERROR) {
+        return ngx_http_harbor_storage_error(r);
+    }
+
+    if (rc == NGX_DECLINED) {
+        return ngx_http_harbor_error(r, NGX_HTTP_NOT_FOUND, "NAME_UNKNOWN",
+                                     "repository name not known to registry",
+                                     NULL);
+    }
+
+    path.data = ngx_pnalloc(r->pool, rt->name.len * 2 + 32);
+    if (path.data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    path.len = ngx_sprintf(path.data, "/v2/%V/tags/list", &rt->name)
+               - path.data;
+
+    /* the prefix: "name":"<name>", */
+
+    p = ngx_pnalloc(r->pool, rt->name.len + sizeof("\"name\":\"\",") + 1);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_sprintf(p, "\"name\":\"%V\",%Z", &rt->name);
+
+    return ngx_http_harbor_send_list(r, &tags, n, &last, &path, (char *) p,
+                                     "tags");
+}
+
+
+ngx_int_t
+ngx_http_harbor_catalog(ngx_http_request_t *r)
+{
+    ngx_int_t     rc, n;
+    ngx_str_t     last, path;
+    ngx_array_t   names;
+
+    rc = ngx_http_harbor_list_args(r, &n, &last);
+
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (rc == NGX_DECLINED) {
+        return ngx_http_harbor_error(r, NGX_HTTP_BAD_REQUEST,
+                                     "PAGINATION_NUMBER_INVALID",
+                                     "invalid number of results requested",
+                                     NULL);
+    }
+
+    if (ngx_array_init(&names, r->pool, 64, sizeof(ngx_str_t)) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_http_harbor_list_repos(r, &names) != NGX_OK) {
+        return ngx_http_harbor_storage_error(r);
+    }
+
+    ngx_str_set(&path, "/v2/_catalog");
+
+    return ngx_http_harbor_send_list(r, &names, n, &last, &path, "",
+                                     "repositories");
+}
+
+
+ngx_int_t
+ngx_http_harbor_referrers(ngx_http_request_t *r, ngx_http_harbor_route_t *rt)
+{
+    json_t         *root, *list, *desc, *ann;
+    ngx_int_t       rc;
+    ngx_str_t       filter, body, *d, ct;
+    ngx_uint_t      i;
+    ngx_array_t     digests;
+    hb_manifest_t   m;
+    char            err[128];
+
+    rc = ngx_http_harbor_arg(r, "artifactType", &filter);
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (rc == NGX_DECLINED) {
+        ngx_str_null(&filter);
+    }
+
+    if (ngx_array_init(&digests, r->pool, 8, sizeof(ngx_str_t)) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_http_harbor_list_referrers(r, &rt->name, &rt->ref, &digests)
+        != NGX_OK)
+    {
+        return ngx_http_harbor_storage_error(r);
+    }
+
+    root = json_pack("{s:i, s:s, s:[]}", "schemaVersion", 2,
+                     "mediaType", HB_MT_OCI_INDEX_S, "manifests");
+    if (root == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    list = json_object_get(root, "manifests");
+    d = digests.elts;
+
+    for (i = 0; i < digests.nelts; i++) {
+
+        if (ngx_http_harbor_blob_read(r, &d[i], HB_MANIFEST_MAX, &body)
+            != NGX_OK)
+        {
+            continue;
+        }
+
+        if (hb_manifest_parse((char *) body.data, body.len, NULL, 0, &m, err,
+                              sizeof(err))
+            != 0)
+        {
+            hb_manifest_free(&m);
+            continue;
+        }
+
+        if (filter.len
+            && (m.artifact_type == NULL
+                || ngx_strlen(m.artifact_type) != filter.len
+                || ngx_strncmp(m.artifact_type, filter.data, filter.len) != 0))
+        {
+            hb_manifest_free(&m);
+            continue;
+        }
+
+        desc = json_pack("{s:s, s:s%, s:I}", "mediaType", m.media_type,
+                         "digest", d[i].data, d[i].len,
+                         "size", (json_int_t) body.len);
+
+        if (desc && m.artifact_type) {
+            json_object_set_new(desc, "artifactType",
+                                json_string(m.artifact_type));
+        }
+
+        if (desc && m.annotations) {
+            ann = json_loads(m.annotations, 0, NULL);
+            if (ann) {
+                json_object_set_new(desc, "annotations", ann);
+            }
+        }
+
+        hb_manifest_free(&m);
+
+        if (desc == NULL || json_array_append_new(list, desc) != 0) {
+            json_decref(root);
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    if (filter.len) {
+        ngx_str_set(&ct, "artifactType");
+        if (ngx_http_harbor_add_header(r, "OCI-Filters-Applied", &ct)
+            != NGX_OK)
+        {
+            json_decref(root);
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    ngx_str_set(&ct, HB_MT_OCI_INDEX_S);
+
+    return ngx_http_harbor_send_json(r, root, &ct);
+}
+
+
+/* Send and free a JSON document. */
+
+static ngx_int_t
+ngx_http_harbor_send_json(ngx_http_request_t *r, json_t *root,
+    ngx_str_t *content_type)
+{
+    char       *s;
+    ngx_str_t   body;
+
+    s = json_dumps(root, JSON_COMPACT);
+    json_decref(root);
+
+    if (s == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    body.len = ngx_strlen(s);
+    body.data = ngx_pnalloc(r->pool, body.len);
+    if (body.data == NULL) {
+        free(s);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_memcpy(body.data, s, body.len);
+    free(s);
+
+    return ngx_http_harbor_send(r, NGX_HTTP_OK, content_type, &body);
+}

@@ -1,0 +1,259 @@
+
+/*
+ * ngx-harbor: an OCI registry inside nginx.
+ * Directives, configuration, and phase registration.
+ */
+
+
+#include "ngx_http_harbor_module.h"
+
+
+static void *ngx_http_harbor_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_http_harbor_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child);
+static char *ngx_http_harbor_registry(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_harbor_journal_set(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static ngx_int_t ngx_http_harbor_init(ngx_conf_t *cf);
+
+
+static ngx_conf_enum_t  ngx_http_harbor_auth_modes[] = {
+    { ngx_string("off"), NGX_HTTP_HARBOR_AUTH_OFF },
+    { ngx_null_string, 0 }
+};
+
+
+static ngx_command_t  ngx_http_harbor_commands[] = {
+
+    { ngx_string("harbor_registry"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_http_harbor_registry,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_harbor_loc_conf_t, enable),
+      NULL },
+
+    { ngx_string("harbor_storage"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_harbor_loc_conf_t, storage),
+      NULL },
+
+    { ngx_string("harbor_journal"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_harbor_journal_set,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("harbor_auth"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_harbor_loc_conf_t, auth),
+      &ngx_http_harbor_auth_modes },
+
+      ngx_null_command
+};
+
+
+static ngx_http_module_t  ngx_http_harbor_module_ctx = {
+    NULL,                                  /* preconfiguration */
+    ngx_http_harbor_init,                  /* postconfiguration */
+
+    NULL,                                  /* create main configuration */
+    NULL,                                  /* init main configuration */
+
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    ngx_http_harbor_create_loc_conf,       /* create location configuration */
+    ngx_http_harbor_merge_loc_conf         /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_http_harbor_module = {
+    NGX_MODULE_V1,
+    &ngx_http_harbor_module_ctx,           /* module context */
+    ngx_http_harbor_commands,              /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    NULL,                                  /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    NULL,                                  /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+static void *
+ngx_http_harbor_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_http_harbor_loc_conf_t  *conf;
+
+    conf = ngx_pcalloc(cf->pool, sizeof(ngx_http_harbor_loc_conf_t));
+    if (conf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     conf->storage = { 0, NULL };
+     *     conf->v2 = { 0, NULL };
+     */
+
+    conf->enable = NGX_CONF_UNSET;
+    conf->journal = NGX_CONF_UNSET_PTR;
+    conf->auth = NGX_CONF_UNSET_UINT;
+
+    return conf;
+}
+
+
+static char *
+ngx_http_harbor_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_http_harbor_loc_conf_t *prev = parent;
+    ngx_http_harbor_loc_conf_t *conf = child;
+
+    u_char                    *p;
+    ngx_path_t                *path;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    ngx_conf_merge_value(conf->enable, prev->enable, 0);
+    ngx_conf_merge_str_value(conf->storage, prev->storage, "");
+    ngx_conf_merge_ptr_value(conf->journal, prev->journal, NULL);
+    ngx_conf_merge_uint_value(conf->auth, prev->auth, NGX_CONF_UNSET_UINT);
+
+    if (!conf->enable) {
+        return NGX_CONF_OK;
+    }
+
+    if (conf->storage.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"harbor_registry\" requires \"harbor_storage\": "
+                           "the directory that holds docker/registry/v2");
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->auth == NGX_CONF_UNSET_UINT) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"harbor_registry\" requires \"harbor_auth\"; "
+                           "use \"harbor_auth off\" for a registry open to "
+                           "anyone who can reach it");
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->v2.len == 0) {
+        while (conf->storage.len > 1
+               && conf->storage.data[conf->storage.len - 1] == '/')
+        {
+            conf->storage.len--;
+        }
+
+        if (ngx_conf_full_name(cf->cycle, &conf->storage, 0) != NGX_OK) {
+            return NGX_CONF_ERROR;
+        }
+
+        conf->v2.len = conf->storage.len + sizeof("/docker/registry/v2") - 1;
+        conf->v2.data = ngx_pnalloc(cf->pool, conf->v2.len);
+        if (conf->v2.data == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_sprintf(conf->v2.data, "%V/docker/registry/v2", &conf->storage);
+    }
+
+    /*
+     * Request bodies go to temporary files inside the store, so that
+     * committing an upload is a rename on one filesystem, never a copy.
+     */
+
+    path = ngx_pcalloc(cf->pool, sizeof(ngx_path_t));
+    if (path == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    path->name.len = conf->storage.len + sizeof("/_tmp") - 1;
+    path->name.data = ngx_pnalloc(cf->pool, path->name.len + 1);
+    if (path->name.data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    p = ngx_sprintf(path->name.data, "%V/_tmp", &conf->storage);
+    *p = '\0';
+
+    path->conf_file = cf->conf_file->file.name.data;
+    path->line = cf->conf_file->line;
+
+    if (ngx_add_path(cf, &path) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf->client_body_temp_path = path;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_harbor_registry(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_harbor_loc_conf_t *hlcf = conf;
+
+    char                      *rv;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    rv = ngx_conf_set_flag_slot(cf, cmd, conf);
+    if (rv != NGX_CONF_OK) {
+        return rv;
+    }
+
+    if (hlcf->enable) {
+        clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+        clcf->handler = ngx_http_harbor_handler;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_harbor_journal_set(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_harbor_loc_conf_t *hlcf = conf;
+
+    ngx_str_t  *value;
+
+    if (hlcf->journal != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "off") == 0) {
+        hlcf->journal = NULL;
+        return NGX_CONF_OK;
+    }
+
+    /* opened by the master like access_log, reopened on USR1 */
+
+    hlcf->journal = ngx_conf_open_file(cf->cycle, &value[1]);
+    if (hlcf->journal == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_harbor_init(ngx_conf_t *cf)
+{
+    return ngx_http_harbor_body_filter_init(cf);
+}

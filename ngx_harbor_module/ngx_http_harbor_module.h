@@ -1,0 +1,188 @@
+
+/*
+ * ngx-harbor: an OCI registry inside nginx.
+ * The umbrella header of ngx_http_harbor_module.
+ */
+
+
+#ifndef _NGX_HTTP_HARBOR_MODULE_H_INCLUDED_
+#define _NGX_HTTP_HARBOR_MODULE_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+/*
+ * Uploads keep their SHA-256 state on disk between chunks, so a chunked
+ * upload may continue on any worker and after a restart.  Only the
+ * low-level SHA256_CTX is a plain struct that can be saved; it is
+ * deprecated, not removed, in OpenSSL 3 (nginx suppresses the warnings).
+ */
+#include <openssl/sha.h>
+#include <openssl/rand.h>
+#include <openssl/evp.h>
+
+#include "harbor_grammar.h"
+
+
+#define NGX_HTTP_HARBOR_AUTH_OFF     0
+#define NGX_HTTP_HARBOR_AUTH_TOKEN   1
+
+#define NGX_HTTP_HARBOR_LIST_MAX     1000    /* cap of n in lists */
+
+
+typedef struct {
+    ngx_flag_t                  enable;
+    ngx_str_t                   storage;     /* root, no trailing slash */
+    ngx_str_t                   v2;          /* storage + /docker/registry/v2 */
+    ngx_open_file_t            *journal;
+    ngx_uint_t                  auth;
+} ngx_http_harbor_loc_conf_t;
+
+
+typedef enum {
+    NGX_HTTP_HARBOR_R_BASE = 0,
+    NGX_HTTP_HARBOR_R_CATALOG,
+    NGX_HTTP_HARBOR_R_TAGS,
+    NGX_HTTP_HARBOR_R_MANIFEST,
+    NGX_HTTP_HARBOR_R_BLOB,
+    NGX_HTTP_HARBOR_R_UPLOADS,       /* .../blobs/uploads/ */
+    NGX_HTTP_HARBOR_R_UPLOAD,        /* .../blobs/uploads/<uuid> */
+    NGX_HTTP_HARBOR_R_REFERRERS
+} ngx_http_harbor_route_e;
+
+
+typedef struct {
+    ngx_http_harbor_route_e     type;
+    ngx_str_t                   name;        /* repository */
+    ngx_str_t                   ref;         /* tag, digest or uuid */
+    ngx_uint_t                  alg;         /* HB_DIGEST_* if ref is one */
+} ngx_http_harbor_route_t;
+
+
+/* An upload in progress, locked by this request while it is open. */
+typedef struct {
+    ngx_str_t                   dir;         /* .../_uploads/<uuid> */
+    ngx_fd_t                    lock;
+    off_t                       offset;      /* bytes stored */
+    SHA256_CTX                  sha;         /* state after offset bytes */
+} ngx_http_harbor_upload_t;
+
+
+typedef struct {
+    ngx_http_harbor_route_t     route;
+    ngx_http_harbor_upload_t    upload;
+
+    SHA256_CTX                  sha;         /* of the request body */
+    off_t                       received;
+    off_t                       limit;       /* of the body; 0: none */
+    ngx_str_t                   digest;      /* ?digest= */
+    ngx_str_t                   user;        /* subject of the token */
+
+    unsigned                    hashing:1;
+    unsigned                    too_large:1;
+} ngx_http_harbor_ctx_t;
+
+
+typedef enum {
+    NGX_HTTP_HARBOR_LINK_LAYER = 0,    /* _layers/<alg>/<hex>/link */
+    NGX_HTTP_HARBOR_LINK_REVISION,     /* _manifests/revisions/<alg>/<hex>/link */
+    NGX_HTTP_HARBOR_LINK_TAG,          /* _manifests/tags/<tag>/current/link */
+    NGX_HTTP_HARBOR_LINK_TAG_INDEX,    /* _manifests/tags/<tag>/index/<alg>/<hex>/link */
+    NGX_HTTP_HARBOR_LINK_REFERRER      /* _referrers/<alg>/<hex>/<alg>/<hex>/link */
+} ngx_http_harbor_link_e;
+
+
+extern ngx_module_t  ngx_http_harbor_module;
+
+
+/* ngx_http_harbor_v2.c */
+ngx_int_t ngx_http_harbor_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_harbor_error(ngx_http_request_t *r, ngx_uint_t status,
+    const char *code, const char *message, ngx_str_t *detail);
+ngx_int_t ngx_http_harbor_send(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_str_t *content_type, ngx_str_t *body);
+ngx_int_t ngx_http_harbor_add_header(ngx_http_request_t *r, const char *name,
+    ngx_str_t *value);
+ngx_int_t ngx_http_harbor_set_location(ngx_http_request_t *r,
+    ngx_str_t *name, const char *kind, ngx_str_t *ref);
+ngx_int_t ngx_http_harbor_arg(ngx_http_request_t *r, const char *name,
+    ngx_str_t *value);
+ngx_int_t ngx_http_harbor_errno_status(ngx_err_t err);
+ngx_int_t ngx_http_harbor_storage_error(ngx_http_request_t *r);
+ngx_int_t ngx_http_harbor_list_args(ngx_http_request_t *r, ngx_int_t *n,
+    ngx_str_t *last);
+ngx_int_t ngx_http_harbor_send_list(ngx_http_request_t *r, ngx_array_t *items,
+    ngx_int_t n, ngx_str_t *last, ngx_str_t *path, const char *prefix,
+    const char *key);
+
+/* ngx_http_harbor_blob.c */
+ngx_int_t ngx_http_harbor_serve_file(ngx_http_request_t *r,
+    ngx_str_t *digest, ngx_str_t *content_type, ngx_open_file_info_t *of);
+ngx_int_t ngx_http_harbor_blob(ngx_http_request_t *r,
+    ngx_http_harbor_route_t *rt);
+
+/* ngx_http_harbor_upload.c */
+ngx_int_t ngx_http_harbor_uploads(ngx_http_request_t *r,
+    ngx_http_harbor_route_t *rt);
+ngx_int_t ngx_http_harbor_upload(ngx_http_request_t *r,
+    ngx_http_harbor_route_t *rt);
+ngx_int_t ngx_http_harbor_read_body(ngx_http_request_t *r, off_t limit,
+    ngx_http_client_body_handler_pt handler);
+ngx_int_t ngx_http_harbor_body_filter_init(ngx_conf_t *cf);
+
+/* ngx_http_harbor_manifest.c */
+ngx_int_t ngx_http_harbor_manifest(ngx_http_request_t *r,
+    ngx_http_harbor_route_t *rt);
+ngx_int_t ngx_http_harbor_tags(ngx_http_request_t *r,
+    ngx_http_harbor_route_t *rt);
+ngx_int_t ngx_http_harbor_catalog(ngx_http_request_t *r);
+ngx_int_t ngx_http_harbor_referrers(ngx_http_request_t *r,
+    ngx_http_harbor_route_t *rt);
+
+/* ngx_http_harbor_storage.c: the only code that touches the store */
+ngx_int_t ngx_http_harbor_blob_path(ngx_http_request_t *r, ngx_str_t *digest,
+    ngx_str_t *path);
+ngx_int_t ngx_http_harbor_blob_read(ngx_http_request_t *r, ngx_str_t *digest,
+    size_t max, ngx_str_t *out);
+ngx_int_t ngx_http_harbor_blob_commit(ngx_http_request_t *r,
+    ngx_str_t *digest, ngx_str_t *src, ngx_fd_t fd);
+ngx_int_t ngx_http_harbor_link_get(ngx_http_request_t *r, ngx_str_t *name,
+    ngx_http_harbor_link_e kind, ngx_str_t *key, ngx_str_t *key2,
+    ngx_str_t *digest);
+ngx_int_t ngx_http_harbor_link_put(ngx_http_request_t *r, ngx_str_t *name,
+    ngx_http_harbor_link_e kind, ngx_str_t *key, ngx_str_t *key2,
+    ngx_str_t *digest);
+ngx_int_t ngx_http_harbor_link_delete(ngx_http_request_t *r, ngx_str_t *name,
+    ngx_http_harbor_link_e kind, ngx_str_t *key, ngx_str_t *key2);
+ngx_int_t ngx_http_harbor_repo_exists(ngx_http_request_t *r, ngx_str_t *name);
+ngx_int_t ngx_http_harbor_list_tags(ngx_http_request_t *r, ngx_str_t *name,
+    ngx_array_t *tags);
+ngx_int_t ngx_http_harbor_list_repos(ngx_http_request_t *r,
+    ngx_array_t *names);
+ngx_int_t ngx_http_harbor_list_referrers(ngx_http_request_t *r,
+    ngx_str_t *name, ngx_str_t *subject, ngx_array_t *digests);
+ngx_int_t ngx_http_harbor_upload_create(ngx_http_request_t *r,
+    ngx_str_t *name, ngx_str_t *uuid);
+ngx_int_t ngx_http_harbor_upload_open(ngx_http_request_t *r, ngx_str_t *name,
+    ngx_str_t *uuid, ngx_http_harbor_upload_t *u);
+ngx_int_t ngx_http_harbor_upload_append(ngx_http_request_t *r,
+    ngx_http_harbor_upload_t *u, ngx_temp_file_t *tf, off_t size,
+    SHA256_CTX *sha);
+ngx_int_t ngx_http_harbor_upload_finish(ngx_http_request_t *r,
+    ngx_http_harbor_upload_t *u, ngx_str_t *digest, ngx_uint_t alg);
+ngx_int_t ngx_http_harbor_upload_delete(ngx_http_request_t *r,
+    ngx_http_harbor_upload_t *u);
+ngx_int_t ngx_http_harbor_file_digest(ngx_http_request_t *r, ngx_fd_t fd,
+    ngx_str_t *path, ngx_uint_t alg, u_char *hex);
+
+/* ngx_http_harbor_journal.c */
+void ngx_http_harbor_journal(ngx_http_request_t *r, const char *action,
+    ngx_str_t *name, ngx_str_t *digest, ngx_str_t *tag,
+    const char *media_type, off_t size);
+
+/* helpers shared by the files */
+void ngx_http_harbor_sha256_hex(SHA256_CTX *sha, u_char *hex);
+
+#endif /* _NGX_HTTP_HARBOR_MODULE_H_INCLUDED_ */

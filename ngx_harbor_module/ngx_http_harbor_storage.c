@@ -1,0 +1,1598 @@
+
+/*
+ * ngx-harbor: an OCI registry inside nginx.
+ * The store, in CNCF distribution's on-disk layout.  This is the only file
+ * that turns validated names and digests into paths and touches the
+ * filesystem; another backend replaces this file and nothing else.
+ *
+ *   <root>/docker/registry/v2/blobs/<alg>/<2 hex>/<hex>/data
+ *   <root>/docker/registry/v2/repositories/<name>/
+ *       _layers/<alg>/<hex>/link
+ *       _manifests/revisions/<alg>/<hex>/link
+ *       _manifests/tags/<tag>/current/link
+ *       _manifests/tags/<tag>/index/<alg>/<hex>/link
+ *       _uploads/<uuid>/{startedat,data,hbstate}
+ *       _referrers/<alg>/<hex>/<alg>/<hex>/link      (ours; others skip "_")
+ *   <root>/_tmp/                                  request bodies, new links
+ *
+ * Every write is atomic and durable: a temporary file on the same
+ * filesystem, fsync, rename, fsync of the directory.
+ */
+
+
+#include "ngx_http_harbor_module.h"
+
+#include <sys/file.h>
+
+
+#define NGX_HTTP_HARBOR_STATE_MAGIC  "HBSHA256"
+
+
+typedef struct {
+    u_char      magic[8];
+    uint64_t    offset;
+    SHA256_CTX  sha;
+} ngx_http_harbor_state_t;
+
+
+static ngx_int_t ngx_http_harbor_mkdir_p(ngx_http_request_t *r, u_char *path,
+    size_t len);
+static ngx_int_t ngx_http_harbor_fsync_dir(ngx_http_request_t *r,
+    u_char *path, size_t len);
+static ngx_int_t ngx_http_harbor_write_atomic(ngx_http_request_t *r,
+    u_char *path, size_t dirlen, u_char *data, size_t len);
+static ngx_int_t ngx_http_harbor_delete_tree(ngx_http_request_t *r,
+    ngx_str_t *path);
+static ngx_int_t ngx_http_harbor_delete_file(ngx_tree_ctx_t *ctx,
+    ngx_str_t *path);
+static ngx_int_t ngx_http_harbor_delete_dir(ngx_tree_ctx_t *ctx,
+    ngx_str_t *path);
+static ngx_int_t ngx_http_harbor_noop(ngx_tree_ctx_t *ctx, ngx_str_t *path);
+static ngx_int_t ngx_http_harbor_read_dir(ngx_http_request_t *r,
+    ngx_str_t *path, ngx_array_t *names, ngx_uint_t dirs_only);
+static ngx_int_t ngx_http_harbor_walk_repos(ngx_http_request_t *r,
+    u_char *path, size_t len, size_t base, ngx_array_t *names,
+    ngx_uint_t depth);
+static int ngx_libc_cdecl ngx_http_harbor_cmp_str(const void *one,
+    const void *two);
+static void ngx_http_harbor_close_lock(void *data);
+
+
+static ngx_inline ngx_http_harbor_loc_conf_t *
+ngx_http_harbor_conf(ngx_http_request_t *r)
+{
+    return ngx_http_get_module_loc_conf(r, ngx_http_harbor_module);
+}
+
+
+/* "sha256:<hex>" as "sha256/<hex>" */
+
+static u_char *
+ngx_http_harbor_cpy_digest(u_char *p, ngx_str_t *digest)
+{
+    u_char  *colon;
+
+    colon = ngx_strlchr(digest->data, digest->data + digest->len, ':');
+
+    p = ngx_cpymem(p, digest->data, colon - digest->data);
+    *p++ = '/';
+
+    return ngx_cpymem(p, colon + 1, digest->data + digest->len - colon - 1);
+}
+
+
+/* A NUL-terminated path in the request pool. */
+
+static ngx_int_t
+ngx_http_harbor_blob_file(ngx_http_request_t *r, ngx_str_t *digest,
+    ngx_str_t *path, size_t *dirlen)
+{
+    u_char                      *p, *hex;
+    ngx_http_harbor_loc_conf_t  *hlcf;
+
+    hlcf = ngx_http_harbor_conf(r);
+
+    path->data = ngx_pnalloc(r->pool, hlcf->v2.len + digest->len
+                                      + sizeof("/blobs//xx//data"));
+    if (path->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    hex = ngx_strlchr(digest->data, digest->data + digest->len, ':') + 1;
+
+    p = ngx_sprintf(path->data, "%V/blobs/%*s/%*s/", &hlcf->v2,
+                    (size_t) (hex - 1 - digest->data), digest->data,
+                    (size_t) 2, hex);
+    p = ngx_cpymem(p, hex, digest->data + digest->len - hex);
+
+    if (dirlen) {
+        *dirlen = p - path->data;
+    }
+
+    p = ngx_cpymem(p, "/data", sizeof("/data"));
+    path->len = p - 1 - path->data;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_harbor_blob_path(ngx_http_request_t *r, ngx_str_t *digest,
+    ngx_str_t *path)
+{
+    return ngx_http_harbor_blob_file(r, digest, path, NULL);
+}
+
+
+/*
+ * The link file of a kind; *entry is the length of the directory that
+ * holds everything of the entry (deleted as a whole).
+ */
+
+static ngx_int_t
+ngx_http_harbor_link_path(ngx_http_request_t *r, ngx_str_t *name,
+    ngx_http_harbor_link_e kind, ngx_str_t *key, ngx_str_t *key2,
+    ngx_str_t *path, size_t *entry)
+{
+    u_char                      *p;
+    size_t                       len;
+    ngx_http_harbor_loc_conf_t  *hlcf;
+
+    hlcf = ngx_http_harbor_conf(r);
+
+    len = hlcf->v2.len + sizeof("/repositories/") + name->len
+          + sizeof("/_manifests/revisions/") + key->len
+          + (key2 ? key2->len : 0) + sizeof("/index//current/link");
+
+    path->data = ngx_pnalloc(r->pool, len);
+    if (path->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_sprintf(path->data, "%V/repositories/%V/", &hlcf->v2, name);
+
+    switch (kind) {
+
+    case NGX_HTTP_HARBOR_LINK_LAYER:
+        p = ngx_cpymem(p, "_layers/", 8);
+        p = ngx_http_harbor_cpy_digest(p, key);
+        break;
+
+    case NGX_HTTP_HARBOR_LINK_REVISION:
+        p = ngx_cpymem(p, "_manifests/revisions/", 21);
+        p = ngx_http_harbor_cpy_digest(p, key);
+        break;
+
+    case NGX_HTTP_HARBOR_LINK_TAG:
+        p = ngx_sprintf(p, "_manifests/tags/%V", key);
+        *entry = p - path->data;
+        p = ngx_cpymem(p, "/current/link", sizeof("/current/link"));
+        path->len = p - 1 - path->data;
+        return NGX_OK;
+
+    case NGX_HTTP_HARBOR_LINK_TAG_INDEX:
+        p = ngx_sprintf(p, "_manifests/tags/%V/index/", key);
+        p = ngx_http_harbor_cpy_digest(p, key2);
+        break;
+
+    case NGX_HTTP_HARBOR_LINK_REFERRER:
+        p = ngx_cpymem(p, "_referrers/", 11);
+        p = ngx_http_harbor_cpy_digest(p, key);
+        *p++ = '/';
+        p = ngx_http_harbor_cpy_digest(p, key2);
+        break;
+    }
+
+    *entry = p - path->data;
+    p = ngx_cpymem(p, "/link", sizeof("/link"));
+    path->len = p - 1 - path->data;
+
+    return NGX_OK;
+}
+
+
+/*
+ * NGX_OK with *digest set, NGX_DECLINED if there is no such link,
+ * NGX_ERROR on a storage fault (errno set).
+ */
+
+ngx_int_t
+ngx_http_harbor_link_get(ngx_http_request_t *r, ngx_str_t *name,
+    ngx_http_harbor_link_e kind, ngx_str_t *key, ngx_str_t *key2,
+    ngx_str_t *digest)
+{
+    size_t     entry;
+    ssize_t    n;
+    ngx_fd_t   fd;
+    ngx_err_t  err;
+    ngx_str_t  path;
+    u_char     buf[HB_DIGEST_MAX + 2];
+
+    if (ngx_http_harbor_link_path(r, name, kind, key, key2, &path, &entry)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    fd = ngx_open_file(path.data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+
+    if (fd == NGX_INVALID_FILE) {
+        err = ngx_errno;
+
+        if (err == NGX_ENOENT || err == NGX_ENOTDIR) {
+            return NGX_DECLINED;
+        }
+
+        ngx_log_error(NGX_LOG_CRIT, r->connection->log, err,
+                      ngx_open_file_n " \"%s\" failed", path.data);
+        return NGX_ERROR;
+    }
+
+    n = read(fd, buf, sizeof(buf));
+    err = ngx_errno;
+
+    if (ngx_close_file(fd) == NGX_FILE_ERROR) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, ngx_errno,
+                      ngx_close_file_n " \"%s\" failed", path.data);
+    }
+
+    if (n == -1) {
+        ngx_log_error(NGX_LOG_CRIT, r->connection->log, err,
+                      "read() \"%s\" failed", path.data);
+        return NGX_ERROR;
+    }
+
+    if (hb_digest_parse(buf, n) == HB_DIGEST_NONE) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "harbor: \"%s\" holds no digest", path.data);
+        return NGX_DECLINED;
+    }
+
+    if (digest) {
+        digest->data = ngx_pnalloc(r->pool, n);
+        if (digest->data == NULL) {
+            return NGX_ERROR;
+        }
+
+        digest->len = n;
+        ngx_memcpy(digest->data, buf, n);
+    }
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_harbor_link_put(ngx_http_request_t *r, ngx_str_t *name,
+    ngx_http_harbor_link_e kind, ngx_str_t *key, ngx_str_t *key2,
+    ngx_str_t *digest)
+{
+    size_t     entry;
+    ngx_int_t  rc;
+    ngx_str_t  path, old;
+
+    rc = ngx_http_harbor_link_get(r, name, kind, key, key2, &old);
+
+    if (rc == NGX_OK && old.len == digest->len
+        && ngx_memcmp(old.data, digest->data, old.len) == 0)
+    {
+        return NGX_OK;
+    }
+
+    if (ngx_http_harbor_link_path(r, name, kind, key, key2, &path, &entry)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_harbor_write_atomic(r, path.data,
+                                        path.len - (sizeof("/link") - 1),
+                                        digest->data, digest->len);
+}
+
+
+ngx_int_t
+ngx_http_harbor_link_delete(ngx_http_request_t *r, ngx_str_t *name,
+    ngx_http_harbor_link_e kind, ngx_str_t *key, ngx_str_t *key2)
+{
+    size_t           entry;
+    ngx_str_t        path;
+    ngx_file_info_t  fi;
+
+    if (ngx_http_harbor_link_path(r, name, kind, key, key2, &path, &entry)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    path.len = entry;
+    path.data[entry] = '\0';
+
+    if (ngx_file_info(path.data, &fi) == NGX_FILE_ERROR) {
+        if (ngx_errno == NGX_ENOENT || ngx_errno == NGX_ENOTDIR) {
+            return NGX_DECLINED;
+        }
+
+        ngx_log_error(NGX_LOG_CRIT, r->connection->log, ngx_errno,
+                      ngx_file_info_n " \"%s\" failed", path.data);
+        return NGX_ERROR;
+    }
+
+    return ngx_http_harbor_delete_tree(r, &path);
+}
+
+
+ngx_int_t
+ngx_http_harbor_repo_exists(ngx_http_request_t *r, ngx_str_t *name)
+{
+    u_char                      *p;
+    ngx_str_t                    path;
+    ngx_file_info_t              fi;
+    ngx_http_harbor_loc_conf_t  *hlcf;
+
+    hlcf = ngx_http_harbor_conf(r);
+
+    path.data = ngx_pnalloc(r->pool, hlcf->v2.len + name->len
+                                     + sizeof("/repositories//_manifests"));
+    if (path.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_sprintf(path.data, "%V/repositories/%V/_manifests%Z", &hlcf->v2,
+                    name);
+    path.len = p - 1 - path.data;
+
+    if (ngx_file_info(path.data, &fi) == NGX_FILE_ERROR) {
+        if (ngx_errno == NGX_ENOENT || ngx_errno == NGX_ENOTDIR) {
+            return NGX_DECLINED;
+        }
+
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * Read a whole blob of at most max bytes.  NGX_DECLINED if absent,
+ * NGX_ABORT if larger than max.
+ */
+
+ngx_int_t
+ngx_http_harbor_blob_read(ngx_http_request_t *r, ngx_str_t *digest,
+    size_t max, ngx_str_t *out)
+{
+    off_t            size;
+    ssize_t          n;
+    ngx_fd_t         fd;
+    ngx_err_t        err;
+    ngx_str_t        path;
+    ngx_file_info_t  fi;
+
+    if (ngx_http_harbor_blob_file(r, digest, &path, NULL) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    fd = ngx_open_file(path.data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+
+    if (fd == NGX_INVALID_FILE) {
+        err = ngx_errno;
+
+        if (err == NGX_ENOENT || err == NGX_ENOTDIR) {
+            return NGX_DECLINED;
+        }
+
+        ngx_log_error(NGX_LOG_CRIT, r->connection->log, err,
+                      ngx_open_file_n " \"%s\" failed", path.data);
+        return NGX_ERROR;
+    }
+
+    if (ngx_fd_info(fd, &fi) == NGX_FILE_ERROR) {
+        ngx_log_error(NGX_LOG_CRIT, r->connection->log, ngx_errno,
+                      ngx_fd_info_n " \"%s\" failed", path.data);
+        goto failed;
+    }
+
+    size = ngx_file_size(&fi);
+
+    if (size > (off_t) max) {
+        ngx_close_file(fd);
+        return NGX_ABORT;
+    }
+
+    out->data = ngx_pnalloc(r->pool, size + 1);
+    if (out->data == NULL) {
+        goto failed;
+    }
+
+    out->len = 0;
+
+    while (out->len < (size_t) size) {
+        n = pread(fd, out->data + out->len, size - out->len, out->len);
+
+        if (n == -1) {
+            ngx_log_error(NGX_LOG_CRIT, r->connection->log, ngx_errno,
+                          "pread() \"%s\" failed", path.data);
+            goto failed;
+        }
+
+        if (n == 0) {
+            break;
+        }
+
+        out->len += n;
+    }
+
+    ngx_close_file(fd);
+    return NGX_OK;
+
+failed:
+
+    ngx_close_file(fd);
+    return NGX_ERROR;
+}
+
+
+/*
+ * Move a verified file into the blob store.  fd, if valid, is open on src
+ * and is synced here.  If the blob is there already, src is removed and
+ * the blob's time is refreshed (the garbage collector spares young blobs).
+ */
+
+ngx_int_t
+ngx_http_harbor_blob_commit(ngx_http_request_t *r, ngx_str_t *digest,
+    ngx_str_t *src, ngx_fd_t fd)
+{
+    size_t     dirlen;
+    ngx_fd_t   sfd;
+    ngx_err_t  err;
+    ngx_str_t  path;
+
+    if (ngx_http_harbor_blob_file(r, digest, &path, &dirlen) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (utimes((char *) path.data, NULL) == 0) {
+        if (src && ngx_delete_file(src->data) == NGX_FILE_ERROR) {
+            ngx_log_error(NGX_LOG_CRIT, r->connection->log, ngx_errno,
+                          ngx_delete_file_n " \"%s\" failed", src->data);
+        }
+
+        return NGX_OK;
+    }
+
+    if (src == NULL) {
+        /* the empty blob */
+        return ngx_http_harbor_write_atomic(r, path.data, dirlen,
+                                            (u_char *) "", 0);
+    }
+
+    sfd = fd;
+
+    if (sfd == NGX_INVALID_FILE) {
+        sfd = ngx_open_file(src->data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+        if (sfd == NGX_INVALID_FILE) {
+            ngx_log_error(NGX_LOG_CRIT, r->connection->log, ngx_errno,
+                          ngx_open_file_n " \"%s\" failed", src->data);
+            return NGX_ERROR;
+        }
+    }
+
+    if (fsync(sfd) == -1) {
+        err = ngx_errno;
+        ngx_log_error(NGX_LOG_CRIT, r->connection->log, err,
+                      "fsync() \"%s\" failed", src->data);
+        if (sfd != fd) {
+            ngx_close_file(sfd);
+        }
+
+        ngx_set_errno(err);
+        return NGX_ERROR;
+    }
+
+    if (sfd != fd) {
+        ngx_close_file(sfd);
+    }
+
+    if (ngx_http_harbor_mkdir_p(r, path.data, dirlen) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_rename_file(src->data, path.data) == NGX_FILE_ERROR) {
+        ngx_log_error(NGX_LOG_CRIT, r->connection->log, ngx_errno,
+                      ngx_rename_file_n " \"%s\" to \"%s\" failed",
+                      src->data, path.data);
+        return NGX_ERROR;
+    }
+
+    return ngx_http_harbor_fsync_dir(r, path.data, dirlen);
+}
+
+
+/* Tags of a repository, sorted.  NGX_DECLINED if the repository is unknown. */
+
+ngx_int_t
+ngx_http_harbor_list_tags(ngx_http_request_t *r, ngx_str_t *name,
+    ngx_array_t *tags)
+{
+    u_char                      *p;
+    ngx_int_t                    rc;
+    ngx_str_t                    path, *t;
+    ngx_uint_t                   i, j;
+    ngx_http_harbor_loc_conf_t  *hlcf;
+
+    rc = ngx_http_harbor_repo_exists(r, name);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    hlcf = ngx_http_harbor_conf(r);
+
+    path.data = ngx_pnalloc(r->pool, hlcf->v2.len + name->len
+                                     + sizeof("/repositories//_manifests/tags"));
+    if (path.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_sprintf(path.data, "%V/repositories/%V/_manifests/tags%Z",
+                    &hlcf->v2, name);
+    path.len = p - 1 - path.data;
+
+    rc = ngx_http_harbor_read_dir(r, &path, tags, 1);
+    if (rc == NGX_DECLINED) {
+        return NGX_OK;
+    }
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    t = tags->elts;
+
+    for (i = 0, j = 0; i < tags->nelts; i++) {
+        if (hb_tag_valid(t[i].data, t[i].len)) {
+            t[j++] = t[i];
+        }
+    }
+
+    tags->nelts = j;
+
+    ngx_qsort(tags->elts, tags->nelts, sizeof(ngx_str_t),
+              ngx_http_harbor_cmp_str);
+
+    return NGX_OK;
+}
+
+
+/* Every repository (a directory holding _manifests), sorted. */
+
+ngx_int_t
+ngx_http_harbor_list_repos(ngx_http_request_t *r, ngx_array_t *names)
+{
+    u_char                      *path;
+    size_t                       len;
+    ngx_int_t                    rc;
+    ngx_http_harbor_loc_conf_t  *hlcf;
+
+    hlcf = ngx_http_harbor_conf(r);
+
+    len = hlcf->v2.len + sizeof("/repositories") - 1;
+
+    path = ngx_pnalloc(r->pool, len + HB_NAME_MAX + 2);
+    if (path == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_sprintf(path, "%V/repositories%Z", &hlcf->v2);
+
+    rc = ngx_http_harbor_walk_repos(r, path, len, len + 1, names, 0);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    ngx_qsort(names->elts, names->nelts, sizeof(ngx_str_t),
+              ngx_http_harbor_cmp_str);
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_harbor_walk_repos(ngx_http_request_t *r, u_char *path, size_t len,
+    size_t base, ngx_array_t *names, ngx_uint_t depth)
+{
+    ngx_int_t    rc;
+    ngx_str_t    dir, *sub, *name;
+    ngx_uint_t   i;
+    ngx_array_t  subs;
+
+    if (depth > HB_NAME_MAX / 2) {
+        return NGX_OK;
+    }
+
+    if (ngx_array_init(&subs, r->pool, 16, sizeof(ngx_str_t)) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    dir.data = path;
+    dir.len = len;
+    path[len] = '\0';
+
+    rc = ngx_http_harbor_read_dir(r, &dir, &subs, 1);
+    if (rc == NGX_DECLINED) {
+        return NGX_OK;
+    }
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    sub = subs.elts;
+
+    for (i = 0; i < subs.nelts; i++) {
+
+        if (sub[i].len == 10 && ngx_strncmp(sub[i].data, "_manifests", 10) == 0
+            && len > base)
+        {
+            name = ngx_array_push(names);
+            if (name == NULL) {
+                return NGX_ERROR;
+            }
+
+            name->len = len - base;
+            name->data = ngx_pnalloc(r->pool, name->len);
+            if (name->data == NULL) {
+                return NGX_ERROR;
+            }
+
+            ngx_memcpy(name->data, path + base, name->len);
+            continue;
+        }
+
+        if (sub[i].data[0] == '_' || len - base + 1 + sub[i].len > HB_NAME_MAX)
+        {
+            continue;
+        }
+
+        path[len] = '/';
+        ngx_memcpy(path + len + 1, sub[i].data, sub[i].len);
+
+        rc = ngx_http_harbor_walk_repos(r, path, len + 1 + sub[i].len, base,
+                                        names, depth + 1);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+    }
+
+    path[len] = '\0';
+
+    return NGX_OK;
+}
+
+
+/* Digests of the manifests whose subject is the given digest. */
+
+ngx_int_t
+ngx_http_harbor_list_referrers(ngx_http_request_t *r, ngx_str_t *name,
+    ngx_str_t *subject, ngx_array_t *digests)
+{
+    u_char                      *p;
+    ngx_int_t                    rc;
+    ngx_str_t                    path, sub, *alg, *hex, *d;
+    ngx_uint_t                   i, j;
+    ngx_array_t                  algs, hexes;
+    ngx_http_harbor_loc_conf_t  *hlcf;
+
+    hlcf = ngx_http_harbor_conf(r);
+
+    path.data = ngx_pnalloc(r->pool, hlcf->v2.len + name->len + subject->len
+                                     + sizeof("/repositories//_referrers/")
+                                     + 16);
+    if (path.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_sprintf(path.data, "%V/repositories/%V/_referrers/", &hlcf->v2,
+                    name);
+    p = ngx_http_harbor_cpy_digest(p, subject);
+    *p = '\0';
+    path.len = p - path.data;
+
+    if (ngx_array_init(&algs, r->pool, 2, sizeof(ngx_str_t)) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    rc = ngx_http_harbor_read_dir(r, &path, &algs, 1);
+    if (rc == NGX_DECLINED) {
+        return NGX_OK;
+    }
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    alg = algs.elts;
+
+    for (i = 0; i < algs.nelts; i++) {
+
+        sub.data = ngx_pnalloc(r->pool, path.len + alg[i].len + 2);
+        if (sub.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        p = ngx_sprintf(sub.data, "%V/%V%Z", &path, &alg[i]);
+        sub.len = p - 1 - sub.data;
+
+        if (ngx_array_init(&hexes, r->pool, 8, sizeof(ngx_str_t)) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        rc = ngx_http_harbor_read_dir(r, &sub, &hexes, 1);
+        if (rc == NGX_DECLINED) {
+            continue;
+        }
+
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        hex = hexes.elts;
+
+        for (j = 0; j < hexes.nelts; j++) {
+            d = ngx_array_push(digests);
+            if (d == NULL) {
+                return NGX_ERROR;
+            }
+
+            d->data = ngx_pnalloc(r->pool, alg[i].len + 1 + hex[j].len);
+            if (d->data == NULL) {
+                return NGX_ERROR;
+            }
+
+            d->len = ngx_sprintf(d->data, "%V:%V", &alg[i], &hex[j])
+                     - d->data;
+
+            if (hb_digest_parse(d->data, d->len) == HB_DIGEST_NONE) {
+                digests->nelts--;
+            }
+        }
+    }
+
+    ngx_qsort(digests->elts, digests->nelts, sizeof(ngx_str_t),
+              ngx_http_harbor_cmp_str);
+
+    return NGX_OK;
+}
+
+
+/* uploads */
+
+static ngx_int_t
+ngx_http_harbor_upload_dir(ngx_http_request_t *r, ngx_str_t *name,
+    ngx_str_t *uuid, ngx_str_t *dir)
+{
+    ngx_http_harbor_loc_conf_t  *hlcf;
+
+    hlcf = ngx_http_harbor_conf(r);
+
+    /* room for "/<file>" after the directory */
+
+    dir->data = ngx_pnalloc(r->pool, hlcf->v2.len + name->len + uuid->len
+                                     + sizeof("/repositories//_uploads/")
+                                     + sizeof("/startedat.tmp"));
+    if (dir->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    dir->len = ngx_sprintf(dir->data, "%V/repositories/%V/_uploads/%V",
+                           &hlcf->v2, name, uuid)
+               - dir->data;
+
+    return NGX_OK;
+}
+
+
+/* dir + "/" + file, NUL-terminated, in a new buffer */
+
+static u_char *
+ngx_http_harbor_upload_file(ngx_http_request_t *r, ngx_str_t *dir,
+    const char *file)
+{
+    u_char  *p;
+
+    p = ngx_pnalloc(r->pool, dir->len + ngx_strlen(file) + 2);
+    if (p == NULL) {
+        return NULL;
+    }
+
+    ngx_sprintf(p, "%V/%s%Z", dir, file);
+
+    return p;
+}
+
+
+ngx_int_t
+ngx_http_harbor_upload_create(ngx_http_request_t *r, ngx_str_t *name,
+    ngx_str_t *uuid)
+{
+    u_char     *file, *p;
+    ngx_fd_t    fd;
+    ngx_tm_t    tm;
+    ngx_str_t   dir;
+    u_char      rnd[16], hex[32], when[sizeof("1970-01-01T00:00:00Z")];
+
+    if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
+        ngx_ssl_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "RAND_bytes() failed");
+        return NGX_ERROR;
+    }
+
+    rnd[6] = (rnd[6] & 0x0f) | 0x40;
+    rnd[8] = (rnd[8] & 0x3f) | 0x80;
+
+    hb_hex(hex, rnd, sizeof(rnd));
+
+    uuid->data = ngx_pnalloc(r->pool, HB_UUID_LEN);
+    if (uuid->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_sprintf(uuid->data, "%*s-%*s-%*s-%*s-%*s",
+                    (size_t) 8, hex, (size_t) 4, hex + 8, (size_t) 4, hex + 12,
+                    (size_t) 4, hex + 16, (size_t) 12, hex + 20);
+    uuid->len = p - uuid->data;
+
+    if (ngx_http_harbor_upload_dir(r, name, uuid, &dir) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_harbor_mkdir_p(r, dir.data, dir.len) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    file = ngx_http_harbor_upload_file(r, &dir, "data");
+    if (file == NULL) {
+        return NGX_ERROR;
+    }
+
+    fd = ngx_open_file(file, NGX_FILE_WRONLY, NGX_FILE_CREATE_OR_OPEN,
+                       NGX_FILE_DEFAULT_ACCESS);
+    if (fd == NGX_INVALID_FILE) {
+        ngx_log_error(NGX_LOG_CRIT, r->connection->log, ngx_errno,
+                      ngx_open_file_n " \"%s\" failed", file);
+        return NGX_ERROR;
+    }
+
+    ngx_close_file(fd);
+
+    /* written last: its presence makes the upload exist */
+
+    file = ngx_http_harbor_upload_file(r, &dir, "startedat");
+    if (file == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_gmtime(ngx_time(), &tm);
+    p = ngx_sprintf(when, "%4d-%02d-%02dT%02d:%02d:%02dZ",
+                    tm.ngx_tm_year, tm.ngx_tm_mon, tm.ngx_tm_mday,
+                    tm.ngx_tm_hour, tm.ngx_tm_min, tm.ngx_tm_sec);
+
+    return ngx_http_harbor_write_atomic(r, file, dir.len, when, p - when);
+}
+
+
+ngx_int_t
+ngx_http_harbor_upload_open(ngx_http_request_t *r, ngx_str_t *name,
+    ngx_str_t *uuid, ngx_http_harbor_upload_t *u)
+{
+    u_char                   *file;
+    ssize_t                   n;
+    ngx_fd_t                  fd;
+    ngx_err_t                 err;
+    ngx_file_info_t           fi;
+    ngx_pool_cleanup_t       *cln;
+    ngx_http_harbor_state_t   st;
+
+    if (ngx_http_harbor_upload_dir(r, name, uuid, &u->dir) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    file = ngx_http_harbor_upload_file(r, &u->dir, "startedat");
+    if (file == NULL) {
+        return NGX_ERROR;
+    }
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    fd = ngx_open_file(file, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+
+    if (fd == NGX_INVALID_FILE) {
+        err = ngx_errno;
+
+        if (err == NGX_ENOENT || err == NGX_ENOTDIR) {
+            return NGX_DECLINED;
+        }
+
+        ngx_log_error(NGX_LOG_CRIT, r->connection->log, err,
+                      ngx_open_file_n " \"%s\" failed", file);
+        return NGX_ERROR;
+    }
+
+    u->lock = fd;
+    cln->handler = ngx_http_harbor_close_lock;
+    cln->data = u;
+
+    /* one request at a time may change an upload */
+
+    if (flock(fd, LOCK_EX|LOCK_NB) == -1) {
+        if (ngx_errno == EWOULDBLOCK) {
+            return NGX_BUSY;
+        }
+
+        ngx_log_error(NGX_LOG_CRIT, r->connection->log, ngx_errno,
+                      "flock() \"%s\" failed", file);
+        return NGX_ERROR;
+    }
+
+    file = ngx_http_harbor_upload_file(r, &u->dir, "hbstate");
+    if (file == NULL) {
+        return NGX_ERROR;
+    }
+
+    u->offset = 0;
+    SHA256_Init(&u->sha);
+
+    fd = ngx_open_file(file, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+
+    if (fd != NGX_INVALID_FILE) {
+        n = read(fd, &st, sizeof(st));
+        ngx_close_file(fd);
+
+        if (n != sizeof(st)
+            || ngx_memcmp(st.magic, NGX_HTTP_HARBOR_STATE_MAGIC, 8) != 0
+            || st.offset > (uint64_t) NGX_MAX_OFF_T_VALUE)
+        {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "harbor: \"%s\" is damaged", file);
+            return NGX_DECLINED;
+        }
+
+        u->offset = st.offset;
+        u->sha = st.sha;
+
+    } else if (ngx_errno != NGX_ENOENT) {
+        ngx_log_error(NGX_LOG_CRIT, r->connection->log, ngx_errno,
+                      ngx_open_file_n " \"%s\" failed", file);
+        return NGX_ERROR;
+    }
+
+    /* bytes past the saved state were never acknowledged: drop them */
+
+    file = ngx_http_harbor_upload_file(r, &u->dir, "data");
+    if (file == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_file_info(file, &fi) == NGX_FILE_ERROR) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, ngx_errno,
+                      ngx_file_info_n " \"%s\" failed", file);
+        return NGX_DECLINED;
+    }
+
+    if (ngx_file_size(&fi) < u->offset) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "harbor: \"%s\" is shorter than its state", file);
+        return NGX_DECLINED;
+    }
+
+    if (ngx_file_size(&fi) > u->offset && truncate((char *) file, u->offset))
+    {
+        ngx_log_error(NGX_LOG_CRIT, r->connection->log, ngx_errno,
+                      "truncate() \"%s\" failed", file);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_harbor_close_lock(void *data)
+{
+    ngx_http_harbor_upload_t *u = data;
+
+    if (u->lock != NGX_INVALID_FILE) {
+        ngx_close_file(u->lock);
+        u->lock = NGX_INVALID_FILE;
+    }
+}
+
+
+/*
+ * Append a request body kept in tf (size bytes) to the upload, then save
+ * the hash state that covers it.  The first chunk is renamed into place.
+ */
+
+ngx_int_t
+ngx_http_harbor_upload_append(ngx_http_request_t *r,
+    ngx_http_harbor_upload_t *u, ngx_temp_file_t *tf, off_t size,
+    SHA256_CTX *sha)
+{
+    u_char                   *file;
+    off_t                     in, out;
+    ssize_t                   n;
+    ngx_fd_t                  fd;
+    ngx_err_t                 err;
+    ngx_http_harbor_state_t   st;
+
+    file = ngx_http_harbor_upload_file(r, &u->dir, "data");
+    if (file == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (size > 0 && u->offset == 0) {
+
+        if (fsync(tf->file.fd) == -1) {
+            ngx_log_error(NGX_LOG_CRIT, r->connection->log, ngx_errno,
+                          "fsync() \"%s\" failed", tf->file.name.data);
+            return NGX_ERROR;
+        }
+
+        if (ngx_rename_file(tf->file.name.data, file) == NGX_FILE_ERROR) {
+            ngx_log_error(NGX_LOG_CRIT, r->connection->log, ngx_errno,
+                          ngx_rename_file_n " \"%s\" to \"%s\" failed",
+                          tf->file.name.data, file);
+            return NGX_ERROR;
+        }
+
+    } else if (size > 0) {
+
+        fd = ngx_open_file(file, NGX_FILE_WRONLY, NGX_FILE_OPEN, 0);
+        if (fd == NGX_INVALID_FILE) {
+            ngx_log_error(NGX_LOG_CRIT, r->connection->log, ngx_errno,
+                          ngx_open_file_n " \"%s\" failed", file);
+            return NGX_ERROR;
+        }
+
+        in = 0;
+        out = u->offset;
+
+        while (in < size) {
+            n = copy_file_range(tf->file.fd, &in, fd, &out, size - in, 0);
+
+            if (n <= 0) {
+                err = (n == 0) ? EIO : ngx_errno;
+                ngx_log_error(NGX_LOG_CRIT, r->connection->log, err,
+                              "copy_file_range() to \"%s\" failed", file);
+                ngx_close_file(fd);
+                ngx_set_errno(err);
+                return NGX_ERROR;
+            }
+        }
+
+        if (fsync(fd) == -1) {
+            err = ngx_errno;
+            ngx_log_error(NGX_LOG_CRIT, r->connection->log, err,
+                          "fsync() \"%s\" failed", file);
+            ngx_close_file(fd);
+            ngx_set_errno(err);
+            return NGX_ERROR;
+        }
+
+        ngx_close_file(fd);
+    }
+
+    if (size == 0) {
+        return NGX_OK;
+    }
+
+    ngx_memcpy(st.magic, NGX_HTTP_HARBOR_STATE_MAGIC, 8);
+    st.offset = u->offset + size;
+    st.sha = *sha;
+
+    file = ngx_http_harbor_upload_file(r, &u->dir, "hbstate");
+    if (file == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_harbor_write_atomic(r, file, u->dir.len, (u_char *) &st,
+                                     sizeof(st))
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    u->offset += size;
+    u->sha = *sha;
+
+    return NGX_OK;
+}
+
+
+/*
+ * Check the upload against the digest and move it into the blob store.
+ * NGX_DECLINED on a digest mismatch.
+ */
+
+ngx_int_t
+ngx_http_harbor_upload_finish(ngx_http_request_t *r,
+    ngx_http_harbor_upload_t *u, ngx_str_t *digest, ngx_uint_t alg)
+{
+    u_char      *file;
+    ngx_str_t    src;
+    SHA256_CTX   sha;
+    u_char       hex[HB_SHA512_HEX];
+
+    file = ngx_http_harbor_upload_file(r, &u->dir, "data");
+    if (file == NULL) {
+        return NGX_ERROR;
+    }
+
+    src.data = file;
+    src.len = ngx_strlen(file);
+
+    if (alg == HB_DIGEST_SHA256) {
+        sha = u->sha;
+        ngx_http_harbor_sha256_hex(&sha, hex);
+
+    } else if (ngx_http_harbor_file_digest(r, NGX_INVALID_FILE, &src, alg, hex)
+               != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (ngx_memcmp(hex, digest->data + 7, digest->len - 7) != 0) {
+        return NGX_DECLINED;
+    }
+
+    if (ngx_http_harbor_blob_commit(r, digest, &src, NGX_INVALID_FILE)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_harbor_upload_delete(r, u);
+}
+
+
+ngx_int_t
+ngx_http_harbor_upload_delete(ngx_http_request_t *r,
+    ngx_http_harbor_upload_t *u)
+{
+    ngx_str_t  dir;
+
+    dir.len = u->dir.len;
+    dir.data = ngx_pnalloc(r->pool, dir.len + 1);
+    if (dir.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(dir.data, u->dir.data, dir.len);
+    dir.data[dir.len] = '\0';
+
+    return ngx_http_harbor_delete_tree(r, &dir);
+}
+
+
+/* The digest of a whole file, as lowercase hex. */
+
+ngx_int_t
+ngx_http_harbor_file_digest(ngx_http_request_t *r, ngx_fd_t fd,
+    ngx_str_t *path, ngx_uint_t alg, u_char *hex)
+{
+    off_t          off;
+    ssize_t        n;
+    ngx_fd_t       rfd;
+    ngx_int_t      rc;
+    EVP_MD_CTX    *md;
+    unsigned int   len;
+    u_char         buf[65536], bin[EVP_MAX_MD_SIZE];
+
+    rc = NGX_ERROR;
+
+    rfd = fd;
+
+    if (rfd == NGX_INVALID_FILE) {
+        rfd = ngx_open_file(path->data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+        if (rfd == NGX_INVALID_FILE) {
+            ngx_log_error(NGX_LOG_CRIT, r->connection->log, ngx_errno,
+                          ngx_open_file_n " \"%s\" failed", path->data);
+            return NGX_ERROR;
+        }
+    }
+
+    md = EVP_MD_CTX_new();
+    if (md == NULL) {
+        goto done;
+    }
+
+    if (EVP_DigestInit_ex(md, alg == HB_DIGEST_SHA512 ? EVP_sha512()
+                                                       : EVP_sha256(),
+                          NULL)
+        != 1)
+    {
+        goto done;
+    }
+
+    off = 0;
+
+    for ( ;; ) {
+        n = pread(rfd, buf, sizeof(buf), off);
+
+        if (n == -1) {
+            ngx_log_error(NGX_LOG_CRIT, r->connection->log, ngx_errno,
+                          "pread() \"%s\" failed", path->data);
+            goto done;
+        }
+
+        if (n == 0) {
+            break;
+        }
+
+        EVP_DigestUpdate(md, buf, n);
+        off += n;
+    }
+
+    if (EVP_DigestFinal_ex(md, bin, &len) != 1) {
+        goto done;
+    }
+
+    hb_hex(hex, bin, len);
+    rc = NGX_OK;
+
+done:
+
+    if (md) {
+        EVP_MD_CTX_free(md);
+    }
+
+    if (rfd != fd) {
+        ngx_close_file(rfd);
+    }
+
+    return rc;
+}
+
+
+/* helpers */
+
+/*
+ * Create every missing directory of path[0..len), syncing the parent of
+ * each one created so that the new entry survives a crash.
+ */
+
+static ngx_int_t
+ngx_http_harbor_mkdir_p(ngx_http_request_t *r, u_char *path, size_t len)
+{
+    u_char     *p, save;
+    size_t      i, start;
+    ngx_err_t   err;
+
+    save = path[len];
+    path[len] = '\0';
+
+    if (ngx_create_dir(path, 0755) != NGX_FILE_ERROR) {
+        path[len] = save;
+
+        /* created in one step: its parent exists */
+        for (p = path + len; p > path && *(p - 1) != '/'; p--) { /* void */ }
+
+        return ngx_http_harbor_fsync_dir(r, path, p - 1 - path);
+    }
+
+    err = ngx_errno;
+    path[len] = save;
+
+    if (err == NGX_EEXIST) {
+        return NGX_OK;
+    }
+
+    /* walk down from the root, creating what is missing */
+
+    start = ngx_http_harbor_conf(r)->storage.len;
+
+    for (i = start + 1; i <= len; i++) {
+
+        if (i < len && path[i] != '/') {
+            continue;
+        }
+
+        path[i] = '\0';
+
+        if (ngx_create_dir(path, 0755) == NGX_FILE_ERROR) {
+            err = ngx_errno;
+
+            if (err != NGX_EEXIST) {
+                ngx_log_error(NGX_LOG_CRIT, r->connection->log, err,
+                              ngx_create_dir_n " \"%s\" failed", path);
+                path[i] = (i < len) ? '/' : save;
+                path[len] = save;
+                ngx_set_errno(err);
+                return NGX_ERROR;
+            }
+
+        } else {
+            for (p = path + i; p > path && *(p - 1) != '/'; p--) { /* void */ }
+
+            if (ngx_http_harbor_fsync_dir(r, path, p - 1 - path) != NGX_OK) {
+                path[i] = (i < len) ? '/' : save;
+                path[len] = save;
+                return NGX_ERROR;
+            }
+        }
+
+        path[i] = (i < len) ? '/' : save;
+    }
+
+    path[len] = save;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_harbor_fsync_dir(ngx_http_request_t *r, u_char *path, size_t len)
+{
+    u_char     save;
+    ngx_fd_t   fd;
+    ngx_err_t  err;
+
+    save = path[len];
+    path[len] = '\0';
+
+    fd = ngx_open_file(path, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+
+    if (fd == NGX_INVALID_FILE) {
+        err = ngx_errno;
+        ngx_log_error(NGX_LOG_CRIT, r->connection->log, err,
+                      ngx_open_file_n " \"%s\" failed", path);
+        path[len] = save;
+        ngx_set_errno(err);
+        return NGX_ERROR;
+    }
+
+    if (fsync(fd) == -1) {
+        ngx_log_error(NGX_LOG_CRIT, r->connection->log, ngx_errno,
+                      "fsync() \"%s\" failed", path);
+    }
+
+    ngx_close_file(fd);
+    path[len] = save;
+
+    return NGX_OK;
+}
+
+
+/*
+ * Write a small file atomically: a temporary file in <storage>/_tmp,
+ * fsync, rename over path, fsync of path's directory (path[0..dirlen)).
+ */
+
+static ngx_int_t
+ngx_http_harbor_write_atomic(ngx_http_request_t *r, u_char *path,
+    size_t dirlen, u_char *data, size_t len)
+{
+    u_char                      *tmp;
+    ssize_t                      n;
+    ngx_fd_t                     fd;
+    ngx_err_t                    err;
+    uint32_t                     rnd;
+    ngx_http_harbor_loc_conf_t  *hlcf;
+
+    hlcf = ngx_http_harbor_conf(r);
+
+    if (ngx_http_harbor_mkdir_p(r, path, dirlen) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    tmp = ngx_pnalloc(r->pool, hlcf->storage.len + sizeof("/_tmp/w.")
+                               + NGX_INT64_LEN + NGX_INT_T_LEN + 2);
+    if (tmp == NULL) {
+        return NGX_ERROR;
+    }
+
+    rnd = (uint32_t) ngx_random();
+
+    ngx_sprintf(tmp, "%V/_tmp/w.%P.%uD%Z", &hlcf->storage, ngx_pid, rnd);
+
+    fd = ngx_open_file(tmp, NGX_FILE_WRONLY, NGX_FILE_TRUNCATE,
+                       NGX_FILE_DEFAULT_ACCESS);
+    if (fd == NGX_INVALID_FILE) {
+        ngx_log_error(NGX_LOG_CRIT, r->connection->log, ngx_errno,
+                      ngx_open_file_n " \"%s\" failed", tmp);
+        return NGX_ERROR;
+    }
+
+    n = write(fd, data, len);
+    err = ngx_errno;
+
+    if (n != (ssize_t) len || fsync(fd) == -1) {
+        if (n >= 0 && n != (ssize_t) len) {
+            err = NGX_ENOSPC;
+        } else {
+            err = ngx_errno;
+        }
+
+        ngx_log_error(NGX_LOG_CRIT, r->connection->log, err,
+                      "write() \"%s\" failed", tmp);
+        ngx_close_file(fd);
+        ngx_delete_file(tmp);
+        ngx_set_errno(err);
+        return NGX_ERROR;
+    }
+
+    ngx_close_file(fd);
+
+    if (ngx_rename_file(tmp, path) == NGX_FILE_ERROR) {
+        err = ngx_errno;
+        ngx_log_error(NGX_LOG_CRIT, r->connection->log, err,
+                      ngx_rename_file_n " \"%s\" to \"%s\" failed", tmp, path);
+        ngx_delete_file(tmp);
+        ngx_set_errno(err);
+        return NGX_ERROR;
+    }
+
+    return ngx_http_harbor_fsync_dir(r, path, dirlen);
+}
+
+
+/* Names in a directory, without "." entries; NGX_DECLINED if absent. */
+
+static ngx_int_t
+ngx_http_harbor_read_dir(ngx_http_request_t *r, ngx_str_t *path,
+    ngx_array_t *names, ngx_uint_t dirs_only)
+{
+    size_t      len;
+    ngx_dir_t   dir;
+    ngx_err_t   err;
+    ngx_str_t  *name;
+
+    if (ngx_open_dir(path, &dir) == NGX_ERROR) {
+        err = ngx_errno;
+
+        if (err == NGX_ENOENT || err == NGX_ENOTDIR) {
+            return NGX_DECLINED;
+        }
+
+        ngx_log_error(NGX_LOG_CRIT, r->connection->log, err,
+                      ngx_open_dir_n " \"%V\" failed", path);
+        return NGX_ERROR;
+    }
+
+    for ( ;; ) {
+        ngx_set_errno(0);
+
+        if (ngx_read_dir(&dir) == NGX_ERROR) {
+            err = ngx_errno;
+
+            if (err != NGX_ENOMOREFILES) {
+                ngx_log_error(NGX_LOG_CRIT, r->connection->log, err,
+                              ngx_read_dir_n " \"%V\" failed", path);
+                ngx_close_dir(&dir);
+                return NGX_ERROR;
+            }
+
+            break;
+        }
+
+        len = ngx_de_namelen(&dir);
+
+        if (ngx_de_name(&dir)[0] == '.') {
+            continue;
+        }
+
+        if (dirs_only && dir.type != 0 && !ngx_de_is_dir(&dir)) {
+            continue;
+        }
+
+        name = ngx_array_push(names);
+        if (name == NULL) {
+            ngx_close_dir(&dir);
+            return NGX_ERROR;
+        }
+
+        name->len = len;
+        name->data = ngx_pnalloc(r->pool, len);
+        if (name->data == NULL) {
+            ngx_close_dir(&dir);
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(name->data, ngx_de_name(&dir), len);
+    }
+
+    ngx_close_dir(&dir);
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_harbor_delete_tree(ngx_http_request_t *r, ngx_str_t *path)
+{
+    ngx_tree_ctx_t  tree;
+
+    tree.init_handler = NULL;
+    tree.file_handler = ngx_http_harbor_delete_file;
+    tree.pre_tree_handler = ngx_http_harbor_noop;
+    tree.post_tree_handler = ngx_http_harbor_delete_dir;
+    tree.spec_handler = ngx_http_harbor_delete_file;
+    tree.data = NULL;
+    tree.alloc = 0;
+    tree.log = r->connection->log;
+
+    if (ngx_walk_tree(&tree, path) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_delete_dir(path->data) == NGX_FILE_ERROR) {
+        if (ngx_errno == NGX_ENOENT) {
+            return NGX_OK;
+        }
+
+        ngx_log_error(NGX_LOG_CRIT, r->connection->log, ngx_errno,
+                      ngx_delete_dir_n " \"%s\" failed", path->data);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_harbor_delete_file(ngx_tree_ctx_t *ctx, ngx_str_t *path)
+{
+    if (ngx_delete_file(path->data) == NGX_FILE_ERROR
+        && ngx_errno != NGX_ENOENT)
+    {
+        ngx_log_error(NGX_LOG_CRIT, ctx->log, ngx_errno,
+                      ngx_delete_file_n " \"%s\" failed", path->data);
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_harbor_delete_dir(ngx_tree_ctx_t *ctx, ngx_str_t *path)
+{
+    if (ngx_delete_dir(path->data) == NGX_FILE_ERROR
+        && ngx_errno != NGX_ENOENT)
+    {
+        ngx_log_error(NGX_LOG_CRIT, ctx->log, ngx_errno,
+                      ngx_delete_dir_n " \"%s\" failed", path->data);
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_harbor_noop(ngx_tree_ctx_t *ctx, ngx_str_t *path)
+{
+    return NGX_OK;
+}
+
+
+static int ngx_libc_cdecl
+ngx_http_harbor_cmp_str(const void *one, const void *two)
+{
+    const ngx_str_t  *a = one;
+    const ngx_str_t  *b = two;
+
+    return ngx_memn2cmp(a->data, b->data, a->len, b->len);
+}
+
+
+void
+ngx_http_harbor_sha256_hex(SHA256_CTX *sha, u_char *hex)
+{
+    u_char  bin[SHA256_DIGEST_LENGTH];
+
+    SHA256_Final(bin, sha);
+    hb_hex(hex, bin, sizeof(bin));
+}

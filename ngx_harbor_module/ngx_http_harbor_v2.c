@@ -1,0 +1,643 @@
+
+/*
+ * ngx-harbor: an OCI registry inside nginx.
+ * The /v2 router: parse the path into a typed route, dispatch route x
+ * method, and write responses and OCI error bodies.
+ */
+
+
+#include "ngx_http_harbor_module.h"
+
+
+typedef struct {
+    ngx_uint_t    status;
+    const char   *code;
+    const char   *message;
+} ngx_http_harbor_fail_t;
+
+
+static ngx_int_t ngx_http_harbor_parse_route(ngx_http_request_t *r,
+    ngx_http_harbor_route_t *rt, ngx_http_harbor_fail_t *fail);
+
+
+static ngx_str_t  ngx_http_harbor_json_type =
+    ngx_string("application/json; charset=utf-8");
+static ngx_str_t  ngx_http_harbor_api_version = ngx_string("registry/2.0");
+
+
+ngx_int_t
+ngx_http_harbor_handler(ngx_http_request_t *r)
+{
+    ngx_int_t                rc;
+    ngx_str_t                body;
+    ngx_http_harbor_ctx_t   *ctx;
+    ngx_http_harbor_fail_t   fail;
+    ngx_http_harbor_route_t *rt;
+
+    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_harbor_ctx_t));
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->upload.lock = NGX_INVALID_FILE;
+    ngx_http_set_ctx(r, ctx, ngx_http_harbor_module);
+
+    if (ngx_http_harbor_add_header(r, "Docker-Distribution-API-Version",
+                                   &ngx_http_harbor_api_version)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rt = &ctx->route;
+
+    if (ngx_http_harbor_parse_route(r, rt, &fail) != NGX_OK) {
+        return ngx_http_harbor_error(r, fail.status, fail.code, fail.message,
+                                     NULL);
+    }
+
+    if (!(r->method & (NGX_HTTP_POST|NGX_HTTP_PUT|NGX_HTTP_PATCH))) {
+        rc = ngx_http_discard_request_body(r);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+    }
+
+    switch (rt->type) {
+
+    case NGX_HTTP_HARBOR_R_BASE:
+        if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+            break;
+        }
+
+        ngx_str_set(&body, "{}");
+        return ngx_http_harbor_send(r, NGX_HTTP_OK, &ngx_http_harbor_json_type,
+                                    &body);
+
+    case NGX_HTTP_HARBOR_R_CATALOG:
+        if (r->method != NGX_HTTP_GET) {
+            break;
+        }
+
+        return ngx_http_harbor_catalog(r);
+
+    case NGX_HTTP_HARBOR_R_TAGS:
+        if (r->method != NGX_HTTP_GET) {
+            break;
+        }
+
+        return ngx_http_harbor_tags(r, rt);
+
+    case NGX_HTTP_HARBOR_R_MANIFEST:
+        if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD|NGX_HTTP_PUT
+                           |NGX_HTTP_DELETE)))
+        {
+            break;
+        }
+
+        return ngx_http_harbor_manifest(r, rt);
+
+    case NGX_HTTP_HARBOR_R_BLOB:
+        if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD|NGX_HTTP_DELETE))) {
+            break;
+        }
+
+        return ngx_http_harbor_blob(r, rt);
+
+    case NGX_HTTP_HARBOR_R_UPLOADS:
+        if (r->method != NGX_HTTP_POST) {
+            break;
+        }
+
+        return ngx_http_harbor_uploads(r, rt);
+
+    case NGX_HTTP_HARBOR_R_UPLOAD:
+        if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_PATCH|NGX_HTTP_PUT
+                           |NGX_HTTP_DELETE)))
+        {
+            break;
+        }
+
+        return ngx_http_harbor_upload(r, rt);
+
+    case NGX_HTTP_HARBOR_R_REFERRERS:
+        if (r->method != NGX_HTTP_GET) {
+            break;
+        }
+
+        return ngx_http_harbor_referrers(r, rt);
+    }
+
+    return ngx_http_harbor_error(r, NGX_HTTP_NOT_ALLOWED, "UNSUPPORTED",
+                                 "the operation is unsupported", NULL);
+}
+
+
+/*
+ * /v2/                                     base
+ * /v2/_catalog                             catalog
+ * /v2/<name>/tags/list                     tags
+ * /v2/<name>/manifests/<reference>         manifest
+ * /v2/<name>/blobs/uploads/                uploads
+ * /v2/<name>/blobs/uploads/<uuid>          upload
+ * /v2/<name>/blobs/<digest>                blob
+ * /v2/<name>/referrers/<digest>            referrers
+ *
+ * The name may hold "/", so the route is recognized from the right.
+ */
+
+#define ngx_http_harbor_fail(st, c, m)                                        \
+    fail->status = st; fail->code = c; fail->message = m;                     \
+    return NGX_DECLINED
+
+
+static ngx_int_t
+ngx_http_harbor_parse_route(ngx_http_request_t *r, ngx_http_harbor_route_t *rt,
+    ngx_http_harbor_fail_t *fail)
+{
+    u_char     *p, *end, *s;
+    ngx_str_t   path, last, prev;
+
+    path = r->uri;
+
+    if (path.len < 4 || ngx_strncmp(path.data, "/v2/", 4) != 0) {
+        ngx_http_harbor_fail(NGX_HTTP_NOT_FOUND, "NOT_FOUND", "not a registry path");
+    }
+
+    p = path.data + 4;
+    end = path.data + path.len;
+
+    if (p == end) {
+        rt->type = NGX_HTTP_HARBOR_R_BASE;
+        return NGX_OK;
+    }
+
+    if (end - p == 8 && ngx_strncmp(p, "_catalog", 8) == 0) {
+        rt->type = NGX_HTTP_HARBOR_R_CATALOG;
+        return NGX_OK;
+    }
+
+    /* uploads: "<name>/blobs/uploads/" */
+
+    if (end - p > 15 && ngx_strncmp(end - 15, "/blobs/uploads/", 15) == 0) {
+        rt->type = NGX_HTTP_HARBOR_R_UPLOADS;
+        rt->name.data = p;
+        rt->name.len = end - 15 - p;
+        goto name;
+    }
+
+    /* the last component and the one before it */
+
+    for (s = end; s > p && s[-1] != '/'; s--) { /* void */ }
+
+    last.data = s;
+    last.len = end - s;
+
+    if (s == p || last.len == 0) {
+        goto unknown;
+    }
+
+    end = s - 1;                 /* the "/" before the last component */
+
+    for (s = end; s > p && s[-1] != '/'; s--) { /* void */ }
+
+    prev.data = s;
+    prev.len = end - s;
+
+    if (s == p) {
+        goto unknown;
+    }
+
+    rt->name.data = p;
+    rt->name.len = s - 1 - p;
+    rt->ref = last;
+
+    if (prev.len == 4 && ngx_strncmp(prev.data, "tags", 4) == 0
+        && last.len == 4 && ngx_strncmp(last.data, "list", 4) == 0)
+    {
+        rt->type = NGX_HTTP_HARBOR_R_TAGS;
+        ngx_str_null(&rt->ref);
+        goto name;
+    }
+
+    if (prev.len == 9 && ngx_strncmp(prev.data, "manifests", 9) == 0) {
+        rt->type = NGX_HTTP_HARBOR_R_MANIFEST;
+        goto name;
+    }
+
+    if (prev.len == 5 && ngx_strncmp(prev.data, "blobs", 5) == 0) {
+        rt->type = NGX_HTTP_HARBOR_R_BLOB;
+        goto name;
+    }
+
+    if (prev.len == 9 && ngx_strncmp(prev.data, "referrers", 9) == 0) {
+        rt->type = NGX_HTTP_HARBOR_R_REFERRERS;
+        goto name;
+    }
+
+    if (prev.len == 7 && ngx_strncmp(prev.data, "uploads", 7) == 0
+        && s - p > 7 && ngx_strncmp(s - 7, "/blobs/", 7) == 0)
+    {
+        rt->type = NGX_HTTP_HARBOR_R_UPLOAD;
+        rt->name.len = s - 7 - p;
+        goto name;
+    }
+
+unknown:
+
+    ngx_http_harbor_fail(NGX_HTTP_NOT_FOUND, "NOT_FOUND", "not a registry path");
+
+name:
+
+    if (!hb_name_valid(rt->name.data, rt->name.len)) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "harbor: invalid repository name \"%V\"", &rt->name);
+        ngx_http_harbor_fail(NGX_HTTP_BAD_REQUEST, "NAME_INVALID", "invalid repository name");
+    }
+
+    switch (rt->type) {
+
+    case NGX_HTTP_HARBOR_R_BLOB:
+    case NGX_HTTP_HARBOR_R_REFERRERS:
+        rt->alg = hb_digest_parse(rt->ref.data, rt->ref.len);
+        if (rt->alg == HB_DIGEST_NONE) {
+            ngx_http_harbor_fail(NGX_HTTP_BAD_REQUEST, "DIGEST_INVALID", "provided digest is invalid");
+        }
+
+        break;
+
+    case NGX_HTTP_HARBOR_R_MANIFEST:
+        rt->alg = hb_digest_parse(rt->ref.data, rt->ref.len);
+        if (rt->alg == HB_DIGEST_NONE
+            && !hb_tag_valid(rt->ref.data, rt->ref.len))
+        {
+            if (r->method == NGX_HTTP_PUT) {
+                ngx_http_harbor_fail(NGX_HTTP_BAD_REQUEST, "MANIFEST_INVALID", "invalid tag or digest");
+            }
+
+            ngx_http_harbor_fail(NGX_HTTP_NOT_FOUND, "MANIFEST_UNKNOWN", "invalid tag or digest");
+        }
+
+        break;
+
+    case NGX_HTTP_HARBOR_R_UPLOAD:
+        if (!hb_uuid_valid(rt->ref.data, rt->ref.len)) {
+            ngx_http_harbor_fail(NGX_HTTP_NOT_FOUND, "BLOB_UPLOAD_UNKNOWN", "blob upload unknown to registry");
+        }
+
+        break;
+
+    default:
+        break;
+    }
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_harbor_add_header(ngx_http_request_t *r, const char *name,
+    ngx_str_t *value)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+    h->key.data = (u_char *) name;
+    h->key.len = ngx_strlen(name);
+    h->value = *value;
+#if (nginx_version >= 1023000)
+    h->next = NULL;
+#endif
+
+    return NGX_OK;
+}
+
+
+/* Location: /v2/<name>/<kind>/<ref> */
+
+ngx_int_t
+ngx_http_harbor_set_location(ngx_http_request_t *r, ngx_str_t *name,
+    const char *kind, ngx_str_t *ref)
+{
+    size_t            len;
+    ngx_str_t         loc;
+
+    len = sizeof("/v2//") - 1 + name->len + ngx_strlen(kind) + 1 + ref->len;
+
+    loc.data = ngx_pnalloc(r->pool, len);
+    if (loc.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    loc.len = ngx_sprintf(loc.data, "/v2/%V/%s/%V", name, kind, ref)
+              - loc.data;
+
+    return ngx_http_harbor_add_header(r, "Location", &loc);
+}
+
+
+/* A query argument, URL-decoded.  NGX_DECLINED if absent. */
+
+ngx_int_t
+ngx_http_harbor_arg(ngx_http_request_t *r, const char *name, ngx_str_t *value)
+{
+    u_char     *dst, *src;
+    ngx_str_t   raw;
+
+    if (ngx_http_arg(r, (u_char *) name, ngx_strlen(name), &raw) != NGX_OK) {
+        return NGX_DECLINED;
+    }
+
+    value->data = ngx_pnalloc(r->pool, raw.len + 1);
+    if (value->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    dst = value->data;
+    src = raw.data;
+
+    ngx_unescape_uri(&dst, &src, raw.len, NGX_UNESCAPE_URI);
+
+    value->len = dst - value->data;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_harbor_send(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_str_t *content_type, ngx_str_t *body)
+{
+    ngx_int_t     rc;
+    ngx_buf_t    *b;
+    ngx_chain_t   out;
+
+    r->headers_out.status = status;
+    r->headers_out.content_length_n = body ? (off_t) body->len : 0;
+
+    if (content_type) {
+        r->headers_out.content_type = *content_type;
+        r->headers_out.content_type_len = content_type->len;
+        r->headers_out.content_type_lowcase = NULL;
+    }
+
+    if (body == NULL || body->len == 0) {
+        r->header_only = 1;
+    }
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    b = ngx_calloc_buf(r->pool);
+    if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    b->pos = body->data;
+    b->last = body->data + body->len;
+    b->memory = 1;
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
+}
+
+
+/*
+ * {"errors":[{"code":"...","message":"...","detail":...}]}
+ * code and message are ours; detail, if any, is already JSON.
+ */
+
+ngx_int_t
+ngx_http_harbor_error(ngx_http_request_t *r, ngx_uint_t status,
+    const char *code, const char *message, ngx_str_t *detail)
+{
+    size_t     len, mlen;
+    u_char    *p;
+    ngx_str_t  body;
+
+    if (r->request_body == NULL) {
+        if (ngx_http_discard_request_body(r) != NGX_OK) {
+            r->keepalive = 0;
+        }
+    }
+
+    mlen = ngx_strlen(message);
+
+    len = sizeof("{\"errors\":[{\"code\":\"\",\"message\":\"\"}]}") - 1
+          + ngx_strlen(code) + mlen
+          + ngx_escape_json(NULL, (u_char *) message, mlen);
+
+    if (detail) {
+        len += sizeof(",\"detail\":") - 1 + detail->len;
+    }
+
+    body.data = ngx_pnalloc(r->pool, len);
+    if (body.data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = ngx_sprintf(body.data, "{\"errors\":[{\"code\":\"%s\",\"message\":\"",
+                    code);
+    p = (u_char *) ngx_escape_json(p, (u_char *) message, mlen);
+    *p++ = '"';
+
+    if (detail) {
+        p = ngx_sprintf(p, ",\"detail\":%V", detail);
+    }
+
+    p = ngx_cpymem(p, "}]}", 3);
+    body.len = p - body.data;
+
+    /* a response built before the error must not leak its headers */
+
+    r->headers_out.location = NULL;
+    ngx_http_clear_content_length(r);
+    ngx_http_clear_accept_ranges(r);
+    ngx_http_clear_last_modified(r);
+    ngx_http_clear_etag(r);
+    r->header_only = 0;
+
+    return ngx_http_harbor_send(r, status, &ngx_http_harbor_json_type, &body);
+}
+
+
+ngx_int_t
+ngx_http_harbor_errno_status(ngx_err_t err)
+{
+    switch (err) {
+
+    case NGX_ENOENT:
+    case NGX_ENOTDIR:
+    case NGX_ENAMETOOLONG:
+        return NGX_HTTP_NOT_FOUND;
+
+    case NGX_EACCES:
+#if (NGX_HAVE_OPENAT)
+    case NGX_EMLINK:
+    case NGX_ELOOP:
+#endif
+        return NGX_HTTP_FORBIDDEN;
+
+#if (NGX_ENOSPC)
+    case NGX_ENOSPC:
+        return NGX_HTTP_INSUFFICIENT_STORAGE;
+#endif
+
+    default:
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+}
+
+
+/* A storage call failed with errno set: answer with the right 5xx. */
+
+ngx_int_t
+ngx_http_harbor_storage_error(ngx_http_request_t *r)
+{
+    ngx_err_t  err;
+
+    err = ngx_errno;
+
+    if (err == NGX_ENOSPC) {
+        return ngx_http_harbor_error(r, NGX_HTTP_INSUFFICIENT_STORAGE,
+                                     "UNKNOWN", "no space left in the store",
+                                     NULL);
+    }
+
+    return ngx_http_harbor_error(r, NGX_HTTP_INTERNAL_SERVER_ERROR, "UNKNOWN",
+                                 "storage error", NULL);
+}
+
+
+/* ?n= and ?last= of the list endpoints.  n is -1 when absent. */
+
+ngx_int_t
+ngx_http_harbor_list_args(ngx_http_request_t *r, ngx_int_t *n, ngx_str_t *last)
+{
+    ngx_str_t  v;
+    ngx_int_t  rc;
+
+    *n = -1;
+    ngx_str_null(last);
+
+    rc = ngx_http_harbor_arg(r, "n", &v);
+    if (rc == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    if (rc == NGX_OK) {
+        *n = hb_count_parse(v.data, v.len, 1000000);
+        if (*n < 0) {
+            return NGX_DECLINED;
+        }
+
+        if (*n > NGX_HTTP_HARBOR_LIST_MAX) {
+            *n = NGX_HTTP_HARBOR_LIST_MAX;
+        }
+    }
+
+    rc = ngx_http_harbor_arg(r, "last", last);
+    if (rc == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * Send {<prefix>"<key>":["a","b"]} from a sorted array of validated names
+ * (no JSON escaping is needed for them), after "last", at most n, with a
+ * Link header to the next page.
+ */
+
+ngx_int_t
+ngx_http_harbor_send_list(ngx_http_request_t *r, ngx_array_t *items,
+    ngx_int_t n, ngx_str_t *last, ngx_str_t *path, const char *prefix,
+    const char *key)
+{
+    u_char      *p;
+    size_t       len;
+    ngx_str_t   *it, body, link;
+    ngx_int_t    cmp;
+    ngx_uint_t   i, first, count, more;
+
+    it = items->elts;
+
+    first = 0;
+
+    if (last->len) {
+        for (first = 0; first < items->nelts; first++) {
+            cmp = ngx_memn2cmp(it[first].data, last->data, it[first].len,
+                               last->len);
+            if (cmp > 0) {
+                break;
+            }
+        }
+    }
+
+    count = items->nelts - first;
+    more = 0;
+
+    if (n >= 0 && (ngx_uint_t) n < count) {
+        count = n;
+        more = 1;
+    }
+
+    if (n < 0 && count > NGX_HTTP_HARBOR_LIST_MAX) {
+        count = NGX_HTTP_HARBOR_LIST_MAX;
+        n = NGX_HTTP_HARBOR_LIST_MAX;
+        more = 1;
+    }
+
+    len = ngx_strlen(prefix) + ngx_strlen(key) + sizeof("{\"\":[]}");
+
+    for (i = first; i < first + count; i++) {
+        len += it[i].len + 3;
+    }
+
+    body.data = ngx_pnalloc(r->pool, len);
+    if (body.data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = ngx_sprintf(body.data, "{%s\"%s\":[", prefix, key);
+
+    for (i = first; i < first + count; i++) {
+        p = ngx_sprintf(p, "%s\"%V\"", i == first ? "" : ",", &it[i]);
+    }
+
+    p = ngx_cpymem(p, "]}", 2);
+    body.len = p - body.data;
+
+    if (more && count > 0) {
+        link.data = ngx_pnalloc(r->pool, path->len + it[first + count - 1].len
+                                         + NGX_INT_T_LEN + 40);
+        if (link.data == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        link.len = ngx_sprintf(link.data, "<%V?last=%V&n=%i>; rel=\"next\"",
+                               path, &it[first + count - 1], n)
+                   - link.data;
+
+        if (ngx_http_harbor_add_header(r, "Link", &link) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    return ngx_http_harbor_send(r, NGX_HTTP_OK, &ngx_http_harbor_json_type,
+                                &body);
+}
