@@ -10,7 +10,7 @@ HARBOR_PORT ?= 8080
 HARBOR_DATA ?= $(CURDIR)/var
 BUILD       := $(CURDIR)/build
 NGX_SRC     ?= /usr/share/nginx/src
-NGINX       ?= /usr/sbin/nginx
+HARBOR_NGINX ?= /usr/sbin/nginx
 MODULE      := $(BUILD)/ngx_http_harbor_module.so
 MODULE_SRCS := config $(wildcard ngx_harbor_module/*.c ngx_harbor_module/*.h)
 
@@ -23,7 +23,7 @@ DEB_PKGS := nginx nginx-dev libjansson-dev libssl-dev libpcre2-dev zlib1g-dev \
             uidmap curl postgresql libpq-dev libmicrohttpd-dev libyaml-dev \
             libsodium-dev libldap-dev slapd ldap-utils libcurl4-openssl-dev
 
-export HARBOR_PORT HARBOR_DATA NGINX
+export HARBOR_PORT HARBOR_DATA HARBOR_NGINX
 
 .PHONY: all module unit deps run stop test clean
 
@@ -67,7 +67,7 @@ stop:
 	@conf/instance.sh stop
 
 test: deps all
-	prove -r -j2 t/
+	prove -j2 -I t/lib -r t/ $(UNIT_TESTS)
 
 clean:
 	rm -rf $(BUILD)

@@ -252,7 +252,7 @@ hb_count_parse(const unsigned char *p, size_t len, long max)
     long    v;
     size_t  i;
 
-    if (len == 0 || len > 9) {
+    if (len == 0 || max < 0) {
         return -1;
     }
 
@@ -260,6 +260,10 @@ hb_count_parse(const unsigned char *p, size_t len, long max)
 
     for (i = 0; i < len; i++) {
         if (p[i] < '0' || p[i] > '9') {
+            return -1;
+        }
+
+        if (v > (max - (p[i] - '0')) / 10) {
             return -1;
         }
 
@@ -543,6 +547,7 @@ hb_manifest_parse(const char *body, size_t len, const char *content_type,
     size_t ct_len, hb_manifest_t *m, char *err, size_t errlen)
 {
     int            type, ct;
+    size_t         i;
     json_t        *root, *v, *mt;
     json_error_t   jerr;
 
@@ -710,8 +715,16 @@ fail:
         json_decref(root);
     }
 
-    if (err[0] == '\0') {
+    if (errlen > 0 && err[0] == '\0') {
         snprintf(err, errlen, "invalid manifest");
+    }
+
+    /* the message goes back to the client: printable ASCII only */
+
+    for (i = 0; i < errlen && err[i]; i++) {
+        if ((unsigned char) err[i] < 0x20 || (unsigned char) err[i] > 0x7e) {
+            err[i] = '?';
+        }
     }
 
     return -1;
