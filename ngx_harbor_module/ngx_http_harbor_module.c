@@ -255,5 +255,9 @@ ngx_http_harbor_journal_set(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 static ngx_int_t
 ngx_http_harbor_init(ngx_conf_t *cf)
 {
+    if (ngx_http_harbor_filter_init(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     return ngx_http_harbor_body_filter_init(cf);
 }

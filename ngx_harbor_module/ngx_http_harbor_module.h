@@ -80,8 +80,14 @@ typedef struct {
     ngx_str_t                   digest;      /* ?digest= */
     ngx_str_t                   user;        /* subject of the token */
 
+    const char                 *fail_code;   /* for nginx's own errors */
+    const char                 *fail_message;
+    ngx_str_t                   error_body;
+
     unsigned                    hashing:1;
     unsigned                    too_large:1;
+    unsigned                    error_sent:1;
+    unsigned                    error_replace:1;
 } ngx_http_harbor_ctx_t;
 
 
@@ -99,6 +105,7 @@ extern ngx_module_t  ngx_http_harbor_module;
 
 /* ngx_http_harbor_v2.c */
 ngx_int_t ngx_http_harbor_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_harbor_filter_init(ngx_conf_t *cf);
 ngx_int_t ngx_http_harbor_error(ngx_http_request_t *r, ngx_uint_t status,
     const char *code, const char *message, ngx_str_t *detail);
 ngx_int_t ngx_http_harbor_send(ngx_http_request_t *r, ngx_uint_t status,
@@ -174,6 +181,7 @@ ngx_int_t ngx_http_harbor_upload_finish(ngx_http_request_t *r,
     ngx_http_harbor_upload_t *u, ngx_str_t *digest, ngx_uint_t alg);
 ngx_int_t ngx_http_harbor_upload_delete(ngx_http_request_t *r,
     ngx_http_harbor_upload_t *u);
+void ngx_http_harbor_upload_close(ngx_http_harbor_upload_t *u);
 ngx_int_t ngx_http_harbor_file_digest(ngx_http_request_t *r, ngx_fd_t fd,
     ngx_str_t *path, ngx_uint_t alg, u_char *hex);
 

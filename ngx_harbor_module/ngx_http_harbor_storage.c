@@ -1003,8 +1003,18 @@ ngx_http_harbor_upload_open(ngx_http_request_t *r, ngx_str_t *name,
 static void
 ngx_http_harbor_close_lock(void *data)
 {
-    ngx_http_harbor_upload_t *u = data;
+    ngx_http_harbor_upload_close(data);
+}
 
+
+/*
+ * Release the upload before answering: the client's next request may
+ * reach another worker before this request is freed.
+ */
+
+void
+ngx_http_harbor_upload_close(ngx_http_harbor_upload_t *u)
+{
     if (u->lock != NGX_INVALID_FILE) {
         ngx_close_file(u->lock);
         u->lock = NGX_INVALID_FILE;

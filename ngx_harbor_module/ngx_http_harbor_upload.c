@@ -76,7 +76,16 @@ ngx_http_harbor_request_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
             ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                           "harbor: request body is larger than %O bytes",
                           ctx->limit);
-            return NGX_HTTP_REQUEST_ENTITY_TOO_LARGE;
+
+            if (ctx->route.type == NGX_HTTP_HARBOR_R_MANIFEST) {
+                ctx->fail_code = "SIZE_INVALID";
+                ctx->fail_message = "manifests are limited to 4 MiB";
+                return NGX_HTTP_REQUEST_ENTITY_TOO_LARGE;
+            }
+
+            ctx->fail_code = "BLOB_UPLOAD_INVALID";
+            ctx->fail_message = "the body is longer than its Content-Range";
+            return NGX_HTTP_BAD_REQUEST;
         }
 
         SHA256_Update(&ctx->sha, cl->buf->pos, size);
@@ -109,6 +118,7 @@ ngx_http_harbor_read_body(ngx_http_request_t *r, off_t limit,
     r->request_body_in_file_only = 1;
     r->request_body_in_persistent_file = 1;
     r->request_body_in_clean_file = 1;
+    r->request_body_file_log_level = 0;
 
     rc = ngx_http_read_client_request_body(r, handler);
 

@@ -20,6 +20,9 @@ static ngx_int_t ngx_http_harbor_parse_route(ngx_http_request_t *r,
     ngx_http_harbor_route_t *rt, ngx_http_harbor_fail_t *fail);
 
 
+static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
+static ngx_http_output_body_filter_pt    ngx_http_next_body_filter;
+
 static ngx_str_t  ngx_http_harbor_json_type =
     ngx_string("application/json; charset=utf-8");
 static ngx_str_t  ngx_http_harbor_api_version = ngx_string("registry/2.0");
@@ -41,13 +44,6 @@ ngx_http_harbor_handler(ngx_http_request_t *r)
 
     ctx->upload.lock = NGX_INVALID_FILE;
     ngx_http_set_ctx(r, ctx, ngx_http_harbor_module);
-
-    if (ngx_http_harbor_add_header(r, "Docker-Distribution-API-Version",
-                                   &ngx_http_harbor_api_version)
-        != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
 
     rt = &ctx->route;
 
@@ -416,22 +412,15 @@ ngx_http_harbor_send(ngx_http_request_t *r, ngx_uint_t status,
 
 /*
  * {"errors":[{"code":"...","message":"...","detail":...}]}
- * code and message are ours; detail, if any, is already JSON.
+ * code is ours; message is escaped; detail, if any, is already JSON.
  */
 
-ngx_int_t
-ngx_http_harbor_error(ngx_http_request_t *r, ngx_uint_t status,
-    const char *code, const char *message, ngx_str_t *detail)
+static ngx_int_t
+ngx_http_harbor_error_body(ngx_http_request_t *r, const char *code,
+    const char *message, ngx_str_t *detail, ngx_str_t *body)
 {
-    size_t     len, mlen;
-    u_char    *p;
-    ngx_str_t  body;
-
-    if (r->request_body == NULL) {
-        if (ngx_http_discard_request_body(r) != NGX_OK) {
-            r->keepalive = 0;
-        }
-    }
+    size_t   len, mlen;
+    u_char  *p;
 
     mlen = ngx_strlen(message);
 
@@ -443,12 +432,12 @@ ngx_http_harbor_error(ngx_http_request_t *r, ngx_uint_t status,
         len += sizeof(",\"detail\":") - 1 + detail->len;
     }
 
-    body.data = ngx_pnalloc(r->pool, len);
-    if (body.data == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    body->data = ngx_pnalloc(r->pool, len);
+    if (body->data == NULL) {
+        return NGX_ERROR;
     }
 
-    p = ngx_sprintf(body.data, "{\"errors\":[{\"code\":\"%s\",\"message\":\"",
+    p = ngx_sprintf(body->data, "{\"errors\":[{\"code\":\"%s\",\"message\":\"",
                     code);
     p = (u_char *) ngx_escape_json(p, (u_char *) message, mlen);
     *p++ = '"';
@@ -458,7 +447,35 @@ ngx_http_harbor_error(ngx_http_request_t *r, ngx_uint_t status,
     }
 
     p = ngx_cpymem(p, "}]}", 3);
-    body.len = p - body.data;
+    body->len = p - body->data;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_harbor_error(ngx_http_request_t *r, ngx_uint_t status,
+    const char *code, const char *message, ngx_str_t *detail)
+{
+    ngx_str_t               body;
+    ngx_http_harbor_ctx_t  *ctx;
+
+    if (r->request_body == NULL) {
+        if (ngx_http_discard_request_body(r) != NGX_OK) {
+            r->keepalive = 0;
+        }
+    }
+
+    if (ngx_http_harbor_error_body(r, code, message, detail, &body)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_harbor_module);
+    if (ctx) {
+        ctx->error_sent = 1;
+    }
 
     /* a response built before the error must not leak its headers */
 
@@ -467,9 +484,171 @@ ngx_http_harbor_error(ngx_http_request_t *r, ngx_uint_t status,
     ngx_http_clear_accept_ranges(r);
     ngx_http_clear_last_modified(r);
     ngx_http_clear_etag(r);
-    r->header_only = 0;
 
     return ngx_http_harbor_send(r, status, &ngx_http_harbor_json_type, &body);
+}
+
+
+/*
+ * An error nginx answers itself on a registry request (a body too large,
+ * a client timeout, a bad chunked body, a refused token, a 500) is
+ * rewritten into the registry's error format: clients show its message.
+ */
+
+static ngx_int_t
+ngx_http_harbor_header_filter(ngx_http_request_t *r)
+{
+    ngx_str_t               body;
+    const char             *code, *message;
+    ngx_http_harbor_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_harbor_module);
+
+    if (ctx == NULL || r != r->main) {
+        return ngx_http_next_header_filter(r);
+    }
+
+    /*
+     * The upload is released before the client hears the answer: its next
+     * request may reach another worker before this request is freed.
+     */
+
+    ngx_http_harbor_upload_close(&ctx->upload);
+
+    if (ngx_http_harbor_add_header(r, "Docker-Distribution-API-Version",
+                                   &ngx_http_harbor_api_version)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (r->headers_out.status < NGX_HTTP_BAD_REQUEST || ctx->error_sent) {
+        return ngx_http_next_header_filter(r);
+    }
+
+    code = ctx->fail_code;
+    message = ctx->fail_message;
+
+    if (code == NULL) {
+        switch (r->headers_out.status) {
+        case NGX_HTTP_UNAUTHORIZED:
+            code = "UNAUTHORIZED";
+            message = "authentication required";
+            break;
+        case NGX_HTTP_FORBIDDEN:
+            code = "DENIED";
+            message = "requested access to the resource is denied";
+            break;
+        case NGX_HTTP_NOT_FOUND:
+            code = "NOT_FOUND";
+            message = "not found";
+            break;
+        case NGX_HTTP_NOT_ALLOWED:
+            code = "UNSUPPORTED";
+            message = "the operation is unsupported";
+            break;
+        case NGX_HTTP_REQUEST_TIME_OUT:
+            code = "UNKNOWN";
+            message = "timed out reading the request";
+            break;
+        case NGX_HTTP_REQUEST_ENTITY_TOO_LARGE:
+            code = "SIZE_INVALID";
+            message = "the request body is too large";
+            break;
+        case NGX_HTTP_BAD_REQUEST:
+            code = "UNKNOWN";
+            message = "malformed request";
+            break;
+        case NGX_HTTP_INSUFFICIENT_STORAGE:
+            code = "UNKNOWN";
+            message = "no space left in the store";
+            break;
+        default:
+            code = "UNKNOWN";
+            message = r->headers_out.status >= NGX_HTTP_INTERNAL_SERVER_ERROR
+                      ? "internal server error" : "request refused";
+        }
+    }
+
+    if (ngx_http_harbor_error_body(r, code, message, NULL, &body) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    ctx->error_body = body;
+    ctx->error_replace = 1;
+
+    r->headers_out.content_type = ngx_http_harbor_json_type;
+    r->headers_out.content_type_len = ngx_http_harbor_json_type.len;
+    r->headers_out.content_type_lowcase = NULL;
+    r->headers_out.charset.len = 0;
+
+    ngx_http_clear_content_length(r);
+    r->headers_out.content_length_n = body.len;
+
+    return ngx_http_next_header_filter(r);
+}
+
+
+static ngx_int_t
+ngx_http_harbor_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
+{
+    ngx_buf_t              *b;
+    ngx_uint_t              last;
+    ngx_chain_t            *cl, out;
+    ngx_http_harbor_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_harbor_module);
+
+    if (ctx == NULL || !ctx->error_replace || r != r->main) {
+        return ngx_http_next_body_filter(r, in);
+    }
+
+    /* nginx's page is dropped; ours goes once, with its last buffer */
+
+    last = 0;
+
+    for (cl = in; cl; cl = cl->next) {
+        if (cl->buf->last_buf) {
+            last = 1;
+        }
+
+        cl->buf->pos = cl->buf->last;
+        cl->buf->file_pos = cl->buf->file_last;
+    }
+
+    if (!last) {
+        return NGX_OK;
+    }
+
+    ctx->error_replace = 0;
+
+    b = ngx_calloc_buf(r->pool);
+    if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    b->pos = ctx->error_body.data;
+    b->last = ctx->error_body.data + ctx->error_body.len;
+    b->memory = 1;
+    b->last_buf = 1;
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_next_body_filter(r, &out);
+}
+
+
+ngx_int_t
+ngx_http_harbor_filter_init(ngx_conf_t *cf)
+{
+    ngx_http_next_header_filter = ngx_http_top_header_filter;
+    ngx_http_top_header_filter = ngx_http_harbor_header_filter;
+
+    ngx_http_next_body_filter = ngx_http_top_body_filter;
+    ngx_http_top_body_filter = ngx_http_harbor_body_filter;
+
+    return NGX_OK;
 }
 
 
