@@ -563,6 +563,13 @@ hb_manifest_parse(const char *body, size_t len, const char *content_type,
         goto fail;
     }
 
+    /* no raw NUL is valid JSON, and jansson 2.14 skips one after a number */
+
+    if (memchr(body, '\0', len) != NULL) {
+        snprintf(err, errlen, "manifest is not valid JSON: a NUL byte");
+        goto fail;
+    }
+
     root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
     if (root == NULL) {
         snprintf(err, errlen, "manifest is not valid JSON: %s at byte %d",
@@ -760,6 +767,10 @@ hb_manifest_sniff(const char *body, size_t len)
 {
     int      type;
     json_t  *root, *mt, *v;
+
+    if (memchr(body, '\0', len) != NULL) {
+        return HB_MT_UNKNOWN;
+    }
 
     root = json_loadb(body, len, 0, NULL);
     if (root == NULL) {

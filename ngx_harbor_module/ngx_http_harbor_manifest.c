@@ -38,7 +38,7 @@ static ngx_int_t ngx_http_harbor_manifest_delete(ngx_http_request_t *r,
 static ngx_int_t ngx_http_harbor_accepts(ngx_http_request_t *r,
     const char *type);
 static ngx_int_t ngx_http_harbor_blob_unknown(ngx_http_request_t *r,
-    const char *digest);
+    ngx_str_t *digest);
 static ngx_int_t ngx_http_harbor_send_json(ngx_http_request_t *r,
     json_t *root, ngx_str_t *content_type);
 
@@ -522,13 +522,15 @@ ngx_http_harbor_manifest_store(ngx_http_request_t *r,
 
 unknown:
 
-    hb_manifest_free(&m);
-
     if (rc == NGX_ERROR) {
+        hb_manifest_free(&m);
         return ngx_http_harbor_storage_error(r);
     }
 
-    return ngx_http_harbor_blob_unknown(r, (char *) d.data);
+    rc = ngx_http_harbor_blob_unknown(r, &d);
+    hb_manifest_free(&m);
+
+    return rc;
 
 failed:
 
@@ -539,7 +541,7 @@ failed:
 
 
 static ngx_int_t
-ngx_http_harbor_blob_unknown(ngx_http_request_t *r, const char *digest)
+ngx_http_harbor_blob_unknown(ngx_http_request_t *r, ngx_str_t *digest)
 {
     ngx_str_t  detail;
 
@@ -548,7 +550,7 @@ ngx_http_harbor_blob_unknown(ngx_http_request_t *r, const char *digest)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    detail.len = ngx_sprintf(detail.data, "{\"digest\":\"%s\"}", digest)
+    detail.len = ngx_sprintf(detail.data, "{\"digest\":\"%V\"}", digest)
                  - detail.data;
 
     return ngx_http_harbor_error(r, NGX_HTTP_BAD_REQUEST,

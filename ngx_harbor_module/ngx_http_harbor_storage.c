@@ -633,7 +633,7 @@ ngx_http_harbor_walk_repos(ngx_http_request_t *r, u_char *path, size_t len,
     for (i = 0; i < subs.nelts; i++) {
 
         if (sub[i].len == 10 && ngx_strncmp(sub[i].data, "_manifests", 10) == 0
-            && len > base)
+            && len > base && hb_name_valid(path + base, len - base))
         {
             name = ngx_array_push(names);
             if (name == NULL) {

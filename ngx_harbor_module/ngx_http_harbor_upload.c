@@ -25,7 +25,7 @@ static ngx_int_t ngx_http_harbor_blob_created(ngx_http_request_t *r,
     ngx_http_harbor_route_t *rt, ngx_str_t *digest);
 static ngx_int_t ngx_http_harbor_set_range(ngx_http_request_t *r, off_t size);
 static ngx_int_t ngx_http_harbor_check_range(ngx_http_request_t *r,
-    ngx_http_harbor_ctx_t *ctx);
+    ngx_http_harbor_ctx_t *ctx, ngx_uint_t *status, const char **message);
 
 
 static ngx_http_request_body_filter_pt  ngx_http_next_request_body_filter;
@@ -279,6 +279,8 @@ ngx_int_t
 ngx_http_harbor_upload(ngx_http_request_t *r, ngx_http_harbor_route_t *rt)
 {
     ngx_int_t                rc;
+    ngx_uint_t               status;
+    const char              *message;
     ngx_http_harbor_ctx_t   *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_harbor_module);
@@ -335,9 +337,10 @@ ngx_http_harbor_upload(ngx_http_request_t *r, ngx_http_harbor_route_t *rt)
         /* fall through */
 
     default: /* PATCH */
-        rc = ngx_http_harbor_check_range(r, ctx);
-        if (rc != NGX_OK) {
-            return rc;
+        if (ngx_http_harbor_check_range(r, ctx, &status, &message) != NGX_OK)
+        {
+            return ngx_http_harbor_error(r, status, "BLOB_UPLOAD_INVALID",
+                                         message, NULL);
         }
 
         ctx->sha = ctx->upload.sha;
@@ -354,7 +357,8 @@ ngx_http_harbor_upload(ngx_http_request_t *r, ngx_http_harbor_route_t *rt)
  */
 
 static ngx_int_t
-ngx_http_harbor_check_range(ngx_http_request_t *r, ngx_http_harbor_ctx_t *ctx)
+ngx_http_harbor_check_range(ngx_http_request_t *r, ngx_http_harbor_ctx_t *ctx,
+    ngx_uint_t *status, const char **message)
 {
     off_t             start, end;
     ngx_uint_t        i;
@@ -387,23 +391,24 @@ ngx_http_harbor_check_range(ngx_http_request_t *r, ngx_http_harbor_ctx_t *ctx)
     if (hb_content_range_parse(h[i].value.data, h[i].value.len, &start, &end)
         != 0)
     {
-        return ngx_http_harbor_error(r, NGX_HTTP_BAD_REQUEST,
-                                     "BLOB_UPLOAD_INVALID",
-                                     "malformed Content-Range", NULL);
+        *status = NGX_HTTP_BAD_REQUEST;
+        *message = "malformed Content-Range";
+        return NGX_DECLINED;
     }
 
     if (start != ctx->upload.offset
         || (r->headers_in.content_length_n >= 0
             && r->headers_in.content_length_n != end - start + 1))
     {
+        *status = NGX_HTTP_RANGE_NOT_SATISFIABLE;
+        *message = "Content-Range does not continue the upload";
+
         if (ngx_http_harbor_set_range(r, ctx->upload.offset) != NGX_OK) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            *status = NGX_HTTP_INTERNAL_SERVER_ERROR;
+            *message = "internal server error";
         }
 
-        return ngx_http_harbor_error(r, NGX_HTTP_RANGE_NOT_SATISFIABLE,
-                                     "BLOB_UPLOAD_INVALID",
-                                     "Content-Range does not continue the "
-                                     "upload", NULL);
+        return NGX_DECLINED;
     }
 
     ctx->limit = end - start + 1;
