@@ -20,14 +20,14 @@ UNIT_TESTS  := $(patsubst t/unit/%.c,$(BUILD)/unit/%,$(wildcard t/unit/*.c))
 # Debian packages the build, the instance and the tests need.
 DEB_PKGS := nginx nginx-dev libjansson-dev libssl-dev libpcre2-dev zlib1g-dev \
             perl skopeo podman buildah docker-registry wrk apache2-utils \
-            uidmap curl postgresql libpq-dev libmicrohttpd-dev libyaml-dev \
+            uidmap curl pkg-config postgresql libpq-dev libmicrohttpd-dev libyaml-dev \
             libsodium-dev libldap-dev slapd ldap-utils libcurl4-openssl-dev
 
 export HARBOR_PORT HARBOR_DATA HARBOR_NGINX
 
-.PHONY: all module unit deps run stop test clean
+.PHONY: all module unit authd deps run stop test clean
 
-all: module unit
+all: module authd unit
 
 module: $(MODULE)
 
@@ -42,6 +42,9 @@ $(BUILD)/nginx/objs/Makefile: config
 $(MODULE): $(BUILD)/nginx/objs/Makefile $(MODULE_SRCS)
 	$(MAKE) -s -C $(BUILD)/nginx -f objs/Makefile modules
 	cp $(BUILD)/nginx/objs/ngx_http_harbor_module.so $@
+
+authd:
+	$(MAKE) -s -C authd
 
 unit: $(UNIT_TESTS)
 
@@ -71,3 +74,4 @@ test: deps all
 
 clean:
 	rm -rf $(BUILD)
+	$(MAKE) -C authd clean

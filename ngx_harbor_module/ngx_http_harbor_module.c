@@ -20,6 +20,7 @@ static ngx_int_t ngx_http_harbor_init(ngx_conf_t *cf);
 
 static ngx_conf_enum_t  ngx_http_harbor_auth_modes[] = {
     { ngx_string("off"), NGX_HTTP_HARBOR_AUTH_OFF },
+    { ngx_string("token"), NGX_HTTP_HARBOR_AUTH_TOKEN },
     { ngx_null_string, 0 }
 };
 
@@ -53,6 +54,34 @@ static ngx_command_t  ngx_http_harbor_commands[] = {
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_harbor_loc_conf_t, auth),
       &ngx_http_harbor_auth_modes },
+
+    { ngx_string("harbor_token_certificate"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_harbor_loc_conf_t, token_cert),
+      NULL },
+
+    { ngx_string("harbor_token_realm"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_set_complex_value_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_harbor_loc_conf_t, token_realm),
+      NULL },
+
+    { ngx_string("harbor_token_service"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_harbor_loc_conf_t, token_service),
+      NULL },
+
+    { ngx_string("harbor_token_issuer"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_harbor_loc_conf_t, token_issuer),
+      NULL },
 
       ngx_null_command
 };
@@ -109,6 +138,8 @@ ngx_http_harbor_create_loc_conf(ngx_conf_t *cf)
     conf->enable = NGX_CONF_UNSET;
     conf->journal = NGX_CONF_UNSET_PTR;
     conf->auth = NGX_CONF_UNSET_UINT;
+    conf->token_key = NGX_CONF_UNSET_PTR;
+    conf->token_realm = NGX_CONF_UNSET_PTR;
 
     return conf;
 }
@@ -128,6 +159,30 @@ ngx_http_harbor_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_str_value(conf->storage, prev->storage, "");
     ngx_conf_merge_ptr_value(conf->journal, prev->journal, NULL);
     ngx_conf_merge_uint_value(conf->auth, prev->auth, NGX_CONF_UNSET_UINT);
+    ngx_conf_merge_str_value(conf->token_cert, prev->token_cert, "");
+    ngx_conf_merge_ptr_value(conf->token_realm, prev->token_realm, NULL);
+    ngx_conf_merge_str_value(conf->token_service, prev->token_service,
+                             "harbor-registry");
+    ngx_conf_merge_str_value(conf->token_issuer, prev->token_issuer,
+                             "harbor-token-issuer");
+
+    /*
+     * token_service and token_issuer are used as C strings: both the
+     * parser's arguments and the defaults are NUL-terminated.
+     */
+
+    if (conf->token_key == NGX_CONF_UNSET_PTR) {
+        if (prev->token_key != NGX_CONF_UNSET_PTR
+            && prev->token_cert.len == conf->token_cert.len
+            && ngx_strncmp(prev->token_cert.data, conf->token_cert.data,
+                           conf->token_cert.len) == 0)
+        {
+            conf->token_key = prev->token_key;
+
+        } else {
+            conf->token_key = NULL;
+        }
+    }
 
     if (!conf->enable) {
         return NGX_CONF_OK;
@@ -146,6 +201,20 @@ ngx_http_harbor_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                            "use \"harbor_auth off\" for a registry open to "
                            "anyone who can reach it");
         return NGX_CONF_ERROR;
+    }
+
+    if (conf->auth == NGX_HTTP_HARBOR_AUTH_TOKEN && conf->token_key == NULL) {
+        if (conf->token_cert.len == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"harbor_auth token\" requires "
+                               "\"harbor_token_certificate\": the "
+                               "certificate authd signs tokens for");
+            return NGX_CONF_ERROR;
+        }
+
+        if (ngx_http_harbor_token_load_key(cf, conf) != NGX_CONF_OK) {
+            return NGX_CONF_ERROR;
+        }
     }
 
     if (conf->v2.len == 0) {
@@ -255,6 +324,18 @@ ngx_http_harbor_journal_set(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 static ngx_int_t
 ngx_http_harbor_init(ngx_conf_t *cf)
 {
+    ngx_http_handler_pt        *h;
+    ngx_http_core_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_ACCESS_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_harbor_access_handler;
+
     if (ngx_http_harbor_filter_init(cf) != NGX_OK) {
         return NGX_ERROR;
     }

@@ -38,6 +38,12 @@ typedef struct {
     ngx_str_t                   v2;          /* storage + /docker/registry/v2 */
     ngx_open_file_t            *journal;
     ngx_uint_t                  auth;
+
+    ngx_str_t                   token_cert;    /* path */
+    EVP_PKEY                   *token_key;
+    ngx_http_complex_value_t   *token_realm;
+    ngx_str_t                   token_service; /* aud, NUL-terminated */
+    ngx_str_t                   token_issuer;  /* iss, NUL-terminated */
 } ngx_http_harbor_loc_conf_t;
 
 
@@ -61,6 +67,13 @@ typedef struct {
 } ngx_http_harbor_route_t;
 
 
+typedef struct {
+    ngx_uint_t                  status;
+    const char                 *code;
+    const char                 *message;
+} ngx_http_harbor_fail_t;
+
+
 /* An upload in progress, locked by this request while it is open. */
 typedef struct {
     ngx_str_t                   dir;         /* .../_uploads/<uuid> */
@@ -72,6 +85,8 @@ typedef struct {
 
 typedef struct {
     ngx_http_harbor_route_t     route;
+    ngx_int_t                   route_rc;
+    ngx_http_harbor_fail_t      fail;        /* why the route is refused */
     ngx_http_harbor_upload_t    upload;
 
     SHA256_CTX                  sha;         /* of the request body */
@@ -88,6 +103,7 @@ typedef struct {
     unsigned                    too_large:1;
     unsigned                    error_sent:1;
     unsigned                    error_replace:1;
+    unsigned                    may_mount:1; /* pull on ?from= granted */
 } ngx_http_harbor_ctx_t;
 
 
@@ -105,6 +121,7 @@ extern ngx_module_t  ngx_http_harbor_module;
 
 /* ngx_http_harbor_v2.c */
 ngx_int_t ngx_http_harbor_handler(ngx_http_request_t *r);
+ngx_http_harbor_ctx_t *ngx_http_harbor_get_ctx(ngx_http_request_t *r);
 ngx_int_t ngx_http_harbor_filter_init(ngx_conf_t *cf);
 ngx_int_t ngx_http_harbor_error(ngx_http_request_t *r, ngx_uint_t status,
     const char *code, const char *message, ngx_str_t *detail);
@@ -184,6 +201,11 @@ ngx_int_t ngx_http_harbor_upload_delete(ngx_http_request_t *r,
 void ngx_http_harbor_upload_close(ngx_http_harbor_upload_t *u);
 ngx_int_t ngx_http_harbor_file_digest(ngx_http_request_t *r, ngx_fd_t fd,
     ngx_str_t *path, ngx_uint_t alg, u_char *hex);
+
+/* ngx_http_harbor_token.c */
+char *ngx_http_harbor_token_load_key(ngx_conf_t *cf,
+    ngx_http_harbor_loc_conf_t *conf);
+ngx_int_t ngx_http_harbor_access_handler(ngx_http_request_t *r);
 
 /* ngx_http_harbor_journal.c */
 void ngx_http_harbor_journal(ngx_http_request_t *r, const char *action,

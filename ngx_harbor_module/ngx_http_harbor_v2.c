@@ -9,13 +9,6 @@
 #include "ngx_http_harbor_module.h"
 
 
-typedef struct {
-    ngx_uint_t    status;
-    const char   *code;
-    const char   *message;
-} ngx_http_harbor_fail_t;
-
-
 static ngx_int_t ngx_http_harbor_parse_route(ngx_http_request_t *r,
     ngx_http_harbor_route_t *rt, ngx_http_harbor_fail_t *fail);
 
@@ -28,28 +21,54 @@ static ngx_str_t  ngx_http_harbor_json_type =
 static ngx_str_t  ngx_http_harbor_api_version = ngx_string("registry/2.0");
 
 
+/*
+ * The request's context, with its route parsed once: by the token check
+ * in the access phase, or here.
+ */
+
+ngx_http_harbor_ctx_t *
+ngx_http_harbor_get_ctx(ngx_http_request_t *r)
+{
+    ngx_http_harbor_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_harbor_module);
+    if (ctx) {
+        return ctx;
+    }
+
+    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_harbor_ctx_t));
+    if (ctx == NULL) {
+        return NULL;
+    }
+
+    ctx->upload.lock = NGX_INVALID_FILE;
+    ctx->may_mount = 1;
+    ngx_http_set_ctx(r, ctx, ngx_http_harbor_module);
+
+    ctx->route_rc = ngx_http_harbor_parse_route(r, &ctx->route, &ctx->fail);
+
+    return ctx;
+}
+
+
 ngx_int_t
 ngx_http_harbor_handler(ngx_http_request_t *r)
 {
     ngx_int_t                rc;
     ngx_str_t                body;
     ngx_http_harbor_ctx_t   *ctx;
-    ngx_http_harbor_fail_t   fail;
     ngx_http_harbor_route_t *rt;
 
-    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_harbor_ctx_t));
+    ctx = ngx_http_harbor_get_ctx(r);
     if (ctx == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ctx->upload.lock = NGX_INVALID_FILE;
-    ngx_http_set_ctx(r, ctx, ngx_http_harbor_module);
-
     rt = &ctx->route;
 
-    if (ngx_http_harbor_parse_route(r, rt, &fail) != NGX_OK) {
-        return ngx_http_harbor_error(r, fail.status, fail.code, fail.message,
-                                     NULL);
+    if (ctx->route_rc != NGX_OK) {
+        return ngx_http_harbor_error(r, ctx->fail.status, ctx->fail.code,
+                                     ctx->fail.message, NULL);
     }
 
     if (!(r->method & (NGX_HTTP_POST|NGX_HTTP_PUT|NGX_HTTP_PATCH))) {

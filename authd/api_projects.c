@@ -1,0 +1,1009 @@
+/*
+ * authd: /api/v2.0/projects.
+ *
+ * Every handler under /projects/{p} loads the project through the name or
+ * id in the path, with the caller's roles in it, and checks the action
+ * against the role table before it touches anything else.
+ */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "authd.h"
+
+
+/* the caller's roles in project p, direct or through a group: "1,4" */
+#define PROJECT_ROLES(pid, uid)                                             \
+    "(SELECT string_agg(pm.role::text, ',') FROM project_member pm"        \
+    " WHERE pm.project_id = " pid " AND ((pm.entity_type = 'u'"            \
+    " AND pm.entity_id = " uid ") OR (pm.entity_type = 'g'"                \
+    " AND pm.entity_id IN (SELECT group_id FROM user_group_member"         \
+    " WHERE user_id = " uid "))))"
+
+#define PROJECT_PUBLIC(pid)                                                 \
+    "COALESCE((SELECT value FROM project_metadata WHERE project_id = "     \
+    pid " AND name = 'public'), 'false') = 'true'"
+
+/* metadata a client may set, and the values each takes */
+static const struct {
+    const char  *key;
+    const char  *values[6];         /* NULL-terminated; none: any */
+} project_meta_keys[] = {
+    { "public",                       { "true", "false", NULL } },
+    { "enable_content_trust",         { "true", "false", NULL } },
+    { "enable_content_trust_cosign",  { "true", "false", NULL } },
+    { "prevent_vul",                  { "true", "false", NULL } },
+    { "severity",    { "none", "low", "medium", "high", "critical", NULL } },
+    { "auto_scan",                    { "true", "false", NULL } },
+    { "auto_sbom_generation",         { "true", "false", NULL } },
+    { "reuse_sys_cve_allowlist",      { "true", "false", NULL } },
+};
+
+/* sort keys: the client's name, and the SQL written for it */
+static const struct {
+    const char  *key;
+    const char  *sql;
+} project_sort_keys[] = {
+    { "name",           "p.name" },
+    { "project_id",     "p.project_id" },
+    { "creation_time",  "p.creation_time" },
+    { "update_time",    "p.update_time" },
+};
+
+
+/* ^[a-z0-9]+(?:[._-][a-z0-9]+)*$, 1 to 255 characters */
+int
+project_name_valid(const char *s)
+{
+    size_t  len, i;
+    int     sep;
+
+    len = strlen(s);
+    if (len == 0 || len > 255) {
+        return 0;
+    }
+
+    sep = 1;        /* a separator may not come first */
+
+    for (i = 0; i < len; i++) {
+        if ((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9')) {
+            sep = 0;
+
+        } else if (s[i] == '.' || s[i] == '_' || s[i] == '-') {
+            if (sep) {
+                return 0;
+            }
+            sep = 1;
+
+        } else {
+            return 0;
+        }
+    }
+
+    return !sep;
+}
+
+
+static int
+project_row(PGresult *res, struct project *p)
+{
+    p->id = db_ll(res, 0, 0);
+    snprintf(p->name, sizeof(p->name), "%s", db_s(res, 0, 1));
+    p->owner_id = db_ll(res, 0, 2);
+    p->is_public = db_b(res, 0, 3);
+    p->roles = rbac_roles_parse(db_s(res, 0, 4));
+
+    return 1;
+}
+
+
+/* 1 found, 0 not found, -1 database error */
+int
+project_find(struct dbc *db, const char *name, long long user_id,
+    struct project *p)
+{
+    PGresult  *res;
+    char       uid[32];
+    int        rc;
+
+    memset(p, 0, sizeof(*p));
+    snprintf(uid, sizeof(uid), "%lld", user_id);
+
+    res = db_execv(db, "SELECT p.project_id, p.name, p.owner_id, "
+                   PROJECT_PUBLIC("p.project_id") ", "
+                   PROJECT_ROLES("p.project_id", "$2::integer")
+                   " FROM projects p WHERE p.name = $1 AND NOT p.deleted",
+                   2, name, uid);
+    if (res == NULL) {
+        return -1;
+    }
+
+    rc = PQntuples(res) == 1 ? project_row(res, p) : 0;
+    PQclear(res);
+
+    return rc;
+}
+
+
+static int
+project_is_id(struct req *r, const char *s)
+{
+    const char  *h;
+    size_t       i;
+
+    /* Harbor's way to say "this is a name even if it is all digits" */
+    h = http_header_in(r, "X-Is-Resource-Name");
+    if (h != NULL && strcmp(h, "true") == 0) {
+        return 0;
+    }
+
+    for (i = 0; s[i]; i++) {
+        if (s[i] < '0' || s[i] > '9') {
+            return 0;
+        }
+    }
+
+    return i > 0 && i < 10;
+}
+
+
+/*
+ * The project named (or numbered) in the path, if the caller may see it.
+ * 0, or -1 with the answer sent: 404 if there is none; for a private
+ * project the caller is not a member of, 403, or 401 when anonymous (an
+ * anonymous caller gets 401 for a missing project too: no oracle).
+ */
+int
+project_load(struct req *r, const char *name_or_id, struct project *p)
+{
+    PGresult  *res;
+    char       uid[32];
+    int        found;
+
+    memset(p, 0, sizeof(*p));
+
+    if (http_db(r) == NULL) {
+        return -1;
+    }
+
+    snprintf(uid, sizeof(uid), "%lld", r->user.id);
+
+#define PROJECT_LOAD                                                        \
+    "SELECT p.project_id, p.name, p.owner_id, "                             \
+    PROJECT_PUBLIC("p.project_id") ", "                                     \
+    PROJECT_ROLES("p.project_id", "$2::integer")                            \
+    " FROM projects p WHERE NOT p.deleted AND "
+
+    res = db_execv(r->db, project_is_id(r, name_or_id)
+                   ? PROJECT_LOAD "p.project_id = $1::integer"
+                   : PROJECT_LOAD "p.name = $1",
+                   2, name_or_id, uid);
+    if (res == NULL) {
+        http_db_error(r);
+        return -1;
+    }
+
+    found = PQntuples(res) == 1;
+    if (found) {
+        project_row(res, p);
+    }
+    PQclear(res);
+
+    if (found && (p->is_public || p->roles != 0 || r->user.sysadmin)) {
+        return 0;
+    }
+
+    if (r->user.id == 0) {
+        http_error(r, 401, "authentication required");
+
+    } else if (!found) {
+        http_error(r, 404, "project %.255s not found", name_or_id);
+
+    } else {
+        http_error(r, 403, "you are not a member of project %s", p->name);
+    }
+
+    return -1;
+}
+
+
+/* 1 if the caller may; otherwise 0 with 401 or 403 sent */
+int
+project_can(struct req *r, struct project *p, const char *resource,
+    const char *action)
+{
+    if (rbac_allowed(p->roles, r->user.sysadmin, p->is_public, resource,
+                     action))
+    {
+        return 1;
+    }
+
+    if (r->user.id == 0) {
+        http_error(r, 401, "authentication required");
+
+    } else {
+        http_error(r, 403, "your role in project %s does not allow %s %s",
+                   p->name, action, resource);
+    }
+
+    return 0;
+}
+
+
+static json_t *
+project_json(struct req *r, PGresult *res, int row)
+{
+    json_t    *j, *meta, *ids;
+    unsigned   roles;
+    int        role, i;
+
+    (void) r;
+
+    /* columns: id, name, owner_id, owner_name, ctime, utime, roles, meta */
+    roles = rbac_roles_parse(db_s(res, row, 6));
+    role = rbac_best_role(roles);
+
+    ids = json_array();
+    for (i = 1; i <= ROLE_MAX; i++) {
+        if (roles & RBAC_ROLE(i)) {
+            json_array_append_new(ids, json_integer(i));
+        }
+    }
+
+    meta = NULL;
+    if (db_s(res, row, 7) != NULL) {
+        meta = json_loads(db_s(res, row, 7), 0, NULL);
+    }
+    if (meta == NULL) {
+        meta = json_object();
+    }
+    if (json_object_get(meta, "public") == NULL) {
+        json_object_set_new(meta, "public", json_string("false"));
+    }
+
+    j = json_pack("{s:I, s:I, s:s, s:o, s:o, s:b, s:o, s:i, s:o, s:i,"
+                  " s:o, s:i, s:b}",
+                  "project_id", (json_int_t) db_ll(res, row, 0),
+                  "owner_id", (json_int_t) db_ll(res, row, 2),
+                  "name", db_s(res, row, 1),
+                  "creation_time", db_json_s(res, row, 4),
+                  "update_time", db_json_s(res, row, 5),
+                  "deleted", 0,
+                  "owner_name", db_json_s(res, row, 3),
+                  "current_user_role_id", role,
+                  "current_user_role_ids", ids,
+                  "repo_count", 0,
+                  "metadata", meta,
+                  "registry_id", 0,
+                  "togglable", role == ROLE_PROJECT_ADMIN);
+
+    return j;
+}
+
+
+#define PROJECT_COLUMNS                                                     \
+    "p.project_id, p.name, p.owner_id, u.username, "                        \
+    DB_TIME("p.creation_time") ", " DB_TIME("p.update_time") ", "          \
+    PROJECT_ROLES("p.project_id", "$1::integer") ", "                       \
+    "(SELECT json_object_agg(name, value) FROM project_metadata"           \
+    " WHERE project_id = p.project_id)"
+
+
+static void
+project_get(struct req *r, struct project *p)
+{
+    PGresult  *res;
+    char       uid[32], pid[32];
+
+    snprintf(uid, sizeof(uid), "%lld", r->user.id);
+    snprintf(pid, sizeof(pid), "%lld", p->id);
+
+    res = db_execv(r->db, "SELECT " PROJECT_COLUMNS
+                   " FROM projects p JOIN users u ON u.user_id = p.owner_id"
+                   " WHERE p.project_id = $2::integer", 2, uid, pid);
+    if (res == NULL) {
+        http_db_error(r);
+        return;
+    }
+
+    if (PQntuples(res) != 1) {
+        PQclear(res);
+        http_error(r, 404, "project not found");
+        return;
+    }
+
+    http_json(r, 200, project_json(r, res, 0));
+    PQclear(res);
+}
+
+
+/* LIKE pattern matching s anywhere, with s's own % _ \ escaped */
+static char *
+project_like(struct req *r, const char *s)
+{
+    char    *p, *o;
+
+    p = req_alloc(r, strlen(s) * 2 + 3);
+    if (p == NULL) {
+        return NULL;
+    }
+
+    o = p;
+    *o++ = '%';
+    for ( ; *s; s++) {
+        if (*s == '%' || *s == '_' || *s == '\\') {
+            *o++ = '\\';
+        }
+        *o++ = *s;
+    }
+    *o++ = '%';
+    *o = '\0';
+
+    return p;
+}
+
+
+/*
+ * q=name=~abc,public=true: the keys of keys[] only, exact ("=") or fuzzy
+ * ("=~").  Returns 0 and fills exact[i] / fuzzy[i], or -1 with 400 sent.
+ */
+static int
+project_q(struct req *r, const char *q, const char *const *keys, int nkeys,
+    const char **exact, const char **fuzzy)
+{
+    char   *s, *item, *eq, *save;
+    int     i;
+
+    s = req_strdup(r, q);
+    if (s == NULL) {
+        http_error(r, 500, "out of memory");
+        return -1;
+    }
+
+    for (item = strtok_r(s, ",", &save); item != NULL;
+         item = strtok_r(NULL, ",", &save))
+    {
+        eq = strchr(item, '=');
+        if (eq == NULL) {
+            http_error(r, 400, "q: \"%.64s\" is not key=value", item);
+            return -1;
+        }
+        *eq++ = '\0';
+
+        for (i = 0; i < nkeys; i++) {
+            if (strcmp(item, keys[i]) == 0) {
+                break;
+            }
+        }
+
+        if (i == nkeys) {
+            http_error(r, 400, "q: unsupported key \"%.64s\"", item);
+            return -1;
+        }
+
+        if (*eq == '~') {
+            fuzzy[i] = eq + 1;
+
+        } else if (*eq == '[' || *eq == '{' || *eq == '(') {
+            http_error(r, 400, "q: only exact (k=v) and fuzzy (k=~v) "
+                       "matches are supported");
+            return -1;
+
+        } else {
+            exact[i] = eq;
+        }
+    }
+
+    return 0;
+}
+
+
+/* sort=name,-creation_time from an allow-list, into SQL of our own */
+static const char *
+project_order(struct req *r, const char *sort)
+{
+    char    *s, *item, *save, *out;
+    size_t   i;
+    int      desc, n;
+
+    out = req_strdup(r, "");
+
+    if (sort == NULL || sort[0] == '\0') {
+        return "p.name";
+    }
+
+    s = req_strdup(r, sort);
+    if (s == NULL || out == NULL) {
+        return NULL;
+    }
+
+    n = 0;
+
+    for (item = strtok_r(s, ",", &save); item != NULL;
+         item = strtok_r(NULL, ",", &save))
+    {
+        desc = item[0] == '-';
+        if (desc) {
+            item++;
+        }
+
+        for (i = 0; i < nitems(project_sort_keys); i++) {
+            if (strcmp(item, project_sort_keys[i].key) == 0) {
+                break;
+            }
+        }
+
+        if (i == nitems(project_sort_keys) || n == 4) {
+            return NULL;
+        }
+
+        out = req_printf(r, "%s%s%s%s", out, n ? ", " : "",
+                         project_sort_keys[i].sql, desc ? " DESC" : "");
+        if (out == NULL) {
+            return NULL;
+        }
+        n++;
+    }
+
+    return n ? out : "p.name";
+}
+
+
+static void
+projects_list(struct req *r)
+{
+    static const char *const  qkeys[] = { "name", "public", "owner",
+                                          "project_id" };
+    const char  *exact[4] = { NULL }, *fuzzy[4] = { NULL };
+    const char  *q, *s, *order, *like;
+    char         uid[32], limit[32], offset[32], *sql;
+    long         page, page_size;
+    long long    total;
+    PGresult    *res;
+    json_t      *list;
+    int          i;
+
+    if (http_page(r, &page, &page_size) != 0) {
+        return;
+    }
+
+    q = http_arg(r, "q");
+    if (q != NULL && project_q(r, q, qkeys, 4, exact, fuzzy) != 0) {
+        return;
+    }
+
+    /* Harbor's own parameters: name is fuzzy, public and owner exact */
+    s = http_arg(r, "name");
+    if (s != NULL) {
+        fuzzy[0] = s;
+    }
+    s = http_arg(r, "public");
+    if (s != NULL) {
+        exact[1] = s;
+    }
+    s = http_arg(r, "owner");
+    if (s != NULL) {
+        exact[2] = s;
+    }
+
+    if (fuzzy[1] != NULL || fuzzy[2] != NULL || fuzzy[3] != NULL) {
+        http_error(r, 400, "q: only name takes a fuzzy match");
+        return;
+    }
+
+    if (exact[1] != NULL && strcmp(exact[1], "true") != 0
+        && strcmp(exact[1], "false") != 0)
+    {
+        http_error(r, 400, "public must be true or false");
+        return;
+    }
+
+    if (exact[3] != NULL) {
+        if (exact[3][0] == '\0') {
+            http_error(r, 400, "project_id must be a number");
+            return;
+        }
+        for (i = 0; exact[3][i]; i++) {
+            if (exact[3][i] < '0' || exact[3][i] > '9' || i > 8) {
+                http_error(r, 400, "project_id must be a number");
+                return;
+            }
+        }
+    }
+
+    order = project_order(r, http_arg(r, "sort"));
+    if (order == NULL) {
+        http_error(r, 400, "sort: use name, project_id, creation_time or "
+                   "update_time, with - for descending");
+        return;
+    }
+
+    like = fuzzy[0] != NULL ? project_like(r, fuzzy[0]) : NULL;
+
+    if (http_db(r) == NULL) {
+        return;
+    }
+
+    snprintf(uid, sizeof(uid), "%lld", r->user.id);
+    snprintf(limit, sizeof(limit), "%ld", page_size);
+    snprintf(offset, sizeof(offset), "%lld",
+             (long long) (page - 1) * page_size);
+
+#define PROJECTS_WHERE                                                      \
+    " FROM projects p JOIN users u ON u.user_id = p.owner_id"               \
+    " WHERE NOT p.deleted"                                                  \
+    " AND ($2::boolean OR " PROJECT_PUBLIC("p.project_id")                  \
+    " OR " PROJECT_ROLES("p.project_id", "$1::integer") " IS NOT NULL)"     \
+    " AND ($3::text IS NULL OR p.name = $3)"                                \
+    " AND ($4::text IS NULL OR p.name LIKE $4)"                             \
+    " AND ($5::text IS NULL OR (" PROJECT_PUBLIC("p.project_id")            \
+    ") = $5::boolean)"                                                      \
+    " AND ($6::text IS NULL OR u.username = $6)"                            \
+    " AND ($7::text IS NULL OR p.project_id = $7::integer)"
+
+    res = db_execv(r->db, "SELECT count(*)" PROJECTS_WHERE, 7, uid,
+                   r->user.sysadmin ? "t" : "f", exact[0], like, exact[1],
+                   exact[2], exact[3]);
+    if (res == NULL) {
+        http_db_error(r);
+        return;
+    }
+
+    total = db_ll(res, 0, 0);
+    PQclear(res);
+
+    sql = req_printf(r, "SELECT " PROJECT_COLUMNS PROJECTS_WHERE
+                     " ORDER BY %s, p.project_id LIMIT $8 OFFSET $9", order);
+    if (sql == NULL) {
+        http_error(r, 500, "out of memory");
+        return;
+    }
+
+    res = db_execv(r->db, sql, 9, uid, r->user.sysadmin ? "t" : "f",
+                   exact[0], like, exact[1], exact[2], exact[3], limit,
+                   offset);
+    if (res == NULL) {
+        http_db_error(r);
+        return;
+    }
+
+    list = json_array();
+    for (i = 0; i < PQntuples(res); i++) {
+        json_array_append_new(list, project_json(r, res, i));
+    }
+    PQclear(res);
+
+    http_page_links(r, page, page_size, total);
+    http_json(r, 200, list);
+}
+
+
+/* metadata{} of a request body, checked against the allow-list */
+static int
+project_meta(struct req *r, json_t *body, const char **keys,
+    const char **values, int *n)
+{
+    json_t       *meta, *v;
+    const char   *k;
+    size_t        i;
+    int           j, ok;
+
+    *n = 0;
+
+    meta = json_object_get(body, "metadata");
+    if (meta == NULL || json_is_null(meta)) {
+        return 0;
+    }
+
+    if (!json_is_object(meta)) {
+        http_error(r, 400, "\"metadata\" must be an object");
+        return -1;
+    }
+
+    json_object_foreach(meta, k, v) {
+        for (i = 0; i < nitems(project_meta_keys); i++) {
+            if (strcmp(k, project_meta_keys[i].key) == 0) {
+                break;
+            }
+        }
+
+        if (i == nitems(project_meta_keys)) {
+            http_error(r, 400, "metadata \"%.64s\" is not supported", k);
+            return -1;
+        }
+
+        /* Harbor's metadata values are strings; accept JSON booleans */
+        if (json_is_boolean(v)) {
+            values[*n] = json_is_true(v) ? "true" : "false";
+
+        } else if (json_is_string(v)) {
+            values[*n] = json_string_value(v);
+
+        } else {
+            http_error(r, 400, "metadata \"%s\" must be a string", k);
+            return -1;
+        }
+
+        ok = 0;
+        for (j = 0; project_meta_keys[i].values[j] != NULL; j++) {
+            if (strcmp(values[*n], project_meta_keys[i].values[j]) == 0) {
+                ok = 1;
+            }
+        }
+
+        if (!ok) {
+            http_error(r, 400, "metadata \"%s\" has an invalid value", k);
+            return -1;
+        }
+
+        keys[*n] = project_meta_keys[i].key;
+        (*n)++;
+    }
+
+    return 0;
+}
+
+
+static int
+project_meta_save(struct req *r, const char *pid, const char **keys,
+    const char **values, int n)
+{
+    int  i;
+
+    for (i = 0; i < n; i++) {
+        if (db_cmd(r->db, "INSERT INTO project_metadata (project_id, name,"
+                   " value) VALUES ($1, $2, $3) ON CONFLICT (project_id,"
+                   " name) DO UPDATE SET value = EXCLUDED.value,"
+                   " update_time = now()", 3, pid, keys[i], values[i]) < 0)
+        {
+            return -1;
+        }
+    }
+
+    return 0;
+}
+
+
+static void
+projects_create(struct req *r)
+{
+    json_t      *body;
+    const char  *name, *mkeys[nitems(project_meta_keys) + 1];
+    const char  *mvalues[nitems(project_meta_keys) + 1];
+    char         uid[32], pid[32], *loc;
+    long long    registry_id, storage_limit;
+    int          pub, nmeta, i, has_public;
+    PGresult    *res;
+
+    if (http_need_user(r) != 0) {
+        return;
+    }
+
+    if (conf->creation_restriction == CREATE_ADMINONLY
+        && !r->user.sysadmin)
+    {
+        http_error(r, 403, "only system administrators may create projects");
+        return;
+    }
+
+    body = http_body_json(r);
+    if (body == NULL) {
+        return;
+    }
+
+    pub = 0;
+    registry_id = 0;
+    storage_limit = -1;
+
+    /* the fields of ProjectReq, and nothing else, are read */
+    if (body_str(r, body, "project_name", &name, 255) < 0
+        || body_bool(r, body, "public", &pub) < 0
+        || body_int(r, body, "registry_id", &registry_id) < 0
+        || body_int(r, body, "storage_limit", &storage_limit) < 0
+        || project_meta(r, body, mkeys, mvalues, &nmeta) < 0)
+    {
+        goto done;
+    }
+
+    if (name == NULL) {
+        http_error(r, 400, "\"project_name\" is required");
+        goto done;
+    }
+
+    if (!project_name_valid(name)) {
+        http_error(r, 400, "invalid project name \"%.255s\": use lowercase "
+                   "letters, digits and . _ - between them, at most 255 "
+                   "characters", name);
+        goto done;
+    }
+
+    if (registry_id != 0) {
+        http_error(r, 400, "proxy cache projects are not supported");
+        goto done;
+    }
+
+    (void) storage_limit;
+
+    /* metadata.public wins over the older top-level "public" */
+    has_public = 0;
+    for (i = 0; i < nmeta; i++) {
+        if (strcmp(mkeys[i], "public") == 0) {
+            has_public = 1;
+        }
+    }
+
+    if (!has_public) {
+        mkeys[nmeta] = "public";
+        mvalues[nmeta] = pub ? "true" : "false";
+        nmeta++;
+    }
+
+    if (http_db(r) == NULL) {
+        goto done;
+    }
+
+    snprintf(uid, sizeof(uid), "%lld", r->user.id);
+
+    if (db_begin(r->db) != 0) {
+        http_db_error(r);
+        goto done;
+    }
+
+    res = db_execv(r->db, "INSERT INTO projects (name, owner_id) VALUES"
+                   " ($1, $2) RETURNING project_id", 2, name, uid);
+    if (res == NULL) {
+        if (r->db->err == DB_ERR_CONFLICT) {
+            db_rollback(r->db);
+            http_error(r, 409, "project %s already exists", name);
+            goto done;
+        }
+        goto fail;
+    }
+
+    snprintf(pid, sizeof(pid), "%lld", db_ll(res, 0, 0));
+    PQclear(res);
+
+    /* the creator administers the project (as in Harbor) */
+    if (project_meta_save(r, pid, mkeys, mvalues, nmeta) != 0
+        || db_cmd(r->db, "INSERT INTO project_member (project_id, entity_id,"
+                  " entity_type, role) VALUES ($1, $2, 'u', 1)", 2, pid, uid)
+           != 1
+        || db_commit(r->db) != 0)
+    {
+        goto fail;
+    }
+
+    log_info("user \"%s\" created project \"%s\"", r->user.name, name);
+
+    loc = req_printf(r, "/api/v2.0/projects/%s", pid);
+    if (loc != NULL) {
+        http_header(r, "Location", loc);
+    }
+    http_text(r, 201, NULL, "");
+
+    goto done;
+
+fail:
+
+    db_rollback(r->db);
+    http_db_error(r);
+
+done:
+
+    json_decref(body);
+}
+
+
+void
+api_projects(struct req *r)
+{
+    if (r->method == M_POST) {
+        projects_create(r);
+    } else {
+        projects_list(r);
+    }
+}
+
+
+/* HEAD /projects?project_name=x: 200 if the name is taken, else 404 */
+void
+api_projects_head(struct req *r)
+{
+    const char  *name;
+    PGresult    *res;
+    int          found;
+
+    if (http_need_user(r) != 0) {
+        return;
+    }
+
+    name = http_arg(r, "project_name");
+    if (name == NULL || name[0] == '\0') {
+        http_error(r, 400, "project_name is required");
+        return;
+    }
+
+    if (http_db(r) == NULL) {
+        return;
+    }
+
+    res = db_execv(r->db, "SELECT 1 FROM projects WHERE name = $1"
+                   " AND NOT deleted", 1, name);
+    if (res == NULL) {
+        http_db_error(r);
+        return;
+    }
+
+    found = PQntuples(res) > 0;
+    PQclear(res);
+
+    if (found) {
+        http_text(r, 200, NULL, "");
+    } else {
+        http_error(r, 404, "project %.255s not found", name);
+    }
+}
+
+
+static void
+project_update(struct req *r, struct project *p)
+{
+    json_t      *body;
+    const char  *mkeys[nitems(project_meta_keys) + 1];
+    const char  *mvalues[nitems(project_meta_keys) + 1];
+    char         pid[32];
+    int          pub, nmeta, i, has_public;
+
+    if (!project_can(r, p, "project", "update")) {
+        return;
+    }
+
+    body = http_body_json(r);
+    if (body == NULL) {
+        return;
+    }
+
+    pub = -1;
+    if (body_bool(r, body, "public", &pub) < 0
+        || project_meta(r, body, mkeys, mvalues, &nmeta) < 0)
+    {
+        goto done;
+    }
+
+    has_public = 0;
+    for (i = 0; i < nmeta; i++) {
+        if (strcmp(mkeys[i], "public") == 0) {
+            has_public = 1;
+        }
+    }
+
+    if (!has_public && pub != -1) {
+        mkeys[nmeta] = "public";
+        mvalues[nmeta] = pub ? "true" : "false";
+        nmeta++;
+    }
+
+    snprintf(pid, sizeof(pid), "%lld", p->id);
+
+    if (db_begin(r->db) != 0
+        || project_meta_save(r, pid, mkeys, mvalues, nmeta) != 0
+        || db_cmd(r->db, "UPDATE projects SET update_time = now()"
+                  " WHERE project_id = $1", 1, pid) < 0
+        || db_commit(r->db) != 0)
+    {
+        db_rollback(r->db);
+        http_db_error(r);
+        goto done;
+    }
+
+    log_info("user \"%s\" updated project \"%s\"", r->user.name, p->name);
+    http_text(r, 200, NULL, "");
+
+done:
+
+    json_decref(body);
+}
+
+
+static void
+project_delete(struct req *r, struct project *p)
+{
+    char  pid[32];
+
+    if (!project_can(r, p, "project", "delete")) {
+        return;
+    }
+
+    /* repositories do not live in the database yet: a project is empty */
+    snprintf(pid, sizeof(pid), "%lld", p->id);
+
+    /* as Harbor: keep the row, free the name */
+    if (db_begin(r->db) != 0
+        || db_cmd(r->db, "UPDATE projects SET deleted = true,"
+                  " name = name || '#' || project_id, update_time = now()"
+                  " WHERE project_id = $1", 1, pid) != 1
+        || db_cmd(r->db, "DELETE FROM project_member WHERE project_id = $1",
+                  1, pid) < 0
+        || db_commit(r->db) != 0)
+    {
+        db_rollback(r->db);
+        http_db_error(r);
+        return;
+    }
+
+    log_info("user \"%s\" deleted project \"%s\"", r->user.name, p->name);
+    http_text(r, 200, NULL, "");
+}
+
+
+void
+api_project(struct req *r)
+{
+    struct project  p;
+
+    if (project_load(r, r->seg[3], &p) != 0) {
+        return;
+    }
+
+    switch (r->method) {
+    case M_PUT:
+        project_update(r, &p);
+        break;
+    case M_DELETE:
+        project_delete(r, &p);
+        break;
+    default:
+        project_get(r, &p);
+        break;
+    }
+}
+
+
+void
+api_project_summary(struct req *r)
+{
+    struct project  p;
+    PGresult       *res;
+    json_t         *j;
+    char            pid[32];
+    int             i;
+    static const char *const  fields[ROLE_MAX + 1] = {
+        NULL, "project_admin_count", "developer_count", "guest_count",
+        "maintainer_count", "limited_guest_count"
+    };
+
+    if (project_load(r, r->seg[3], &p) != 0) {
+        return;
+    }
+
+    j = json_pack("{s:i}", "repo_count", 0);
+
+    /* member counts for those who may see the members */
+    if (rbac_allowed(p.roles, r->user.sysadmin, p.is_public, "member",
+                     "read"))
+    {
+        for (i = 1; i <= ROLE_MAX; i++) {
+            json_object_set_new(j, fields[i], json_integer(0));
+        }
+
+        snprintf(pid, sizeof(pid), "%lld", p.id);
+        res = db_execv(r->db, "SELECT role, count(*) FROM project_member"
+                       " WHERE project_id = $1 GROUP BY role", 1, pid);
+        if (res == NULL) {
+            json_decref(j);
+            http_db_error(r);
+            return;
+        }
+
+        for (i = 0; i < PQntuples(res); i++) {
+            if (rbac_role_valid((int) db_ll(res, i, 0))) {
+                json_object_set_new(j, fields[db_ll(res, i, 0)],
+                                    json_integer(db_ll(res, i, 1)));
+            }
+        }
+        PQclear(res);
+    }
+
+    http_json(r, 200, j);
+}

@@ -1,0 +1,349 @@
+/*
+ * authd: passwords and the verified-credential cache.
+ *
+ * Passwords are stored as argon2id strings (libsodium crypto_pwhash_str).
+ * An unknown user costs the same as a wrong password: a dummy hash made
+ * at start is verified instead, and both answer AUTH_FAIL.
+ *
+ * docker and podman ask for a token before nearly every request, with
+ * the same credentials each time; paying argon2id for each would make
+ * the token service the bottleneck.  Credentials verified in the last
+ * credential_cache_ttl seconds are remembered as a keyed BLAKE2b digest
+ * (random key per process) of the username, the password and the stored
+ * hash: no password is kept, and any change of the stored hash (password
+ * change, by authd or straight in SQL) misses the cache.  Changing a
+ * password or deleting a user also drops that user's entries at once.
+ */
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <sodium.h>
+
+#include "authd.h"
+
+
+#define AUTH_CACHE_SIZE  1024
+
+struct auth_entry {
+    unsigned char   digest[crypto_generichash_BYTES];
+    long long       user_id;
+    time_t          expires;
+};
+
+static struct auth_entry  auth_cache[AUTH_CACHE_SIZE];
+static size_t             auth_cache_next;
+static pthread_mutex_t    auth_mtx = PTHREAD_MUTEX_INITIALIZER;
+static unsigned char      auth_key[crypto_generichash_KEYBYTES];
+static char               auth_dummy[crypto_pwhash_STRBYTES];
+
+
+int
+auth_init(void)
+{
+    unsigned char  rnd[32];
+
+    if (sodium_init() < 0) {
+        return -1;
+    }
+
+    randombytes_buf(auth_key, sizeof(auth_key));
+
+    /* a hash of a random password, verified for unknown users */
+    randombytes_buf(rnd, sizeof(rnd));
+    if (crypto_pwhash_str(auth_dummy, (const char *) rnd, sizeof(rnd),
+                          crypto_pwhash_OPSLIMIT_INTERACTIVE,
+                          crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0)
+    {
+        return -1;
+    }
+
+    sodium_memzero(rnd, sizeof(rnd));
+
+    return 0;
+}
+
+
+int
+auth_hash(const char *pw, size_t len, char *out, size_t outlen)
+{
+    if (outlen < crypto_pwhash_STRBYTES) {
+        return -1;
+    }
+
+    return crypto_pwhash_str(out, pw, len,
+                             crypto_pwhash_OPSLIMIT_INTERACTIVE,
+                             crypto_pwhash_MEMLIMIT_INTERACTIVE) == 0 ? 0 : -1;
+}
+
+
+/* 0 if pw matches hash */
+int
+auth_verify(const char *hash, const char *pw, size_t len)
+{
+    if (hash == NULL || hash[0] == '\0'
+        || strlen(hash) >= crypto_pwhash_STRBYTES)
+    {
+        /* the same work as a real check, and always a failure */
+        if (crypto_pwhash_str_verify(auth_dummy, pw, len) != 0) {
+            return -1;
+        }
+        return -1;
+    }
+
+    return crypto_pwhash_str_verify(hash, pw, len) == 0 ? 0 : -1;
+}
+
+
+static void
+auth_digest(unsigned char out[crypto_generichash_BYTES], const char *name,
+    size_t nlen, const char *pw, size_t plen, const char *hash)
+{
+    crypto_generichash_state  st;
+    unsigned char             len[8];
+    size_t                    i;
+
+    crypto_generichash_init(&st, auth_key, sizeof(auth_key),
+                            crypto_generichash_BYTES);
+
+    /* lengths first, so that no two inputs run together */
+    for (i = 0; i < 8; i++) {
+        len[i] = (unsigned char) (nlen >> (8 * i));
+    }
+    crypto_generichash_update(&st, len, sizeof(len));
+    crypto_generichash_update(&st, (const unsigned char *) name, nlen);
+
+    for (i = 0; i < 8; i++) {
+        len[i] = (unsigned char) (plen >> (8 * i));
+    }
+    crypto_generichash_update(&st, len, sizeof(len));
+    crypto_generichash_update(&st, (const unsigned char *) pw, plen);
+    crypto_generichash_update(&st, (const unsigned char *) hash,
+                              strlen(hash));
+
+    crypto_generichash_final(&st, out, crypto_generichash_BYTES);
+}
+
+
+static int
+auth_cache_hit(const unsigned char *d, long long user_id)
+{
+    time_t  now;
+    size_t  i;
+    int     hit;
+
+    if (conf->cred_cache_ttl == 0) {
+        return 0;
+    }
+
+    now = time(NULL);
+    hit = 0;
+
+    pthread_mutex_lock(&auth_mtx);
+
+    for (i = 0; i < AUTH_CACHE_SIZE; i++) {
+        if (auth_cache[i].expires > now
+            && auth_cache[i].user_id == user_id
+            && sodium_memcmp(auth_cache[i].digest, d,
+                             crypto_generichash_BYTES) == 0)
+        {
+            hit = 1;
+            break;
+        }
+    }
+
+    pthread_mutex_unlock(&auth_mtx);
+
+    return hit;
+}
+
+
+static void
+auth_cache_add(const unsigned char *d, long long user_id)
+{
+    struct auth_entry  *e;
+
+    if (conf->cred_cache_ttl == 0) {
+        return;
+    }
+
+    pthread_mutex_lock(&auth_mtx);
+
+    /* a ring: the oldest entry makes room */
+    e = &auth_cache[auth_cache_next];
+    auth_cache_next = (auth_cache_next + 1) % AUTH_CACHE_SIZE;
+
+    memcpy(e->digest, d, crypto_generichash_BYTES);
+    e->user_id = user_id;
+    e->expires = time(NULL) + conf->cred_cache_ttl;
+
+    pthread_mutex_unlock(&auth_mtx);
+}
+
+
+void
+auth_forget(long long user_id)
+{
+    size_t  i;
+
+    pthread_mutex_lock(&auth_mtx);
+
+    for (i = 0; i < AUTH_CACHE_SIZE; i++) {
+        if (auth_cache[i].user_id == user_id) {
+            sodium_memzero(&auth_cache[i], sizeof(auth_cache[i]));
+        }
+    }
+
+    pthread_mutex_unlock(&auth_mtx);
+}
+
+
+/*
+ * Check a username and password against the users table.
+ * AUTH_OK fills u; AUTH_FAIL for an unknown user or a wrong password
+ * alike; AUTH_ERROR if the database could not answer.
+ */
+int
+auth_user(struct dbc *db, const char *name, size_t nlen, const char *pw,
+    size_t plen, struct user *u)
+{
+    PGresult       *r;
+    unsigned char   d[crypto_generichash_BYTES];
+    char            newhash[crypto_pwhash_STRBYTES], uid[32];
+    const char     *hash;
+    int             rc;
+
+    memset(u, 0, sizeof(*u));
+
+    if (nlen == 0 || nlen > AUTHD_USER_MAX || plen == 0
+        || plen > AUTHD_PASSWORD_MAX || memchr(name, '\0', nlen) != NULL)
+    {
+        (void) auth_verify(NULL, pw, plen);
+        return AUTH_FAIL;
+    }
+
+    {
+        char  nm[AUTHD_USER_MAX + 1];
+
+        memcpy(nm, name, nlen);
+        nm[nlen] = '\0';
+
+        r = db_execv(db, "SELECT user_id, username, sysadmin_flag, password"
+                     " FROM users WHERE username = $1 AND NOT deleted",
+                     1, nm);
+    }
+
+    if (r == NULL) {
+        return AUTH_ERROR;
+    }
+
+    if (PQntuples(r) != 1) {
+        PQclear(r);
+        (void) auth_verify(NULL, pw, plen);
+        return AUTH_FAIL;
+    }
+
+    hash = db_s(r, 0, 3);
+    if (hash == NULL) {
+        hash = "";
+    }
+
+    u->id = db_ll(r, 0, 0);
+    snprintf(u->name, sizeof(u->name), "%s", db_s(r, 0, 1));
+    u->sysadmin = db_b(r, 0, 2);
+
+    auth_digest(d, name, nlen, pw, plen, hash);
+
+    if (hash[0] != '\0' && auth_cache_hit(d, u->id)) {
+        PQclear(r);
+        return AUTH_OK;
+    }
+
+    rc = auth_verify(hash, pw, plen) == 0 ? AUTH_OK : AUTH_FAIL;
+
+    if (rc == AUTH_OK) {
+        auth_cache_add(d, u->id);
+
+        /* stored with weaker parameters than today's: upgrade it */
+        if (crypto_pwhash_str_needs_rehash(hash,
+                crypto_pwhash_OPSLIMIT_INTERACTIVE,
+                crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0
+            && auth_hash(pw, plen, newhash, sizeof(newhash)) == 0)
+        {
+            snprintf(uid, sizeof(uid), "%lld", u->id);
+            (void) db_cmd(db, "UPDATE users SET password = $1"
+                          " WHERE user_id = $2 AND password = $3",
+                          3, newhash, uid, hash);
+            sodium_memzero(newhash, sizeof(newhash));
+        }
+
+        if (u->id == 1 && plen == sizeof(AUTHD_DEFAULT_ADMIN_PASSWORD) - 1
+            && sodium_memcmp(pw, AUTHD_DEFAULT_ADMIN_PASSWORD, plen) == 0)
+        {
+            log_warnx("WARNING: user \"admin\" still has the default "
+                      "password: change it now");
+        }
+
+    } else {
+        memset(u, 0, sizeof(*u));
+    }
+
+    sodium_memzero(d, sizeof(d));
+    PQclear(r);
+
+    return rc;
+}
+
+
+/* Harbor's rule: 8 to 128 characters, an upper, a lower case and a digit */
+int
+auth_password_ok(const char *pw, char *err, size_t errlen)
+{
+    size_t       len;
+    int          upper, lower, digit;
+    const char  *p;
+
+    len = strlen(pw);
+    upper = lower = digit = 0;
+
+    for (p = pw; *p; p++) {
+        upper |= *p >= 'A' && *p <= 'Z';
+        lower |= *p >= 'a' && *p <= 'z';
+        digit |= *p >= '0' && *p <= '9';
+    }
+
+    if (len < 8 || len > 128 || !upper || !lower || !digit) {
+        snprintf(err, errlen, "the password must be 8 to 128 characters "
+                 "long, with at least one uppercase letter, one lowercase "
+                 "letter and one digit");
+        return 0;
+    }
+
+    return 1;
+}
+
+
+/* 1 if user 1 (admin) still has Harbor's default password */
+int
+auth_is_default_admin(struct dbc *db)
+{
+    PGresult  *r;
+    int        rc;
+
+    r = db_execv(db, "SELECT password FROM users WHERE user_id = 1"
+                 " AND NOT deleted", 0);
+    if (r == NULL) {
+        return 0;
+    }
+
+    rc = PQntuples(r) == 1
+         && auth_verify(db_s(r, 0, 0), AUTHD_DEFAULT_ADMIN_PASSWORD,
+                        sizeof(AUTHD_DEFAULT_ADMIN_PASSWORD) - 1) == 0;
+
+    PQclear(r);
+
+    return rc;
+}

@@ -1,0 +1,304 @@
+/*
+ * authd: the token service and REST API of ngx-harbor.
+ *
+ *   authd [-dv] [-f file]    run (-d: foreground, log to stderr)
+ *   authd -n [-f file]       check the configuration and exit
+ *   authd -R                 print the role x action table as JSON
+ *
+ * Start-up: read the configuration, load (or on first start create) the
+ * token signing key and certificate, create the listening socket, drop
+ * privileges, connect to PostgreSQL (waiting for it a little), apply
+ * pending migrations, create admin and "library" on first start, then
+ * serve until SIGTERM or SIGINT.
+ */
+
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/un.h>
+
+#include <errno.h>
+#include <grp.h>
+#include <pthread.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "authd.h"
+
+
+struct config  *conf;
+volatile int    authd_quit;
+
+static void usage(void) __attribute__((noreturn));
+static void authd_drop_privileges(void);
+static void authd_database(void);
+static void authd_notify(const char *state);
+
+
+static void
+usage(void)
+{
+    fprintf(stderr, "usage: authd [-dnRvV] [-f file]\n");
+    exit(1);
+}
+
+
+static void
+authd_drop_privileges(void)
+{
+    struct passwd  *pw;
+
+    if (geteuid() != 0) {
+        return;
+    }
+
+    if (conf->user == NULL) {
+        log_warnx("running as root: set authd.user to drop privileges");
+        return;
+    }
+
+    pw = getpwnam(conf->user);
+    if (pw == NULL) {
+        fatalx("unknown user \"%s\"", conf->user);
+    }
+
+    if (setgroups(1, &pw->pw_gid) == -1
+        || setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) == -1
+        || setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) == -1)
+    {
+        fatal("cannot drop privileges to \"%s\"", conf->user);
+    }
+
+    log_debug("running as \"%s\"", conf->user);
+}
+
+
+static void
+authd_database(void)
+{
+    struct dbc  *c;
+    time_t       give_up;
+    int          waited;
+
+    give_up = time(NULL) + conf->db_wait;
+    waited = 0;
+
+    /* PostgreSQL may still be starting: wait for it, a bounded while */
+    while (db_init() != 0) {
+        db_close();
+
+        if (time(NULL) >= give_up) {
+            fatalx("cannot connect to the database %s on %s",
+                   conf->db_name, conf->db_host);
+        }
+
+        if (!waited) {
+            log_info("waiting up to %d seconds for the database",
+                     conf->db_wait);
+            waited = 1;
+        }
+
+        sleep(1);
+    }
+
+    c = db_get();
+    if (c == NULL) {
+        fatalx("cannot connect to the database");
+    }
+
+    if (db_migrate(c) != 0) {
+        fatalx("the database schema could not be brought up to date");
+    }
+
+    if (db_bootstrap(c, conf->admin_password) != 0) {
+        fatalx("creating the first administrator failed");
+    }
+
+    if (auth_is_default_admin(c)) {
+        log_warnx("**********************************************************");
+        log_warnx("WARNING: user \"admin\" still has the default password.");
+        log_warnx("Change it now: PUT /api/v2.0/users/1/password");
+        log_warnx("**********************************************************");
+    }
+
+    db_put(c);
+
+    /* the configuration's copy is not needed any more */
+    explicit_bzero(conf->admin_password, strlen(conf->admin_password));
+}
+
+
+/* systemd's readiness protocol, when started as Type=notify */
+static void
+authd_notify(const char *state)
+{
+    struct sockaddr_un  sun;
+    const char         *path;
+    socklen_t           len;
+    int                 fd;
+
+    path = getenv("NOTIFY_SOCKET");
+    if (path == NULL || (path[0] != '/' && path[0] != '@')
+        || strlen(path) >= sizeof(sun.sun_path))
+    {
+        return;
+    }
+
+    memset(&sun, 0, sizeof(sun));
+    sun.sun_family = AF_UNIX;
+    memcpy(sun.sun_path, path, strlen(path));
+    if (sun.sun_path[0] == '@') {
+        sun.sun_path[0] = '\0';
+    }
+
+    len = (socklen_t) (offsetof(struct sockaddr_un, sun_path) + strlen(path));
+
+    fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd == -1) {
+        return;
+    }
+
+    (void) sendto(fd, state, strlen(state), MSG_NOSIGNAL,
+                  (struct sockaddr *) &sun, len);
+    close(fd);
+}
+
+
+int
+main(int argc, char *argv[])
+{
+    const char  *conffile;
+    sigset_t     set;
+    json_t      *t;
+    int          ch, debug, noaction, table, verbose, sig;
+
+    conffile = AUTHD_CONF;
+    debug = 0;
+    noaction = 0;
+    table = 0;
+    verbose = 0;
+
+    log_init(1, LOG_DAEMON);
+
+    while ((ch = getopt(argc, argv, "df:nRvV")) != -1) {
+        switch (ch) {
+        case 'd':
+            debug = 1;
+            break;
+        case 'f':
+            conffile = optarg;
+            break;
+        case 'n':
+            noaction = 1;
+            break;
+        case 'R':
+            table = 1;
+            break;
+        case 'v':
+            verbose = 1;
+            break;
+        case 'V':
+            printf("authd %s (%s)\n", AUTHD_VERSION, AUTHD_HARBOR_VERSION);
+            return 0;
+        default:
+            usage();
+        }
+    }
+
+    if (optind != argc) {
+        usage();
+    }
+
+    if (table) {
+        t = rbac_table();
+        if (t == NULL || json_dumpf(t, stdout, JSON_INDENT(2)) != 0) {
+            return 1;
+        }
+        json_decref(t);
+        putchar('\n');
+        return 0;
+    }
+
+    conf = config_parse(conffile);
+    if (conf == NULL) {
+        return 1;
+    }
+
+    if (noaction) {
+        fprintf(stderr, "%s: configuration OK\n", conffile);
+        config_free(conf);
+        return 0;
+    }
+
+    log_setlevel(verbose ? LOG_DEBUG : conf->log_level);
+    log_init(debug, LOG_DAEMON);
+
+    signal(SIGPIPE, SIG_IGN);
+
+    if (auth_init() != 0) {
+        fatalx("libsodium could not be initialised");
+    }
+
+    if (keys_load(conf->token_key, conf->token_cert, conf->token_key_bits,
+                  &token_key) != 0)
+    {
+        fatalx("cannot load or create the token signing key");
+    }
+
+    log_info("token signing key %s", token_key.kid);
+
+    if (http_listen() != 0) {
+        fatalx("cannot create the listening socket");
+    }
+
+    authd_drop_privileges();
+    authd_database();
+
+    if (!debug && daemon(1, 0) == -1) {
+        fatal("daemon");
+    }
+
+    /* the workers inherit this mask: only the main thread takes signals */
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+
+    if (http_start() != 0) {
+        fatalx("cannot serve HTTP");
+    }
+
+    log_info("authd %s ready", AUTHD_VERSION);
+    authd_notify("READY=1");
+
+    for ( ;; ) {
+        if (sigwait(&set, &sig) != 0) {
+            continue;
+        }
+
+        if (sig == SIGHUP) {
+            log_info("SIGHUP: the configuration is read at start only; "
+                     "restart authd to apply changes");
+            continue;
+        }
+
+        break;
+    }
+
+    log_info("shutting down on signal %d", sig);
+    authd_notify("STOPPING=1");
+    authd_quit = 1;
+
+    http_stop();
+    db_close();
+    keys_free(&token_key);
+    config_free(conf);
+
+    return 0;
+}

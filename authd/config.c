@@ -1,0 +1,701 @@
+/*
+ * authd: the configuration file (YAML), read with libyaml through a table
+ * of keys.  Harbor's own key names are used where they apply, so a
+ * harbor.yml can serve as a starting point; Harbor keys authd has no use
+ * for are accepted and ignored, anything else is an error.  Errors are
+ * reported as "file:line: message", all of them, not just the first.
+ * Values of secret keys never appear in a message.
+ */
+
+#include <errno.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <syslog.h>
+
+#include <yaml.h>
+
+#include "authd.h"
+
+
+enum {
+    C_STR,          /* string, max = longest length */
+    C_SECRET,       /* string never echoed */
+    C_PATH,         /* absolute path, max = longest length */
+    C_INT,          /* integer in [min, max] */
+    C_BOOL,
+    C_ENUM,
+    C_SECTION,      /* mapping of the keys in section */
+    C_IGNORE        /* a Harbor key authd has no use for */
+};
+
+struct cenum {
+    const char  *name;
+    int          value;
+};
+
+struct ckey {
+    const char          *name;
+    int                  type;
+    size_t               off;
+    long                 min;
+    long                 max;
+    const struct cenum  *enums;
+    const struct ckey   *section;
+};
+
+struct cparse {
+    const char     *path;
+    yaml_document_t doc;
+    struct config  *c;
+    int             errors;
+};
+
+#define OFF(f)    offsetof(struct config, f)
+#define STR(k, f, max)      { k, C_STR, OFF(f), 0, max, NULL, NULL }
+#define SECRET(k, f)        { k, C_SECRET, OFF(f), 0, 1024, NULL, NULL }
+#define PATH(k, f, max)     { k, C_PATH, OFF(f), 0, max, NULL, NULL }
+#define INT(k, f, lo, hi)   { k, C_INT, OFF(f), lo, hi, NULL, NULL }
+#define BOOL(k, f)          { k, C_BOOL, OFF(f), 0, 0, NULL, NULL }
+#define ENUM(k, f, e)       { k, C_ENUM, OFF(f), 0, 0, e, NULL }
+#define SECTION(k, s)       { k, C_SECTION, 0, 0, 0, NULL, s }
+#define IGNORE(k)           { k, C_IGNORE, 0, 0, 0, NULL, NULL }
+#define END                 { NULL, 0, 0, 0, 0, NULL, NULL }
+
+
+static const struct cenum  auth_modes[] = {
+    { "db_auth", AUTH_MODE_DB },
+    { "ldap_auth", AUTH_MODE_LDAP },
+    { NULL, 0 }
+};
+
+static const struct cenum  restrictions[] = {
+    { "everyone", CREATE_EVERYONE },
+    { "adminonly", CREATE_ADMINONLY },
+    { NULL, 0 }
+};
+
+static const struct cenum  levels[] = {
+    { "debug", LOG_DEBUG },
+    { "info", LOG_INFO },
+    { "warning", LOG_WARNING },
+    { "error", LOG_ERR },
+    { "fatal", LOG_CRIT },
+    { NULL, 0 }
+};
+
+static const struct cenum  sslmodes[] = {
+    { "disable", 0 }, { "allow", 1 }, { "prefer", 2 }, { "require", 3 },
+    { "verify-ca", 4 }, { "verify-full", 5 },
+    { NULL, 0 }
+};
+
+static const struct ckey  database_keys[] = {
+    STR("host", db_host, 1024),
+    INT("port", db_port, 1, 65535),
+    STR("username", db_user, 255),
+    SECRET("password", db_password),
+    STR("dbname", db_name, 255),
+    INT("max_open_conns", db_max_open, 1, 10000),
+    STR("sslmode", db_sslmode, 16),
+    INT("connect_timeout", db_connect_timeout, 1, 300),
+    INT("statement_timeout", db_statement_timeout, 100, 3600000),
+    IGNORE("max_idle_conns"),
+    IGNORE("conn_max_lifetime"),
+    IGNORE("conn_max_idle_time"),
+    END
+};
+
+static const struct ckey  log_keys[] = {
+    ENUM("level", log_level, levels),
+    IGNORE("local"),
+    IGNORE("external_endpoint"),
+    END
+};
+
+static const struct ckey  authd_keys[] = {
+    PATH("listen", listen, 100),
+    STR("listen_group", listen_group, 64),
+    INT("listen_port", listen_port, 0, 65535),
+    STR("user", user, 64),
+    PATH("token_private_key", token_key, 4000),
+    PATH("token_certificate", token_cert, 4000),
+    INT("token_key_bits", token_key_bits, 2048, 8192),
+    STR("token_service", token_service, 255),
+    STR("token_issuer", token_issuer, 255),
+    INT("workers", workers, 1, 256),
+    INT("request_timeout", request_timeout, 1, 3600),
+    INT("credential_cache_ttl", cred_cache_ttl, 0, 3600),
+    INT("database_wait", db_wait, 0, 3600),
+    END
+};
+
+static const struct ckey  top_keys[] = {
+    STR("hostname", hostname, 255),
+    STR("external_url", external_url, 1024),
+    SECRET("harbor_admin_password", admin_password),
+    SECTION("database", database_keys),
+    INT("token_expiration", token_expiration, 1, 525600),
+    ENUM("project_creation_restriction", creation_restriction, restrictions),
+    BOOL("self_registration", self_registration),
+    ENUM("auth_mode", auth_mode, auth_modes),
+    STR("ldap_url", ldap_url, 1024),
+    STR("ldap_search_dn", ldap_search_dn, 1024),
+    SECRET("ldap_search_password", ldap_search_password),
+    STR("ldap_base_dn", ldap_base_dn, 1024),
+    STR("ldap_filter", ldap_filter, 1024),
+    STR("ldap_uid", ldap_uid, 255),
+    INT("ldap_scope", ldap_scope, 0, 2),
+    INT("ldap_timeout", ldap_timeout, 1, 300),
+    BOOL("ldap_verify_cert", ldap_verify_cert),
+    STR("ldap_group_base_dn", ldap_group_base_dn, 1024),
+    STR("ldap_group_search_filter", ldap_group_search_filter, 1024),
+    STR("ldap_group_attribute_name", ldap_group_attribute_name, 255),
+    STR("ldap_group_admin_dn", ldap_group_admin_dn, 1024),
+    STR("ldap_group_membership_attribute", ldap_group_membership_attribute,
+        255),
+    SECTION("log", log_keys),
+    SECTION("authd", authd_keys),
+
+    /* Harbor keys for parts authd does not run */
+    IGNORE("http"),
+    IGNORE("https"),
+    IGNORE("internal_tls"),
+    IGNORE("data_volume"),
+    IGNORE("storage_service"),
+    IGNORE("trivy"),
+    IGNORE("jobservice"),
+    IGNORE("notification"),
+    IGNORE("chart"),
+    IGNORE("_version"),
+    IGNORE("proxy"),
+    IGNORE("metric"),
+    IGNORE("trace"),
+    IGNORE("cache"),
+    IGNORE("upload_purging"),
+    IGNORE("external_database"),
+    IGNORE("external_redis"),
+    IGNORE("redis"),
+    IGNORE("uaa"),
+    IGNORE("core"),
+    IGNORE("email_host"),
+    IGNORE("email_port"),
+    IGNORE("email_username"),
+    IGNORE("email_password"),
+    IGNORE("email_from"),
+    IGNORE("email_ssl"),
+    IGNORE("email_insecure"),
+    IGNORE("email_identity"),
+    END
+};
+
+
+static void config_error(struct cparse *p, yaml_node_t *n, const char *fmt,
+    ...) __attribute__((format(printf, 3, 4)));
+static void config_map(struct cparse *p, yaml_node_t *map,
+    const struct ckey *keys, const char *prefix);
+static void config_value(struct cparse *p, yaml_node_t *v,
+    const struct ckey *k, const char *name);
+static int config_defaults(struct config *c);
+static int config_check(struct cparse *p);
+
+
+static void
+config_error(struct cparse *p, yaml_node_t *n, const char *fmt, ...)
+{
+    va_list  ap;
+
+    fprintf(stderr, "%s:%lu: ", p->path,
+            n != NULL ? (unsigned long) n->start_mark.line + 1 : 0UL);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+
+    p->errors++;
+}
+
+
+static const char *
+scalar(yaml_node_t *n)
+{
+    return (const char *) n->data.scalar.value;
+}
+
+
+static int
+scalar_is_null(yaml_node_t *n)
+{
+    const char  *s;
+
+    if (n->type != YAML_SCALAR_NODE
+        || n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+    {
+        return 0;
+    }
+
+    s = scalar(n);
+
+    return s[0] == '\0' || strcmp(s, "~") == 0 || strcmp(s, "null") == 0;
+}
+
+
+static void
+config_map(struct cparse *p, yaml_node_t *map, const struct ckey *keys,
+    const char *prefix)
+{
+    yaml_node_pair_t  *pair;
+    yaml_node_t       *k, *v;
+    const struct ckey *ck;
+    char               name[256];
+    unsigned char      seen[64];
+    size_t             i;
+
+    memset(seen, 0, sizeof(seen));
+
+    for (pair = map->data.mapping.pairs.start;
+         pair < map->data.mapping.pairs.top;
+         pair++)
+    {
+        k = yaml_document_get_node(&p->doc, pair->key);
+        v = yaml_document_get_node(&p->doc, pair->value);
+
+        if (k == NULL || v == NULL) {
+            continue;
+        }
+
+        if (k->type != YAML_SCALAR_NODE) {
+            config_error(p, k, "keys must be plain strings");
+            continue;
+        }
+
+        if (snprintf(name, sizeof(name), "%s%s", prefix, scalar(k))
+            >= (int) sizeof(name))
+        {
+            config_error(p, k, "key too long");
+            continue;
+        }
+
+        for (i = 0, ck = keys; ck->name != NULL; ck++, i++) {
+            if (strcmp(ck->name, scalar(k)) == 0) {
+                break;
+            }
+        }
+
+        if (ck->name == NULL) {
+            config_error(p, k, "unknown key \"%s\"", name);
+            continue;
+        }
+
+        if (i < sizeof(seen)) {
+            if (seen[i]) {
+                config_error(p, k, "duplicate key \"%s\"", name);
+                continue;
+            }
+            seen[i] = 1;
+        }
+
+        config_value(p, v, ck, name);
+    }
+}
+
+
+static void
+config_value(struct cparse *p, yaml_node_t *v, const struct ckey *k,
+    const char *name)
+{
+    const struct cenum  *e;
+    const char          *s;
+    char                *end, **sp, prefix[256];
+    long                 l;
+    size_t               len;
+
+    if (k->type == C_IGNORE) {
+        return;
+    }
+
+    if (k->type == C_SECTION) {
+        if (scalar_is_null(v)) {
+            return;
+        }
+        if (v->type != YAML_MAPPING_NODE) {
+            config_error(p, v, "\"%s\" must be a mapping of keys", name);
+            return;
+        }
+        if (snprintf(prefix, sizeof(prefix), "%s.", name)
+            >= (int) sizeof(prefix))
+        {
+            config_error(p, v, "key too long");
+            return;
+        }
+        config_map(p, v, k->section, prefix);
+        return;
+    }
+
+    if (v->type != YAML_SCALAR_NODE) {
+        config_error(p, v, "\"%s\" must be a single value", name);
+        return;
+    }
+
+    /* "key:" with nothing after it keeps the default */
+    if (scalar_is_null(v)) {
+        return;
+    }
+
+    s = scalar(v);
+    len = v->data.scalar.length;
+
+    if (strlen(s) != len) {
+        config_error(p, v, "\"%s\" contains a NUL byte", name);
+        return;
+    }
+
+    switch (k->type) {
+
+    case C_STR:
+    case C_SECRET:
+    case C_PATH:
+        if ((long) len > k->max) {
+            config_error(p, v, "\"%s\" is longer than %ld bytes", name,
+                         k->max);
+            return;
+        }
+
+        if (k->type == C_PATH && s[0] != '/') {
+            config_error(p, v, "\"%s\" must be an absolute path", name);
+            return;
+        }
+
+        sp = (char **) ((char *) p->c + k->off);
+        free(*sp);
+        *sp = strdup(s);
+        if (*sp == NULL) {
+            config_error(p, v, "out of memory");
+        }
+        return;
+
+    case C_INT:
+        errno = 0;
+        l = strtol(s, &end, 10);
+        if (errno != 0 || end == s || *end != '\0' || s[0] == '+'
+            || s[0] == ' ')
+        {
+            config_error(p, v, "\"%s\" must be an integer, not \"%s\"",
+                         name, s);
+            return;
+        }
+        if (l < k->min || l > k->max) {
+            config_error(p, v, "\"%s\" must be between %ld and %ld", name,
+                         k->min, k->max);
+            return;
+        }
+        *(int *) ((char *) p->c + k->off) = (int) l;
+        return;
+
+    case C_BOOL:
+        if (strcasecmp(s, "true") == 0 || strcasecmp(s, "yes") == 0
+            || strcasecmp(s, "on") == 0)
+        {
+            *(int *) ((char *) p->c + k->off) = 1;
+
+        } else if (strcasecmp(s, "false") == 0 || strcasecmp(s, "no") == 0
+                   || strcasecmp(s, "off") == 0)
+        {
+            *(int *) ((char *) p->c + k->off) = 0;
+
+        } else {
+            config_error(p, v, "\"%s\" must be true or false, not \"%s\"",
+                         name, s);
+        }
+        return;
+
+    case C_ENUM:
+        for (e = k->enums; e->name != NULL; e++) {
+            if (strcmp(e->name, s) == 0) {
+                *(int *) ((char *) p->c + k->off) = e->value;
+                return;
+            }
+        }
+
+        {
+            char    list[256];
+            size_t  o = 0;
+
+            list[0] = '\0';
+            for (e = k->enums; e->name != NULL && o < sizeof(list); e++) {
+                o += (size_t) snprintf(list + o, sizeof(list) - o, "%s%s",
+                                       o ? ", " : "", e->name);
+            }
+            config_error(p, v, "\"%s\" must be one of %s, not \"%s\"", name,
+                         list, s);
+        }
+        return;
+    }
+}
+
+
+static int
+config_defaults(struct config *c)
+{
+    struct {
+        char       **field;
+        const char  *value;
+    } strs[] = {
+        { &c->hostname, "localhost" },
+        { &c->admin_password, AUTHD_DEFAULT_ADMIN_PASSWORD },
+        { &c->db_host, "/var/run/postgresql" },
+        { &c->db_user, "postgres" },
+        { &c->db_name, "registry" },
+        { &c->listen, "/run/harbor/authd.sock" },
+        { &c->token_key, "/etc/harbor/token/private_key.pem" },
+        { &c->token_cert, "/etc/harbor/token/root.crt" },
+        { &c->token_service, "harbor-registry" },
+        { &c->token_issuer, "harbor-token-issuer" },
+        { &c->ldap_uid, "uid" },
+        { &c->ldap_filter, "" },
+    };
+    size_t  i;
+
+    for (i = 0; i < nitems(strs); i++) {
+        *strs[i].field = strdup(strs[i].value);
+        if (*strs[i].field == NULL) {
+            return -1;
+        }
+    }
+
+    c->token_expiration = 30;
+    c->creation_restriction = CREATE_EVERYONE;
+    c->self_registration = 0;
+    c->auth_mode = AUTH_MODE_DB;
+    c->log_level = LOG_INFO;
+    c->db_port = 5432;
+    c->db_max_open = 100;
+    c->db_connect_timeout = 5;
+    c->db_statement_timeout = 10000;
+    c->ldap_scope = 2;
+    c->ldap_timeout = 5;
+    c->ldap_verify_cert = 1;
+    c->token_key_bits = 4096;
+    c->workers = 4;
+    c->request_timeout = 30;
+    c->cred_cache_ttl = 60;
+    c->db_wait = 30;
+
+    return 0;
+}
+
+
+/* Checks that span keys; a missing mapping node reports line 0. */
+static yaml_node_t *
+config_find(struct cparse *p, const char *section, const char *key)
+{
+    yaml_node_t      *map, *k, *v;
+    yaml_node_pair_t *pair;
+
+    map = yaml_document_get_root_node(&p->doc);
+
+    while (map != NULL && map->type == YAML_MAPPING_NODE) {
+        v = NULL;
+
+        for (pair = map->data.mapping.pairs.start;
+             pair < map->data.mapping.pairs.top;
+             pair++)
+        {
+            k = yaml_document_get_node(&p->doc, pair->key);
+            if (k != NULL && k->type == YAML_SCALAR_NODE
+                && strcmp(scalar(k), section != NULL ? section : key) == 0)
+            {
+                v = yaml_document_get_node(&p->doc, pair->value);
+                break;
+            }
+        }
+
+        if (section == NULL) {
+            return v != NULL ? k : NULL;
+        }
+
+        section = NULL;
+        map = v;
+    }
+
+    return NULL;
+}
+
+
+static int
+config_check(struct cparse *p)
+{
+    struct config  *c = p->c;
+
+    if (c->admin_password[0] == '\0') {
+        config_error(p, config_find(p, NULL, "harbor_admin_password"),
+                     "\"harbor_admin_password\" must not be empty");
+    }
+
+    if (c->auth_mode == AUTH_MODE_LDAP) {
+        config_error(p, config_find(p, NULL, "auth_mode"),
+                     "\"auth_mode\" ldap_auth is not supported by this "
+                     "version of authd; use db_auth");
+    }
+
+    if (c->db_sslmode != NULL) {
+        const struct cenum  *e;
+
+        for (e = sslmodes; e->name != NULL; e++) {
+            if (strcmp(e->name, c->db_sslmode) == 0) {
+                break;
+            }
+        }
+        if (e->name == NULL) {
+            config_error(p, config_find(p, "database", "sslmode"),
+                         "\"database.sslmode\" must be one of disable, "
+                         "allow, prefer, require, verify-ca, verify-full");
+        }
+    }
+
+    if (c->listen_port == 0 && c->listen[0] == '\0') {
+        config_error(p, config_find(p, "authd", "listen"),
+                     "\"authd.listen\" must not be empty");
+    }
+
+    if (strcmp(c->token_key, c->token_cert) == 0) {
+        config_error(p, config_find(p, "authd", "token_certificate"),
+                     "\"authd.token_certificate\" must not be the same "
+                     "file as \"authd.token_private_key\"");
+    }
+
+    if (c->token_service[0] == '\0' || c->token_issuer[0] == '\0') {
+        config_error(p, config_find(p, "authd", "token_service"),
+                     "\"authd.token_service\" and \"authd.token_issuer\" "
+                     "must not be empty");
+    }
+
+    return p->errors;
+}
+
+
+struct config *
+config_parse(const char *path)
+{
+    struct cparse    p;
+    yaml_parser_t    parser;
+    yaml_node_t     *root;
+    FILE            *f;
+    int              have_doc;
+
+    memset(&p, 0, sizeof(p));
+    p.path = path;
+    have_doc = 0;
+
+    p.c = calloc(1, sizeof(struct config));
+    if (p.c == NULL || config_defaults(p.c) != 0) {
+        fprintf(stderr, "%s: out of memory\n", path);
+        config_free(p.c);
+        return NULL;
+    }
+
+    p.c->path = strdup(path);
+
+    f = fopen(path, "r");
+    if (f == NULL) {
+        fprintf(stderr, "%s: %s\n", path, strerror(errno));
+        config_free(p.c);
+        return NULL;
+    }
+
+    if (!yaml_parser_initialize(&parser)) {
+        fprintf(stderr, "%s: out of memory\n", path);
+        fclose(f);
+        config_free(p.c);
+        return NULL;
+    }
+
+    yaml_parser_set_input_file(&parser, f);
+
+    if (!yaml_parser_load(&parser, &p.doc)) {
+        fprintf(stderr, "%s:%lu: %s", path,
+                (unsigned long) parser.problem_mark.line + 1,
+                parser.problem != NULL ? parser.problem : "YAML error");
+        if (parser.context != NULL) {
+            fprintf(stderr, " %s (from line %lu)", parser.context,
+                    (unsigned long) parser.context_mark.line + 1);
+        }
+        fputc('\n', stderr);
+        p.errors++;
+        goto done;
+    }
+
+    have_doc = 1;
+
+    root = yaml_document_get_root_node(&p.doc);
+
+    if (root == NULL) {
+        /* an empty file: every default */
+
+    } else if (root->type != YAML_MAPPING_NODE) {
+        config_error(&p, root, "the configuration must be a mapping of "
+                     "keys to values");
+
+    } else {
+        config_map(&p, root, top_keys, "");
+    }
+
+    if (p.errors == 0) {
+        config_check(&p);
+    }
+
+done:
+
+    if (have_doc) {
+        yaml_document_delete(&p.doc);
+    }
+    yaml_parser_delete(&parser);
+    fclose(f);
+
+    if (p.errors) {
+        config_free(p.c);
+        return NULL;
+    }
+
+    return p.c;
+}
+
+
+static void
+config_free_keys(struct config *c, const struct ckey *keys)
+{
+    const struct ckey  *k;
+    char              **sp;
+
+    for (k = keys; k->name != NULL; k++) {
+        if (k->type == C_SECTION) {
+            config_free_keys(c, k->section);
+
+        } else if (k->type == C_STR || k->type == C_SECRET
+                   || k->type == C_PATH)
+        {
+            sp = (char **) ((char *) c + k->off);
+            if (*sp != NULL && k->type == C_SECRET) {
+                explicit_bzero(*sp, strlen(*sp));
+            }
+            free(*sp);
+            *sp = NULL;
+        }
+    }
+}
+
+
+void
+config_free(struct config *c)
+{
+    if (c == NULL) {
+        return;
+    }
+
+    config_free_keys(c, top_keys);
+    free(c->path);
+    free(c);
+}

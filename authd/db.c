@@ -1,0 +1,851 @@
+/*
+ * authd: PostgreSQL through libpq.
+ *
+ * A small pool of connections, one per worker at most, handed out with a
+ * bounded wait.  Every query goes through PQexecParams (values never
+ * spliced into SQL text) and every result is PQclear()ed on every path.
+ * Connections carry connect_timeout, TCP keepalives and user timeout,
+ * and server-side statement, lock and idle-in-transaction timeouts.  A
+ * connection found dead is re-established, and a query outside a
+ * transaction is retried once on the new connection.
+ *
+ * Migrations are the numbered files of schema/, compiled in (so upgrading
+ * is starting the new binary), applied in order inside one transaction
+ * under an advisory lock and recorded in schema_migrations.
+ */
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/evp.h>
+
+#include "authd.h"
+
+
+#define DB_LOCK_KEY      "7235812"      /* advisory lock of migrations */
+#define DB_ACQUIRE_WAIT  5              /* seconds to wait for a connection */
+
+
+static struct dbc       *pool;
+static int               pool_n;
+static pthread_mutex_t   pool_mtx = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t    pool_cv = PTHREAD_COND_INITIALIZER;
+
+static PGconn *db_connect(void);
+static void db_notice(void *arg, const char *msg);
+static int db_reconnect(struct dbc *c);
+
+
+static void
+db_notice(void *arg, const char *msg)
+{
+    (void) arg;
+
+    /* "relation ... already exists, skipping" and the like */
+    log_debug("database notice: %.*s", (int) strcspn(msg, "\n"), msg);
+}
+
+
+static PGconn *
+db_connect(void)
+{
+    const char  *keys[16], *vals[16];
+    char         port[16], ctimeout[16], options[256], utimeout[16];
+    PGconn      *pg;
+    int          n;
+
+    n = 0;
+
+    snprintf(port, sizeof(port), "%d", conf->db_port);
+    snprintf(ctimeout, sizeof(ctimeout), "%d", conf->db_connect_timeout);
+    snprintf(utimeout, sizeof(utimeout), "%d",
+             conf->db_connect_timeout * 1000);
+
+    if (snprintf(options, sizeof(options),
+                 "-c statement_timeout=%d -c lock_timeout=%d "
+                 "-c idle_in_transaction_session_timeout=%d",
+                 conf->db_statement_timeout, conf->db_statement_timeout,
+                 conf->db_statement_timeout * 2) >= (int) sizeof(options))
+    {
+        log_warnx("database options too long");
+        return NULL;
+    }
+
+    keys[n] = "host";               vals[n++] = conf->db_host;
+    keys[n] = "port";               vals[n++] = port;
+    keys[n] = "user";               vals[n++] = conf->db_user;
+    keys[n] = "dbname";             vals[n++] = conf->db_name;
+    keys[n] = "connect_timeout";    vals[n++] = ctimeout;
+    keys[n] = "options";            vals[n++] = options;
+    keys[n] = "application_name";   vals[n++] = "authd";
+    keys[n] = "keepalives";         vals[n++] = "1";
+    keys[n] = "keepalives_idle";    vals[n++] = "30";
+    keys[n] = "keepalives_interval"; vals[n++] = "10";
+    keys[n] = "keepalives_count";   vals[n++] = "3";
+    keys[n] = "tcp_user_timeout";   vals[n++] = utimeout;
+
+    if (conf->db_password != NULL) {
+        keys[n] = "password";       vals[n++] = conf->db_password;
+    }
+
+    if (conf->db_sslmode != NULL) {
+        keys[n] = "sslmode";        vals[n++] = conf->db_sslmode;
+    }
+
+    keys[n] = NULL;
+    vals[n] = NULL;
+
+    pg = PQconnectdbParams(keys, vals, 0);
+
+    if (pg == NULL) {
+        log_warnx("database: out of memory");
+        return NULL;
+    }
+
+    if (PQstatus(pg) != CONNECTION_OK) {
+        log_warnx("database connection to %s failed: %.*s", conf->db_host,
+                  (int) strcspn(PQerrorMessage(pg), "\n"),
+                  PQerrorMessage(pg));
+        PQfinish(pg);
+        return NULL;
+    }
+
+    PQsetNoticeProcessor(pg, db_notice, NULL);
+
+    return pg;
+}
+
+
+static int
+db_reconnect(struct dbc *c)
+{
+    if (c->pg != NULL) {
+        PQfinish(c->pg);
+    }
+
+    c->pg = db_connect();
+
+    return c->pg != NULL ? 0 : -1;
+}
+
+
+int
+db_init(void)
+{
+    pool_n = conf->workers < conf->db_max_open
+             ? conf->workers + 1 : conf->db_max_open;
+
+    pool = calloc((size_t) pool_n, sizeof(struct dbc));
+    if (pool == NULL) {
+        return -1;
+    }
+
+    /* one connection now, to fail early; the others when first needed */
+    return db_reconnect(&pool[0]);
+}
+
+
+void
+db_close(void)
+{
+    int  i;
+
+    for (i = 0; i < pool_n; i++) {
+        if (pool[i].pg != NULL) {
+            PQfinish(pool[i].pg);
+        }
+    }
+
+    free(pool);
+    pool = NULL;
+    pool_n = 0;
+}
+
+
+struct dbc *
+db_get(void)
+{
+    struct dbc       *c;
+    struct timespec   ts;
+    int               i;
+
+    c = NULL;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += DB_ACQUIRE_WAIT;
+
+    pthread_mutex_lock(&pool_mtx);
+
+    for ( ;; ) {
+        /* prefer a slot with a live connection */
+        for (i = 0; i < pool_n; i++) {
+            if (!pool[i].busy && pool[i].pg != NULL) {
+                c = &pool[i];
+                break;
+            }
+        }
+
+        if (c == NULL) {
+            for (i = 0; i < pool_n; i++) {
+                if (!pool[i].busy) {
+                    c = &pool[i];
+                    break;
+                }
+            }
+        }
+
+        if (c != NULL) {
+            break;
+        }
+
+        if (pthread_cond_timedwait(&pool_cv, &pool_mtx, &ts) == ETIMEDOUT) {
+            break;
+        }
+    }
+
+    if (c != NULL) {
+        c->busy = 1;
+    }
+
+    pthread_mutex_unlock(&pool_mtx);
+
+    if (c == NULL) {
+        log_warnx("database: no connection free after %d seconds",
+                  DB_ACQUIRE_WAIT);
+        return NULL;
+    }
+
+    c->err = DB_OK;
+
+    if (c->pg == NULL || PQstatus(c->pg) != CONNECTION_OK) {
+        if (db_reconnect(c) != 0) {
+            db_put(c);
+            return NULL;
+        }
+    }
+
+    return c;
+}
+
+
+void
+db_put(struct dbc *c)
+{
+    PGresult  *r;
+
+    if (c == NULL) {
+        return;
+    }
+
+    if (c->pg != NULL && PQtransactionStatus(c->pg) != PQTRANS_IDLE) {
+        /* a handler left a transaction open: never hand that on */
+        r = PQexecParams(c->pg, "ROLLBACK", 0, NULL, NULL, NULL, NULL, 0);
+        PQclear(r);
+
+        if (PQtransactionStatus(c->pg) != PQTRANS_IDLE) {
+            PQfinish(c->pg);
+            c->pg = NULL;
+        }
+    }
+
+    pthread_mutex_lock(&pool_mtx);
+    c->busy = 0;
+    pthread_cond_signal(&pool_cv);
+    pthread_mutex_unlock(&pool_mtx);
+}
+
+
+PGresult *
+db_exec(struct dbc *c, const char *sql, int n, const char *const *values)
+{
+    PGresult                *r;
+    PGTransactionStatusType  ts;
+    ExecStatusType           st;
+    const char              *state, *msg;
+    int                      attempt;
+
+    if (c->pg == NULL && db_reconnect(c) != 0) {
+        c->err = DB_ERR_CONN;
+        return NULL;
+    }
+
+    ts = PQtransactionStatus(c->pg);
+
+    for (attempt = 0; ; attempt++) {
+        r = PQexecParams(c->pg, sql, n, NULL, values, NULL, NULL, 0);
+        st = r != NULL ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+
+        if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
+            c->err = DB_OK;
+            return r;
+        }
+
+        /*
+         * Lost: the connection is bad, libpq itself failed (no SQLSTATE),
+         * or the server said it is going away (08xxx, 57P0x).
+         */
+        state = r != NULL ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+
+        if (PQstatus(c->pg) != CONNECTION_BAD && state != NULL
+            && strncmp(state, "08", 2) != 0 && strncmp(state, "57P", 3) != 0)
+        {
+            break;
+        }
+
+        PQclear(r);
+        r = NULL;
+
+        /* outside a transaction nothing is lost by trying again */
+        if (attempt == 0 && ts == PQTRANS_IDLE) {
+            log_warnx("database connection lost, reconnecting");
+            if (db_reconnect(c) == 0) {
+                continue;
+            }
+        }
+
+        c->err = DB_ERR_CONN;
+        if (c->pg != NULL) {
+            log_warnx("database: %.*s",
+                      (int) strcspn(PQerrorMessage(c->pg), "\n"),
+                      PQerrorMessage(c->pg));
+        }
+        return NULL;
+    }
+
+    msg = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
+
+    if (state != NULL && strcmp(state, "23505") == 0) {
+        c->err = DB_ERR_CONFLICT;
+        log_debug("database: %s", msg != NULL ? msg : "unique violation");
+
+    } else if (strcmp(state, "57014") == 0         /* statement timeout */
+               || strcmp(state, "55P03") == 0)     /* lock timeout */
+    {
+        c->err = DB_ERR_CONN;
+        log_warnx("database: %s (%s)", msg != NULL ? msg : "failed", state);
+
+    } else {
+        /* the primary message only: DETAIL may quote row values */
+        c->err = DB_ERR;
+        log_warnx("database query failed: %s (%s)",
+                  msg != NULL ? msg : "unknown error", state);
+    }
+
+    PQclear(r);
+
+    return NULL;
+}
+
+
+PGresult *
+db_execv(struct dbc *c, const char *sql, int n, ...)
+{
+    const char  *values[16];
+    va_list      ap;
+    int          i;
+
+    if (n > (int) nitems(values)) {
+        c->err = DB_ERR;
+        return NULL;
+    }
+
+    va_start(ap, n);
+    for (i = 0; i < n; i++) {
+        values[i] = va_arg(ap, const char *);
+    }
+    va_end(ap);
+
+    return db_exec(c, sql, n, values);
+}
+
+
+long
+db_cmd(struct dbc *c, const char *sql, int n, ...)
+{
+    const char  *values[16];
+    PGresult    *r;
+    va_list      ap;
+    long         rows;
+    int          i;
+
+    if (n > (int) nitems(values)) {
+        c->err = DB_ERR;
+        return -1;
+    }
+
+    va_start(ap, n);
+    for (i = 0; i < n; i++) {
+        values[i] = va_arg(ap, const char *);
+    }
+    va_end(ap);
+
+    r = db_exec(c, sql, n, values);
+    if (r == NULL) {
+        return -1;
+    }
+
+    rows = strtol(PQcmdTuples(r), NULL, 10);
+    PQclear(r);
+
+    return rows;
+}
+
+
+int
+db_begin(struct dbc *c)
+{
+    return db_cmd(c, "BEGIN", 0) < 0 ? -1 : 0;
+}
+
+
+int
+db_commit(struct dbc *c)
+{
+    return db_cmd(c, "COMMIT", 0) < 0 ? -1 : 0;
+}
+
+
+void
+db_rollback(struct dbc *c)
+{
+    int  err;
+
+    if (c->pg == NULL || PQtransactionStatus(c->pg) == PQTRANS_IDLE) {
+        return;
+    }
+
+    /* keep the error of the statement that failed */
+    err = c->err;
+    (void) db_cmd(c, "ROLLBACK", 0);
+    c->err = err;
+}
+
+
+int
+db_ping(struct dbc *c)
+{
+    PGresult  *r;
+
+    r = db_execv(c, "SELECT 1", 0);
+    if (r == NULL) {
+        return -1;
+    }
+
+    PQclear(r);
+
+    return 0;
+}
+
+
+long long
+db_ll(PGresult *r, int row, int col)
+{
+    return PQgetisnull(r, row, col)
+           ? 0 : strtoll(PQgetvalue(r, row, col), NULL, 10);
+}
+
+
+const char *
+db_s(PGresult *r, int row, int col)
+{
+    return PQgetisnull(r, row, col) ? NULL : PQgetvalue(r, row, col);
+}
+
+
+int
+db_b(PGresult *r, int row, int col)
+{
+    return !PQgetisnull(r, row, col) && PQgetvalue(r, row, col)[0] == 't';
+}
+
+
+json_t *
+db_json_s(PGresult *r, int row, int col)
+{
+    return PQgetisnull(r, row, col)
+           ? json_null() : json_string(PQgetvalue(r, row, col));
+}
+
+
+/*
+ * The next statement of a SQL script: skips blanks and comments, then
+ * reads up to a ';' that is outside quotes, dollar quotes and comments.
+ * Returns 1 with [*start, *end) the statement, 0 at the end, -1 if a
+ * quote or comment is not closed.
+ */
+int
+db_sql_split(const char *sql, size_t len, size_t *start, size_t *end,
+    size_t *pos)
+{
+    size_t  i, j, tag, depth;
+    int     in_stmt, esc;
+    char    q;
+
+    i = *pos;
+    in_stmt = 0;
+
+    while (i < len) {
+
+        if (sql[i] == '-' && i + 1 < len && sql[i + 1] == '-') {
+            while (i < len && sql[i] != '\n') {
+                i++;
+            }
+            continue;
+        }
+
+        if (sql[i] == '/' && i + 1 < len && sql[i + 1] == '*') {
+            depth = 1;
+            i += 2;
+            while (i < len && depth > 0) {
+                if (sql[i] == '/' && i + 1 < len && sql[i + 1] == '*') {
+                    depth++;
+                    i += 2;
+                } else if (sql[i] == '*' && i + 1 < len && sql[i + 1] == '/') {
+                    depth--;
+                    i += 2;
+                } else {
+                    i++;
+                }
+            }
+            if (depth > 0) {
+                return -1;
+            }
+            continue;
+        }
+
+        if (!in_stmt) {
+            if (sql[i] == ' ' || sql[i] == '\t' || sql[i] == '\n'
+                || sql[i] == '\r' || sql[i] == ';')
+            {
+                i++;
+                continue;
+            }
+            in_stmt = 1;
+            *start = i;
+        }
+
+        if (sql[i] == '\'' || sql[i] == '"') {
+            q = sql[i];
+            esc = q == '\'' && i > 0
+                  && (sql[i - 1] == 'E' || sql[i - 1] == 'e');
+            for (i++; i < len; i++) {
+                if (esc && sql[i] == '\\') {
+                    i++;
+                    continue;
+                }
+                if (sql[i] == q) {
+                    if (i + 1 < len && sql[i + 1] == q) {
+                        i++;
+                        continue;
+                    }
+                    break;
+                }
+            }
+            if (i >= len) {
+                return -1;
+            }
+            i++;
+            continue;
+        }
+
+        if (sql[i] == '$') {
+            /* $tag$ ... $tag$, tag empty or an identifier */
+            for (j = i + 1; j < len && (sql[j] == '_'
+                 || (sql[j] >= 'a' && sql[j] <= 'z')
+                 || (sql[j] >= 'A' && sql[j] <= 'Z')
+                 || (j > i + 1 && sql[j] >= '0' && sql[j] <= '9')); j++)
+            {
+                /* void */
+            }
+
+            if (j < len && sql[j] == '$') {
+                tag = j - i + 1;
+                for (j = j + 1; j + tag <= len; j++) {
+                    if (memcmp(sql + j, sql + i, tag) == 0) {
+                        break;
+                    }
+                }
+                if (j + tag > len) {
+                    return -1;
+                }
+                i = j + tag;
+                continue;
+            }
+        }
+
+        if (sql[i] == ';') {
+            *end = i;
+            *pos = i + 1;
+            return 1;
+        }
+
+        i++;
+    }
+
+    *pos = len;
+
+    if (in_stmt) {
+        *end = len;
+        return 1;
+    }
+
+    return 0;
+}
+
+
+static int
+db_checksum(const char *sql, char out[65])
+{
+    unsigned char  md[EVP_MAX_MD_SIZE];
+    unsigned int   n, i;
+
+    if (EVP_Digest(sql, strlen(sql), md, &n, EVP_sha256(), NULL) != 1) {
+        return -1;
+    }
+
+    for (i = 0; i < n && i < 32; i++) {
+        snprintf(out + 2 * i, 3, "%02x", md[i]);
+    }
+
+    return 0;
+}
+
+
+static int
+db_apply(struct dbc *c, const struct migration *m)
+{
+    size_t     len, pos, s, e;
+    char      *stmt, version[16], sum[65];
+    int        rc;
+    PGresult  *r;
+
+    len = strlen(m->sql);
+    pos = 0;
+
+    while ((rc = db_sql_split(m->sql, len, &s, &e, &pos)) == 1) {
+        stmt = strndup(m->sql + s, e - s);
+        if (stmt == NULL) {
+            return -1;
+        }
+
+        r = db_exec(c, stmt, 0, NULL);
+        free(stmt);
+
+        if (r == NULL) {
+            log_warnx("migration %s failed", m->name);
+            return -1;
+        }
+
+        PQclear(r);
+    }
+
+    if (rc < 0) {
+        log_warnx("migration %s: unterminated quote or comment", m->name);
+        return -1;
+    }
+
+    snprintf(version, sizeof(version), "%d", m->version);
+    if (db_checksum(m->sql, sum) != 0) {
+        return -1;
+    }
+
+    if (db_cmd(c, "INSERT INTO schema_migrations (version, name, checksum) "
+               "VALUES ($1, $2, $3)", 3, version, m->name, sum) != 1)
+    {
+        return -1;
+    }
+
+    log_info("applied migration %s", m->name);
+
+    return 0;
+}
+
+
+int
+db_migrate(struct dbc *c)
+{
+    const struct migration  *m;
+    PGresult                *r;
+    char                     sum[65];
+    int                      i, found, newest, known;
+    long long                v;
+
+    r = NULL;
+
+    if (db_begin(c) != 0) {
+        return -1;
+    }
+
+    /* several authd starting at once: one migrates, the others wait */
+    if (db_cmd(c, "SELECT pg_advisory_xact_lock(" DB_LOCK_KEY ")", 0) < 0
+        || db_cmd(c, "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                  " version integer PRIMARY KEY,"
+                  " name text NOT NULL,"
+                  " checksum text NOT NULL,"
+                  " applied_at timestamptz NOT NULL DEFAULT now())", 0) < 0)
+    {
+        goto fail;
+    }
+
+    r = db_execv(c, "SELECT version, checksum, name FROM schema_migrations "
+                 "ORDER BY version", 0);
+    if (r == NULL) {
+        goto fail;
+    }
+
+    newest = 0;
+    for (m = migrations; m->name != NULL; m++) {
+        newest = m->version;
+    }
+
+    for (i = 0; i < PQntuples(r); i++) {
+        v = db_ll(r, i, 0);
+
+        known = 0;
+        for (m = migrations; m->name != NULL; m++) {
+            if (m->version == v) {
+                known = 1;
+                if (db_checksum(m->sql, sum) == 0
+                    && strcmp(sum, db_s(r, i, 1)) != 0)
+                {
+                    log_warnx("migration %s changed since it was applied; "
+                              "the change is not applied again", m->name);
+                }
+            }
+        }
+
+        if (!known && v > newest) {
+            log_warnx("the database schema has migration %s, newer than "
+                      "this authd knows (up to %d): refusing to start an "
+                      "older authd on a newer schema", db_s(r, i, 2), newest);
+            goto fail;
+        }
+    }
+
+    for (m = migrations; m->name != NULL; m++) {
+        found = 0;
+        for (i = 0; i < PQntuples(r); i++) {
+            if (db_ll(r, i, 0) == m->version) {
+                found = 1;
+                break;
+            }
+        }
+
+        if (!found && db_apply(c, m) != 0) {
+            goto fail;
+        }
+    }
+
+    PQclear(r);
+    r = NULL;
+
+    if (db_commit(c) != 0) {
+        goto fail;
+    }
+
+    return 0;
+
+fail:
+
+    PQclear(r);
+    db_rollback(c);
+
+    return -1;
+}
+
+
+int
+db_bootstrap(struct dbc *c, const char *admin_password)
+{
+    PGresult  *r;
+    char       hash[256], uid[32], pid[32];
+    long long  n;
+
+    r = db_execv(c, "SELECT count(*) FROM users", 0);
+    if (r == NULL) {
+        return -1;
+    }
+
+    n = db_ll(r, 0, 0);
+    PQclear(r);
+
+    if (n > 0) {
+        return 0;
+    }
+
+    if (auth_hash(admin_password, strlen(admin_password), hash, sizeof(hash))
+        != 0)
+    {
+        log_warnx("hashing the admin password failed");
+        return -1;
+    }
+
+    if (db_begin(c) != 0) {
+        return -1;
+    }
+
+    if (db_cmd(c, "SELECT pg_advisory_xact_lock(" DB_LOCK_KEY ")", 0) < 0) {
+        goto fail;
+    }
+
+    r = db_execv(c, "SELECT count(*) FROM users", 0);
+    if (r == NULL) {
+        goto fail;
+    }
+
+    n = db_ll(r, 0, 0);
+    PQclear(r);
+
+    if (n > 0) {
+        /* another authd did it while we hashed */
+        db_rollback(c);
+        explicit_bzero(hash, sizeof(hash));
+        return 0;
+    }
+
+    /* as Harbor: user 1 is admin, and the public project "library" */
+    r = db_execv(c, "INSERT INTO users (username, email, realname, comment,"
+                 " password, sysadmin_flag) VALUES ('admin',"
+                 " 'admin@example.com', 'system admin', 'admin user', $1,"
+                 " true) RETURNING user_id", 1, hash);
+    explicit_bzero(hash, sizeof(hash));
+    if (r == NULL) {
+        goto fail;
+    }
+    snprintf(uid, sizeof(uid), "%lld", db_ll(r, 0, 0));
+    PQclear(r);
+
+    r = db_execv(c, "INSERT INTO projects (name, owner_id) VALUES"
+                 " ('library', $1) RETURNING project_id", 1, uid);
+    if (r == NULL) {
+        goto fail;
+    }
+    snprintf(pid, sizeof(pid), "%lld", db_ll(r, 0, 0));
+    PQclear(r);
+
+    if (db_cmd(c, "INSERT INTO project_metadata (project_id, name, value)"
+               " VALUES ($1, 'public', 'true')", 1, pid) != 1
+        || db_cmd(c, "INSERT INTO project_member (project_id, entity_id,"
+                  " entity_type, role) VALUES ($1, $2, 'u', 1)",
+                  2, pid, uid) != 1
+        || db_commit(c) != 0)
+    {
+        goto fail;
+    }
+
+    log_info("first start: created the system administrator \"admin\" and "
+             "the public project \"library\"");
+
+    return 0;
+
+fail:
+
+    explicit_bzero(hash, sizeof(hash));
+    db_rollback(c);
+
+    return -1;
+}

@@ -1,0 +1,360 @@
+/*
+ * authd unit tests (TAP): scope parsing, password hashing, the role
+ * table, project names, Basic credentials, the SQL splitter used by
+ * migrations, and the token key files.  Built by authd/Makefile as
+ * authd/t_unit and run by t/authd-unit.t.
+ */
+
+#include <sys/stat.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "../../t/unit/tap.h"
+#include "authd.h"
+
+
+struct config  *conf;
+volatile int    authd_quit;
+
+
+static void
+test_scope(void)
+{
+    struct scope  sc;
+    char          err[256], big[AUTHD_SCOPE_MAX + 10];
+    const char   *s, *start, *next;
+    size_t        len;
+    int           n;
+
+#define PARSE(str) scope_parse(str, strlen(str), &sc, err, sizeof(err))
+
+    ok(PARSE("repository:library/nginx:pull,push") == 0, "simple scope");
+    is_str(sc.type, "repository", "type");
+    is_str(sc.name, "library/nginx", "name");
+    is_int(sc.nactions, 2, "two actions");
+    is_str(sc.actions[0], "pull", "first action");
+    is_str(sc.actions[1], "push", "second action");
+
+    ok(PARSE("repository:localhost:5000/team/app:pull") == 0,
+       "name with a host port");
+    is_str(sc.name, "localhost:5000/team/app", "split from the right");
+    is_str(sc.actions[0], "pull", "action after the last colon");
+
+    ok(PARSE("registry:catalog:*") == 0, "catalog scope");
+    is_str(sc.actions[0], "*", "star action");
+
+    ok(PARSE("repository:a/b:pull,pull,,push,pull") == 0, "duplicates");
+    is_int(sc.nactions, 2, "duplicates and empty actions dropped");
+
+    ok(PARSE("repository(plugin):a/b:pull") == 0, "type with a class");
+    is_str(sc.type, "repository(plugin)", "class kept in the type");
+
+    ok(PARSE("repository:a/b") != 0, "two parts refused: %s", err);
+    ok(PARSE("repository") != 0, "one part refused");
+    ok(PARSE(":a/b:pull") != 0, "empty type refused");
+    ok(PARSE("repository::pull") != 0, "empty name refused: %s", err);
+    ok(PARSE("repository:a/b:") != 0, "no actions refused: %s", err);
+    ok(PARSE("repository:a/b:,") != 0, "only commas refused");
+    ok(PARSE("Repository:a/b:pull") != 0, "uppercase type refused");
+    ok(PARSE("repository:a/b:PULL") != 0, "uppercase action refused");
+    ok(PARSE("repository:a/b:pu ll") != 0, "space in action refused");
+    ok(PARSE("repository:a/b:a,b,c,d,e,f,g,h,i") != 0,
+       "too many actions refused: %s", err);
+    ok(PARSE("repository:a/b:abcdefghijklmnopq") != 0,
+       "too long action refused");
+    ok(scope_parse("", 0, &sc, err, sizeof(err)) != 0, "empty refused");
+
+    memset(big, 'a', sizeof(big));
+    memcpy(big, "repository:", 11);
+    memcpy(big + sizeof(big) - 6, ":pull", 6);
+    ok(PARSE(big) != 0, "over-long scope refused: %s", err);
+
+    ok(scope_parse("repository:a\0b:pull", 19, &sc, err, sizeof(err)) != 0,
+       "NUL refused");
+
+    s = "  repository:a/b:pull   registry:catalog:* repository:c/d:push ";
+    n = 0;
+    for (start = s; scope_split(start, &start, &len, &next); start = next) {
+        n++;
+        if (n == 2) {
+            is_mem(start, len, "registry:catalog:*", 18, "second item");
+        }
+    }
+    is_int(n, 3, "three space-separated scopes");
+
+    ok(!scope_split("    ", &start, &len, &next), "blanks only: none");
+}
+
+
+static void
+test_passwords(void)
+{
+    char  h1[256], h2[256], err[256];
+
+    ok(auth_hash("S3cret-pass", 11, h1, sizeof(h1)) == 0, "hash");
+    ok(strncmp(h1, "$argon2id$", 10) == 0, "argon2id: %.30s", h1);
+    ok(auth_hash("S3cret-pass", 11, h2, sizeof(h2)) == 0, "hash again");
+    ok(strcmp(h1, h2) != 0, "salted: two hashes differ");
+    ok(auth_verify(h1, "S3cret-pass", 11) == 0, "right password verifies");
+    ok(auth_verify(h1, "S3cret-pasS", 11) != 0, "wrong password fails");
+    ok(auth_verify(h1, "S3cret-pass", 10) != 0, "prefix fails");
+    ok(auth_verify("", "S3cret-pass", 11) != 0, "empty hash fails");
+    ok(auth_verify(NULL, "x", 1) != 0, "no hash fails");
+    ok(auth_verify("$argon2id$garbage", "x", 1) != 0, "garbage hash fails");
+    ok(auth_hash("x", 1, h1, 16) != 0, "small buffer refused");
+
+    ok(auth_password_ok("Harbor12345", err, sizeof(err)), "Harbor12345 ok");
+    ok(!auth_password_ok("harbor12345", err, sizeof(err)), "no upper");
+    ok(!auth_password_ok("HARBOR12345", err, sizeof(err)), "no lower");
+    ok(!auth_password_ok("HarborHarbor", err, sizeof(err)), "no digit");
+    ok(!auth_password_ok("Ha1", err, sizeof(err)), "too short: %s", err);
+}
+
+
+static void
+test_rbac(void)
+{
+    unsigned  pa, ma, de, gu, lg;
+    json_t   *t;
+
+    pa = RBAC_ROLE(ROLE_PROJECT_ADMIN);
+    ma = RBAC_ROLE(ROLE_MAINTAINER);
+    de = RBAC_ROLE(ROLE_DEVELOPER);
+    gu = RBAC_ROLE(ROLE_GUEST);
+    lg = RBAC_ROLE(ROLE_LIMITED_GUEST);
+
+    ok(rbac_allowed(pa, 0, 0, "repository", "delete"), "admin deletes");
+    ok(rbac_allowed(ma, 0, 0, "repository", "delete"), "maintainer deletes");
+    ok(!rbac_allowed(de, 0, 0, "repository", "delete"),
+       "developer does not delete");
+    ok(rbac_allowed(de, 0, 0, "repository", "push"), "developer pushes");
+    ok(!rbac_allowed(gu, 0, 0, "repository", "push"), "guest does not push");
+    ok(rbac_allowed(lg, 0, 0, "repository", "pull"), "limitedGuest pulls");
+    ok(!rbac_allowed(lg, 0, 0, "member", "read"),
+       "limitedGuest does not see members");
+    ok(rbac_allowed(gu, 0, 0, "member", "read"), "guest sees members");
+    ok(!rbac_allowed(ma, 0, 0, "member", "create"),
+       "maintainer does not manage members");
+    ok(rbac_allowed(0, 0, 1, "repository", "pull"), "public: pull");
+    ok(!rbac_allowed(0, 0, 1, "repository", "push"), "public: no push");
+    ok(!rbac_allowed(0, 0, 0, "repository", "pull"), "private: nothing");
+    ok(rbac_allowed(0, 1, 0, "project", "delete"), "sysadmin: everything");
+    ok(!rbac_allowed(pa, 1, 1, "repository", "frobnicate"),
+       "unknown action: nobody");
+    ok(rbac_allowed(gu | de, 0, 0, "repository", "push"),
+       "roles are a union");
+
+    is_int(rbac_roles_parse("1,4"), pa | ma, "roles parsed");
+    is_int(rbac_roles_parse(NULL), 0, "no roles");
+    is_int(rbac_roles_parse("9,3"), gu, "unknown role ignored");
+    is_int(rbac_best_role(gu | ma), ROLE_MAINTAINER, "maintainer over guest");
+    is_int(rbac_best_role(de | ma), ROLE_MAINTAINER,
+           "maintainer over developer");
+    is_str(rbac_role_name(5), "limitedGuest", "role name");
+
+    t = rbac_table();
+    ok(json_array_size(json_object_get(t, "roles")) == 5, "table: 5 roles");
+    ok(json_array_size(json_object_get(t, "rules")) >= 10, "table: rules");
+    json_decref(t);
+}
+
+
+static void
+test_project_names(void)
+{
+    char  big[300];
+
+    ok(project_name_valid("library"), "library");
+    ok(project_name_valid("a"), "one character");
+    ok(project_name_valid("my-team.app_1"), "separators");
+    ok(project_name_valid("123"), "digits only");
+    ok(!project_name_valid(""), "empty");
+    ok(!project_name_valid("Library"), "uppercase");
+    ok(!project_name_valid("-a"), "leading separator");
+    ok(!project_name_valid("a-"), "trailing separator");
+    ok(!project_name_valid("a--b"), "double separator");
+    ok(!project_name_valid("a/b"), "slash");
+    ok(!project_name_valid("a b"), "space");
+    ok(!project_name_valid("a#1"), "hash");
+
+    memset(big, 'a', sizeof(big));
+    big[255] = '\0';
+    ok(project_name_valid(big), "255 characters");
+    big[255] = 'a';
+    big[256] = '\0';
+    ok(!project_name_valid(big), "256 characters");
+}
+
+
+static void
+test_basic(void)
+{
+    char    u[256], p[257];
+    size_t  plen;
+
+    ok(http_basic("Basic YWRtaW46SGFyYm9yMTIzNDU=", u, sizeof(u), p,
+                  sizeof(p), &plen) == 0, "Basic decoded");
+    is_str(u, "admin", "username");
+    is_str(p, "Harbor12345", "password");
+    is_int(plen, 11, "password length");
+
+    /* "a:b:c": the password may hold a colon */
+    ok(http_basic("basic YTpiOmM=", u, sizeof(u), p, sizeof(p), &plen) == 0,
+       "scheme is case-insensitive");
+    is_str(p, "b:c", "password with a colon");
+
+    ok(http_basic("Basic YWRtaW4=", u, sizeof(u), p, sizeof(p), &plen) != 0,
+       "no colon refused");
+    ok(http_basic("Basic !!!!", u, sizeof(u), p, sizeof(p), &plen) != 0,
+       "bad base64 refused");
+    ok(http_basic("Bearer abc", u, sizeof(u), p, sizeof(p), &plen) != 0,
+       "other scheme refused");
+    ok(http_basic("Basic OnB3", u, sizeof(u), p, sizeof(p), &plen) == 0
+       && u[0] == '\0', "empty username decodes (and fails later)");
+}
+
+
+static int
+split_all(const char *sql, char out[][128], int max)
+{
+    size_t  pos, s, e, len;
+    int     n, rc;
+
+    len = strlen(sql);
+    pos = 0;
+    n = 0;
+
+    while ((rc = db_sql_split(sql, len, &s, &e, &pos)) == 1 && n < max) {
+        snprintf(out[n++], 128, "%.*s", (int) (e - s), sql + s);
+    }
+
+    return rc < 0 ? -1 : n;
+}
+
+
+static void
+test_sql_split(void)
+{
+    char  st[8][128];
+
+    is_int(split_all("SELECT 1; SELECT 2;", st, 8), 2, "two statements");
+    is_str(st[1], "SELECT 2", "second statement");
+
+    is_int(split_all("-- a; comment\nSELECT ';' ; /* b; */ SELECT 2", st, 8),
+           2, "semicolons in comments and strings");
+    is_str(st[0], "SELECT ';' ", "quoted semicolon kept");
+    is_str(st[1], "SELECT 2", "last statement without semicolon");
+
+    is_int(split_all("SELECT $$a;b$$; SELECT $f$x;$$;y$f$;", st, 8), 2,
+           "dollar quotes");
+    is_str(st[1], "SELECT $f$x;$$;y$f$", "tagged dollar quote");
+
+    is_int(split_all("SELECT 'it''s;'; SELECT E'a\\';b';", st, 8), 2,
+           "doubled quote and E-string escape");
+
+    is_int(split_all("SELECT \"a;b\" FROM t;", st, 8), 1,
+           "quoted identifier");
+
+    is_int(split_all("  ;; -- nothing\n", st, 8), 0, "nothing");
+    is_int(split_all("SELECT 'open;", st, 8), -1, "unterminated quote");
+    is_int(split_all("SELECT 1 /* open", st, 8), -1,
+           "unterminated comment");
+    is_int(split_all("/* a /* nested; */ still; */ SELECT 1;", st, 8), 1,
+           "nested comments");
+}
+
+
+static void
+test_keys(void)
+{
+    struct token_key  k1, k2;
+    char              dir[] = "/tmp/authd-unit-XXXXXX", key[256], cert[256];
+    char              other[256];
+    struct stat       st;
+    FILE             *f, *g;
+    char              buf[8192];
+    size_t            n;
+
+    if (mkdtemp(dir) == NULL) {
+        ok(0, "mkdtemp");
+        return;
+    }
+
+    snprintf(key, sizeof(key), "%s/key.pem", dir);
+    snprintf(cert, sizeof(cert), "%s/cert.pem", dir);
+    snprintf(other, sizeof(other), "%s/other.pem", dir);
+
+    ok(keys_load(key, cert, 2048, &k1) == 0, "key and certificate created");
+    ok(stat(key, &st) == 0 && (st.st_mode & 0777) == 0600, "key is 0600");
+    ok(stat(cert, &st) == 0 && (st.st_mode & 0777) == 0644, "cert is 0644");
+    is_int(strlen(k1.kid), HB_KID_LEN, "kid");
+    ok(k1.x5c != NULL && strlen(k1.x5c) > 100, "x5c");
+
+    ok(keys_load(key, cert, 2048, &k2) == 0, "loaded again");
+    is_str(k2.kid, k1.kid, "same key on the next start");
+    is_str(k2.x5c, k1.x5c, "same certificate on the next start");
+    keys_free(&k2);
+
+    /* certificate gone: made again for the same key */
+    unlink(cert);
+    ok(keys_load(key, cert, 2048, &k2) == 0, "certificate made again");
+    is_str(k2.kid, k1.kid, "for the same key");
+    keys_free(&k2);
+
+    /* a certificate of another key is refused */
+    ok(keys_load(other, cert, 2048, &k2) != 0,
+       "key missing but certificate present: refused");
+    unlink(cert);
+    ok(keys_load(other, cert, 2048, &k2) == 0, "another key");
+    keys_free(&k2);
+
+    f = fopen(cert, "r");
+    n = f != NULL ? fread(buf, 1, sizeof(buf), f) : 0;
+    if (f != NULL) {
+        fclose(f);
+    }
+    snprintf(other, sizeof(other), "%s/cert2.pem", dir);
+    g = fopen(other, "w");
+    if (g != NULL) {
+        fwrite(buf, 1, n, g);
+        fclose(g);
+    }
+    ok(keys_load(key, other, 2048, &k2) != 0,
+       "certificate of another key refused");
+
+    keys_free(&k1);
+
+    snprintf(buf, sizeof(buf), "rm -rf '%s'", dir);
+    ok(system(buf) == 0, "cleaned up");
+}
+
+
+int
+main(void)
+{
+    conf = calloc(1, sizeof(struct config));
+    if (conf == NULL || auth_init() != 0) {
+        return 255;
+    }
+
+    conf->cred_cache_ttl = 60;
+    log_setlevel(LOG_CRIT);
+
+    test_scope();
+    test_passwords();
+    test_rbac();
+    test_project_names();
+    test_basic();
+    test_sql_split();
+    test_keys();
+
+    free(conf);
+
+    return done_testing();
+}

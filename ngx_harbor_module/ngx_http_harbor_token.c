@@ -1,0 +1,577 @@
+
+/*
+ * ngx-harbor: an OCI registry inside nginx.
+ * Bearer tokens: an ACCESS phase check of the JWT that authd signed,
+ * against the public key in the configured certificate, and of the
+ * action the request needs on its repository.  Nothing here waits on
+ * the network: what a request may do is in the signed token.
+ *
+ * A verified token is remembered per worker until it expires, keyed by
+ * its SHA-256, so a pull of many layers verifies one signature.
+ */
+
+
+#include "ngx_http_harbor_module.h"
+
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include "harbor_jwt.h"
+
+
+#define NGX_HTTP_HARBOR_TOKEN_CACHE   1024
+#define NGX_HTTP_HARBOR_LEEWAY        60
+
+
+typedef struct {
+    u_char      key[SHA256_DIGEST_LENGTH];
+    time_t      exp;
+    json_t     *claims;
+} ngx_http_harbor_token_t;
+
+
+static ngx_http_harbor_token_t
+    ngx_http_harbor_tokens[NGX_HTTP_HARBOR_TOKEN_CACHE];
+
+
+static json_t *ngx_http_harbor_token_claims(ngx_http_request_t *r,
+    ngx_http_harbor_loc_conf_t *hlcf, ngx_str_t *token);
+static ngx_int_t ngx_http_harbor_token_allows(json_t *claims,
+    const char *type, ngx_str_t *name, const char *action);
+static const char *ngx_http_harbor_token_denied(ngx_http_request_t *r,
+    json_t *claims, ngx_str_t *name);
+static ngx_int_t ngx_http_harbor_challenge(ngx_http_request_t *r,
+    ngx_http_harbor_loc_conf_t *hlcf, ngx_http_harbor_ctx_t *ctx,
+    const char *scope_actions, const char *error);
+static void ngx_http_harbor_free_key(void *data);
+
+
+/* A Host header that may go into a quoted challenge as it is. */
+
+static ngx_int_t
+ngx_http_harbor_host_safe(ngx_str_t *host)
+{
+    u_char  c;
+    size_t  i;
+
+    if (host->len == 0 || host->len > 255) {
+        return 0;
+    }
+
+    for (i = 0; i < host->len; i++) {
+        c = host->data[i];
+
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+              || (c >= '0' && c <= '9') || c == '.' || c == '-' || c == ':'
+              || c == '[' || c == ']'))
+        {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+/* harbor_token_certificate: a PEM certificate or public key */
+
+char *
+ngx_http_harbor_token_load_key(ngx_conf_t *cf, ngx_http_harbor_loc_conf_t *conf)
+{
+    BIO                 *bio;
+    X509                *x509;
+    EVP_PKEY            *key;
+    ngx_pool_cleanup_t  *cln;
+
+    if (ngx_conf_full_name(cf->cycle, &conf->token_cert, 1) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    bio = BIO_new_file((char *) conf->token_cert.data, "r");
+    if (bio == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "cannot read harbor_token_certificate \"%s\"; "
+                           "authd writes it on its first start",
+                           conf->token_cert.data);
+        return NGX_CONF_ERROR;
+    }
+
+    key = NULL;
+    x509 = PEM_read_bio_X509(bio, NULL, NULL, NULL);
+
+    if (x509) {
+        key = X509_get_pubkey(x509);
+        X509_free(x509);
+
+    } else {
+        (void) BIO_reset(bio);
+        key = PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL);
+    }
+
+    BIO_free(bio);
+    ERR_clear_error();
+
+    if (key == NULL || EVP_PKEY_base_id(key) != EVP_PKEY_RSA) {
+        if (key) {
+            EVP_PKEY_free(key);
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%s\" holds no RSA certificate or public key",
+                           conf->token_cert.data);
+        return NGX_CONF_ERROR;
+    }
+
+    cln = ngx_pool_cleanup_add(cf->pool, 0);
+    if (cln == NULL) {
+        EVP_PKEY_free(key);
+        return NGX_CONF_ERROR;
+    }
+
+    cln->handler = ngx_http_harbor_free_key;
+    cln->data = key;
+
+    conf->token_key = key;
+
+    return NGX_CONF_OK;
+}
+
+
+static void
+ngx_http_harbor_free_key(void *data)
+{
+    EVP_PKEY_free(data);
+}
+
+
+ngx_int_t
+ngx_http_harbor_access_handler(ngx_http_request_t *r)
+{
+    u_char                      *p;
+    json_t                      *claims, *sub;
+    ngx_str_t                    token, from;
+    const char                  *action, *scope, *reason;
+    ngx_http_harbor_ctx_t       *ctx;
+    ngx_http_harbor_route_t     *rt;
+    ngx_http_harbor_loc_conf_t  *hlcf;
+    ngx_http_core_loc_conf_t    *clcf;
+
+    hlcf = ngx_http_get_module_loc_conf(r, ngx_http_harbor_module);
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    if (!hlcf->enable || hlcf->auth != NGX_HTTP_HARBOR_AUTH_TOKEN
+        || clcf->handler != ngx_http_harbor_handler || r != r->main)
+    {
+        return NGX_DECLINED;
+    }
+
+    ctx = ngx_http_harbor_get_ctx(r);
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rt = &ctx->route;
+
+    /* what the request needs: one action, from its route and method */
+
+    scope = NULL;
+    action = NULL;
+
+    if (ctx->route_rc != NGX_OK || rt->type == NGX_HTTP_HARBOR_R_BASE) {
+        /* any valid token; an invalid path is answered after that */
+
+    } else if (rt->type == NGX_HTTP_HARBOR_R_CATALOG) {
+        action = "*";
+        scope = "registry:catalog:*";
+
+    } else if (r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD)) {
+        action = (rt->type == NGX_HTTP_HARBOR_R_UPLOAD) ? "push" : "pull";
+
+    } else if (r->method == NGX_HTTP_DELETE
+               && (rt->type == NGX_HTTP_HARBOR_R_MANIFEST
+                   || rt->type == NGX_HTTP_HARBOR_R_BLOB))
+    {
+        action = "delete";
+
+    } else {
+        action = "push";
+    }
+
+    if (action && scope == NULL) {
+        scope = ngx_strcmp(action, "push") == 0 ? "pull,push" : action;
+    }
+
+    /* Authorization: Bearer <token> */
+
+    if (r->headers_in.authorization == NULL) {
+        return ngx_http_harbor_challenge(r, hlcf, ctx, scope, NULL);
+    }
+
+    token = r->headers_in.authorization->value;
+
+    if (token.len < sizeof("Bearer ") - 1
+        || ngx_strncasecmp(token.data, (u_char *) "Bearer ",
+                           sizeof("Bearer ") - 1) != 0)
+    {
+        return ngx_http_harbor_challenge(r, hlcf, ctx, scope, NULL);
+    }
+
+    token.data += sizeof("Bearer ") - 1;
+    token.len -= sizeof("Bearer ") - 1;
+
+    while (token.len && token.data[0] == ' ') {
+        token.data++;
+        token.len--;
+    }
+
+    claims = ngx_http_harbor_token_claims(r, hlcf, &token);
+
+    if (claims == NULL) {
+        ctx->fail_code = "UNAUTHORIZED";
+        ctx->fail_message = "the token is invalid or has expired";
+        return ngx_http_harbor_challenge(r, hlcf, ctx, scope,
+                                         "invalid_token");
+    }
+
+    sub = json_object_get(claims, "sub");
+    if (json_is_string(sub) && json_string_length(sub) > 0) {
+        ctx->user.len = json_string_length(sub);
+        ctx->user.data = ngx_pnalloc(r->pool, ctx->user.len);
+        if (ctx->user.data == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ngx_memcpy(ctx->user.data, json_string_value(sub), ctx->user.len);
+    }
+
+    if (action == NULL) {
+        return NGX_OK;
+    }
+
+    if (rt->type == NGX_HTTP_HARBOR_R_CATALOG) {
+        if (ngx_http_harbor_token_allows(claims, "registry", NULL, "*")) {
+            return NGX_OK;
+        }
+
+        ctx->fail_code = "UNAUTHORIZED";
+        ctx->fail_message = "only system administrators may list the catalog";
+        return ngx_http_harbor_challenge(r, hlcf, ctx, scope,
+                                         "insufficient_scope");
+    }
+
+    if (!ngx_http_harbor_token_allows(claims, "repository", &rt->name,
+                                      action))
+    {
+        reason = ngx_http_harbor_token_denied(r, claims, &rt->name);
+
+        if (reason == NULL) {
+            p = ngx_pnalloc(r->pool, rt->name.len + 64);
+            if (p == NULL) {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            ngx_sprintf(p, "the token does not allow %s on %V%Z", action,
+                        &rt->name);
+            reason = (char *) p;
+        }
+
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "harbor: %s on \"%V\" refused: %s", action, &rt->name,
+                      reason);
+
+        ctx->fail_code = "UNAUTHORIZED";
+        ctx->fail_message = reason;
+        return ngx_http_harbor_challenge(r, hlcf, ctx, scope,
+                                         "insufficient_scope");
+    }
+
+    /* a cross-repository mount also needs pull on the source */
+
+    if (rt->type == NGX_HTTP_HARBOR_R_UPLOADS
+        && ngx_http_harbor_arg(r, "from", &from) == NGX_OK)
+    {
+        ctx->may_mount = hb_name_valid(from.data, from.len)
+                         && ngx_http_harbor_token_allows(claims, "repository",
+                                                         &from, "pull");
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The claims of a verified, unexpired token, from the worker's cache or
+ * by verifying it.  NULL if the token is not good.
+ */
+
+static json_t *
+ngx_http_harbor_token_claims(ngx_http_request_t *r,
+    ngx_http_harbor_loc_conf_t *hlcf, ngx_str_t *token)
+{
+    time_t                    now;
+    json_t                   *claims, *exp;
+    ngx_uint_t                slot;
+    ngx_http_harbor_token_t  *t;
+    u_char                    key[SHA256_DIGEST_LENGTH];
+    char                      err[128];
+
+    if (token->len == 0 || token->len > HB_JWT_MAX) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "harbor: bearer token of %uz bytes refused",
+                      token->len);
+        return NULL;
+    }
+
+    now = ngx_time();
+
+    SHA256(token->data, token->len, key);
+
+    slot = ((ngx_uint_t) key[0] << 8 | key[1]) % NGX_HTTP_HARBOR_TOKEN_CACHE;
+    t = &ngx_http_harbor_tokens[slot];
+
+    if (t->claims && CRYPTO_memcmp(t->key, key, sizeof(key)) == 0) {
+        if (now <= t->exp + NGX_HTTP_HARBOR_LEEWAY) {
+            return t->claims;
+        }
+
+        json_decref(t->claims);
+        t->claims = NULL;
+    }
+
+    if (hb_jwt_verify(hlcf->token_key, (char *) token->data, token->len,
+                      (char *) hlcf->token_issuer.data,
+                      (char *) hlcf->token_service.data, now,
+                      NGX_HTTP_HARBOR_LEEWAY, &claims, err, sizeof(err))
+        != 0)
+    {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "harbor: bearer token refused: %s", err);
+        return NULL;
+    }
+
+    exp = json_object_get(claims, "exp");
+
+    if (t->claims) {
+        json_decref(t->claims);
+    }
+
+    ngx_memcpy(t->key, key, sizeof(key));
+    t->exp = (time_t) json_number_value(exp);
+    t->claims = claims;
+
+    return claims;
+}
+
+
+/* access: [{"type":..,"name":..,"actions":[..]}] grants action on name */
+
+static ngx_int_t
+ngx_http_harbor_token_allows(json_t *claims, const char *type,
+    ngx_str_t *name, const char *action)
+{
+    size_t   i, j;
+    json_t  *access, *a, *v, *actions;
+
+    access = json_object_get(claims, "access");
+
+    if (!json_is_array(access)) {
+        return 0;
+    }
+
+    for (i = 0; i < json_array_size(access); i++) {
+        a = json_array_get(access, i);
+
+        v = json_object_get(a, "type");
+        if (!json_is_string(v) || ngx_strcmp(json_string_value(v), type) != 0)
+        {
+            continue;
+        }
+
+        v = json_object_get(a, "name");
+        if (!json_is_string(v)) {
+            continue;
+        }
+
+        if (name) {
+            if (json_string_length(v) != name->len
+                || ngx_memcmp(json_string_value(v), name->data, name->len)
+                   != 0)
+            {
+                continue;
+            }
+
+        } else if (ngx_strcmp(json_string_value(v), "catalog") != 0) {
+            continue;
+        }
+
+        actions = json_object_get(a, "actions");
+
+        for (j = 0; j < json_array_size(actions); j++) {
+            v = json_array_get(actions, j);
+
+            if (json_is_string(v)
+                && (ngx_strcmp(json_string_value(v), action) == 0
+                    || ngx_strcmp(json_string_value(v), "*") == 0))
+            {
+                return 1;
+            }
+        }
+    }
+
+    return 0;
+}
+
+
+/* authd's reason for refusing this repository, if it gave one */
+
+static const char *
+ngx_http_harbor_token_denied(ngx_http_request_t *r, json_t *claims,
+    ngx_str_t *name)
+{
+    u_char      *p;
+    size_t       i, len;
+    json_t      *denied, *d, *v, *reason;
+    const char  *s;
+
+    denied = json_object_get(claims, "harbor_denied");
+
+    for (i = 0; i < json_array_size(denied); i++) {
+        d = json_array_get(denied, i);
+        v = json_object_get(d, "name");
+        reason = json_object_get(d, "reason");
+
+        if (!json_is_string(v) || !json_is_string(reason)
+            || json_string_length(v) != name->len
+            || ngx_memcmp(json_string_value(v), name->data, name->len) != 0)
+        {
+            continue;
+        }
+
+        /* a copy: the cached claims may be replaced before the response */
+
+        s = json_string_value(reason);
+        len = ngx_min(json_string_length(reason), 512);
+
+        p = ngx_pnalloc(r->pool, len + 1);
+        if (p == NULL) {
+            return NULL;
+        }
+
+        ngx_memcpy(p, s, len);
+        p[len] = '\0';
+
+        return (char *) p;
+    }
+
+    return NULL;
+}
+
+
+/*
+ * 401 with WWW-Authenticate: Bearer realm=..,service=..,scope=..[,error=..]
+ * The body, in the registry's error format, comes from the header filter
+ * with ctx->fail_message.
+ */
+
+static ngx_int_t
+ngx_http_harbor_challenge(ngx_http_request_t *r,
+    ngx_http_harbor_loc_conf_t *hlcf, ngx_http_harbor_ctx_t *ctx,
+    const char *scope_actions, const char *error)
+{
+    u_char           *p;
+    size_t            len;
+    ngx_str_t         realm;
+    ngx_table_elt_t  *h;
+
+    if (hlcf->token_realm) {
+        if (ngx_http_complex_value(r, hlcf->token_realm, &realm) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+    } else {
+        /* the token service behind the same host the client used */
+
+        realm.len = sizeof("https://") - 1 + 255 + sizeof("/service/token");
+        realm.data = ngx_pnalloc(r->pool, realm.len);
+        if (realm.data == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        p = ngx_sprintf(realm.data, "%s://",
+#if (NGX_HTTP_SSL)
+                        r->connection->ssl ? "https" : "http"
+#else
+                        "http"
+#endif
+                        );
+
+        if (r->headers_in.host && ngx_http_harbor_host_safe(
+                                      &r->headers_in.host->value))
+        {
+            p = ngx_cpymem(p, r->headers_in.host->value.data,
+                           r->headers_in.host->value.len);
+
+        } else {
+            p = ngx_cpymem(p, "localhost", sizeof("localhost") - 1);
+        }
+
+        p = ngx_cpymem(p, "/service/token", sizeof("/service/token") - 1);
+        realm.len = p - realm.data;
+    }
+
+    len = sizeof("Bearer realm=\"\",service=\"\"") - 1 + realm.len
+          + hlcf->token_service.len;
+
+    if (scope_actions) {
+        len += sizeof(",scope=\"repository::\"") - 1 + ctx->route.name.len
+               + ngx_strlen(scope_actions);
+    }
+
+    if (error) {
+        len += sizeof(",error=\"\"") - 1 + ngx_strlen(error);
+    }
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    h->value.data = ngx_pnalloc(r->pool, len);
+    if (h->value.data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = ngx_sprintf(h->value.data, "Bearer realm=\"%V\",service=\"%V\"",
+                    &realm, &hlcf->token_service);
+
+    if (scope_actions) {
+        if (ctx->route.type == NGX_HTTP_HARBOR_R_CATALOG) {
+            p = ngx_sprintf(p, ",scope=\"%s\"", scope_actions);
+
+        } else {
+            p = ngx_sprintf(p, ",scope=\"repository:%V:%s\"",
+                            &ctx->route.name, scope_actions);
+        }
+    }
+
+    if (error) {
+        p = ngx_sprintf(p, ",error=\"%s\"", error);
+    }
+
+    h->value.len = p - h->value.data;
+    h->hash = 1;
+    ngx_str_set(&h->key, "WWW-Authenticate");
+#if (nginx_version >= 1023000)
+    h->next = NULL;
+#endif
+
+    r->headers_out.www_authenticate = h;
+
+    if (ctx->fail_message == NULL) {
+        ctx->fail_code = "UNAUTHORIZED";
+        ctx->fail_message = "authentication required";
+    }
+
+    return NGX_HTTP_UNAUTHORIZED;
+}
