@@ -280,6 +280,21 @@ ngx_http_harbor_access_handler(ngx_http_request_t *r)
                       "harbor: %s on \"%V\" refused: %s", action, &rt->name,
                       reason);
 
+        /*
+         * A HEAD of a blob is how a client pushing checks what to upload,
+         * and a HEAD answer has no body to carry the reason: "unknown"
+         * sends the client on to the upload, whose refusal says why.
+         * It tells nothing: the caller may not read this repository.
+         */
+
+        if (r->method == NGX_HTTP_HEAD
+            && rt->type == NGX_HTTP_HARBOR_R_BLOB)
+        {
+            ctx->fail_code = "BLOB_UNKNOWN";
+            ctx->fail_message = "blob unknown to registry";
+            return NGX_HTTP_NOT_FOUND;
+        }
+
         ctx->fail_code = "UNAUTHORIZED";
         ctx->fail_message = reason;
         return ngx_http_harbor_challenge(r, hlcf, ctx, scope,
