@@ -41,7 +41,7 @@ $(BUILD)/nginx/objs/Makefile: config
 
 $(MODULE): $(BUILD)/nginx/objs/Makefile $(MODULE_SRCS)
 	$(MAKE) -s -C $(BUILD)/nginx -f objs/Makefile modules
-	cp $(BUILD)/nginx/objs/ngx_http_harbor_module.so $@
+	cp $(BUILD)/nginx/objs/ngx_http_harbor_module.so $@.tmp && mv $@.tmp $@
 
 authd:
 	$(MAKE) -s -C authd
