@@ -78,6 +78,10 @@ authd:
   token_certificate: $data/token/root.crt
 YML
 
+    # it holds the first admin password: root and harbor only
+    chmod 0640 "$data/authd.yml"
+    if [ -n "$as" ]; then chgrp harbor "$data/authd.yml"; fi
+
     $as "$authd" -n -f "$data/authd.yml"
     rm -f "$run/authd.sock"
     $as "$authd" -d -f "$data/authd.yml" >> "$data/logs/authd.log" 2>&1 &
