@@ -237,6 +237,15 @@ ngx_http_harbor_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         ngx_sprintf(conf->v2.data, "%V/docker/registry/v2", &conf->storage);
     }
 
+#if (NGX_THREADS)
+    /* fsync of large uploads runs in nginx's "default" thread pool */
+
+    conf->thread_pool = ngx_thread_pool_add(cf, NULL);
+    if (conf->thread_pool == NULL) {
+        return NGX_CONF_ERROR;
+    }
+#endif
+
     /*
      * Request bodies go to temporary files inside the store, so that
      * committing an upload is a rename on one filesystem, never a copy.

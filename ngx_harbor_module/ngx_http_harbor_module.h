@@ -12,6 +12,9 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include <ngx_http.h>
+#if (NGX_THREADS)
+#include <ngx_thread_pool.h>
+#endif
 
 /*
  * Uploads keep their SHA-256 state on disk between chunks, so a chunked
@@ -42,6 +45,9 @@ typedef struct {
     ngx_str_t                   token_cert;    /* path */
     EVP_PKEY                   *token_key;
     ngx_http_complex_value_t   *token_realm;
+#if (NGX_THREADS)
+    ngx_thread_pool_t          *thread_pool;
+#endif
     ngx_str_t                   token_service; /* aud, NUL-terminated */
     ngx_str_t                   token_issuer;  /* iss, NUL-terminated */
 } ngx_http_harbor_loc_conf_t;
@@ -165,7 +171,12 @@ ngx_int_t ngx_http_harbor_catalog(ngx_http_request_t *r);
 ngx_int_t ngx_http_harbor_referrers(ngx_http_request_t *r,
     ngx_http_harbor_route_t *rt);
 
+typedef void (*ngx_http_harbor_sync_pt)(ngx_http_request_t *r, ngx_err_t err);
+
+
 /* ngx_http_harbor_storage.c: the only code that touches the store */
+ngx_int_t ngx_http_harbor_sync(ngx_http_request_t *r, ngx_fd_t fd,
+    ngx_http_harbor_sync_pt done);
 ngx_int_t ngx_http_harbor_blob_path(ngx_http_request_t *r, ngx_str_t *digest,
     ngx_str_t *path);
 ngx_int_t ngx_http_harbor_blob_read(ngx_http_request_t *r, ngx_str_t *digest,

@@ -436,8 +436,9 @@ failed:
 
 /*
  * Move a verified file into the blob store.  fd, if valid, is open on src
- * and is synced here.  If the blob is there already, src is removed and
- * the blob's time is refreshed (the garbage collector spares young blobs).
+ * and is synced here; NGX_INVALID_FILE says src is synced already.  If
+ * the blob is there already, src is removed and the blob's time is
+ * refreshed (the garbage collector spares young blobs).
  */
 
 ngx_int_t
@@ -445,7 +446,6 @@ ngx_http_harbor_blob_commit(ngx_http_request_t *r, ngx_str_t *digest,
     ngx_str_t *src, ngx_fd_t fd)
 {
     size_t     dirlen;
-    ngx_fd_t   sfd;
     ngx_err_t  err;
     ngx_str_t  path;
 
@@ -468,31 +468,12 @@ ngx_http_harbor_blob_commit(ngx_http_request_t *r, ngx_str_t *digest,
                                             (u_char *) "", 0);
     }
 
-    sfd = fd;
-
-    if (sfd == NGX_INVALID_FILE) {
-        sfd = ngx_open_file(src->data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
-        if (sfd == NGX_INVALID_FILE) {
-            ngx_log_error(NGX_LOG_CRIT, r->connection->log, ngx_errno,
-                          ngx_open_file_n " \"%s\" failed", src->data);
-            return NGX_ERROR;
-        }
-    }
-
-    if (fsync(sfd) == -1) {
+    if (fd != NGX_INVALID_FILE && fsync(fd) == -1) {
         err = ngx_errno;
         ngx_log_error(NGX_LOG_CRIT, r->connection->log, err,
                       "fsync() \"%s\" failed", src->data);
-        if (sfd != fd) {
-            ngx_close_file(sfd);
-        }
-
         ngx_set_errno(err);
         return NGX_ERROR;
-    }
-
-    if (sfd != fd) {
-        ngx_close_file(sfd);
     }
 
     if (ngx_http_harbor_mkdir_p(r, path.data, dirlen) != NGX_OK) {
@@ -1023,8 +1004,9 @@ ngx_http_harbor_upload_close(ngx_http_harbor_upload_t *u)
 
 
 /*
- * Append a request body kept in tf (size bytes) to the upload, then save
- * the hash state that covers it.  The first chunk is renamed into place.
+ * Append a request body kept in tf (size bytes, synced) to the upload,
+ * then save the hash state that covers it.  The first chunk is renamed
+ * into place; later ones are copied in the kernel and synced.
  */
 
 ngx_int_t
@@ -1046,11 +1028,7 @@ ngx_http_harbor_upload_append(ngx_http_request_t *r,
 
     if (size > 0 && u->offset == 0) {
 
-        if (fsync(tf->file.fd) == -1) {
-            ngx_log_error(NGX_LOG_CRIT, r->connection->log, ngx_errno,
-                          "fsync() \"%s\" failed", tf->file.name.data);
-            return NGX_ERROR;
-        }
+        /* the caller synced the body (ngx_http_harbor_sync) */
 
         if (ngx_rename_file(tf->file.name.data, file) == NGX_FILE_ERROR) {
             ngx_log_error(NGX_LOG_CRIT, r->connection->log, ngx_errno,
@@ -1265,6 +1243,107 @@ done:
     }
 
     return rc;
+}
+
+
+/*
+ * fsync(2) of a large file is long work: with nginx's thread pools it runs
+ * in the "default" pool and done() is called back on the worker's event
+ * loop (NGX_AGAIN); without, it runs here (NGX_OK).  NGX_ERROR: failed.
+ */
+
+#if (NGX_THREADS)
+
+typedef struct {
+    ngx_fd_t                     fd;
+    ngx_err_t                    err;
+    ngx_http_request_t          *r;
+    ngx_http_harbor_sync_pt      done;
+} ngx_http_harbor_sync_t;
+
+
+static void
+ngx_http_harbor_sync_thread(void *data, ngx_log_t *log)
+{
+    ngx_http_harbor_sync_t *s = data;
+
+    s->err = (fsync(s->fd) == -1) ? ngx_errno : 0;
+}
+
+
+static void
+ngx_http_harbor_sync_event(ngx_event_t *ev)
+{
+    ngx_http_harbor_sync_t *s = ev->data;
+
+    ngx_connection_t    *c;
+    ngx_http_request_t  *r;
+
+    r = s->r;
+    c = r->connection;
+
+    ngx_http_set_log_request(c->log, r);
+
+    r->main->blocked--;
+    r->aio = 0;
+
+    if (s->err) {
+        ngx_log_error(NGX_LOG_CRIT, c->log, s->err, "fsync() failed");
+    }
+
+    s->done(r, s->err);
+
+    ngx_http_run_posted_requests(c);
+}
+
+#endif
+
+
+ngx_int_t
+ngx_http_harbor_sync(ngx_http_request_t *r, ngx_fd_t fd,
+    ngx_http_harbor_sync_pt done)
+{
+#if (NGX_THREADS)
+    ngx_thread_task_t           *task;
+    ngx_http_harbor_sync_t      *s;
+    ngx_http_harbor_loc_conf_t  *hlcf;
+
+    hlcf = ngx_http_harbor_conf(r);
+
+    if (hlcf->thread_pool) {
+        task = ngx_thread_task_alloc(r->pool, sizeof(ngx_http_harbor_sync_t));
+        if (task == NULL) {
+            return NGX_ERROR;
+        }
+
+        s = task->ctx;
+        s->fd = fd;
+        s->err = 0;
+        s->r = r;
+        s->done = done;
+
+        task->handler = ngx_http_harbor_sync_thread;
+        task->event.handler = ngx_http_harbor_sync_event;
+        task->event.data = s;
+
+        if (ngx_thread_task_post(hlcf->thread_pool, task) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        r->main->blocked++;
+        r->aio = 1;
+
+        return NGX_AGAIN;
+    }
+#endif
+
+    if (fsync(fd) == -1) {
+        ngx_log_error(NGX_LOG_CRIT, r->connection->log, ngx_errno,
+                      "fsync() failed");
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
 }
 
 

@@ -17,7 +17,11 @@
 static ngx_int_t ngx_http_harbor_request_body_filter(ngx_http_request_t *r,
     ngx_chain_t *in);
 static void ngx_http_harbor_monolithic_done(ngx_http_request_t *r);
+static void ngx_http_harbor_monolithic_commit(ngx_http_request_t *r,
+    ngx_err_t err);
 static void ngx_http_harbor_chunk_done(ngx_http_request_t *r);
+static void ngx_http_harbor_chunk_synced(ngx_http_request_t *r,
+    ngx_err_t err);
 static ngx_int_t ngx_http_harbor_upload_accepted(ngx_http_request_t *r,
     ngx_http_harbor_route_t *rt, ngx_http_harbor_upload_t *u,
     ngx_uint_t status);
@@ -219,7 +223,6 @@ static void
 ngx_http_harbor_monolithic_done(ngx_http_request_t *r)
 {
     ngx_int_t                rc;
-    ngx_str_t                src;
     ngx_temp_file_t         *tf;
     ngx_http_harbor_ctx_t   *ctx;
     u_char                   hex[HB_SHA512_HEX];
@@ -254,15 +257,41 @@ ngx_http_harbor_monolithic_done(ngx_http_request_t *r)
         return;
     }
 
-    if (tf) {
-        src = tf->file.name;
-        rc = ngx_http_harbor_blob_commit(r, &ctx->digest, &src, tf->file.fd);
-
-    } else {
-        rc = ngx_http_harbor_blob_commit(r, &ctx->digest, NULL,
-                                         NGX_INVALID_FILE);
+    if (tf == NULL) {
+        ngx_http_harbor_monolithic_commit(r, 0);
+        return;
     }
 
+    rc = ngx_http_harbor_sync(r, tf->file.fd,
+                              ngx_http_harbor_monolithic_commit);
+
+    if (rc != NGX_AGAIN) {
+        ngx_http_harbor_monolithic_commit(r, rc == NGX_OK ? 0 : ngx_errno);
+    }
+}
+
+
+/* The body is verified and synced: into the store with it. */
+
+static void
+ngx_http_harbor_monolithic_commit(ngx_http_request_t *r, ngx_err_t err)
+{
+    ngx_int_t               rc;
+    ngx_temp_file_t        *tf;
+    ngx_http_harbor_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_harbor_module);
+    tf = r->request_body ? r->request_body->temp_file : NULL;
+
+    if (err) {
+        ngx_set_errno(err);
+        ngx_http_finalize_request(r, ngx_http_harbor_storage_error(r));
+        return;
+    }
+
+    rc = ngx_http_harbor_blob_commit(r, &ctx->digest,
+                                     tf ? &tf->file.name : NULL,
+                                     NGX_INVALID_FILE);
     if (rc != NGX_OK) {
         ngx_http_finalize_request(r, ngx_http_harbor_storage_error(r));
         return;
@@ -424,11 +453,9 @@ ngx_http_harbor_chunk_done(ngx_http_request_t *r)
     ngx_int_t                 rc;
     ngx_temp_file_t          *tf;
     ngx_http_harbor_ctx_t    *ctx;
-    ngx_http_harbor_route_t  *rt;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_harbor_module);
     ctx->hashing = 0;
-    rt = &ctx->route;
 
     tf = r->request_body ? r->request_body->temp_file : NULL;
     size = tf ? ctx->received : 0;
@@ -447,6 +474,44 @@ ngx_http_harbor_chunk_done(ngx_http_request_t *r)
                                   "BLOB_UPLOAD_INVALID",
                                   "the body is shorter than its "
                                   "Content-Range", NULL));
+        return;
+    }
+
+    /* the first chunk becomes the upload's data: sync it first */
+
+    if (size > 0 && ctx->upload.offset == 0) {
+        rc = ngx_http_harbor_sync(r, tf->file.fd, ngx_http_harbor_chunk_synced);
+
+        if (rc == NGX_AGAIN) {
+            return;
+        }
+
+        ngx_http_harbor_chunk_synced(r, rc == NGX_OK ? 0 : ngx_errno);
+        return;
+    }
+
+    ngx_http_harbor_chunk_synced(r, 0);
+}
+
+
+static void
+ngx_http_harbor_chunk_synced(ngx_http_request_t *r, ngx_err_t err)
+{
+    off_t                     size;
+    ngx_int_t                 rc;
+    ngx_temp_file_t          *tf;
+    ngx_http_harbor_ctx_t    *ctx;
+    ngx_http_harbor_route_t  *rt;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_harbor_module);
+    rt = &ctx->route;
+
+    tf = r->request_body ? r->request_body->temp_file : NULL;
+    size = tf ? ctx->received : 0;
+
+    if (err) {
+        ngx_set_errno(err);
+        ngx_http_finalize_request(r, ngx_http_harbor_storage_error(r));
         return;
     }
 
