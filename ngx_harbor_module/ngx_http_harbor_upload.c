@@ -150,7 +150,11 @@ ngx_http_harbor_uploads(ngx_http_request_t *r, ngx_http_harbor_route_t *rt)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (rc == NGX_OK && ngx_http_harbor_arg(r, "from", &from) == NGX_OK) {
+    /* a mount needs pull on the source too (ngx_http_harbor_token.c) */
+
+    if (rc == NGX_OK && ctx->may_mount
+        && ngx_http_harbor_arg(r, "from", &from) == NGX_OK)
+    {
 
         if (hb_digest_parse(mount.data, mount.len) == HB_DIGEST_NONE) {
             return ngx_http_harbor_error(r, NGX_HTTP_BAD_REQUEST,
