@@ -690,22 +690,9 @@ ngx_int_t
 ngx_http_harbor_tags(ngx_http_request_t *r, ngx_http_harbor_route_t *rt)
 {
     u_char       *p;
-    ngx_int_t     rc, n;
-    ngx_str_t     last, path;
+    ngx_int_t     rc;
+    ngx_str_t     path;
     ngx_array_t   tags;
-
-    rc = ngx_http_harbor_list_args(r, &n, &last);
-
-    if (rc == NGX_ERROR) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (rc == NGX_DECLINED) {
-        return ngx_http_harbor_error(r, NGX_HTTP_BAD_REQUEST,
-                                     "PAGINATION_NUMBER_INVALID",
-                                     "invalid number of results requested",
-                                     NULL);
-    }
 
     if (ngx_array_init(&tags, r->pool, 16, sizeof(ngx_str_t)) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -740,30 +727,15 @@ ngx_http_harbor_tags(ngx_http_request_t *r, ngx_http_harbor_route_t *rt)
 
     ngx_sprintf(p, "\"name\":\"%V\",%Z", &rt->name);
 
-    return ngx_http_harbor_send_list(r, &tags, n, &last, &path, (char *) p,
-                                     "tags");
+    return ngx_http_harbor_send_list(r, &tags, &path, (char *) p, "tags");
 }
 
 
 ngx_int_t
 ngx_http_harbor_catalog(ngx_http_request_t *r)
 {
-    ngx_int_t     rc, n;
-    ngx_str_t     last, path;
+    ngx_str_t     path;
     ngx_array_t   names;
-
-    rc = ngx_http_harbor_list_args(r, &n, &last);
-
-    if (rc == NGX_ERROR) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (rc == NGX_DECLINED) {
-        return ngx_http_harbor_error(r, NGX_HTTP_BAD_REQUEST,
-                                     "PAGINATION_NUMBER_INVALID",
-                                     "invalid number of results requested",
-                                     NULL);
-    }
 
     if (ngx_array_init(&names, r->pool, 64, sizeof(ngx_str_t)) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -775,8 +747,7 @@ ngx_http_harbor_catalog(ngx_http_request_t *r)
 
     ngx_str_set(&path, "/v2/_catalog");
 
-    return ngx_http_harbor_send_list(r, &names, n, &last, &path, "",
-                                     "repositories");
+    return ngx_http_harbor_send_list(r, &names, &path, "", "repositories");
 }
 
 

@@ -141,11 +141,8 @@ ngx_int_t ngx_http_harbor_arg(ngx_http_request_t *r, const char *name,
     ngx_str_t *value);
 ngx_int_t ngx_http_harbor_errno_status(ngx_err_t err);
 ngx_int_t ngx_http_harbor_storage_error(ngx_http_request_t *r);
-ngx_int_t ngx_http_harbor_list_args(ngx_http_request_t *r, ngx_int_t *n,
-    ngx_str_t *last);
 ngx_int_t ngx_http_harbor_send_list(ngx_http_request_t *r, ngx_array_t *items,
-    ngx_int_t n, ngx_str_t *last, ngx_str_t *path, const char *prefix,
-    const char *key);
+    ngx_str_t *path, const char *prefix, const char *key);
 
 /* ngx_http_harbor_blob.c */
 ngx_int_t ngx_http_harbor_serve_file(ngx_http_request_t *r,

@@ -11,6 +11,8 @@
 
 static ngx_int_t ngx_http_harbor_parse_route(ngx_http_request_t *r,
     ngx_http_harbor_route_t *rt, ngx_http_harbor_fail_t *fail);
+static ngx_int_t ngx_http_harbor_list_args(ngx_http_request_t *r,
+    ngx_int_t *n, ngx_str_t *last);
 
 
 static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
@@ -721,7 +723,7 @@ ngx_http_harbor_storage_error(ngx_http_request_t *r)
 
 /* ?n= and ?last= of the list endpoints.  n is -1 when absent. */
 
-ngx_int_t
+static ngx_int_t
 ngx_http_harbor_list_args(ngx_http_request_t *r, ngx_int_t *n, ngx_str_t *last)
 {
     ngx_str_t  v;
@@ -757,20 +759,34 @@ ngx_http_harbor_list_args(ngx_http_request_t *r, ngx_int_t *n, ngx_str_t *last)
 
 /*
  * Send {<prefix>"<key>":["a","b"]} from a sorted array of validated names
- * (no JSON escaping is needed for them), after "last", at most n, with a
- * Link header to the next page.
+ * (no JSON escaping is needed for them), after ?last=, at most ?n=, with
+ * a Link header to the next page.
  */
 
 ngx_int_t
 ngx_http_harbor_send_list(ngx_http_request_t *r, ngx_array_t *items,
-    ngx_int_t n, ngx_str_t *last, ngx_str_t *path, const char *prefix,
-    const char *key)
+    ngx_str_t *path, const char *prefix, const char *key)
 {
     u_char      *p;
     size_t       len;
-    ngx_str_t   *it, body, link;
-    ngx_int_t    cmp;
+    ngx_str_t   *it, body, link, lastv, *last;
+    ngx_int_t    cmp, n, rc;
     ngx_uint_t   i, first, count, more;
+
+    last = &lastv;
+
+    rc = ngx_http_harbor_list_args(r, &n, last);
+
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (rc == NGX_DECLINED) {
+        return ngx_http_harbor_error(r, NGX_HTTP_BAD_REQUEST,
+                                     "PAGINATION_NUMBER_INVALID",
+                                     "invalid number of results requested",
+                                     NULL);
+    }
 
     it = items->elts;
 
