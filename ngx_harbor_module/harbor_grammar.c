@@ -13,8 +13,10 @@
 #include "harbor_grammar.h"
 
 
-#define hb_alnum_lower(c)  (((c) >= 'a' && (c) <= 'z') || ((c) >= '0' && (c) <= '9'))
-#define hb_hex_lower(c)    (((c) >= 'a' && (c) <= 'f') || ((c) >= '0' && (c) <= '9'))
+#define hb_alnum_lower(c)                                                    \
+    (((c) >= 'a' && (c) <= 'z') || ((c) >= '0' && (c) <= '9'))
+#define hb_hex_lower(c)                                                      \
+    (((c) >= 'a' && (c) <= 'f') || ((c) >= '0' && (c) <= '9'))
 
 
 /*

@@ -33,7 +33,8 @@
 #define HB_MT_OCI_MANIFEST   3
 #define HB_MT_OCI_INDEX      4
 
-#define HB_MT_DOCKER_V2_S    "application/vnd.docker.distribution.manifest.v2+json"
+#define HB_MT_DOCKER_V2_S    \
+    "application/vnd.docker.distribution.manifest.v2+json"
 #define HB_MT_DOCKER_LIST_S  \
     "application/vnd.docker.distribution.manifest.list.v2+json"
 #define HB_MT_OCI_MANIFEST_S "application/vnd.oci.image.manifest.v1+json"
@@ -102,7 +103,7 @@ typedef struct {
     int               type;            /* HB_MT_* */
     const char       *media_type;      /* static string of type */
     char             *artifact_type;   /* owned; may be NULL */
-    hb_descriptor_t   config;          /* image manifests; digest[0] == 0 if none */
+    hb_descriptor_t   config;          /* digest[0] == 0 if none */
     hb_descriptor_t  *blobs;           /* layers (manifest) */
     size_t            nblobs;
     hb_descriptor_t  *manifests;       /* children (index) */

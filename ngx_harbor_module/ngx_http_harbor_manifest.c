@@ -545,7 +545,8 @@ ngx_http_harbor_blob_unknown(ngx_http_request_t *r, ngx_str_t *digest)
 {
     ngx_str_t  detail;
 
-    detail.data = ngx_pnalloc(r->pool, HB_DIGEST_MAX + sizeof("{\"digest\":\"\"}"));
+    detail.data = ngx_pnalloc(r->pool,
+                              HB_DIGEST_MAX + sizeof("{\"digest\":\"\"}"));
     if (detail.data == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }

@@ -114,11 +114,12 @@ typedef struct {
 
 
 typedef enum {
-    NGX_HTTP_HARBOR_LINK_LAYER = 0,    /* _layers/<alg>/<hex>/link */
-    NGX_HTTP_HARBOR_LINK_REVISION,     /* _manifests/revisions/<alg>/<hex>/link */
-    NGX_HTTP_HARBOR_LINK_TAG,          /* _manifests/tags/<tag>/current/link */
-    NGX_HTTP_HARBOR_LINK_TAG_INDEX,    /* _manifests/tags/<tag>/index/<alg>/<hex>/link */
-    NGX_HTTP_HARBOR_LINK_REFERRER      /* _referrers/<alg>/<hex>/<alg>/<hex>/link */
+    /* the layouts of the links are in ngx_http_harbor_storage.c */
+    NGX_HTTP_HARBOR_LINK_LAYER = 0,
+    NGX_HTTP_HARBOR_LINK_REVISION,
+    NGX_HTTP_HARBOR_LINK_TAG,
+    NGX_HTTP_HARBOR_LINK_TAG_INDEX,
+    NGX_HTTP_HARBOR_LINK_REFERRER
 } ngx_http_harbor_link_e;
 
 

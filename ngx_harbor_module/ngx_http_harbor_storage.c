@@ -510,8 +510,9 @@ ngx_http_harbor_list_tags(ngx_http_request_t *r, ngx_str_t *name,
 
     hlcf = ngx_http_harbor_conf(r);
 
-    path.data = ngx_pnalloc(r->pool, hlcf->v2.len + name->len
-                                     + sizeof("/repositories//_manifests/tags"));
+    path.data = ngx_pnalloc(r->pool,
+                            hlcf->v2.len + name->len
+                            + sizeof("/repositories//_manifests/tags"));
     if (path.data == NULL) {
         return NGX_ERROR;
     }
