@@ -26,6 +26,7 @@
 
 typedef struct {
     u_char      key[SHA256_DIGEST_LENGTH];
+    void       *conf;      /* the location whose key, iss, aud verified it */
     time_t      exp;
     json_t     *claims;
 } ngx_http_harbor_token_t;
@@ -40,7 +41,7 @@ static json_t *ngx_http_harbor_token_claims(ngx_http_request_t *r,
 static ngx_int_t ngx_http_harbor_token_allows(json_t *claims,
     const char *type, ngx_str_t *name, const char *action);
 static const char *ngx_http_harbor_token_denied(ngx_http_request_t *r,
-    json_t *claims, ngx_str_t *name);
+    json_t *claims, ngx_str_t *name, const char *action);
 static ngx_int_t ngx_http_harbor_challenge(ngx_http_request_t *r,
     ngx_http_harbor_loc_conf_t *hlcf, ngx_http_harbor_ctx_t *ctx,
     const char *scope_actions, const char *error);
@@ -263,7 +264,7 @@ ngx_http_harbor_access_handler(ngx_http_request_t *r)
     if (!ngx_http_harbor_token_allows(claims, "repository", &rt->name,
                                       action))
     {
-        reason = ngx_http_harbor_token_denied(r, claims, &rt->name);
+        reason = ngx_http_harbor_token_denied(r, claims, &rt->name, action);
 
         if (reason == NULL) {
             p = ngx_pnalloc(r->pool, rt->name.len + 64);
@@ -345,7 +346,9 @@ ngx_http_harbor_token_claims(ngx_http_request_t *r,
     slot = ((ngx_uint_t) key[0] << 8 | key[1]) % NGX_HTTP_HARBOR_TOKEN_CACHE;
     t = &ngx_http_harbor_tokens[slot];
 
-    if (t->claims && CRYPTO_memcmp(t->key, key, sizeof(key)) == 0) {
+    if (t->claims && t->conf == hlcf
+        && CRYPTO_memcmp(t->key, key, sizeof(key)) == 0)
+    {
         if (now <= t->exp + NGX_HTTP_HARBOR_LEEWAY) {
             return t->claims;
         }
@@ -372,6 +375,7 @@ ngx_http_harbor_token_claims(ngx_http_request_t *r,
     }
 
     ngx_memcpy(t->key, key, sizeof(key));
+    t->conf = hlcf;
     t->exp = (time_t) json_number_value(exp);
     t->claims = claims;
 
@@ -438,18 +442,22 @@ ngx_http_harbor_token_allows(json_t *claims, const char *type,
 }
 
 
-/* authd's reason for refusing this repository, if it gave one */
+/*
+ * authd's reason for refusing this action on this repository, if it gave
+ * one: an entry that names the action, else any entry for the name.
+ */
 
 static const char *
 ngx_http_harbor_token_denied(ngx_http_request_t *r, json_t *claims,
-    ngx_str_t *name)
+    ngx_str_t *name, const char *action)
 {
     u_char      *p;
-    size_t       i, len;
-    json_t      *denied, *d, *v, *reason;
+    size_t       i, j, len;
+    json_t      *denied, *d, *v, *reason, *actions, *found;
     const char  *s;
 
     denied = json_object_get(claims, "harbor_denied");
+    found = NULL;
 
     for (i = 0; i < json_array_size(denied); i++) {
         d = json_array_get(denied, i);
@@ -463,23 +471,44 @@ ngx_http_harbor_token_denied(ngx_http_request_t *r, json_t *claims,
             continue;
         }
 
-        /* a copy: the cached claims may be replaced before the response */
-
-        s = json_string_value(reason);
-        len = ngx_min(json_string_length(reason), 512);
-
-        p = ngx_pnalloc(r->pool, len + 1);
-        if (p == NULL) {
-            return NULL;
+        if (found == NULL) {
+            found = reason;
         }
 
-        ngx_memcpy(p, s, len);
-        p[len] = '\0';
+        actions = json_object_get(d, "actions");
 
-        return (char *) p;
+        for (j = 0; j < json_array_size(actions); j++) {
+            v = json_array_get(actions, j);
+
+            if (json_is_string(v)
+                && ngx_strcmp(json_string_value(v), action) == 0)
+            {
+                found = reason;
+                goto done;
+            }
+        }
     }
 
-    return NULL;
+done:
+
+    if (found == NULL) {
+        return NULL;
+    }
+
+    /* a copy: the cached claims may be replaced before the response */
+
+    s = json_string_value(found);
+    len = ngx_min(json_string_length(found), 512);
+
+    p = ngx_pnalloc(r->pool, len + 1);
+    if (p == NULL) {
+        return NULL;
+    }
+
+    ngx_memcpy(p, s, len);
+    p[len] = '\0';
+
+    return (char *) p;
 }
 
 
