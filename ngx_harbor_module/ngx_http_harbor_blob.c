@@ -181,6 +181,18 @@ ngx_http_harbor_blob(ngx_http_request_t *r, ngx_http_harbor_route_t *rt)
     rc = ngx_http_harbor_serve_file(r, &rt->ref,
                                     &ngx_http_harbor_octet_stream, &of);
 
+    /*
+     * A HEAD is how a pushing client decides not to upload a blob: it
+     * renews the blob's lease with the garbage collector (docs/gc.md),
+     * at most once per 10 minutes, so that it is there for the manifest.
+     */
+
+    if (rc == NGX_OK && r->method == NGX_HTTP_HEAD
+        && ngx_time() - of.mtime > NGX_HTTP_HARBOR_LEASE)
+    {
+        (void) ngx_http_harbor_blob_touch(r, &rt->ref);
+    }
+
     if (rc == NGX_HTTP_NOT_FOUND) {
         return ngx_http_harbor_error(r, NGX_HTTP_NOT_FOUND, "BLOB_UNKNOWN",
                                      "blob unknown to registry", NULL);

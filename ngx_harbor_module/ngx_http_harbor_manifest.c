@@ -412,7 +412,11 @@ ngx_http_harbor_manifest_store(ngx_http_request_t *r,
                                      "MANIFEST_INVALID", err, NULL);
     }
 
-    /* everything it references must be here first */
+    /*
+     * Everything it references must be here first: linked in this
+     * repository, and its blob there (touched, so that the garbage
+     * collector spares it; see docs/gc.md).
+     */
 
     if (m.config.digest[0]) {
         d.data = (u_char *) m.config.digest;
@@ -421,6 +425,10 @@ ngx_http_harbor_manifest_store(ngx_http_request_t *r,
         rc = ngx_http_harbor_link_get(r, &rt->name,
                                       NGX_HTTP_HARBOR_LINK_LAYER, &d, NULL,
                                       NULL);
+        if (rc == NGX_OK) {
+            rc = ngx_http_harbor_blob_touch(r, &d);
+        }
+
         if (rc != NGX_OK) {
             goto unknown;
         }
@@ -437,6 +445,10 @@ ngx_http_harbor_manifest_store(ngx_http_request_t *r,
         rc = ngx_http_harbor_link_get(r, &rt->name,
                                       NGX_HTTP_HARBOR_LINK_LAYER, &d, NULL,
                                       NULL);
+        if (rc == NGX_OK) {
+            rc = ngx_http_harbor_blob_touch(r, &d);
+        }
+
         if (rc != NGX_OK) {
             goto unknown;
         }
@@ -449,6 +461,10 @@ ngx_http_harbor_manifest_store(ngx_http_request_t *r,
         rc = ngx_http_harbor_link_get(r, &rt->name,
                                       NGX_HTTP_HARBOR_LINK_REVISION, &d, NULL,
                                       NULL);
+        if (rc == NGX_OK) {
+            rc = ngx_http_harbor_blob_touch(r, &d);
+        }
+
         if (rc != NGX_OK) {
             goto unknown;
         }

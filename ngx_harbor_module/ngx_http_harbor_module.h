@@ -33,6 +33,7 @@
 #define NGX_HTTP_HARBOR_AUTH_TOKEN   1
 
 #define NGX_HTTP_HARBOR_LIST_MAX     1000    /* cap of n in lists */
+#define NGX_HTTP_HARBOR_LEASE        600     /* s: a HEAD renews a blob */
 
 
 typedef struct {
@@ -179,6 +180,8 @@ ngx_int_t ngx_http_harbor_blob_path(ngx_http_request_t *r, ngx_str_t *digest,
     ngx_str_t *path);
 ngx_int_t ngx_http_harbor_blob_read(ngx_http_request_t *r, ngx_str_t *digest,
     size_t max, ngx_str_t *out);
+ngx_int_t ngx_http_harbor_blob_touch(ngx_http_request_t *r,
+    ngx_str_t *digest);
 ngx_int_t ngx_http_harbor_blob_commit(ngx_http_request_t *r,
     ngx_str_t *digest, ngx_str_t *src, ngx_fd_t fd);
 ngx_int_t ngx_http_harbor_link_get(ngx_http_request_t *r, ngx_str_t *name,

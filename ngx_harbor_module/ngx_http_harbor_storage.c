@@ -491,6 +491,39 @@ ngx_http_harbor_blob_commit(ngx_http_request_t *r, ngx_str_t *digest,
 }
 
 
+/*
+ * Refresh a blob's time, which also says it is there: the garbage
+ * collector spares blobs younger than its window, and moves a candidate
+ * aside before it deletes it, so a blob touched here is either kept or
+ * already gone (NGX_DECLINED), never deleted after this says it is there.
+ */
+
+ngx_int_t
+ngx_http_harbor_blob_touch(ngx_http_request_t *r, ngx_str_t *digest)
+{
+    ngx_err_t  err;
+    ngx_str_t  path;
+
+    if (ngx_http_harbor_blob_file(r, digest, &path, NULL) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (utimes((char *) path.data, NULL) == 0) {
+        return NGX_OK;
+    }
+
+    err = ngx_errno;
+
+    if (err == NGX_ENOENT || err == NGX_ENOTDIR) {
+        return NGX_DECLINED;
+    }
+
+    ngx_log_error(NGX_LOG_CRIT, r->connection->log, err,
+                  "utimes() \"%s\" failed", path.data);
+    return NGX_ERROR;
+}
+
+
 /* Tags of a repository, sorted.  NGX_DECLINED if the repository is unknown. */
 
 ngx_int_t

@@ -173,6 +173,10 @@ ngx_http_harbor_uploads(ngx_http_request_t *r, ngx_http_harbor_route_t *rt)
 
         rc = ngx_http_harbor_link_get(r, &from, NGX_HTTP_HARBOR_LINK_LAYER,
                                       &mount, NULL, NULL);
+        if (rc == NGX_OK) {
+            rc = ngx_http_harbor_blob_touch(r, &mount);
+        }
+
         if (rc == NGX_ERROR) {
             return ngx_http_harbor_storage_error(r);
         }
