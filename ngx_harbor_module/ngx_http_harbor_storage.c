@@ -201,17 +201,50 @@ ngx_http_harbor_link_get(ngx_http_request_t *r, ngx_str_t *name,
     ngx_http_harbor_link_e kind, ngx_str_t *key, ngx_str_t *key2,
     ngx_str_t *digest)
 {
-    size_t     entry;
-    ssize_t    n;
-    ngx_fd_t   fd;
-    ngx_err_t  err;
-    ngx_str_t  path;
-    u_char     buf[HB_DIGEST_MAX + 2];
+    size_t           entry;
+    ssize_t          n;
+    ngx_fd_t         fd;
+    ngx_err_t        err;
+    ngx_str_t        path;
+    ngx_file_info_t  fi;
+    u_char           buf[HB_DIGEST_MAX + 2];
 
     if (ngx_http_harbor_link_path(r, name, kind, key, key2, &path, &entry)
         != NGX_OK)
     {
         return NGX_ERROR;
+    }
+
+    if (digest == NULL) {
+
+        /*
+         * Only whether it is there (the hot path of blob and manifest
+         * GETs): one stat(2), and a size a digest can have.
+         */
+
+        if (ngx_file_info(path.data, &fi) == NGX_FILE_ERROR) {
+            err = ngx_errno;
+
+            if (err == NGX_ENOENT || err == NGX_ENOTDIR) {
+                return NGX_DECLINED;
+            }
+
+            ngx_log_error(NGX_LOG_CRIT, r->connection->log, err,
+                          ngx_file_info_n " \"%s\" failed", path.data);
+            return NGX_ERROR;
+        }
+
+        if (!ngx_is_file(&fi)
+            || ngx_file_size(&fi) < (off_t) sizeof("sha256:") - 1
+                                     + HB_SHA256_HEX
+            || ngx_file_size(&fi) > (off_t) HB_DIGEST_MAX)
+        {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "harbor: \"%s\" holds no digest", path.data);
+            return NGX_DECLINED;
+        }
+
+        return NGX_OK;
     }
 
     fd = ngx_open_file(path.data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
@@ -248,15 +281,13 @@ ngx_http_harbor_link_get(ngx_http_request_t *r, ngx_str_t *name,
         return NGX_DECLINED;
     }
 
-    if (digest) {
-        digest->data = ngx_pnalloc(r->pool, n);
-        if (digest->data == NULL) {
-            return NGX_ERROR;
-        }
-
-        digest->len = n;
-        ngx_memcpy(digest->data, buf, n);
+    digest->data = ngx_pnalloc(r->pool, n);
+    if (digest->data == NULL) {
+        return NGX_ERROR;
     }
+
+    digest->len = n;
+    ngx_memcpy(digest->data, buf, n);
 
     return NGX_OK;
 }
