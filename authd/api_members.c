@@ -240,6 +240,10 @@ members_create(struct req *r, struct project *p)
     log_info("user \"%s\" added user %s to project \"%s\" as %s",
              r->user.name, uid, p->name, rbac_role_name((int) role_id));
 
+    audit_req(r, p->id, "create", "project_member",
+              req_printf(r, "%s:%s", username != NULL ? username : uid,
+                         rbac_role_name((int) role_id)));
+
     if (loc != NULL) {
         http_header(r, "Location", loc);
     }
@@ -363,6 +367,9 @@ api_member(struct req *r)
     log_info("user \"%s\" %s member %lld of project \"%s\"", r->user.name,
              r->method == M_DELETE ? "removed" : "changed the role of", mid,
              p.name);
+
+    audit_req(r, p.id, r->method == M_DELETE ? "delete" : "update",
+              "project_member", req_printf(r, "member %lld", mid));
 
     http_text(r, 200, NULL, "");
 }

@@ -13,18 +13,6 @@
 #include "authd.h"
 
 
-/* the caller's roles in project p, direct or through a group: "1,4" */
-#define PROJECT_ROLES(pid, uid)                                             \
-    "(SELECT string_agg(pm.role::text, ',') FROM project_member pm"        \
-    " WHERE pm.project_id = " pid " AND ((pm.entity_type = 'u'"            \
-    " AND pm.entity_id = " uid ") OR (pm.entity_type = 'g'"                \
-    " AND pm.entity_id IN (SELECT group_id FROM user_group_member"         \
-    " WHERE user_id = " uid "))))"
-
-#define PROJECT_PUBLIC(pid)                                                 \
-    "COALESCE((SELECT value FROM project_metadata WHERE project_id = "     \
-    pid " AND name = 'public'), 'false') = 'true'"
-
 /* metadata a client may set, and the values each takes */
 static const struct {
     const char  *key;
@@ -240,7 +228,8 @@ project_json(struct req *r, PGresult *res, int row)
 
     (void) r;
 
-    /* columns: id, name, owner_id, owner_name, ctime, utime, roles, meta */
+    /* columns: id, name, owner_id, owner_name, ctime, utime, roles, meta,
+       repo_count */
     roles = rbac_roles_parse(db_s(res, row, 6));
     role = rbac_best_role(roles);
 
@@ -273,7 +262,7 @@ project_json(struct req *r, PGresult *res, int row)
                   "owner_name", db_json_s(res, row, 3),
                   "current_user_role_id", role,
                   "current_user_role_ids", ids,
-                  "repo_count", 0,
+                  "repo_count", (int) db_ll(res, row, 8),
                   "metadata", meta,
                   "registry_id", 0,
                   "togglable", role == ROLE_PROJECT_ADMIN);
@@ -287,7 +276,8 @@ project_json(struct req *r, PGresult *res, int row)
     DB_TIME("p.creation_time") ", " DB_TIME("p.update_time") ", "          \
     PROJECT_ROLES("p.project_id", "$1::integer") ", "                       \
     "(SELECT json_object_agg(name, value) FROM project_metadata"           \
-    " WHERE project_id = p.project_id)"
+    " WHERE project_id = p.project_id), "                                   \
+    "(SELECT count(*) FROM repository WHERE project_id = p.project_id)"
 
 
 static void
@@ -579,6 +569,42 @@ projects_list(struct req *r)
 }
 
 
+/*
+ * Projects the caller may see whose name matches like (a LIKE pattern),
+ * for /search; NULL with the answer sent on error.
+ */
+json_t *
+project_search(struct req *r, const char *like, int max)
+{
+    PGresult  *res;
+    json_t    *list;
+    char       uid[32], lim[16];
+    int        i;
+
+    snprintf(uid, sizeof(uid), "%lld", r->user.id);
+    snprintf(lim, sizeof(lim), "%d", max);
+
+    res = db_execv(r->db, "SELECT " PROJECT_COLUMNS
+                   " FROM projects p JOIN users u ON u.user_id = p.owner_id"
+                   " WHERE NOT p.deleted AND p.name LIKE $3 AND "
+                   PROJECT_VISIBLE("p.project_id", "$2", "$1")
+                   " ORDER BY p.name LIMIT $4::integer", 4, uid,
+                   r->user.sysadmin ? "t" : "f", like, lim);
+    if (res == NULL) {
+        http_db_error(r);
+        return NULL;
+    }
+
+    list = json_array();
+    for (i = 0; i < PQntuples(res); i++) {
+        json_array_append_new(list, project_json(r, res, i));
+    }
+    PQclear(res);
+
+    return list;
+}
+
+
 /* metadata{} of a request body, checked against the allow-list */
 static int
 project_meta(struct req *r, json_t *body, const char **keys,
@@ -769,6 +795,8 @@ projects_create(struct req *r)
         || db_cmd(r->db, "INSERT INTO project_member (project_id, entity_id,"
                   " entity_type, role) VALUES ($1, $2, 'u', 1)", 2, pid, uid)
            != 1
+        || audit_add(r->db, strtoll(pid, NULL, 10), r->user.name, "create",
+                     "project", name, NULL, 1, http_client_ip(r)) != 0
         || db_commit(r->db) != 0)
     {
         goto fail;
@@ -890,6 +918,8 @@ project_update(struct req *r, struct project *p)
         || project_meta_save(r, pid, mkeys, mvalues, nmeta) != 0
         || db_cmd(r->db, "UPDATE projects SET update_time = now()"
                   " WHERE project_id = $1", 1, pid) < 0
+        || audit_add(r->db, p->id, r->user.name, "update", "project",
+                     p->name, NULL, 1, http_client_ip(r)) != 0
         || db_commit(r->db) != 0)
     {
         db_rollback(r->db);
@@ -909,14 +939,32 @@ done:
 static void
 project_delete(struct req *r, struct project *p)
 {
-    char  pid[32];
+    PGresult   *res;
+    long long   n;
+    char        pid[32];
 
     if (!project_can(r, p, "project", "delete")) {
         return;
     }
 
-    /* repositories do not live in the database yet: a project is empty */
     snprintf(pid, sizeof(pid), "%lld", p->id);
+
+    /* as Harbor: only an empty project goes */
+    res = db_execv(r->db, "SELECT count(*) FROM repository"
+                   " WHERE project_id = $1", 1, pid);
+    if (res == NULL) {
+        http_db_error(r);
+        return;
+    }
+
+    n = db_ll(res, 0, 0);
+    PQclear(res);
+
+    if (n > 0) {
+        http_error(r, 412, "project %s still has %lld repositories: delete "
+                   "them first", p->name, n);
+        return;
+    }
 
     /* as Harbor: keep the row, free the name */
     if (db_begin(r->db) != 0
@@ -925,6 +973,8 @@ project_delete(struct req *r, struct project *p)
                   " WHERE project_id = $1", 1, pid) != 1
         || db_cmd(r->db, "DELETE FROM project_member WHERE project_id = $1",
                   1, pid) < 0
+        || audit_add(r->db, p->id, r->user.name, "delete", "project",
+                     p->name, NULL, 1, http_client_ip(r)) != 0
         || db_commit(r->db) != 0)
     {
         db_rollback(r->db);
@@ -977,7 +1027,26 @@ api_project_summary(struct req *r)
         return;
     }
 
-    j = json_pack("{s:i}", "repo_count", 0);
+    snprintf(pid, sizeof(pid), "%lld", p.id);
+
+    res = db_execv(r->db, "SELECT (SELECT count(*) FROM repository"
+                   " WHERE project_id = $1),"
+                   " (SELECT COALESCE(sum(size), 0) FROM (SELECT DISTINCT"
+                   " b.digest, b.size FROM artifact_blob b"
+                   " JOIN artifact a ON a.id = b.artifact_id"
+                   " JOIN repository r ON r.repository_id = a.repository_id"
+                   " WHERE r.project_id = $1) u)", 1, pid);
+    if (res == NULL) {
+        http_db_error(r);
+        return;
+    }
+
+    j = json_pack("{s:I, s:{s:{s:I}, s:{s:I}}}",
+                  "repo_count", (json_int_t) db_ll(res, 0, 0),
+                  "quota",
+                  "hard", "storage", (json_int_t) -1,
+                  "used", "storage", (json_int_t) db_ll(res, 0, 1));
+    PQclear(res);
 
     /* member counts for those who may see the members */
     if (rbac_allowed(p.roles, r->user.sysadmin, p.is_public, "member",
@@ -987,7 +1056,6 @@ api_project_summary(struct req *r)
             json_object_set_new(j, fields[i], json_integer(0));
         }
 
-        snprintf(pid, sizeof(pid), "%lld", p.id);
         res = db_execv(r->db, "SELECT role, count(*) FROM project_member"
                        " WHERE project_id = $1 GROUP BY role", 1, pid);
         if (res == NULL) {

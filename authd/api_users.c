@@ -394,6 +394,15 @@ users_create(struct req *r)
     log_info("user \"%s\" created by %s", username,
              r->user.id != 0 ? r->user.name : "self-registration");
 
+    if (audit_add(r->db, 0, r->user.id != 0 ? r->user.name : username,
+                  "create", "user", username,
+                  r->user.id != 0 ? NULL : "self-registration", 1,
+                  http_client_ip(r)) != 0)
+    {
+        log_warnx("audit log: the creation of user %s was not recorded",
+                  username);
+    }
+
     if (loc != NULL) {
         http_header(r, "Location", loc);
     }
@@ -649,6 +658,8 @@ user_delete(struct req *r, long long id)
 
     auth_forget(id);
 
+    audit_req(r, 0, "delete", "user", req_printf(r, "user %lld", id));
+
     log_info("user %lld deleted by \"%s\"", id, r->user.name);
     http_text(r, 200, NULL, "");
 }
@@ -861,5 +872,9 @@ api_user_sysadmin(struct req *r)
 
     log_info("user %lld %s system administrator by \"%s\"", id,
              flag ? "made" : "no longer", r->user.name);
+
+    audit_req(r, 0, "update", "user",
+              req_printf(r, "user %lld sysadmin_flag=%s", id,
+                         flag ? "true" : "false"));
     http_text(r, 200, NULL, "");
 }

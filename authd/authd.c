@@ -4,6 +4,7 @@
  *   authd [-dv] [-f file]    run (-d: foreground, log to stderr)
  *   authd -n [-f file]       check the configuration and exit
  *   authd -R                 print the role x action table as JSON
+ *   authd -I [-f file]       rebuild the registry's tables from storage
  *
  * Start-up: read the configuration, load (or on first start create) the
  * token signing key and certificate, create the listening socket, drop
@@ -43,7 +44,7 @@ static void authd_notify(const char *state);
 static void
 usage(void)
 {
-    fprintf(stderr, "usage: authd [-dnRvV] [-f file]\n");
+    fprintf(stderr, "usage: authd [-dInRvV] [-f file]\n");
     exit(1);
 }
 
@@ -175,23 +176,30 @@ main(int argc, char *argv[])
     const char  *conffile;
     sigset_t     set;
     json_t      *t;
-    int          ch, debug, noaction, table, verbose, sig;
+    struct reindex_stats  st;
+    struct dbc  *c;
+    int          ch, debug, noaction, table, verbose, sig, reindex;
 
     conffile = AUTHD_CONF;
     debug = 0;
     noaction = 0;
     table = 0;
     verbose = 0;
+    reindex = 0;
 
     log_init(1, LOG_DAEMON);
 
-    while ((ch = getopt(argc, argv, "df:nRvV")) != -1) {
+    while ((ch = getopt(argc, argv, "df:InRvV")) != -1) {
         switch (ch) {
         case 'd':
             debug = 1;
             break;
         case 'f':
             conffile = optarg;
+            break;
+        case 'I':
+            reindex = 1;
+            debug = 1;
             break;
         case 'n':
             noaction = 1;
@@ -244,6 +252,10 @@ main(int argc, char *argv[])
         fatalx("libsodium could not be initialised");
     }
 
+    if (registry_init() != 0) {
+        fatalx("libcurl could not be initialised");
+    }
+
     if (keys_load(conf->token_key, conf->token_cert, conf->token_key_bits,
                   &token_key) != 0)
     {
@@ -251,6 +263,33 @@ main(int argc, char *argv[])
     }
 
     log_info("token signing key %s", token_key.kid);
+
+    if (reindex) {
+        /* once, from the command line: no socket, no journal */
+        authd_drop_privileges();
+        authd_database();
+
+        c = db_get();
+        if (c == NULL) {
+            fatalx("cannot connect to the database");
+        }
+
+        if (reindex_run(c, "authd -I", &st) != 0) {
+            fatalx("reindex failed");
+        }
+
+        db_put(c);
+        printf("reindex: %lld repositories, %lld artifacts, %lld tags, "
+               "%lld rows removed, %lld errors\n", st.repositories,
+               st.artifacts, st.tags, st.removed, st.errors);
+
+        db_close();
+        registry_cleanup();
+        keys_free(&token_key);
+        config_free(conf);
+
+        return st.errors ? 2 : 0;
+    }
 
     if (http_listen() != 0) {
         fatalx("cannot create the listening socket");
@@ -272,6 +311,10 @@ main(int argc, char *argv[])
 
     if (http_start() != 0) {
         fatalx("cannot serve HTTP");
+    }
+
+    if (journal_start() != 0) {
+        fatalx("cannot read the journal");
     }
 
     log_info("authd %s ready", AUTHD_VERSION);
@@ -296,7 +339,9 @@ main(int argc, char *argv[])
     authd_quit = 1;
 
     http_stop();
+    journal_stop();
     db_close();
+    registry_cleanup();
     keys_free(&token_key);
     config_free(conf);
 

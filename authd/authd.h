@@ -106,6 +106,11 @@ struct config {
     int     request_timeout;            /* seconds */
     int     cred_cache_ttl;             /* seconds, 0: off */
     int     db_wait;                    /* seconds to wait for it at start */
+
+    char   *journal;                    /* the module's journal, or NULL */
+    char   *registry_storage;           /* harbor_storage, read only */
+    char   *registry_url;               /* nginx, for /v2 requests */
+    int     registry_timeout;           /* seconds per /v2 request */
 };
 
 extern struct config  *conf;
@@ -178,6 +183,9 @@ json_t *db_json_s(PGresult *r, int row, int col);
 /* timestamps as Harbor writes them, UTC with milliseconds */
 #define DB_TIME(col) \
     "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+
+/* "{1,2,3}": an int[] parameter from ids */
+char *db_id_array(const long long *ids, int n);
 
 
 /* keys.c */
@@ -302,6 +310,9 @@ void http_page_links(struct req *r, long page, long page_size,
     long long total);
 int http_basic(const char *h, char *user, size_t ulen, char *pw, size_t plen,
     size_t *plen_out);
+int http_decode_segment(char *s);
+int http_bool_arg(struct req *r, const char *name, int dflt, int *out);
+const char *http_client_ip(struct req *r);
 
 /* JSON body fields: 0 found, 1 absent, -1 wrong type (error sent) */
 int body_str(struct req *r, json_t *o, const char *key, const char **out,
@@ -338,6 +349,23 @@ struct project {
     long long   owner_id;
 };
 
+/* the caller's roles in project p, direct or through a group: "1,4" */
+#define PROJECT_ROLES(pid, uid)                                             \
+    "(SELECT string_agg(pm.role::text, ',') FROM project_member pm"        \
+    " WHERE pm.project_id = " pid " AND ((pm.entity_type = 'u'"            \
+    " AND pm.entity_id = " uid ") OR (pm.entity_type = 'g'"                \
+    " AND pm.entity_id IN (SELECT group_id FROM user_group_member"         \
+    " WHERE user_id = " uid "))))"
+
+#define PROJECT_PUBLIC(pid)                                                 \
+    "COALESCE((SELECT value FROM project_metadata WHERE project_id = "     \
+    pid " AND name = 'public'), 'false') = 'true'"
+
+/* what the caller may see in lists: $sys boolean, $uid integer */
+#define PROJECT_VISIBLE(pid, sys, uid)                                      \
+    "(" sys "::boolean OR " PROJECT_PUBLIC(pid) " OR "                      \
+    PROJECT_ROLES(pid, uid "::integer") " IS NOT NULL)"
+
 int project_find(struct dbc *db, const char *name, long long user_id,
     struct project *p);
 int project_load(struct req *r, const char *name_or_id, struct project *p);
@@ -348,6 +376,7 @@ void api_projects_head(struct req *r);
 void api_project(struct req *r);
 void api_project_summary(struct req *r);
 int project_name_valid(const char *s);
+json_t *project_search(struct req *r, const char *like, int max);
 
 
 /* api_members.c */
@@ -371,6 +400,200 @@ void api_user_sysadmin(struct req *r);
 void api_ping(struct req *r);
 void api_health(struct req *r);
 void api_systeminfo(struct req *r);
+
+
+/* query.c: q= and sort= of lists, from allow-lists, into SQL of ours */
+
+#define Q_TEXT               0
+#define Q_INT                1
+#define Q_TIME               2
+#define Q_BOOL               3
+
+#define Q_EQ                 1           /* k=v */
+#define Q_FUZZY              2           /* k=~v */
+#define Q_RANGE              4           /* k=[a~b] */
+#define Q_ANY                8           /* k={a b} */
+#define Q_ALL               16           /* k=(a b) */
+
+#define Q_ITEMS_MAX         16
+#define Q_VALUES_MAX        16
+#define Q_PARAMS_MAX        64
+
+struct qitem {
+    const char  *key;
+    int          op;                    /* Q_EQ ... */
+    const char  *v[Q_VALUES_MAX];       /* Q_RANGE: v[0] min, v[1] max */
+    int          nv;
+    int          used;
+};
+
+struct qfield {
+    const char  *key;                   /* the client's name */
+    const char  *col;                   /* SQL of ours */
+    int          type;                  /* Q_TEXT ... */
+    int          ops;                   /* allowed Q_EQ | Q_FUZZY ... */
+    const char  *tpl;                   /* NULL, or SQL with one %s: the
+                                           condition on col goes there */
+};
+
+struct qsort {
+    const char  *key;
+    const char  *sql;
+};
+
+struct qsql {
+    struct req  *r;
+    char        *where;                 /* "" or " AND ..." */
+    const char  *params[Q_PARAMS_MAX];
+    int          n;
+};
+
+int q_parse(struct req *r, const char *q, struct qitem *items, int *n);
+struct qitem *q_take(struct qitem *items, int n, const char *key);
+void q_init(struct qsql *s, struct req *r);
+int q_param(struct qsql *s, const char *v);
+int q_add(struct qsql *s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+int q_where(struct qsql *s, struct qitem *items, int n,
+    const struct qfield *f, size_t nf);
+const char *q_order(struct req *r, const char *sort,
+    const struct qsort *keys, size_t n, const char *dflt);
+char *q_like(struct req *r, const char *s);
+int q_time_valid(const char *s);
+int q_list(struct req *r, struct qsql *s, const char *count_sql,
+    const char *select_sql, const char *order, long page, long page_size,
+    PGresult **res);
+
+
+/* store.c: the registry's storage, read only (distribution's layout) */
+
+#define STORE_MISSING        0
+#define STORE_OK             1
+
+typedef int (*store_name_cb)(const char *name, void *arg);
+typedef int (*store_link_cb)(const char *key, const char *digest,
+    time_t mtime, void *arg);
+
+int store_enabled(void);
+int store_revision(const char *name, const char *digest, time_t *mtime);
+int store_tag(const char *name, const char *tag, char *digest, size_t len,
+    time_t *mtime);
+int store_referrer(const char *name, const char *subject,
+    const char *digest);
+int store_blob(const char *digest, size_t max, char **data, size_t *len);
+int store_repositories(store_name_cb fn, void *arg);
+int store_revisions(const char *name, store_link_cb fn, void *arg);
+int store_tags(const char *name, store_link_cb fn, void *arg);
+
+
+/* registry.c: /v2 requests of authd's own, through nginx and the module */
+
+#define REG_ERR_MAX          256
+
+int registry_init(void);
+void registry_cleanup(void);
+int registry_enabled(void);
+int registry_delete(const char *user, const char *name, const char *ref,
+    char *err, size_t errlen);
+int registry_put_manifest(const char *user, const char *name,
+    const char *ref, const char *media_type, const char *body, size_t len,
+    char *err, size_t errlen);
+
+
+/* artifact.c: rows from what storage holds */
+
+void meta_lock(void);
+void meta_unlock(void);
+long long repo_find(struct dbc *db, const char *name);
+long long repo_ensure(struct dbc *db, const char *name);
+int artifact_import(struct dbc *db, long long repo_id, const char *name,
+    const char *digest, const char *push_time, int force, long long *id);
+int tag_sync(struct dbc *db, long long repo_id, const char *name,
+    const char *tag, const char *time, int pushed);
+int artifact_forget(struct dbc *db, long long repo_id, const char *digest);
+
+
+/* journal.c */
+
+int journal_start(void);
+void journal_stop(void);
+
+
+/* reindex.c */
+
+struct reindex_stats {
+    long long   repositories;
+    long long   artifacts;
+    long long   tags;
+    long long   removed;
+    long long   errors;
+};
+
+int reindex_run(struct dbc *db, const char *user, struct reindex_stats *st);
+void api_reindex(struct req *r);
+
+
+/* api_audit.c */
+
+int audit_add(struct dbc *db, long long project_id, const char *username,
+    const char *operation, const char *resource_type, const char *resource,
+    const char *description, int result, const char *client_ip);
+void audit_req(struct req *r, long long project_id, const char *operation,
+    const char *resource_type, const char *resource);
+void api_audit_logs(struct req *r);
+void api_project_logs(struct req *r);
+
+
+/* api_repositories.c */
+
+struct repo {
+    long long   id;
+    char        name[256];              /* full: project/rest */
+};
+
+/* artifacts a repository lists: tagged, or neither an index's child nor
+   an accessory of another artifact of the repository (Harbor's "base") */
+#define ARTIFACT_TOP_LEVEL(a)                                               \
+    "(EXISTS (SELECT 1 FROM tag tt WHERE tt.artifact_id = " a ".id)"        \
+    " OR (NOT EXISTS (SELECT 1 FROM artifact_reference rr"                  \
+    " JOIN artifact pp ON pp.id = rr.parent_id"                             \
+    " WHERE pp.repository_id = " a ".repository_id"                         \
+    " AND rr.child_digest = " a ".digest)"                                  \
+    " AND NOT EXISTS (SELECT 1 FROM artifact ss"                            \
+    " WHERE ss.repository_id = " a ".repository_id"                         \
+    " AND ss.digest = " a ".subject_digest)))"
+
+int repo_load(struct req *r, struct project *p, const char *seg,
+    struct repo *rp);
+void api_repositories_all(struct req *r);
+void api_repositories(struct req *r);
+void api_repository(struct req *r);
+
+
+/* api_artifacts.c */
+
+void api_artifacts(struct req *r);
+void api_artifact(struct req *r);
+void api_tags(struct req *r);
+void api_tag(struct req *r);
+
+
+/* api_search.c */
+
+void api_search(struct req *r);
+void api_statistics(struct req *r);
+
+
+/* session.c: the UI's login sessions (/c/login, /c/log_out) and CSRF */
+
+#define SESSION_IDLE         3600        /* seconds without a request */
+#define SESSION_MAX          (12 * 3600) /* seconds after the login */
+#define SESSION_FAIL_MAX     10          /* failed logins per address... */
+#define SESSION_FAIL_WINDOW  300         /* ...in this many seconds */
+
+int session_authenticate(struct req *r);
+void session_login(struct req *r);
+void session_logout(struct req *r);
 
 
 /* authd.c */

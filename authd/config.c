@@ -130,6 +130,10 @@ static const struct ckey  authd_keys[] = {
     INT("request_timeout", request_timeout, 1, 3600),
     INT("credential_cache_ttl", cred_cache_ttl, 0, 3600),
     INT("database_wait", db_wait, 0, 3600),
+    PATH("journal", journal, 4000),
+    PATH("registry_storage", registry_storage, 4000),
+    STR("registry_url", registry_url, 1024),
+    INT("registry_timeout", registry_timeout, 1, 3600),
     END
 };
 
@@ -483,6 +487,7 @@ config_defaults(struct config *c)
     c->request_timeout = 30;
     c->cred_cache_ttl = 60;
     c->db_wait = 30;
+    c->registry_timeout = 30;
 
     return 0;
 }
@@ -565,6 +570,23 @@ config_check(struct cparse *p)
         config_error(p, config_find(p, "authd", "token_certificate"),
                      "\"authd.token_certificate\" must not be the same "
                      "file as \"authd.token_private_key\"");
+    }
+
+    if (c->registry_url != NULL
+        && strncmp(c->registry_url, "http://", 7) != 0
+        && strncmp(c->registry_url, "https://", 8) != 0)
+    {
+        config_error(p, config_find(p, "authd", "registry_url"),
+                     "\"authd.registry_url\" must start with http:// or "
+                     "https://, for example http://127.0.0.1:8080");
+    }
+
+    if (c->registry_url != NULL
+        && strpbrk(c->registry_url, " \t\r\n?#") != NULL)
+    {
+        config_error(p, config_find(p, "authd", "registry_url"),
+                     "\"authd.registry_url\" must be a base URL without "
+                     "spaces, query or fragment");
     }
 
     if (c->token_service[0] == '\0' || c->token_issuer[0] == '\0') {

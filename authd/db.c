@@ -67,7 +67,8 @@ db_connect(void)
 
     if (snprintf(options, sizeof(options),
                  "-c statement_timeout=%d -c lock_timeout=%d "
-                 "-c idle_in_transaction_session_timeout=%d",
+                 "-c idle_in_transaction_session_timeout=%d "
+                 "-c TimeZone=UTC",
                  conf->db_statement_timeout, conf->db_statement_timeout,
                  conf->db_statement_timeout * 2) >= (int) sizeof(options))
     {
@@ -136,8 +137,9 @@ db_reconnect(struct dbc *c)
 int
 db_init(void)
 {
-    pool_n = conf->workers < conf->db_max_open
-             ? conf->workers + 1 : conf->db_max_open;
+    /* the workers, the journal reader, and one to spare */
+    pool_n = conf->workers + 1 < conf->db_max_open
+             ? conf->workers + 2 : conf->db_max_open;
 
     pool = calloc((size_t) pool_n, sizeof(struct dbc));
     if (pool == NULL) {
@@ -460,6 +462,35 @@ int
 db_b(PGresult *r, int row, int col)
 {
     return !PQgetisnull(r, row, col) && PQgetvalue(r, row, col)[0] == 't';
+}
+
+
+/* "{1,2,3}", an int[] parameter; NULL when out of memory */
+char *
+db_id_array(const long long *ids, int n)
+{
+    char    *s;
+    size_t   len, off;
+    int      i;
+
+    len = (size_t) n * 21 + 3;
+    s = malloc(len);
+    if (s == NULL) {
+        return NULL;
+    }
+
+    off = 0;
+    s[off++] = '{';
+
+    for (i = 0; i < n; i++) {
+        off += (size_t) snprintf(s + off, len - off, "%s%lld", i ? "," : "",
+                                 ids[i]);
+    }
+
+    s[off++] = '}';
+    s[off] = '\0';
+
+    return s;
 }
 
 

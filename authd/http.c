@@ -73,6 +73,30 @@ static const struct route  routes[] = {
                         "/api/v2.0/users/*",               api_user },
     { M_PUT,            "/api/v2.0/users/*/password",      api_user_password },
     { M_PUT,            "/api/v2.0/users/*/sysadmin",      api_user_sysadmin },
+
+    { M_GET,            "/api/v2.0/repositories",
+                                                      api_repositories_all },
+    { M_GET,            "/api/v2.0/projects/*/repositories",
+                                                          api_repositories },
+    { M_GET | M_PUT | M_DELETE,
+                        "/api/v2.0/projects/*/repositories/*", api_repository },
+    { M_GET,            "/api/v2.0/projects/*/repositories/*/artifacts",
+                                                             api_artifacts },
+    { M_GET | M_DELETE, "/api/v2.0/projects/*/repositories/*/artifacts/*",
+                                                             api_artifact },
+    { M_GET | M_POST,   "/api/v2.0/projects/*/repositories/*/artifacts/*/tags",
+                                                             api_tags },
+    { M_DELETE,
+                "/api/v2.0/projects/*/repositories/*/artifacts/*/tags/*",
+                                                             api_tag },
+    { M_GET,            "/api/v2.0/projects/*/logs",       api_project_logs },
+    { M_GET,            "/api/v2.0/audit-logs",            api_audit_logs },
+    { M_GET,            "/api/v2.0/search",                api_search },
+    { M_GET,            "/api/v2.0/statistics",            api_statistics },
+    { M_GET | M_POST,   "/api/v2.0/system/reindex",        api_reindex },
+
+    { M_POST,           "/c/login",                        session_login },
+    { M_GET,            "/c/log_out",                      session_logout },
 };
 
 static struct MHD_Daemon  *http_unix;
@@ -377,6 +401,7 @@ http_code(int status)
     case 412: return "PRECONDITION";
     case 413: return "PAYLOAD_TOO_LARGE";
     case 415: return "UNSUPPORTED_MEDIA_TYPE";
+    case 429: return "TOO_MANY_REQUESTS";
     case 503: return "SERVICE_UNAVAILABLE";
     default:  return "UNKNOWN";
     }
@@ -743,6 +768,87 @@ http_page_links(struct req *r, long page, long page_size, long long total)
 }
 
 
+/*
+ * A path segment decoded a second time: Harbor's clients encode a
+ * repository name twice ("a%252Fb"); one decoding was done with the
+ * other segments.  A name encoded once ("a%2Fb") is decoded already and
+ * passes unchanged.  -1 on a bad escape.
+ */
+int
+http_decode_segment(char *s)
+{
+    return http_decode(s, 0);
+}
+
+
+/* ?name=true|false; 0, or -1 with 400 sent */
+int
+http_bool_arg(struct req *r, const char *name, int dflt, int *out)
+{
+    const char  *s;
+
+    *out = dflt;
+
+    s = http_arg(r, name);
+    if (s == NULL || s[0] == '\0') {
+        return 0;
+    }
+
+    if (strcmp(s, "true") == 0) {
+        *out = 1;
+
+    } else if (strcmp(s, "false") == 0) {
+        *out = 0;
+
+    } else {
+        http_error(r, 400, "\"%s\" must be true or false", name);
+        return -1;
+    }
+
+    return 0;
+}
+
+
+/*
+ * The client's address for the audit log: the last X-Forwarded-For
+ * entry, which our nginx adds (what came before it the client wrote
+ * itself); "" if there is none or it does not look like an address.
+ */
+const char *
+http_client_ip(struct req *r)
+{
+    const char  *h, *p;
+    size_t       len, i;
+
+    h = http_header_in(r, "X-Forwarded-For");
+    if (h == NULL) {
+        return "";
+    }
+
+    p = strrchr(h, ',');
+    p = p != NULL ? p + 1 : h;
+
+    while (*p == ' ') {
+        p++;
+    }
+
+    len = strcspn(p, " ");
+    if (len == 0 || len > 63) {
+        return "";
+    }
+
+    for (i = 0; i < len; i++) {
+        if (!((p[i] >= '0' && p[i] <= '9') || (p[i] >= 'a' && p[i] <= 'f')
+              || (p[i] >= 'A' && p[i] <= 'F') || p[i] == '.' || p[i] == ':'))
+        {
+            return "";
+        }
+    }
+
+    return req_printf(r, "%.*s", (int) len, p);
+}
+
+
 /* "Basic <base64(user:password)>"; 0 on success */
 int
 http_basic(const char *h, char *user, size_t ulen, char *pw, size_t plen,
@@ -799,7 +905,8 @@ http_authenticate(struct req *r)
 
     h = http_header_in(r, MHD_HTTP_HEADER_AUTHORIZATION);
     if (h == NULL) {
-        return 0;
+        /* the UI's session cookie, if any (session.c) */
+        return session_authenticate(r);
     }
 
     r->authn = 1;
@@ -825,6 +932,15 @@ http_authenticate(struct req *r)
 
     if (rc != AUTH_OK) {
         log_info("authentication failed for \"%.64s\"", name);
+
+        /* failed logins are what an audit log is read for */
+        if (audit_add(r->db, 0, name, "login", "user", name,
+                      "invalid username or password", 0,
+                      http_client_ip(r)) != 0)
+        {
+            log_warnx("audit log: a failed login was not recorded");
+        }
+
         http_error(r, 401, "invalid username or password");
         return -1;
     }

@@ -33,6 +33,20 @@ static const struct rbac_rule  rbac_rules[] = {
     { "member",     "create",  PA,                      0 },
     { "member",     "update",  PA,                      0 },
     { "member",     "delete",  PA,                      0 },
+
+    /* the API on repositories, artifacts and tags (Harbor's table) */
+    { "repository", "list",    PA | MA | DE | GU | LG,  1 },
+    { "repository", "read",    PA | MA | DE | GU,       1 },
+    { "repository", "update",  PA | MA | DE,            0 },
+    { "artifact",   "list",    PA | MA | DE | GU | LG,  1 },
+    { "artifact",   "read",    PA | MA | DE | GU | LG,  1 },
+    { "artifact",   "delete",  PA | MA,                 0 },
+    { "tag",        "list",    PA | MA | DE | GU | LG,  1 },
+    { "tag",        "create",  PA | MA | DE,            0 },
+    { "tag",        "delete",  PA | MA,                 0 },
+
+    /* a project's audit log: its administrators (Harbor: all members) */
+    { "log",        "list",    PA,                      0 },
 };
 
 /* beyond projects: system administrators only */

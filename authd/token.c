@@ -600,6 +600,11 @@ token_handle(struct req *r)
                                 "expires_in", conf->token_expiration * 60,
                                 "issued_at", issued));
 
+    /* docker login: credentials and no scope */
+    if (r->user.id != 0 && nsc == 0) {
+        audit_req(r, 0, "login", "user", r->user.name);
+    }
+
     log_debug("token for \"%s\": %zu scope(s) granted, %d refusal(s)",
               r->user.id != 0 ? r->user.name : "", json_array_size(t->access),
               t->ndenied);

@@ -76,6 +76,9 @@ authd:
   listen_group: harbor
   token_private_key: $data/token/private_key.pem
   token_certificate: $data/token/root.crt
+  journal: $data/journal/events.log
+  registry_storage: $data/registry
+  registry_url: http://127.0.0.1:$port
 YML
 
     # it holds the first admin password: root and harbor only

@@ -164,6 +164,45 @@ $out = qx{$authd -x 2>&1};
 is($? >> 8, 1, 'unknown option: exit 1');
 like($out, qr/usage: authd/, 'usage');
 
+# the journal, the registry's storage and its /v2 (for the API)
+($rc, $out, $f) = check(<<'EOF');
+authd:
+  journal: /var/lib/harbor/journal/events.log
+  registry_storage: /var/lib/harbor/registry
+  registry_url: http://127.0.0.1:8080
+  registry_timeout: 10
+EOF
+is($rc, 0, 'journal, registry_storage, registry_url: OK') or diag($out);
+
+($rc, $out, $f) = check(<<'EOF');
+authd:
+  journal: journal/events.log
+  registry_storage: registry
+  registry_url: http://127.0.0.1:8080
+  registry_timeout: 0
+EOF
+isnt($rc, 0, 'bad journal and registry keys refused');
+like($out, qr/\Q$f\E:2: "authd.journal" must be an absolute path/,
+     'journal: absolute path, with its line');
+like($out, qr/\Q$f\E:3: "authd.registry_storage" must be an absolute path/,
+     'registry_storage: absolute path');
+like($out, qr/"authd.registry_timeout" must be between 1 and 3600/,
+     'registry_timeout range');
+
+($rc, $out, $f) = check(<<'EOF');
+authd:
+  registry_url: ftp://127.0.0.1/
+EOF
+like($out, qr/\Q$f\E:2: "authd.registry_url" must start with http/,
+     'registry_url: http or https, with its line');
+
+($rc, $out, $f) = check(<<'EOF');
+authd:
+  registry_url: "http://127.0.0.1:8080/?x"
+EOF
+like($out, qr/"authd.registry_url" must be a base URL/,
+     'registry_url: no query');
+
 # authd -R
 my $t = Harbor::Authd::role_table();
 is_deeply([map { "$_->{role_id}:$_->{name}" } @{$t->{roles}}],
@@ -177,5 +216,13 @@ is_deeply([sort @{$rule{'repository:delete'}{roles}}],
 ok($rule{'repository:pull'}{public}, '-R: public projects pull');
 ok(!$rule{'repository:push'}{public}, '-R: public projects do not push');
 is($t->{sysadmin_only}[0]{name}, 'catalog', '-R: catalog for sysadmins');
+is_deeply([sort @{$rule{'tag:delete'}{roles}}], [qw(maintainer projectAdmin)],
+          '-R: who deletes tags');
+is_deeply([sort @{$rule{'tag:create'}{roles}}],
+          [qw(developer maintainer projectAdmin)], '-R: who tags');
+is_deeply($rule{'log:list'}{roles}, ['projectAdmin'],
+          '-R: who reads a project\'s log');
+ok($rule{'artifact:list'}{public}, '-R: public projects list artifacts');
+ok(!$rule{'artifact:delete'}{public}, '-R: and do not delete them');
 
 done_testing;

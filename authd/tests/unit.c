@@ -334,6 +334,98 @@ test_keys(void)
     ok(system(buf) == 0, "cleaned up");
 }
 
+static void
+test_query(void)
+{
+    static const struct qfield  f[] = {
+        { "name", "r.name", Q_TEXT, Q_EQ | Q_FUZZY | Q_ANY, NULL },
+        { "n", "r.n", Q_INT, Q_EQ | Q_RANGE, NULL },
+        { "t", "r.t", Q_TIME, Q_RANGE, NULL },
+        { "tags", "t.name", Q_TEXT, Q_EQ | Q_ALL,
+          "EXISTS (SELECT 1 FROM tag t WHERE %s)" },
+    };
+    static const struct qsort  so[] = {
+        { "name", "r.name" }, { "n", "r.n" },
+    };
+    struct qitem  items[Q_ITEMS_MAX];
+    struct qsql   q;
+    struct req    r;
+    const char   *o;
+    char         *l;
+    int           n;
+
+    ok(q_time_valid("2026-11-28"), "time: a date");
+    ok(q_time_valid("2026-11-28 10:00:00"), "time: Harbor's form");
+    ok(q_time_valid("2026-11-28T10:00:00.123Z"), "time: RFC 3339");
+    ok(q_time_valid("2026-11-28T10:00+02:00"), "time: with a zone");
+    ok(!q_time_valid("yesterday"), "time: words refused");
+    ok(!q_time_valid("2026-11-28 10:00:00'; --"), "time: injection refused");
+    ok(!q_time_valid("2026-1-28"), "time: short month refused");
+    ok(!q_time_valid(""), "time: empty refused");
+
+    memset(&r, 0, sizeof(r));
+    ok(q_parse(&r, "name=~a_b,n=[1~5],t=[2026-01-01 00:00:00~],"
+               "tags=(x y)", items, &n) == 0 && n == 4, "q: four items");
+    ok(items[0].op == Q_FUZZY && strcmp(items[0].v[0], "a_b") == 0,
+       "q: fuzzy");
+    ok(items[1].op == Q_RANGE && strcmp(items[1].v[1], "5") == 0,
+       "q: range");
+    ok(items[2].op == Q_RANGE && items[2].v[1] == NULL
+       && strcmp(items[2].v[0], "2026-01-01 00:00:00") == 0,
+       "q: open range with spaces and colons");
+    ok(items[3].op == Q_ALL && items[3].nv == 2, "q: all of");
+
+    q_init(&q, &r);
+    ok(q_where(&q, items, n, f, nitems(f)) == 0, "q: where");
+    ok(strstr(q.where, "r.name LIKE $1") != NULL, "q: LIKE with a parameter");
+    ok(strcmp(q.params[0], "%a\\_b%") == 0, "q: _ escaped: %s",
+       q.params[0]);
+    ok(strstr(q.where, "r.n >= $2::bigint AND r.n <= $3::bigint") != NULL,
+       "q: range as two parameters");
+    ok(strstr(q.where, "EXISTS (SELECT 1 FROM tag t WHERE t.name = $5::text)")
+       != NULL && strstr(q.where, "t.name = $6::text") != NULL,
+       "q: all of, one EXISTS each");
+    ok(q.n == 6, "q: six parameters");
+
+    memset(&r, 0, sizeof(r));
+    q_init(&q, &r);
+    ok(q_parse(&r, "bogus=1", items, &n) == 0
+       && q_where(&q, items, n, f, nitems(f)) != 0 && r.status == 400,
+       "q: unknown key 400");
+
+#define Q_BAD(s, why)                                                       \
+    memset(&r, 0, sizeof(r));                                               \
+    q_init(&q, &r);                                                         \
+    ok((q_parse(&r, s, items, &n) != 0                                     \
+        || q_where(&q, items, n, f, nitems(f)) != 0) && r.status == 400,   \
+       "q: %s refused (%s)", s, why)
+
+    Q_BAD("name", "no =");
+    Q_BAD("name=a,name=b", "twice");
+    Q_BAD("n=x", "not a number");
+    Q_BAD("n=~1", "fuzzy on a number");
+    Q_BAD("t=2026-01-01", "exact where only ranges go");
+    Q_BAD("t=[x~]", "not a time");
+    Q_BAD("n=[~]", "empty range");
+    Q_BAD("name=[a~b", "not closed");
+    Q_BAD("name={}", "no values");
+    Q_BAD("na me=1", "bad key");
+
+    memset(&r, 0, sizeof(r));
+    o = q_order(&r, "-name,n", so, nitems(so), "d");
+    ok(o != NULL && strcmp(o, "r.name DESC NULLS LAST, r.n ASC NULLS FIRST")
+       == 0, "sort: %s", o != NULL ? o : "(null)");
+    ok(strcmp(q_order(&r, NULL, so, nitems(so), "d"), "d") == 0,
+       "sort: default");
+    ok(q_order(&r, "name;drop", so, nitems(so), "d") == NULL,
+       "sort: unknown key refused");
+    ok(q_order(&r, "-", so, nitems(so), "d") == NULL, "sort: - alone");
+
+    l = q_like(&r, "50%_a\\");
+    ok(l != NULL && strcmp(l, "%50\\%\\_a\\\\%") == 0, "like: %s",
+       l != NULL ? l : "(null)");
+}
+
 
 int
 main(void)
@@ -353,6 +445,7 @@ main(void)
     test_basic();
     test_sql_split();
     test_keys();
+    test_query();
 
     free(conf);
 

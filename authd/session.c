@@ -1,0 +1,566 @@
+/*
+ * authd: the web UI's login sessions and their CSRF tokens.
+ *
+ *   POST /c/login      form principal, password: a session
+ *   GET  /c/log_out    the session ends
+ *
+ * As Harbor's core: the browser keeps the session id in the cookie "sid"
+ * (HttpOnly, SameSite=Lax, Secure under https) and sends every unsafe
+ * request (anything but GET and HEAD) with the header
+ * X-Harbor-CSRF-Token, whose value it learns from the login answer, from
+ * the same header on every answer to the session, or from the cookie
+ * "__csrf" (readable by the page, SameSite=Strict).  A request that
+ * authenticates by Authorization header (Basic) is not a browser
+ * session and needs no token: a cross-site page cannot make a browser
+ * send one.
+ *
+ * Sessions are rows of the table "sessions" (schema/0003): they survive
+ * a restart of authd.  The table holds a hash of the session id, never
+ * the id.  A session ends after SESSION_IDLE seconds without a request,
+ * SESSION_MAX seconds after the login, when the user is deleted, or when
+ * the user's password changes.
+ *
+ * Failed logins are throttled per client address (SESSION_FAIL_MAX in
+ * SESSION_FAIL_WINDOW seconds), not per account, so that a stranger
+ * cannot lock the real user out.
+ */
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <microhttpd.h>
+#include <sodium.h>
+
+#include "authd.h"
+
+
+#define SESSION_ID_BYTES     32
+#define SESSION_HEX          (SESSION_ID_BYTES * 2)
+#define SESSION_COOKIE       "sid"
+#define SESSION_CSRF_COOKIE  "__csrf"
+#define SESSION_CSRF_HEADER  "X-Harbor-CSRF-Token"
+#define SESSION_THROTTLE     256         /* addresses remembered */
+
+/* the session's validity, in SQL over sessions s and users u */
+#define SESSION_VALID                                                       \
+    " NOT u.deleted"                                                        \
+    " AND s.pw_fp = encode(sha256(convert_to(u.password, 'UTF8')), 'hex')"  \
+    " AND s.last_seen > now() - make_interval(secs => $2::integer)"         \
+    " AND s.creation_time > now() - make_interval(secs => $3::integer)"
+
+struct session_fail {
+    unsigned char  key[16];             /* BLAKE2b of the address */
+    time_t         start;               /* of the window */
+    int            count;
+};
+
+static struct session_fail  session_fails[SESSION_THROTTLE];
+static pthread_mutex_t      session_mtx = PTHREAD_MUTEX_INITIALIZER;
+
+
+static int session_hex_ok(const char *s);
+static void session_hash(const char *id, char out[SESSION_HEX + 1]);
+static int session_secure(struct req *r);
+static void session_cookies(struct req *r, const char *sid,
+    const char *csrf);
+static int session_form(struct req *r, const char *name, char *out,
+    size_t size, size_t *len);
+static int session_same_origin(struct req *r);
+static int session_throttled(const char *ip, long *wait);
+static void session_failed(const char *ip);
+
+
+static int
+session_hex_ok(const char *s)
+{
+    size_t  i;
+
+    for (i = 0; i < SESSION_HEX; i++) {
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f'))) {
+            return 0;
+        }
+    }
+
+    return s[i] == '\0';
+}
+
+
+static void
+session_hash(const char *id, char out[SESSION_HEX + 1])
+{
+    unsigned char  h[32];
+
+    crypto_generichash(h, sizeof(h), (const unsigned char *) id,
+                       strlen(id), NULL, 0);
+    sodium_bin2hex(out, SESSION_HEX + 1, h, sizeof(h));
+}
+
+
+/* Under https (nginx says so, or the external URL is https): Secure. */
+static int
+session_secure(struct req *r)
+{
+    const char  *proto;
+
+    proto = http_header_in(r, "X-Forwarded-Proto");
+    if (proto != NULL) {
+        return strcasecmp(proto, "https") == 0;
+    }
+
+    return conf->external_url != NULL
+           && strncasecmp(conf->external_url, "https://", 8) == 0;
+}
+
+
+static void
+session_cookies(struct req *r, const char *sid, const char *csrf)
+{
+    const char  *secure, *age;
+    char        *c;
+
+    secure = session_secure(r) ? "; Secure" : "";
+
+    /* no Max-Age: gone with the browser; the server ends it sooner */
+    age = sid[0] == '\0' ? "; Max-Age=0" : "";
+
+    c = req_printf(r, SESSION_COOKIE "=%s; Path=/; HttpOnly; SameSite=Lax%s%s",
+                   sid, secure, age);
+    if (c != NULL) {
+        http_header(r, "Set-Cookie", c);
+    }
+
+    c = req_printf(r, SESSION_CSRF_COOKIE "=%s; Path=/; SameSite=Strict%s%s",
+                   csrf, secure, age);
+    if (c != NULL) {
+        http_header(r, "Set-Cookie", c);
+    }
+}
+
+
+/*
+ * The session of the cookie, for a request without an Authorization
+ * header: 0 to go on (with r->user set, or anonymous), -1 answered.
+ * An unknown or expired session is anonymous, and its cookie is cleared.
+ */
+int
+session_authenticate(struct req *r)
+{
+    PGresult    *res;
+    const char  *sid, *token, *csrf;
+    char         hash[SESSION_HEX + 1], idle[16], max[16];
+    int          touch;
+
+    /* the login form replaces whatever session the browser had */
+    if (r->nseg == 2 && strcmp(r->seg[0], "c") == 0
+        && strcmp(r->seg[1], "login") == 0)
+    {
+        return 0;
+    }
+
+    sid = MHD_lookup_connection_value(r->conn, MHD_COOKIE_KIND,
+                                      SESSION_COOKIE);
+    if (sid == NULL) {
+        return 0;
+    }
+
+    if (!session_hex_ok(sid)) {
+        session_cookies(r, "", "");
+        return 0;
+    }
+
+    if (http_db(r) == NULL) {
+        return -1;
+    }
+
+    session_hash(sid, hash);
+    snprintf(idle, sizeof(idle), "%d", SESSION_IDLE);
+    snprintf(max, sizeof(max), "%d", SESSION_MAX);
+
+    res = db_execv(r->db, "SELECT u.user_id, u.username, u.sysadmin_flag,"
+                   " s.csrf, s.last_seen < now() - interval '60 seconds'"
+                   " FROM sessions s JOIN users u ON u.user_id = s.user_id"
+                   " WHERE s.id_hash = $1 AND" SESSION_VALID,
+                   3, hash, idle, max);
+    if (res == NULL) {
+        http_db_error(r);
+        return -1;
+    }
+
+    if (PQntuples(res) != 1) {
+        PQclear(res);
+        session_cookies(r, "", "");
+        return 0;
+    }
+
+    csrf = db_s(res, 0, 3);
+    touch = db_b(res, 0, 4);
+
+    /* unsafe methods carry the session's token (Harbor CVE-2019-19025) */
+    if (r->method != M_GET && r->method != M_HEAD) {
+        token = http_header_in(r, SESSION_CSRF_HEADER);
+
+        if (token == NULL || csrf == NULL || strlen(token) != SESSION_HEX
+            || sodium_memcmp(token, csrf, SESSION_HEX) != 0)
+        {
+            PQclear(res);
+            log_info("CSRF token missing or invalid: %s %.200s",
+                     r->method_name, r->path);
+            http_error(r, 403, "CSRF token invalid: reload the page and "
+                       "try again");
+            return -1;
+        }
+    }
+
+    r->user.id = db_ll(res, 0, 0);
+    snprintf(r->user.name, sizeof(r->user.name), "%s", db_s(res, 0, 1));
+    r->user.sysadmin = db_b(res, 0, 2);
+    r->authn = 1;
+
+    http_header(r, SESSION_CSRF_HEADER, csrf);
+    PQclear(res);
+
+    /* idle timeout: last_seen moves, at most once a minute */
+    if (touch && db_cmd(r->db, "UPDATE sessions SET last_seen = now()"
+                        " WHERE id_hash = $1", 1, hash) < 0)
+    {
+        log_warnx("session of %s: last_seen not updated", r->user.name);
+    }
+
+    return 0;
+}
+
+
+/* A field of the urlencoded form body: 0 found, 1 absent, -1 malformed. */
+static int
+session_form(struct req *r, const char *name, char *out, size_t size,
+    size_t *len)
+{
+    const char  *p, *end, *v, *amp;
+    size_t       nlen, o;
+    int          h, l;
+
+    nlen = strlen(name);
+    p = r->body != NULL ? r->body : "";
+    end = p + r->body_len;
+
+    while (p < end) {
+        amp = memchr(p, '&', (size_t) (end - p));
+        if (amp == NULL) {
+            amp = end;
+        }
+
+        if ((size_t) (amp - p) > nlen && strncmp(p, name, nlen) == 0
+            && p[nlen] == '=')
+        {
+            o = 0;
+
+            for (v = p + nlen + 1; v < amp; v++) {
+                if (o + 1 >= size) {
+                    return -1;
+                }
+
+                if (*v == '+') {
+                    out[o++] = ' ';
+
+                } else if (*v == '%') {
+                    if (amp - v < 3) {
+                        return -1;
+                    }
+                    h = (v[1] >= '0' && v[1] <= '9') ? v[1] - '0'
+                        : (v[1] >= 'a' && v[1] <= 'f') ? v[1] - 'a' + 10
+                        : (v[1] >= 'A' && v[1] <= 'F') ? v[1] - 'A' + 10
+                        : -1;
+                    l = (v[2] >= '0' && v[2] <= '9') ? v[2] - '0'
+                        : (v[2] >= 'a' && v[2] <= 'f') ? v[2] - 'a' + 10
+                        : (v[2] >= 'A' && v[2] <= 'F') ? v[2] - 'A' + 10
+                        : -1;
+                    if (h < 0 || l < 0 || (h == 0 && l == 0)) {
+                        return -1;
+                    }
+                    out[o++] = (char) (h << 4 | l);
+                    v += 2;
+
+                } else {
+                    out[o++] = *v;
+                }
+            }
+
+            out[o] = '\0';
+            *len = o;
+
+            return 0;
+        }
+
+        p = amp + 1;
+    }
+
+    return 1;
+}
+
+
+/*
+ * Login CSRF: a page of another site must not log the browser in to an
+ * account of its choosing.  Browsers send Origin with every POST and
+ * Sec-Fetch-Site with every request; either one from elsewhere is
+ * refused.  Clients that send neither (curl, scripts) are not browsers.
+ */
+static int
+session_same_origin(struct req *r)
+{
+    const char  *origin, *site, *host, *o;
+
+    site = http_header_in(r, "Sec-Fetch-Site");
+    if (site != NULL && strcmp(site, "same-origin") != 0
+        && strcmp(site, "none") != 0)
+    {
+        return 0;
+    }
+
+    origin = http_header_in(r, "Origin");
+    if (origin == NULL) {
+        return 1;
+    }
+
+    host = http_header_in(r, MHD_HTTP_HEADER_HOST);
+    if (host == NULL) {
+        return 0;
+    }
+
+    o = strstr(origin, "://");
+    if (o == NULL) {
+        return 0;
+    }
+
+    return strcmp(o + 3, host) == 0;
+}
+
+
+static int
+session_throttled(const char *ip, long *wait)
+{
+    unsigned char  key[16];
+    time_t         now;
+    size_t         i;
+    int            over;
+
+    crypto_generichash(key, sizeof(key), (const unsigned char *) ip,
+                       strlen(ip), NULL, 0);
+    now = time(NULL);
+    over = 0;
+
+    pthread_mutex_lock(&session_mtx);
+
+    for (i = 0; i < SESSION_THROTTLE; i++) {
+        if (memcmp(session_fails[i].key, key, sizeof(key)) == 0
+            && session_fails[i].start + SESSION_FAIL_WINDOW > now
+            && session_fails[i].count >= SESSION_FAIL_MAX)
+        {
+            over = 1;
+            *wait = (long) (session_fails[i].start + SESSION_FAIL_WINDOW
+                            - now);
+            break;
+        }
+    }
+
+    pthread_mutex_unlock(&session_mtx);
+
+    return over;
+}
+
+
+static void
+session_failed(const char *ip)
+{
+    struct session_fail  *f, *oldest;
+    unsigned char         key[16];
+    time_t                now;
+    size_t                i;
+
+    crypto_generichash(key, sizeof(key), (const unsigned char *) ip,
+                       strlen(ip), NULL, 0);
+    now = time(NULL);
+    f = NULL;
+    oldest = &session_fails[0];
+
+    pthread_mutex_lock(&session_mtx);
+
+    for (i = 0; i < SESSION_THROTTLE; i++) {
+        if (memcmp(session_fails[i].key, key, sizeof(key)) == 0) {
+            f = &session_fails[i];
+            break;
+        }
+        if (session_fails[i].start < oldest->start) {
+            oldest = &session_fails[i];
+        }
+    }
+
+    if (f == NULL) {
+        f = oldest;
+        memcpy(f->key, key, sizeof(key));
+        f->start = 0;
+    }
+
+    if (f->start + SESSION_FAIL_WINDOW <= now) {
+        f->start = now;
+        f->count = 0;
+    }
+
+    f->count++;
+
+    pthread_mutex_unlock(&session_mtx);
+}
+
+
+void
+session_login(struct req *r)
+{
+    const char     *ctype, *ip;
+    char            name[AUTHD_USER_MAX + 1], pw[AUTHD_PASSWORD_MAX + 1];
+    char            sid[SESSION_HEX + 1], hash[SESSION_HEX + 1];
+    char            csrf[SESSION_HEX + 1], uid[32], idle[16], max[16];
+    unsigned char   rnd[SESSION_ID_BYTES];
+    size_t          nlen, plen;
+    long            wait;
+    int             rc;
+
+    ctype = http_header_in(r, MHD_HTTP_HEADER_CONTENT_TYPE);
+    if (ctype == NULL
+        || strncasecmp(ctype, "application/x-www-form-urlencoded", 33) != 0)
+    {
+        http_error(r, 415, "log in with a form: Content-Type "
+                   "application/x-www-form-urlencoded, fields principal "
+                   "and password");
+        return;
+    }
+
+    if (!session_same_origin(r)) {
+        http_error(r, 403, "login from another site refused");
+        return;
+    }
+
+    ip = http_client_ip(r);
+
+    if (session_throttled(ip, &wait)) {
+        http_header(r, "Retry-After", req_printf(r, "%ld", wait));
+        http_error(r, 429, "too many failed logins from your address; "
+                   "try again in %ld seconds", wait);
+        return;
+    }
+
+    rc = session_form(r, "principal", name, sizeof(name), &nlen);
+    if (rc == 0) {
+        rc = session_form(r, "password", pw, sizeof(pw), &plen);
+    }
+
+    if (rc != 0) {
+        sodium_memzero(pw, sizeof(pw));
+        http_error(r, 400, rc < 0 ? "the login form is malformed or too "
+                   "long" : "the login form needs principal and password");
+        return;
+    }
+
+    if (http_db(r) == NULL) {
+        sodium_memzero(pw, sizeof(pw));
+        return;
+    }
+
+    rc = auth_user(r->db, name, nlen, pw, plen, &r->user);
+    sodium_memzero(pw, sizeof(pw));
+
+    if (rc == AUTH_ERROR) {
+        http_db_error(r);
+        return;
+    }
+
+    if (rc != AUTH_OK) {
+        session_failed(ip);
+        log_info("login failed for \"%.64s\"", name);
+
+        if (audit_add(r->db, 0, name, "login", "user", name,
+                      "invalid username or password", 0, ip) != 0)
+        {
+            log_warnx("audit log: a failed login was not recorded");
+        }
+
+        http_error(r, 401, "invalid username or password");
+        return;
+    }
+
+    randombytes_buf(rnd, sizeof(rnd));
+    sodium_bin2hex(sid, sizeof(sid), rnd, sizeof(rnd));
+    randombytes_buf(rnd, sizeof(rnd));
+    sodium_bin2hex(csrf, sizeof(csrf), rnd, sizeof(rnd));
+    sodium_memzero(rnd, sizeof(rnd));
+
+    session_hash(sid, hash);
+    snprintf(uid, sizeof(uid), "%lld", r->user.id);
+    snprintf(idle, sizeof(idle), "%d", SESSION_IDLE);
+    snprintf(max, sizeof(max), "%d", SESSION_MAX);
+
+    /* the table keeps only live sessions */
+    if (db_cmd(r->db, "DELETE FROM sessions WHERE last_seen < now()"
+               " - make_interval(secs => $1::integer) OR creation_time"
+               " < now() - make_interval(secs => $2::integer)",
+               2, idle, max) < 0)
+    {
+        log_warnx("expired sessions not removed");
+    }
+
+    if (db_cmd(r->db, "INSERT INTO sessions (id_hash, user_id, csrf, pw_fp,"
+               " client_ip) SELECT $1, user_id, $2,"
+               " encode(sha256(convert_to(password, 'UTF8')), 'hex'), $4"
+               " FROM users WHERE user_id = $3 AND NOT deleted",
+               4, hash, csrf, uid, ip) != 1)
+    {
+        sodium_memzero(sid, sizeof(sid));
+        http_db_error(r);
+        return;
+    }
+
+    session_cookies(r, sid, csrf);
+    sodium_memzero(sid, sizeof(sid));
+
+    http_header(r, SESSION_CSRF_HEADER, csrf);
+    http_header(r, "Cache-Control", "no-store");
+
+    log_info("%s logged in", r->user.name);
+
+    http_json(r, 200, json_pack("{s:I, s:s, s:b}",
+                                "user_id", (json_int_t) r->user.id,
+                                "username", r->user.name,
+                                "sysadmin_flag", r->user.sysadmin));
+}
+
+
+void
+session_logout(struct req *r)
+{
+    const char  *sid;
+    char         hash[SESSION_HEX + 1];
+
+    sid = MHD_lookup_connection_value(r->conn, MHD_COOKIE_KIND,
+                                      SESSION_COOKIE);
+
+    if (sid != NULL && session_hex_ok(sid)) {
+        if (http_db(r) == NULL) {
+            return;
+        }
+
+        session_hash(sid, hash);
+
+        if (db_cmd(r->db, "DELETE FROM sessions WHERE id_hash = $1", 1,
+                   hash) < 0)
+        {
+            http_db_error(r);
+            return;
+        }
+    }
+
+    session_cookies(r, "", "");
+    http_header(r, "Cache-Control", "no-store");
+    http_text(r, 200, "text/plain; charset=utf-8", "");
+}
