@@ -482,7 +482,7 @@ config_defaults(struct config *c)
     c->ldap_scope = 2;
     c->ldap_timeout = 5;
     c->ldap_verify_cert = 1;
-    c->token_key_bits = 4096;
+    c->token_key_bits = 2048;
     c->workers = 4;
     c->request_timeout = 30;
     c->cred_cache_ttl = 60;

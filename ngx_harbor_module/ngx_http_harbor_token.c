@@ -6,8 +6,8 @@
  * action the request needs on its repository.  Nothing here waits on
  * the network: what a request may do is in the signed token.
  *
- * A verified token is remembered per worker until it expires, keyed by
- * its SHA-256, so a pull of many layers verifies one signature.
+ * A verified token is remembered per worker until it expires, so a pull
+ * of many layers verifies one signature; a hit compares the whole token.
  */
 
 
@@ -25,7 +25,8 @@
 
 
 typedef struct {
-    u_char      key[SHA256_DIGEST_LENGTH];
+    u_char     *token;     /* malloc()ed copy */
+    size_t      len;
     void       *conf;      /* the location whose key, iss, aud verified it */
     time_t      exp;
     json_t     *claims;
@@ -38,6 +39,10 @@ static ngx_http_harbor_token_t
 
 static json_t *ngx_http_harbor_token_claims(ngx_http_request_t *r,
     ngx_http_harbor_loc_conf_t *hlcf, ngx_str_t *token);
+static void ngx_http_harbor_token_forget(ngx_http_harbor_token_t *t);
+static void ngx_http_harbor_token_release(void *data);
+static void ngx_http_harbor_token_keep(ngx_http_request_t *r,
+    json_t *claims);
 static ngx_int_t ngx_http_harbor_token_allows(json_t *claims,
     const char *type, ngx_str_t *name, const char *action);
 static const char *ngx_http_harbor_token_denied(ngx_http_request_t *r,
@@ -329,10 +334,9 @@ ngx_http_harbor_token_claims(ngx_http_request_t *r,
     json_t                   *claims, *exp;
     ngx_uint_t                slot;
     ngx_http_harbor_token_t  *t;
-    u_char                    key[SHA256_DIGEST_LENGTH];
     char                      err[128];
 
-    if (token->len == 0 || token->len > HB_JWT_MAX) {
+    if (token->len < 64 || token->len > HB_JWT_MAX) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "harbor: bearer token of %uz bytes refused",
                       token->len);
@@ -341,20 +345,20 @@ ngx_http_harbor_token_claims(ngx_http_request_t *r,
 
     now = ngx_time();
 
-    SHA256(token->data, token->len, key);
+    /* the slot from the signature's last bytes; a hit is an exact match */
 
-    slot = ((ngx_uint_t) key[0] << 8 | key[1]) % NGX_HTTP_HARBOR_TOKEN_CACHE;
+    slot = ngx_hash_key(token->data + token->len - 32, 32)
+           % NGX_HTTP_HARBOR_TOKEN_CACHE;
     t = &ngx_http_harbor_tokens[slot];
 
-    if (t->claims && t->conf == hlcf
-        && CRYPTO_memcmp(t->key, key, sizeof(key)) == 0)
+    if (t->claims && t->conf == hlcf && t->len == token->len
+        && CRYPTO_memcmp(t->token, token->data, token->len) == 0)
     {
         if (now <= t->exp + NGX_HTTP_HARBOR_LEEWAY) {
             return t->claims;
         }
 
-        json_decref(t->claims);
-        t->claims = NULL;
+        ngx_http_harbor_token_forget(t);
     }
 
     if (hb_jwt_verify(hlcf->token_key, (char *) token->data, token->len,
@@ -368,18 +372,65 @@ ngx_http_harbor_token_claims(ngx_http_request_t *r,
         return NULL;
     }
 
-    exp = json_object_get(claims, "exp");
+    ngx_http_harbor_token_forget(t);
 
-    if (t->claims) {
-        json_decref(t->claims);
+    t->token = ngx_alloc(token->len, r->connection->log);
+    if (t->token == NULL) {
+        /* verified all the same: answer without remembering it */
+        ngx_http_harbor_token_keep(r, claims);
+        return claims;
     }
 
-    ngx_memcpy(t->key, key, sizeof(key));
+    exp = json_object_get(claims, "exp");
+
+    ngx_memcpy(t->token, token->data, token->len);
+    t->len = token->len;
     t->conf = hlcf;
     t->exp = (time_t) json_number_value(exp);
     t->claims = claims;
 
     return claims;
+}
+
+
+static void
+ngx_http_harbor_token_forget(ngx_http_harbor_token_t *t)
+{
+    if (t->claims) {
+        json_decref(t->claims);
+        t->claims = NULL;
+    }
+
+    if (t->token) {
+        ngx_free(t->token);
+        t->token = NULL;
+    }
+}
+
+
+/* claims not in the cache live as long as the request */
+
+static void
+ngx_http_harbor_token_release(void *data)
+{
+    json_decref(data);
+}
+
+
+static void
+ngx_http_harbor_token_keep(ngx_http_request_t *r, json_t *claims)
+{
+    ngx_pool_cleanup_t  *cln;
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+
+    if (cln == NULL) {
+        /* leaked rather than freed under the request */
+        return;
+    }
+
+    cln->handler = ngx_http_harbor_token_release;
+    cln->data = claims;
 }
 
 
