@@ -21,13 +21,14 @@ UNIT_TESTS  := $(patsubst t/unit/%.c,$(BUILD)/unit/%,$(wildcard t/unit/*.c))
 DEB_PKGS := nginx nginx-dev libjansson-dev libssl-dev libpcre2-dev zlib1g-dev \
             perl skopeo podman buildah docker-registry wrk apache2-utils \
             uidmap curl pkg-config postgresql libpq-dev libmicrohttpd-dev libyaml-dev \
-            libsodium-dev libldap-dev slapd ldap-utils libcurl4-openssl-dev
+            libsodium-dev libldap-dev slapd ldap-utils libcurl4-openssl-dev \
+            chromium fonts-wqy-microhei
 
 export HARBOR_PORT HARBOR_DATA HARBOR_NGINX
 
-.PHONY: all module unit authd deps run stop test clean
+.PHONY: all module unit authd ui deps run stop test clean
 
-all: module authd unit
+all: module authd unit ui
 
 module: $(MODULE)
 
@@ -45,6 +46,19 @@ $(MODULE): $(BUILD)/nginx/objs/Makefile $(MODULE_SRCS)
 
 authd:
 	$(MAKE) -s -C authd
+
+# The web UI: ui/dist, served by nginx at / (Node.js 20 and npm; the
+# packages come from the npm registry, pinned by ui/package-lock.json).
+UI_SRCS := ui/index.html ui/vite.config.js \
+           $(shell find ui/src ui/public -type f 2>/dev/null)
+
+ui: ui/dist/index.html
+
+ui/node_modules/.package-lock.json: ui/package.json ui/package-lock.json
+	cd ui && npm ci --no-audit --no-fund
+
+ui/dist/index.html: ui/node_modules/.package-lock.json $(UI_SRCS)
+	cd ui && npm run build
 
 unit: $(UNIT_TESTS)
 
@@ -73,5 +87,5 @@ test: deps all
 	prove -j2 -I t/lib -r t/ $(UNIT_TESTS)
 
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) ui/dist ui/node_modules
 	$(MAKE) -C authd clean

@@ -67,6 +67,7 @@ static void session_hash(const char *id, char out[SESSION_HEX + 1]);
 static int session_secure(struct req *r);
 static void session_cookies(struct req *r, const char *sid,
     const char *csrf);
+static int session_hexval(char c);
 static int session_form(struct req *r, const char *name, char *out,
     size_t size, size_t *len);
 static int session_same_origin(struct req *r);
@@ -234,7 +235,26 @@ session_authenticate(struct req *r)
 }
 
 
-/* A field of the urlencoded form body: 0 found, 1 absent, -1 malformed. */
+static int
+session_hexval(char c)
+{
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+    if (c >= 'a' && c <= 'f') {
+        return c - 'a' + 10;
+    }
+    if (c >= 'A' && c <= 'F') {
+        return c - 'A' + 10;
+    }
+    return -1;
+}
+
+
+/*
+ * A field of the urlencoded form body, decoded into out (NUL-terminated):
+ * 0 found, 1 absent, -1 malformed (bad escape, %00) or longer than size.
+ */
 static int
 session_form(struct req *r, const char *name, char *out, size_t size,
     size_t *len)
@@ -270,14 +290,8 @@ session_form(struct req *r, const char *name, char *out, size_t size,
                     if (amp - v < 3) {
                         return -1;
                     }
-                    h = (v[1] >= '0' && v[1] <= '9') ? v[1] - '0'
-                        : (v[1] >= 'a' && v[1] <= 'f') ? v[1] - 'a' + 10
-                        : (v[1] >= 'A' && v[1] <= 'F') ? v[1] - 'A' + 10
-                        : -1;
-                    l = (v[2] >= '0' && v[2] <= '9') ? v[2] - '0'
-                        : (v[2] >= 'a' && v[2] <= 'f') ? v[2] - 'a' + 10
-                        : (v[2] >= 'A' && v[2] <= 'F') ? v[2] - 'A' + 10
-                        : -1;
+                    h = session_hexval(v[1]);
+                    l = session_hexval(v[2]);
                     if (h < 0 || l < 0 || (h == 0 && l == 0)) {
                         return -1;
                     }

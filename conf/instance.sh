@@ -101,6 +101,7 @@ start_nginx() {
 
     sed -e "s#@MODULE@#$module#g" -e "s#@LISTEN@#127.0.0.1:$port#g" \
         -e "s#@DATA@#$data#g" -e "s#@RUN@#$run#g" -e "s#@CONF@#$top/conf#g" \
+        -e "s#@UI@#$top/ui/dist#g" \
         "$top/conf/harbor.conf.in" > "$data/nginx/harbor.conf"
 
     cat > "$data/nginx/nginx.conf" <<CONF
@@ -154,6 +155,7 @@ start() {
     cat <<MSG
 ngx-harbor is running on http://127.0.0.1:$port (data in $data)
 
+  web:   open http://127.0.0.1:$port and log in as admin / Harbor12345
   login: podman login --tls-verify=false -u admin -p Harbor12345 127.0.0.1:$port
   push:  skopeo copy --dest-tls-verify=false --dest-creds admin:Harbor12345 \\
              oci:DIR:TAG docker://127.0.0.1:$port/library/NAME:TAG
