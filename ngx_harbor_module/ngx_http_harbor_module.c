@@ -16,6 +16,21 @@ static char *ngx_http_harbor_registry(ngx_conf_t *cf, ngx_command_t *cmd,
 static char *ngx_http_harbor_journal_set(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static ngx_int_t ngx_http_harbor_init(ngx_conf_t *cf);
+static void *ngx_http_harbor_create_main_conf(ngx_conf_t *cf);
+static ngx_int_t ngx_http_harbor_init_module(ngx_cycle_t *cycle);
+static ngx_int_t ngx_http_harbor_sweep_file(ngx_tree_ctx_t *ctx,
+    ngx_str_t *path);
+static ngx_int_t ngx_http_harbor_sweep_noop(ngx_tree_ctx_t *ctx,
+    ngx_str_t *path);
+
+
+/* request bodies older than this in <storage>/_tmp were left by a crash */
+#define NGX_HTTP_HARBOR_TMP_AGE  3600
+
+
+typedef struct {
+    ngx_array_t                 tmp_paths;   /* of ngx_str_t: <storage>/_tmp */
+} ngx_http_harbor_main_conf_t;
 
 
 static ngx_conf_enum_t  ngx_http_harbor_auth_modes[] = {
@@ -91,7 +106,7 @@ static ngx_http_module_t  ngx_http_harbor_module_ctx = {
     NULL,                                  /* preconfiguration */
     ngx_http_harbor_init,                  /* postconfiguration */
 
-    NULL,                                  /* create main configuration */
+    ngx_http_harbor_create_main_conf,      /* create main configuration */
     NULL,                                  /* init main configuration */
 
     NULL,                                  /* create server configuration */
@@ -108,7 +123,7 @@ ngx_module_t  ngx_http_harbor_module = {
     ngx_http_harbor_commands,              /* module directives */
     NGX_HTTP_MODULE,                       /* module type */
     NULL,                                  /* init master */
-    NULL,                                  /* init module */
+    ngx_http_harbor_init_module,           /* init module */
     NULL,                                  /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
@@ -151,9 +166,11 @@ ngx_http_harbor_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_harbor_loc_conf_t *prev = parent;
     ngx_http_harbor_loc_conf_t *conf = child;
 
-    u_char                    *p;
-    ngx_path_t                *path;
-    ngx_http_core_loc_conf_t  *clcf;
+    u_char                       *p;
+    ngx_str_t                    *tmp;
+    ngx_path_t                   *path;
+    ngx_http_core_loc_conf_t     *clcf;
+    ngx_http_harbor_main_conf_t  *hmcf;
 
     ngx_conf_merge_value(conf->enable, prev->enable, 0);
     ngx_conf_merge_str_value(conf->storage, prev->storage, "");
@@ -265,6 +282,15 @@ ngx_http_harbor_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     p = ngx_sprintf(path->name.data, "%V/_tmp", &conf->storage);
     *p = '\0';
 
+    hmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_harbor_module);
+
+    tmp = ngx_array_push(&hmcf->tmp_paths);
+    if (tmp == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    *tmp = path->name;
+
     path->conf_file = cf->conf_file->file.name.data;
     path->line = cf->conf_file->line;
 
@@ -350,4 +376,94 @@ ngx_http_harbor_init(ngx_conf_t *cf)
     }
 
     return ngx_http_harbor_body_filter_init(cf);
+}
+
+
+static void *
+ngx_http_harbor_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_http_harbor_main_conf_t  *hmcf;
+
+    hmcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_harbor_main_conf_t));
+    if (hmcf == NULL) {
+        return NULL;
+    }
+
+    if (ngx_array_init(&hmcf->tmp_paths, cf->pool, 1, sizeof(ngx_str_t))
+        != NGX_OK)
+    {
+        return NULL;
+    }
+
+    return hmcf;
+}
+
+
+/*
+ * A crash can leave request bodies in <storage>/_tmp.  The master removes
+ * those untouched for an hour when it (re)reads the configuration: a live
+ * upload writes its file all the time, and nginx gives up on one that
+ * stalls after client_body_timeout.
+ */
+
+static ngx_int_t
+ngx_http_harbor_init_module(ngx_cycle_t *cycle)
+{
+    ngx_str_t                    *tmp;
+    ngx_uint_t                    i;
+    ngx_tree_ctx_t                tree;
+    ngx_http_conf_ctx_t          *ctx;
+    ngx_http_harbor_main_conf_t  *hmcf;
+
+    ctx = (ngx_http_conf_ctx_t *) cycle->conf_ctx[ngx_http_module.index];
+    if (ctx == NULL) {
+        return NGX_OK;
+    }
+
+    hmcf = ctx->main_conf[ngx_http_harbor_module.ctx_index];
+    tmp = hmcf->tmp_paths.elts;
+
+    for (i = 0; i < hmcf->tmp_paths.nelts; i++) {
+        tree.init_handler = NULL;
+        tree.file_handler = ngx_http_harbor_sweep_file;
+        tree.pre_tree_handler = ngx_http_harbor_sweep_noop;
+        tree.post_tree_handler = ngx_http_harbor_sweep_noop;
+        tree.spec_handler = ngx_http_harbor_sweep_noop;
+        tree.data = NULL;
+        tree.alloc = 0;
+        tree.log = cycle->log;
+
+        /* a missing directory is created later by nginx: not an error */
+        (void) ngx_walk_tree(&tree, &tmp[i]);
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_harbor_sweep_file(ngx_tree_ctx_t *ctx, ngx_str_t *path)
+{
+    if (ngx_time() - ctx->mtime < NGX_HTTP_HARBOR_TMP_AGE) {
+        return NGX_OK;
+    }
+
+    ngx_log_error(NGX_LOG_NOTICE, ctx->log, 0,
+                  "harbor: removing \"%s\", left by a crash", path->data);
+
+    if (ngx_delete_file(path->data) == NGX_FILE_ERROR
+        && ngx_errno != NGX_ENOENT)
+    {
+        ngx_log_error(NGX_LOG_CRIT, ctx->log, ngx_errno,
+                      ngx_delete_file_n " \"%s\" failed", path->data);
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_harbor_sweep_noop(ngx_tree_ctx_t *ctx, ngx_str_t *path)
+{
+    return NGX_OK;
 }
