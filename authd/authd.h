@@ -256,6 +256,10 @@ int rbac_best_role(unsigned roles);
 
 struct req_alloc;
 
+#define AUTHN_CREDENTIALS  1             /* Basic */
+#define AUTHN_SESSION      2             /* the UI's session cookie */
+
+
 struct req {
     void               *conn;           /* struct MHD_Connection */
     int                 method;
@@ -270,7 +274,8 @@ struct req {
     struct timespec     start;
 
     struct user         user;           /* caller; id 0: anonymous */
-    int                 authn;          /* 1 if credentials were given */
+    int                 authn;          /* AUTHN_*: how the caller proved
+                                           who it is; 0 anonymous */
     struct dbc         *db;
 
     int                 status;

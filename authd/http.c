@@ -909,7 +909,7 @@ http_authenticate(struct req *r)
         return session_authenticate(r);
     }
 
-    r->authn = 1;
+    r->authn = AUTHN_CREDENTIALS;
 
     if (http_basic(h, name, sizeof(name), pw, sizeof(pw), &plen) != 0) {
         http_error(r, 401, "invalid credentials: use HTTP Basic "

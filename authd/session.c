@@ -219,7 +219,7 @@ session_authenticate(struct req *r)
     r->user.id = db_ll(res, 0, 0);
     snprintf(r->user.name, sizeof(r->user.name), "%s", db_s(res, 0, 1));
     r->user.sysadmin = db_b(res, 0, 2);
-    r->authn = 1;
+    r->authn = AUTHN_SESSION;
 
     http_header(r, SESSION_CSRF_HEADER, csrf);
     PQclear(res);

@@ -573,6 +573,18 @@ token_handle(struct req *r)
         json_object_set(claims, "harbor_denied", t->denied);
     }
 
+    /*
+     * A token for the web UI's session only shows what is stored: the
+     * module does not count its manifest GETs as pulls.
+     */
+
+    if (r->authn == AUTHN_SESSION
+        && json_object_set_new(claims, "harbor_view", json_true()) != 0)
+    {
+        http_error(r, 500, "out of memory");
+        goto done;
+    }
+
     if (hb_jwt_sign(token_key.key, token_key.kid, token_key.x5c, claims,
                     &tok) != 0)
     {

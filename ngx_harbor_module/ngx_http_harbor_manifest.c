@@ -133,10 +133,13 @@ static ngx_int_t
 ngx_http_harbor_manifest_get(ngx_http_request_t *r,
     ngx_http_harbor_route_t *rt)
 {
-    int                    type;
-    ngx_int_t              rc;
-    ngx_str_t              digest, body, ct;
-    ngx_open_file_info_t   of;
+    int                     type;
+    ngx_int_t               rc;
+    ngx_str_t               digest, body, ct;
+    ngx_open_file_info_t    of;
+    ngx_http_harbor_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_harbor_module);
 
     rc = ngx_http_harbor_resolve(r, rt, &digest);
 
@@ -207,7 +210,7 @@ ngx_http_harbor_manifest_get(ngx_http_request_t *r,
         return ngx_http_harbor_error(r, rc, "UNKNOWN", "storage error", NULL);
     }
 
-    if (r->method == NGX_HTTP_GET) {
+    if (r->method == NGX_HTTP_GET && !ctx->view) {
         ngx_http_harbor_journal(r, "pull", &rt->name, &digest,
                                 rt->alg == HB_DIGEST_NONE ? &rt->ref : NULL,
                                 (char *) ct.data, of.size);

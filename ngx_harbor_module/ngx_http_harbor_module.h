@@ -111,6 +111,7 @@ typedef struct {
     unsigned                    error_sent:1;
     unsigned                    error_replace:1;
     unsigned                    may_mount:1; /* pull on ?from= granted */
+    unsigned                    view:1;      /* a UI token: GETs not pulls */
 } ngx_http_harbor_ctx_t;
 
 

@@ -251,6 +251,9 @@ ngx_http_harbor_access_handler(ngx_http_request_t *r)
         ngx_memcpy(ctx->user.data, json_string_value(sub), ctx->user.len);
     }
 
+    /* authd marks the tokens of the web UI: looking is not pulling */
+    ctx->view = json_is_true(json_object_get(claims, "harbor_view"));
+
     if (action == NULL) {
         return NGX_OK;
     }
