@@ -55,6 +55,8 @@ UI_SRCS := ui/index.html ui/vite.config.js \
 ui: ui/dist/index.html
 
 ui/node_modules/.package-lock.json: ui/package.json ui/package-lock.json
+	@node -e 'process.exit(+process.versions.node.split(".")[0] >= 20 ? 0 : 1)' \
+	    || { echo "the UI build needs Node.js 20 or later (node --version)"; exit 1; }
 	cd ui && npm ci --no-audit --no-fund
 
 ui/dist/index.html: ui/node_modules/.package-lock.json $(UI_SRCS)
