@@ -37,6 +37,9 @@ static ngx_int_t ngx_http_harbor_manifest_delete(ngx_http_request_t *r,
     ngx_http_harbor_route_t *rt);
 static ngx_int_t ngx_http_harbor_accepts(ngx_http_request_t *r,
     const char *type);
+static ngx_int_t ngx_http_harbor_require(ngx_http_request_t *r,
+    ngx_http_harbor_route_t *rt, ngx_http_harbor_link_e kind,
+    ngx_str_t *digest);
 static ngx_int_t ngx_http_harbor_blob_unknown(ngx_http_request_t *r,
     ngx_str_t *digest);
 static ngx_int_t ngx_http_harbor_send_json(ngx_http_request_t *r,
@@ -415,23 +418,13 @@ ngx_http_harbor_manifest_store(ngx_http_request_t *r,
                                      "MANIFEST_INVALID", err, NULL);
     }
 
-    /*
-     * Everything it references must be here first: linked in this
-     * repository, and its blob there (touched, so that the garbage
-     * collector spares it; see docs/gc.md).
-     */
+    /* everything it references must be here first */
 
     if (m.config.digest[0]) {
         d.data = (u_char *) m.config.digest;
         d.len = ngx_strlen(m.config.digest);
 
-        rc = ngx_http_harbor_link_get(r, &rt->name,
-                                      NGX_HTTP_HARBOR_LINK_LAYER, &d, NULL,
-                                      NULL);
-        if (rc == NGX_OK) {
-            rc = ngx_http_harbor_blob_touch(r, &d);
-        }
-
+        rc = ngx_http_harbor_require(r, rt, NGX_HTTP_HARBOR_LINK_LAYER, &d);
         if (rc != NGX_OK) {
             goto unknown;
         }
@@ -445,13 +438,7 @@ ngx_http_harbor_manifest_store(ngx_http_request_t *r,
         d.data = (u_char *) m.blobs[i].digest;
         d.len = ngx_strlen(m.blobs[i].digest);
 
-        rc = ngx_http_harbor_link_get(r, &rt->name,
-                                      NGX_HTTP_HARBOR_LINK_LAYER, &d, NULL,
-                                      NULL);
-        if (rc == NGX_OK) {
-            rc = ngx_http_harbor_blob_touch(r, &d);
-        }
-
+        rc = ngx_http_harbor_require(r, rt, NGX_HTTP_HARBOR_LINK_LAYER, &d);
         if (rc != NGX_OK) {
             goto unknown;
         }
@@ -461,13 +448,8 @@ ngx_http_harbor_manifest_store(ngx_http_request_t *r,
         d.data = (u_char *) m.manifests[i].digest;
         d.len = ngx_strlen(m.manifests[i].digest);
 
-        rc = ngx_http_harbor_link_get(r, &rt->name,
-                                      NGX_HTTP_HARBOR_LINK_REVISION, &d, NULL,
-                                      NULL);
-        if (rc == NGX_OK) {
-            rc = ngx_http_harbor_blob_touch(r, &d);
-        }
-
+        rc = ngx_http_harbor_require(r, rt, NGX_HTTP_HARBOR_LINK_REVISION,
+                                     &d);
         if (rc != NGX_OK) {
             goto unknown;
         }
@@ -556,6 +538,28 @@ failed:
     hb_manifest_free(&m);
 
     return ngx_http_harbor_storage_error(r);
+}
+
+
+/*
+ * What a manifest references must be linked in its repository and its
+ * blob must be there: touched, so that the garbage collector spares it
+ * (docs/gc.md).  NGX_DECLINED if not.
+ */
+
+static ngx_int_t
+ngx_http_harbor_require(ngx_http_request_t *r, ngx_http_harbor_route_t *rt,
+    ngx_http_harbor_link_e kind, ngx_str_t *digest)
+{
+    ngx_int_t  rc;
+
+    rc = ngx_http_harbor_link_get(r, &rt->name, kind, digest, NULL, NULL);
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    return ngx_http_harbor_blob_touch(r, digest);
 }
 
 

@@ -18,10 +18,6 @@ static char *ngx_http_harbor_journal_set(ngx_conf_t *cf, ngx_command_t *cmd,
 static ngx_int_t ngx_http_harbor_init(ngx_conf_t *cf);
 static void *ngx_http_harbor_create_main_conf(ngx_conf_t *cf);
 static ngx_int_t ngx_http_harbor_init_module(ngx_cycle_t *cycle);
-static ngx_int_t ngx_http_harbor_sweep_file(ngx_tree_ctx_t *ctx,
-    ngx_str_t *path);
-static ngx_int_t ngx_http_harbor_sweep_noop(ngx_tree_ctx_t *ctx,
-    ngx_str_t *path);
 
 
 /* request bodies older than this in <storage>/_tmp were left by a crash */
@@ -411,7 +407,6 @@ ngx_http_harbor_init_module(ngx_cycle_t *cycle)
 {
     ngx_str_t                    *tmp;
     ngx_uint_t                    i;
-    ngx_tree_ctx_t                tree;
     ngx_http_conf_ctx_t          *ctx;
     ngx_http_harbor_main_conf_t  *hmcf;
 
@@ -424,46 +419,9 @@ ngx_http_harbor_init_module(ngx_cycle_t *cycle)
     tmp = hmcf->tmp_paths.elts;
 
     for (i = 0; i < hmcf->tmp_paths.nelts; i++) {
-        tree.init_handler = NULL;
-        tree.file_handler = ngx_http_harbor_sweep_file;
-        tree.pre_tree_handler = ngx_http_harbor_sweep_noop;
-        tree.post_tree_handler = ngx_http_harbor_sweep_noop;
-        tree.spec_handler = ngx_http_harbor_sweep_noop;
-        tree.data = NULL;
-        tree.alloc = 0;
-        tree.log = cycle->log;
-
-        /* a missing directory is created later by nginx: not an error */
-        (void) ngx_walk_tree(&tree, &tmp[i]);
+        ngx_http_harbor_sweep_tmp(&tmp[i], NGX_HTTP_HARBOR_TMP_AGE,
+                                  cycle->log);
     }
 
-    return NGX_OK;
-}
-
-
-static ngx_int_t
-ngx_http_harbor_sweep_file(ngx_tree_ctx_t *ctx, ngx_str_t *path)
-{
-    if (ngx_time() - ctx->mtime < NGX_HTTP_HARBOR_TMP_AGE) {
-        return NGX_OK;
-    }
-
-    ngx_log_error(NGX_LOG_NOTICE, ctx->log, 0,
-                  "harbor: removing \"%s\", left by a crash", path->data);
-
-    if (ngx_delete_file(path->data) == NGX_FILE_ERROR
-        && ngx_errno != NGX_ENOENT)
-    {
-        ngx_log_error(NGX_LOG_CRIT, ctx->log, ngx_errno,
-                      ngx_delete_file_n " \"%s\" failed", path->data);
-    }
-
-    return NGX_OK;
-}
-
-
-static ngx_int_t
-ngx_http_harbor_sweep_noop(ngx_tree_ctx_t *ctx, ngx_str_t *path)
-{
     return NGX_OK;
 }

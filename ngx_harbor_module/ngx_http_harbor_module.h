@@ -212,6 +212,7 @@ ngx_int_t ngx_http_harbor_upload_finish(ngx_http_request_t *r,
 ngx_int_t ngx_http_harbor_upload_delete(ngx_http_request_t *r,
     ngx_http_harbor_upload_t *u);
 void ngx_http_harbor_upload_close(ngx_http_harbor_upload_t *u);
+void ngx_http_harbor_sweep_tmp(ngx_str_t *dir, time_t age, ngx_log_t *log);
 ngx_int_t ngx_http_harbor_file_digest(ngx_http_request_t *r, ngx_fd_t fd,
     ngx_str_t *path, ngx_uint_t alg, u_char *hex);
 

@@ -1697,9 +1697,45 @@ ngx_http_harbor_delete_tree(ngx_http_request_t *r, ngx_str_t *path)
 }
 
 
+/*
+ * Remove the files in dir untouched for age seconds: what a crash left in
+ * <storage>/_tmp.  Called by the master, with no request.
+ */
+
+void
+ngx_http_harbor_sweep_tmp(ngx_str_t *dir, time_t age, ngx_log_t *log)
+{
+    ngx_tree_ctx_t  tree;
+
+    tree.init_handler = NULL;
+    tree.file_handler = ngx_http_harbor_delete_file;
+    tree.pre_tree_handler = ngx_http_harbor_noop;
+    tree.post_tree_handler = ngx_http_harbor_noop;
+    tree.spec_handler = ngx_http_harbor_noop;
+    tree.data = &age;
+    tree.alloc = 0;
+    tree.log = log;
+
+    /* a missing directory is made by nginx later: nothing to remove */
+    (void) ngx_walk_tree(&tree, dir);
+}
+
+
+/* ctx->data, if set, is the age a file must have to go */
+
 static ngx_int_t
 ngx_http_harbor_delete_file(ngx_tree_ctx_t *ctx, ngx_str_t *path)
 {
+    if (ctx->data) {
+        if (ngx_time() - ctx->mtime < *(time_t *) ctx->data) {
+            return NGX_OK;
+        }
+
+        ngx_log_error(NGX_LOG_NOTICE, ctx->log, 0,
+                      "harbor: removing \"%s\", left by a crash",
+                      path->data);
+    }
+
     if (ngx_delete_file(path->data) == NGX_FILE_ERROR
         && ngx_errno != NGX_ENOENT)
     {
