@@ -202,7 +202,7 @@ ngx_http_harbor_manifest_get(ngx_http_request_t *r,
 
     of.fd = NGX_INVALID_FILE;
 
-    rc = ngx_http_harbor_serve_file(r, &digest, &ct, &of);
+    rc = ngx_http_harbor_blob_send(r, &digest, &ct, &of, 0);
 
     if (rc == NGX_HTTP_NOT_FOUND) {
         return ngx_http_harbor_error(r, NGX_HTTP_NOT_FOUND, "MANIFEST_UNKNOWN",

@@ -148,8 +148,6 @@ ngx_int_t ngx_http_harbor_send_list(ngx_http_request_t *r, ngx_array_t *items,
     ngx_str_t *path, const char *prefix, const char *key);
 
 /* ngx_http_harbor_blob.c */
-ngx_int_t ngx_http_harbor_serve_file(ngx_http_request_t *r,
-    ngx_str_t *digest, ngx_str_t *content_type, ngx_open_file_info_t *of);
 ngx_int_t ngx_http_harbor_blob(ngx_http_request_t *r,
     ngx_http_harbor_route_t *rt);
 
@@ -177,8 +175,9 @@ typedef void (*ngx_http_harbor_sync_pt)(ngx_http_request_t *r, ngx_err_t err);
 /* ngx_http_harbor_storage.c: the only code that touches the store */
 ngx_int_t ngx_http_harbor_sync(ngx_http_request_t *r, ngx_fd_t fd,
     ngx_http_harbor_sync_pt done);
-ngx_int_t ngx_http_harbor_blob_path(ngx_http_request_t *r, ngx_str_t *digest,
-    ngx_str_t *path);
+ngx_int_t ngx_http_harbor_blob_send(ngx_http_request_t *r,
+    ngx_str_t *digest, ngx_str_t *content_type, ngx_open_file_info_t *of,
+    ngx_uint_t renew);
 ngx_int_t ngx_http_harbor_blob_read(ngx_http_request_t *r, ngx_str_t *digest,
     size_t max, ngx_str_t *out);
 ngx_int_t ngx_http_harbor_blob_touch(ngx_http_request_t *r,
