@@ -111,6 +111,10 @@ struct config {
     char   *registry_storage;           /* harbor_storage, read only */
     char   *registry_url;               /* nginx, for /v2 requests */
     int     registry_timeout;           /* seconds per /v2 request */
+
+    int     gc_window;                  /* seconds: younger blobs stay */
+    int     gc_upload_age;              /* seconds: older uploads go */
+    int     gc_workers;                 /* default sweep threads */
 };
 
 extern struct config  *conf;
@@ -500,6 +504,8 @@ void registry_cleanup(void);
 int registry_enabled(void);
 int registry_delete(const char *user, const char *name, const char *ref,
     char *err, size_t errlen);
+int registry_delete_untagged(const char *user, const char *name,
+    const char *digest, char *err, size_t errlen);
 int registry_put_manifest(const char *user, const char *name,
     const char *ref, const char *media_type, const char *body, size_t len,
     char *err, size_t errlen);
@@ -599,6 +605,29 @@ void api_statistics(struct req *r);
 int session_authenticate(struct req *r);
 void session_login(struct req *r);
 void session_logout(struct req *r);
+
+
+/* gc.c: the garbage collector's worker, in a child process */
+
+struct gc_opts {
+    int          delete_untagged;
+    int          dry_run;
+    int          workers;
+    int          window;                /* seconds */
+    int          upload_age;            /* seconds */
+    const char  *user;                  /* who DELETEs untagged manifests */
+};
+
+int gc_run(const struct gc_opts *o, int fd);
+
+
+/* api_gc.c */
+
+int gc_start(void);
+void api_gc_schedule(struct req *r);
+void api_gc_list(struct req *r);
+void api_gc_one(struct req *r);
+void api_gc_log(struct req *r);
 
 
 /* authd.c */

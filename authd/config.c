@@ -134,6 +134,9 @@ static const struct ckey  authd_keys[] = {
     PATH("registry_storage", registry_storage, 4000),
     STR("registry_url", registry_url, 1024),
     INT("registry_timeout", registry_timeout, 1, 3600),
+    INT("gc_window", gc_window, 0, 30 * 86400),
+    INT("gc_upload_age", gc_upload_age, 0, 365 * 86400),
+    INT("gc_workers", gc_workers, 1, 64),
     END
 };
 
@@ -488,6 +491,9 @@ config_defaults(struct config *c)
     c->cred_cache_ttl = 60;
     c->db_wait = 30;
     c->registry_timeout = 30;
+    c->gc_window = 7200;
+    c->gc_upload_age = 86400;
+    c->gc_workers = 4;
 
     return 0;
 }

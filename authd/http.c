@@ -94,6 +94,11 @@ static const struct route  routes[] = {
     { M_GET,            "/api/v2.0/search",                api_search },
     { M_GET,            "/api/v2.0/statistics",            api_statistics },
     { M_GET | M_POST,   "/api/v2.0/system/reindex",        api_reindex },
+    { M_GET,            "/api/v2.0/system/gc",             api_gc_list },
+    { M_GET | M_POST | M_PUT,
+                        "/api/v2.0/system/gc/schedule",    api_gc_schedule },
+    { M_GET | M_PUT,    "/api/v2.0/system/gc/*",           api_gc_one },
+    { M_GET,            "/api/v2.0/system/gc/*/log",       api_gc_log },
 
     { M_POST,           "/c/login",                        session_login },
     { M_GET,            "/c/log_out",                      session_logout },
@@ -1475,6 +1480,11 @@ http_start(void)
             return -1;
         }
         log_info("listening on 127.0.0.1:%d", conf->listen_port);
+    }
+
+    /* the garbage collector's scheduler (api_gc.c) */
+    if (gc_start() != 0) {
+        log_warnx("cannot start the garbage collection scheduler");
     }
 
     return 0;

@@ -158,7 +158,7 @@ registry_message(struct registry_buf *b, long status, char *err,
  */
 static int
 registry_request(const char *method, const char *user, const char *name,
-    const char *ref, const char *actions, const char *ctype,
+    const char *ref, const char *actions, const char *ctype, const char *hdr,
     const char *body, size_t len, char *err, size_t errlen)
 {
     struct registry_buf  *b;
@@ -228,6 +228,10 @@ registry_request(const char *method, const char *user, const char *name,
         h = curl_slist_append(h, ct);
     }
 
+    if (hdr != NULL) {
+        h = curl_slist_append(h, hdr);
+    }
+
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
@@ -290,7 +294,22 @@ registry_delete(const char *user, const char *name, const char *ref,
     char *err, size_t errlen)
 {
     return registry_request("DELETE", user, name, ref, "delete", NULL, NULL,
-                            0, err, errlen);
+                            NULL, 0, err, errlen);
+}
+
+
+/*
+ * DELETE /v2/<name>/manifests/<digest> only if no tag points at it: the
+ * module checks the tags when it deletes, so a tag pushed since the
+ * collector listed the repository keeps the manifest (412).
+ */
+int
+registry_delete_untagged(const char *user, const char *name,
+    const char *digest, char *err, size_t errlen)
+{
+    return registry_request("DELETE", user, name, digest, "delete", NULL,
+                            "X-Harbor-Untagged-Only: true", NULL, 0, err,
+                            errlen);
 }
 
 
@@ -301,5 +320,5 @@ registry_put_manifest(const char *user, const char *name, const char *ref,
     size_t errlen)
 {
     return registry_request("PUT", user, name, ref, "pull,push", media_type,
-                            body, len, err, errlen);
+                            NULL, body, len, err, errlen);
 }

@@ -2,9 +2,10 @@
  * authd: the registry's storage, read only.
  *
  * CNCF distribution's layout under <registry_storage>/docker/registry/v2,
- * the one the nginx module writes.  authd never changes it: deletions and
- * new tags go through /v2 (registry.c), so that one implementation does
- * them.  What authd reads here: link files (revisions, tags, referrers),
+ * the one the nginx module writes.  This file never changes it: deletions
+ * and new tags go through /v2 (registry.c), so that one implementation
+ * does them.  (The garbage collector's sweep, gc.c, is the one writer
+ * besides the module: docs/gc.md.)  What authd reads here: link files (revisions, tags, referrers),
  * manifests and image configs (bounded, digest checked), and the list of
  * repositories, revisions and tags for reindex.
  *

@@ -37,6 +37,7 @@ static ngx_int_t ngx_http_harbor_manifest_delete(ngx_http_request_t *r,
     ngx_http_harbor_route_t *rt);
 static ngx_int_t ngx_http_harbor_accepts(ngx_http_request_t *r,
     const char *type);
+static ngx_int_t ngx_http_harbor_untagged_only(ngx_http_request_t *r);
 static ngx_int_t ngx_http_harbor_require(ngx_http_request_t *r,
     ngx_http_harbor_route_t *rt, ngx_http_harbor_link_e kind,
     ngx_str_t *digest);
@@ -289,6 +290,18 @@ ngx_http_harbor_accepts(ngx_http_request_t *r, const char *type)
     }
 
     return !seen;
+}
+
+
+static ngx_int_t
+ngx_http_harbor_untagged_only(ngx_http_request_t *r)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_http_harbor_header_in(r, "X-Harbor-Untagged-Only");
+
+    return h && h->value.len == 4
+           && ngx_strncasecmp(h->value.data, (u_char *) "true", 4) == 0;
 }
 
 
@@ -650,6 +663,36 @@ ngx_http_harbor_manifest_delete(ngx_http_request_t *r,
     }
 
     tag = tags.elts;
+
+    /*
+     * "X-Harbor-Untagged-Only: true" (the garbage collector's deletes of
+     * untagged manifests): a tag pushed since the caller looked keeps the
+     * manifest.  It can only make a delete refuse, so anyone may send it.
+     */
+
+    if (ngx_http_harbor_untagged_only(r)) {
+        for (i = 0; rc == NGX_OK && i < tags.nelts; i++) {
+            rc = ngx_http_harbor_link_get(r, &rt->name,
+                                          NGX_HTTP_HARBOR_LINK_TAG, &tag[i],
+                                          NULL, &body);
+
+            if (rc == NGX_OK && body.len == digest.len
+                && ngx_memcmp(body.data, digest.data, digest.len) == 0)
+            {
+                return ngx_http_harbor_error(r, NGX_HTTP_PRECONDITION_FAILED,
+                                             "DENIED",
+                                             "the manifest is tagged", NULL);
+            }
+
+            if (rc == NGX_DECLINED) {
+                rc = NGX_OK;
+            }
+        }
+
+        if (rc == NGX_ERROR) {
+            return ngx_http_harbor_storage_error(r);
+        }
+    }
 
     for (i = 0; rc == NGX_OK && i < tags.nelts; i++) {
         rc = ngx_http_harbor_link_get(r, &rt->name, NGX_HTTP_HARBOR_LINK_TAG,

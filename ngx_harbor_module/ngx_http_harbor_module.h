@@ -142,6 +142,8 @@ ngx_int_t ngx_http_harbor_set_location(ngx_http_request_t *r,
     ngx_str_t *name, const char *kind, ngx_str_t *ref);
 ngx_int_t ngx_http_harbor_arg(ngx_http_request_t *r, const char *name,
     ngx_str_t *value);
+ngx_table_elt_t *ngx_http_harbor_header_in(ngx_http_request_t *r,
+    const char *name);
 ngx_int_t ngx_http_harbor_errno_status(ngx_err_t err);
 ngx_int_t ngx_http_harbor_storage_error(ngx_http_request_t *r);
 ngx_int_t ngx_http_harbor_send_list(ngx_http_request_t *r, ngx_array_t *items,

@@ -398,34 +398,14 @@ ngx_http_harbor_check_range(ngx_http_request_t *r, ngx_http_harbor_ctx_t *ctx,
     ngx_uint_t *status, const char **message)
 {
     off_t             start, end;
-    ngx_uint_t        i;
-    ngx_list_part_t  *part;
     ngx_table_elt_t  *h;
 
-    part = &r->headers_in.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                return NGX_OK;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len == sizeof("Content-Range") - 1
-            && ngx_strncasecmp(h[i].key.data, (u_char *) "Content-Range",
-                               sizeof("Content-Range") - 1) == 0)
-        {
-            break;
-        }
+    h = ngx_http_harbor_header_in(r, "Content-Range");
+    if (h == NULL) {
+        return NGX_OK;
     }
 
-    if (hb_content_range_parse(h[i].value.data, h[i].value.len, &start, &end)
+    if (hb_content_range_parse(h->value.data, h->value.len, &start, &end)
         != 0)
     {
         *status = NGX_HTTP_BAD_REQUEST;

@@ -365,6 +365,42 @@ ngx_http_harbor_set_location(ngx_http_request_t *r, ngx_str_t *name,
 }
 
 
+/* The first request header of that name, or NULL. */
+
+ngx_table_elt_t *
+ngx_http_harbor_header_in(ngx_http_request_t *r, const char *name)
+{
+    size_t            len;
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    len = ngx_strlen(name);
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return NULL;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == len
+            && ngx_strncasecmp(h[i].key.data, (u_char *) name, len) == 0)
+        {
+            return &h[i];
+        }
+    }
+}
+
+
 /* A query argument, URL-decoded.  NGX_DECLINED if absent. */
 
 ngx_int_t
