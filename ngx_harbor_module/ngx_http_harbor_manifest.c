@@ -38,6 +38,8 @@ static ngx_int_t ngx_http_harbor_manifest_delete(ngx_http_request_t *r,
 static ngx_int_t ngx_http_harbor_accepts(ngx_http_request_t *r,
     const char *type);
 static ngx_int_t ngx_http_harbor_untagged_only(ngx_http_request_t *r);
+static ngx_int_t ngx_http_harbor_tags_at(ngx_http_request_t *r,
+    ngx_str_t *name, ngx_str_t *digest, ngx_uint_t del);
 static ngx_int_t ngx_http_harbor_require(ngx_http_request_t *r,
     ngx_http_harbor_route_t *rt, ngx_http_harbor_link_e kind,
     ngx_str_t *digest);
@@ -483,12 +485,22 @@ ngx_http_harbor_manifest_store(ngx_http_request_t *r,
     }
 
     if (rt->alg == HB_DIGEST_NONE) {
+
+        /*
+         * The revision again after the tag: an untagged-only delete that
+         * took it meanwhile has lost the race (see manifest_delete).
+         */
+
         if (ngx_http_harbor_link_put(r, &rt->name,
                                      NGX_HTTP_HARBOR_LINK_TAG_INDEX, &rt->ref,
                                      digest, digest)
             != NGX_OK
             || ngx_http_harbor_link_put(r, &rt->name,
                                         NGX_HTTP_HARBOR_LINK_TAG, &rt->ref,
+                                        NULL, digest)
+               != NGX_OK
+            || ngx_http_harbor_link_put(r, &rt->name,
+                                        NGX_HTTP_HARBOR_LINK_REVISION, digest,
                                         NULL, digest)
                != NGX_OK)
         {
@@ -602,9 +614,8 @@ ngx_http_harbor_manifest_delete(ngx_http_request_t *r,
     ngx_http_harbor_route_t *rt)
 {
     ngx_int_t      rc;
-    ngx_str_t      digest, body, subject, *tag;
-    ngx_uint_t     i;
-    ngx_array_t    tags;
+    ngx_str_t      digest, body, subject;
+    ngx_uint_t     untagged;
     hb_manifest_t  m;
     char           err[128];
 
@@ -651,68 +662,59 @@ ngx_http_harbor_manifest_delete(ngx_http_request_t *r,
                                      "manifest unknown to registry", NULL);
     }
 
-    /* its tags first, so that no tag ever points at nothing */
+    /*
+     * "X-Harbor-Untagged-Only: true" (the garbage collector's deletes of
+     * untagged manifests): a tag pushed since the caller looked keeps the
+     * manifest.  The tags are looked at before the revision goes and again
+     * after; a tag that came in between puts the revision back.  A PUT
+     * writes the revision link again after its tags, so whichever comes
+     * last leaves the tag pointing at a manifest that is there
+     * (docs/gc.md).  The header only makes a delete refuse: anyone may
+     * send it.
+     */
 
-    if (ngx_array_init(&tags, r->pool, 8, sizeof(ngx_str_t)) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
+    untagged = ngx_http_harbor_untagged_only(r);
 
-    rc = ngx_http_harbor_list_tags(r, &rt->name, &tags);
+    /* else its tags first, so that no tag ever points at nothing */
+
+    rc = ngx_http_harbor_tags_at(r, &rt->name, &digest, !untagged);
+
     if (rc == NGX_ERROR) {
         return ngx_http_harbor_storage_error(r);
     }
 
-    tag = tags.elts;
+    if (untagged && rc == NGX_OK) {
+        return ngx_http_harbor_error(r, NGX_HTTP_PRECONDITION_FAILED,
+                                     "DENIED", "the manifest is tagged",
+                                     NULL);
+    }
 
-    /*
-     * "X-Harbor-Untagged-Only: true" (the garbage collector's deletes of
-     * untagged manifests): a tag pushed since the caller looked keeps the
-     * manifest.  It can only make a delete refuse, so anyone may send it.
-     */
+    rc = ngx_http_harbor_link_delete(r, &rt->name,
+                                     NGX_HTTP_HARBOR_LINK_REVISION, &digest,
+                                     NULL);
+    if (rc == NGX_ERROR) {
+        return ngx_http_harbor_storage_error(r);
+    }
 
-    if (ngx_http_harbor_untagged_only(r)) {
-        for (i = 0; rc == NGX_OK && i < tags.nelts; i++) {
-            rc = ngx_http_harbor_link_get(r, &rt->name,
-                                          NGX_HTTP_HARBOR_LINK_TAG, &tag[i],
-                                          NULL, &body);
+    if (untagged) {
+        rc = ngx_http_harbor_tags_at(r, &rt->name, &digest, 0);
 
-            if (rc == NGX_OK && body.len == digest.len
-                && ngx_memcmp(body.data, digest.data, digest.len) == 0)
-            {
-                return ngx_http_harbor_error(r, NGX_HTTP_PRECONDITION_FAILED,
-                                             "DENIED",
-                                             "the manifest is tagged", NULL);
+        if (rc == NGX_OK) {
+            rc = ngx_http_harbor_link_put(r, &rt->name,
+                                          NGX_HTTP_HARBOR_LINK_REVISION,
+                                          &digest, NULL, &digest);
+            if (rc != NGX_OK) {
+                return ngx_http_harbor_storage_error(r);
             }
 
-            if (rc == NGX_DECLINED) {
-                rc = NGX_OK;
-            }
+            return ngx_http_harbor_error(r, NGX_HTTP_PRECONDITION_FAILED,
+                                         "DENIED", "the manifest is tagged",
+                                         NULL);
         }
 
         if (rc == NGX_ERROR) {
             return ngx_http_harbor_storage_error(r);
         }
-    }
-
-    for (i = 0; rc == NGX_OK && i < tags.nelts; i++) {
-        rc = ngx_http_harbor_link_get(r, &rt->name, NGX_HTTP_HARBOR_LINK_TAG,
-                                      &tag[i], NULL, &body);
-
-        if (rc == NGX_OK && body.len == digest.len
-            && ngx_memcmp(body.data, digest.data, digest.len) == 0)
-        {
-            rc = ngx_http_harbor_link_delete(r, &rt->name,
-                                             NGX_HTTP_HARBOR_LINK_TAG,
-                                             &tag[i], NULL);
-        }
-
-        if (rc == NGX_DECLINED) {
-            rc = NGX_OK;
-        }
-    }
-
-    if (rc == NGX_ERROR) {
-        return ngx_http_harbor_storage_error(r);
     }
 
     /* its entry in the referrers of its subject */
@@ -740,16 +742,67 @@ ngx_http_harbor_manifest_delete(ngx_http_request_t *r,
 
     hb_manifest_free(&m);
 
-    rc = ngx_http_harbor_link_delete(r, &rt->name,
-                                     NGX_HTTP_HARBOR_LINK_REVISION, &digest,
-                                     NULL);
-    if (rc == NGX_ERROR) {
-        return ngx_http_harbor_storage_error(r);
-    }
-
     ngx_http_harbor_journal(r, "delete", &rt->name, &digest, NULL, NULL, 0);
 
     return ngx_http_harbor_send(r, NGX_HTTP_ACCEPTED, NULL, NULL);
+}
+
+
+/*
+ * Whether a tag of the repository points at digest (NGX_OK) or none does
+ * (NGX_DECLINED); with del, those that do are deleted.
+ */
+
+static ngx_int_t
+ngx_http_harbor_tags_at(ngx_http_request_t *r, ngx_str_t *name,
+    ngx_str_t *digest, ngx_uint_t del)
+{
+    ngx_int_t     rc, found;
+    ngx_str_t     link, *tag;
+    ngx_uint_t    i;
+    ngx_array_t   tags;
+
+    if (ngx_array_init(&tags, r->pool, 8, sizeof(ngx_str_t)) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    rc = ngx_http_harbor_list_tags(r, name, &tags);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    tag = tags.elts;
+    found = NGX_DECLINED;
+
+    for (i = 0; i < tags.nelts; i++) {
+        rc = ngx_http_harbor_link_get(r, name, NGX_HTTP_HARBOR_LINK_TAG,
+                                      &tag[i], NULL, &link);
+
+        if (rc == NGX_ERROR) {
+            return NGX_ERROR;
+        }
+
+        if (rc == NGX_DECLINED || link.len != digest->len
+            || ngx_memcmp(link.data, digest->data, digest->len) != 0)
+        {
+            continue;
+        }
+
+        found = NGX_OK;
+
+        if (!del) {
+            break;
+        }
+
+        if (ngx_http_harbor_link_delete(r, name, NGX_HTTP_HARBOR_LINK_TAG,
+                                        &tag[i], NULL)
+            == NGX_ERROR)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    return found;
 }
 
 
