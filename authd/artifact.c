@@ -231,7 +231,7 @@ artifact_children_size(struct dbc *db, const char *rid, hb_manifest_t *m,
 {
     PGresult  *res;
     char      *list, *p;
-    size_t     i, len;
+    size_t     i, n, len;
     int        j, found;
 
     len = 3;
@@ -245,10 +245,16 @@ artifact_children_size(struct dbc *db, const char *rid, hb_manifest_t *m,
         return -1;
     }
 
+    /* a text[] literal of digests (validated: no quoting needed) */
     p = list;
     *p++ = '{';
     for (i = 0; i < m->nmanifests; i++) {
-        p += sprintf(p, "%s%s", i ? "," : "", m->manifests[i].digest);
+        n = strlen(m->manifests[i].digest);
+        if (i) {
+            *p++ = ',';
+        }
+        memcpy(p, m->manifests[i].digest, n);
+        p += n;
     }
     *p++ = '}';
     *p = '\0';

@@ -66,7 +66,7 @@ forge(const char *header, const char *claims, EVP_PKEY *k,
 
     if (sig_b64 != NULL) {
         t[hl++] = '.';
-        strcpy(t + hl, sig_b64);
+        memcpy(t + hl, sig_b64, strlen(sig_b64) + 1);
         return t;
     }
 

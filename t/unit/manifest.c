@@ -344,7 +344,8 @@ edit(const char *base, const char *path, const char *val)
     if (raw) {
         char  *o2 = malloc(strlen(out) + strlen(val) + 1);
 
-        sprintf(o2, "%.*s%s%s", (int) (raw - out), out, val,
+        snprintf(o2, strlen(out) + strlen(val) + 1, "%.*s%s%s",
+                 (int) (raw - out), out, val,
                 raw + sizeof(EDIT_RAW) + 1);
         free(out);
         out = o2;
@@ -688,15 +689,16 @@ test_many_layers(void)
     cap = 300 + n * 200;
     b = malloc(cap);
     p = b;
-    p += sprintf(p, "{\"schemaVersion\":2,\"mediaType\":\"" HB_MT_OCI_MANIFEST_S
+    p += snprintf(p, cap - (p - b),
+                  "{\"schemaVersion\":2,\"mediaType\":\"" HB_MT_OCI_MANIFEST_S
                  "\",\"config\":{\"mediaType\":\"" MT_OCI_CFG "\",\"digest\":\""
                  D_A "\",\"size\":1},\"layers\":[");
     for (i = 0; i < n; i++) {
-        p += sprintf(p, "%s{\"mediaType\":\"" MT_OCI_LAYER "\","
+        p += snprintf(p, cap - (p - b), "%s{\"mediaType\":\"" MT_OCI_LAYER "\","
                      "\"digest\":\"sha256:%064zx\",\"size\":%zu}",
                      i ? "," : "", i, i);
     }
-    sprintf(p, "]}");
+    snprintf(p, cap - (p - b), "]}");
 
     if (good(b, NULL, &m, "OCI manifest with 1000 layers")) {
         is_int(m.nblobs, n, "1000 layers: nblobs");
@@ -1124,7 +1126,7 @@ test_hostile(void)
     }
 
     wrapped = malloc(strlen(oci_artifact) + 3);
-    sprintf(wrapped, "[%s]", oci_artifact);
+    snprintf(wrapped, strlen(oci_artifact) + 3, "[%s]", oci_artifact);
     refuse(wrapped, NULL, "a manifest inside an array");
     refuse(wrapped, HB_MT_OCI_MANIFEST_S,
            "a manifest inside an array, as OCI manifest");
@@ -1147,16 +1149,18 @@ test_hostile(void)
     refuse_n(b, n, NULL, "40000 '{\"a\":'");
 
     /* nesting in an unknown field of a valid manifest */
-    len = sprintf(b, "{\"schemaVersion\":2,\"x\":");
+    len = snprintf(b, 2 * n + 100, "{\"schemaVersion\":2,\"x\":");
     memset(b + len, '[', 100000);
     memset(b + len + 100000, ']', 100000);
     len += 200000;
-    len += sprintf(b + len, ",\"config\":{\"mediaType\":\"" MT_OCI_CFG
+    len += snprintf(b + len, 2 * n + 100 - len,
+                    ",\"config\":{\"mediaType\":\"" MT_OCI_CFG
                    "\",\"digest\":\"" D_A "\",\"size\":1},\"layers\":[]}");
     refuse_n(b, len, NULL, "a manifest with 100000-deep nesting in a field");
 
     /* in the annotations */
-    len = sprintf(b, "{\"schemaVersion\":2,\"config\":{\"mediaType\":\""
+    len = snprintf(b, 2 * n + 100,
+                   "{\"schemaVersion\":2,\"config\":{\"mediaType\":\""
                   MT_OCI_CFG "\",\"digest\":\"" D_A "\",\"size\":1},"
                   "\"layers\":[],\"annotations\":");
     for (i = 0; i < 50000; i++) {
