@@ -39,6 +39,8 @@ static ngx_http_harbor_token_t
 
 static json_t *ngx_http_harbor_token_claims(ngx_http_request_t *r,
     ngx_http_harbor_loc_conf_t *hlcf, ngx_str_t *token);
+static ngx_uint_t ngx_http_harbor_equal(const u_char *a, const u_char *b,
+    size_t len);
 static void ngx_http_harbor_token_forget(ngx_http_harbor_token_t *t);
 static void ngx_http_harbor_token_release(void *data);
 static void ngx_http_harbor_token_keep(ngx_http_request_t *r,
@@ -355,7 +357,7 @@ ngx_http_harbor_token_claims(ngx_http_request_t *r,
     t = &ngx_http_harbor_tokens[slot];
 
     if (t->claims && t->conf == hlcf && t->len == token->len
-        && CRYPTO_memcmp(t->token, token->data, token->len) == 0)
+        && ngx_http_harbor_equal(t->token, token->data, token->len))
     {
         if (now <= t->exp + NGX_HTTP_HARBOR_LEEWAY) {
             return t->claims;
@@ -393,6 +395,33 @@ ngx_http_harbor_token_claims(ngx_http_request_t *r,
     t->claims = claims;
 
     return claims;
+}
+
+
+/*
+ * Constant time, like CRYPTO_memcmp(), which goes a byte at a time: this
+ * goes 8 at a time over a 2 KiB token on every request.
+ */
+
+static ngx_uint_t
+ngx_http_harbor_equal(const u_char *a, const u_char *b, size_t len)
+{
+    size_t    i;
+    uint64_t  x, y, d;
+
+    d = 0;
+
+    for (i = 0; i + 8 <= len; i += 8) {
+        ngx_memcpy(&x, a + i, 8);
+        ngx_memcpy(&y, b + i, 8);
+        d |= x ^ y;
+    }
+
+    for ( /* void */ ; i < len; i++) {
+        d |= a[i] ^ b[i];
+    }
+
+    return d == 0;
 }
 
 
