@@ -6,6 +6,8 @@
 #   HARBOR_PORT  port on 127.0.0.1 (default 8080)
 #   HARBOR_DATA  data directory (default var/ in the checkout); the registry
 #                store is $HARBOR_DATA/registry, as Harbor lays out its volume
+#   HARBOR_GC_WINDOW  seconds the garbage collector spares new blobs
+#                (authd's gc_window; default 7200)
 
 set -eu
 
@@ -80,6 +82,11 @@ authd:
   registry_storage: $data/registry
   registry_url: http://127.0.0.1:$port
 YML
+
+    # a trial instance may want the garbage collector to spare nothing
+    if [ -n "${HARBOR_GC_WINDOW:-}" ]; then
+        echo "  gc_window: $HARBOR_GC_WINDOW" >> "$data/authd.yml"
+    fi
 
     # it holds the first admin password: root and harbor only
     chmod 0640 "$data/authd.yml"
