@@ -35,6 +35,8 @@ typedef struct {
 } ngx_http_harbor_state_t;
 
 
+static ngx_int_t ngx_http_harbor_open_ro(ngx_http_request_t *r, u_char *path,
+    ngx_fd_t *fd);
 static ngx_int_t ngx_http_harbor_mkdir_p(ngx_http_request_t *r, u_char *path,
     size_t len);
 static ngx_int_t ngx_http_harbor_fsync_dir(ngx_http_request_t *r,
@@ -255,6 +257,34 @@ ngx_http_harbor_blob_send(ngx_http_request_t *r, ngx_str_t *digest,
 
 
 /*
+ * Open a file of the store for reading: NGX_OK, NGX_DECLINED if it is not
+ * there (not an error: the caller answers "unknown"), NGX_ERROR (logged).
+ */
+
+static ngx_int_t
+ngx_http_harbor_open_ro(ngx_http_request_t *r, u_char *path, ngx_fd_t *fd)
+{
+    ngx_err_t  err;
+
+    *fd = ngx_open_file(path, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+
+    if (*fd != NGX_INVALID_FILE) {
+        return NGX_OK;
+    }
+
+    err = ngx_errno;
+
+    if (err == NGX_ENOENT || err == NGX_ENOTDIR) {
+        return NGX_DECLINED;
+    }
+
+    ngx_log_error(NGX_LOG_CRIT, r->connection->log, err,
+                  ngx_open_file_n " \"%s\" failed", path);
+    return NGX_ERROR;
+}
+
+
+/*
  * The link file of a kind; *entry is the length of the directory that
  * holds everything of the entry (deleted as a whole).
  */
@@ -334,6 +364,7 @@ ngx_http_harbor_link_get(ngx_http_request_t *r, ngx_str_t *name,
     size_t           entry;
     ssize_t          n;
     ngx_fd_t         fd;
+    ngx_int_t        rc;
     ngx_err_t        err;
     ngx_str_t        path;
     ngx_file_info_t  fi;
@@ -377,18 +408,9 @@ ngx_http_harbor_link_get(ngx_http_request_t *r, ngx_str_t *name,
         return NGX_OK;
     }
 
-    fd = ngx_open_file(path.data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
-
-    if (fd == NGX_INVALID_FILE) {
-        err = ngx_errno;
-
-        if (err == NGX_ENOENT || err == NGX_ENOTDIR) {
-            return NGX_DECLINED;
-        }
-
-        ngx_log_error(NGX_LOG_CRIT, r->connection->log, err,
-                      ngx_open_file_n " \"%s\" failed", path.data);
-        return NGX_ERROR;
+    rc = ngx_http_harbor_open_ro(r, path.data, &fd);
+    if (rc != NGX_OK) {
+        return rc;
     }
 
     n = read(fd, buf, sizeof(buf));
@@ -527,7 +549,7 @@ ngx_http_harbor_blob_read(ngx_http_request_t *r, ngx_str_t *digest,
     off_t            size;
     ssize_t          n;
     ngx_fd_t         fd;
-    ngx_err_t        err;
+    ngx_int_t        rc;
     ngx_str_t        path;
     ngx_file_info_t  fi;
 
@@ -535,18 +557,9 @@ ngx_http_harbor_blob_read(ngx_http_request_t *r, ngx_str_t *digest,
         return NGX_ERROR;
     }
 
-    fd = ngx_open_file(path.data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
-
-    if (fd == NGX_INVALID_FILE) {
-        err = ngx_errno;
-
-        if (err == NGX_ENOENT || err == NGX_ENOTDIR) {
-            return NGX_DECLINED;
-        }
-
-        ngx_log_error(NGX_LOG_CRIT, r->connection->log, err,
-                      ngx_open_file_n " \"%s\" failed", path.data);
-        return NGX_ERROR;
+    rc = ngx_http_harbor_open_ro(r, path.data, &fd);
+    if (rc != NGX_OK) {
+        return rc;
     }
 
     if (ngx_fd_info(fd, &fi) == NGX_FILE_ERROR) {
@@ -1065,7 +1078,7 @@ ngx_http_harbor_upload_open(ngx_http_request_t *r, ngx_str_t *name,
     u_char                   *file;
     ssize_t                   n;
     ngx_fd_t                  fd;
-    ngx_err_t                 err;
+    ngx_int_t                 rc;
     ngx_file_info_t           fi;
     ngx_pool_cleanup_t       *cln;
     ngx_http_harbor_state_t   st;
@@ -1084,18 +1097,9 @@ ngx_http_harbor_upload_open(ngx_http_request_t *r, ngx_str_t *name,
         return NGX_ERROR;
     }
 
-    fd = ngx_open_file(file, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
-
-    if (fd == NGX_INVALID_FILE) {
-        err = ngx_errno;
-
-        if (err == NGX_ENOENT || err == NGX_ENOTDIR) {
-            return NGX_DECLINED;
-        }
-
-        ngx_log_error(NGX_LOG_CRIT, r->connection->log, err,
-                      ngx_open_file_n " \"%s\" failed", file);
-        return NGX_ERROR;
+    rc = ngx_http_harbor_open_ro(r, file, &fd);
+    if (rc != NGX_OK) {
+        return rc;
     }
 
     u->lock = fd;
