@@ -465,9 +465,6 @@ api_artifacts(struct req *r)
     order = q_order(r, http_arg(r, "sort"), art_sort, nitems(art_sort),
                     "a.push_time DESC");
     if (order == NULL) {
-        http_error(r, 400, "sort: use push_time, pull_time, size, digest, "
-                   "id, pull_count, type or media_type, with - for "
-                   "descending");
         return;
     }
 
@@ -727,8 +724,6 @@ tags_list(struct req *r, struct art *a)
     order = q_order(r, http_arg(r, "sort"), tag_sort, nitems(tag_sort),
                     "t.name ASC");
     if (order == NULL) {
-        http_error(r, 400, "sort: use name, id, push_time or pull_time, "
-                   "with - for descending");
         return;
     }
 

@@ -119,8 +119,6 @@ audit_list(struct req *r, long long project_id)
     order = q_order(r, http_arg(r, "sort"), audit_sort, nitems(audit_sort),
                     "l.op_time DESC, l.id DESC");
     if (order == NULL) {
-        http_error(r, 400, "sort: use op_time, id, operation, resource, "
-                   "resource_type or username, with - for descending");
         return;
     }
 

@@ -17,6 +17,14 @@
     "pm.id, pm.project_id, COALESCE(u.username, g.group_name), r.name,"     \
     " pm.role, pm.entity_id, pm.entity_type"
 
+/* sort keys: Harbor's member fields */
+static const struct qsort  member_sort[] = {
+    { "id",             "pm.id" },
+    { "entity_name",    "COALESCE(u.username, g.group_name)" },
+    { "role_id",        "pm.role" },
+    { "entity_type",    "pm.entity_type" },
+};
+
 #define MEMBER_FROM                                                         \
     " FROM project_member pm JOIN roles r ON r.role_id = pm.role"           \
     " LEFT JOIN users u ON pm.entity_type = 'u'"                            \
@@ -61,8 +69,8 @@ member_id(const char *s)
 static void
 members_list(struct req *r, struct project *p)
 {
-    const char  *name;
-    char         pid[32], limit[32], offset[32], *like, *o;
+    const char  *name, *order;
+    char         pid[32], limit[32], offset[32], *like, *sql;
     long         page, page_size;
     long long    total;
     PGresult    *res;
@@ -77,24 +85,17 @@ members_list(struct req *r, struct project *p)
         return;
     }
 
+    order = q_order(r, http_arg(r, "sort"), member_sort,
+                    nitems(member_sort), "pm.id");
+    if (order == NULL) {
+        return;
+    }
+
+    /* fuzzy, with the value's own LIKE characters escaped */
     like = NULL;
     name = http_arg(r, "entityname");
-    if (name != NULL) {
-        like = req_alloc(r, strlen(name) * 2 + 3);
-        if (like == NULL) {
-            http_error(r, 500, "out of memory");
-            return;
-        }
-        o = like;
-        *o++ = '%';
-        for ( ; *name; name++) {
-            if (*name == '%' || *name == '_' || *name == '\\') {
-                *o++ = '\\';
-            }
-            *o++ = *name;
-        }
-        *o++ = '%';
-        *o = '\0';
+    if (name != NULL && (like = q_like(r, name)) == NULL) {
+        return;
     }
 
     snprintf(pid, sizeof(pid), "%lld", p->id);
@@ -116,9 +117,14 @@ members_list(struct req *r, struct project *p)
     total = db_ll(res, 0, 0);
     PQclear(res);
 
-    res = db_execv(r->db, "SELECT " MEMBER_COLUMNS MEMBER_FROM MEMBERS_WHERE
-                   " ORDER BY pm.id LIMIT $3 OFFSET $4",
-                   4, pid, like, limit, offset);
+    sql = req_printf(r, "SELECT " MEMBER_COLUMNS MEMBER_FROM MEMBERS_WHERE
+                     " ORDER BY %s, pm.id LIMIT $3 OFFSET $4", order);
+    if (sql == NULL) {
+        http_error(r, 500, "out of memory");
+        return;
+    }
+
+    res = db_execv(r->db, sql, 4, pid, like, limit, offset);
     if (res == NULL) {
         http_db_error(r);
         return;

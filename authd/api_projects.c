@@ -29,10 +29,7 @@ static const struct {
 };
 
 /* sort keys: the client's name, and the SQL written for it */
-static const struct {
-    const char  *key;
-    const char  *sql;
-} project_sort_keys[] = {
+static const struct qsort  project_sort[] = {
     { "name",           "p.name" },
     { "project_id",     "p.project_id" },
     { "creation_time",  "p.creation_time" },
@@ -389,57 +386,6 @@ project_q(struct req *r, const char *q, const char *const *keys, int nkeys,
 }
 
 
-/* sort=name,-creation_time from an allow-list, into SQL of our own */
-static const char *
-project_order(struct req *r, const char *sort)
-{
-    char    *s, *item, *save, *out;
-    size_t   i;
-    int      desc, n;
-
-    out = req_strdup(r, "");
-
-    if (sort == NULL || sort[0] == '\0') {
-        return "p.name";
-    }
-
-    s = req_strdup(r, sort);
-    if (s == NULL || out == NULL) {
-        return NULL;
-    }
-
-    n = 0;
-
-    for (item = strtok_r(s, ",", &save); item != NULL;
-         item = strtok_r(NULL, ",", &save))
-    {
-        desc = item[0] == '-';
-        if (desc) {
-            item++;
-        }
-
-        for (i = 0; i < nitems(project_sort_keys); i++) {
-            if (strcmp(item, project_sort_keys[i].key) == 0) {
-                break;
-            }
-        }
-
-        if (i == nitems(project_sort_keys) || n == 4) {
-            return NULL;
-        }
-
-        out = req_printf(r, "%s%s%s%s", out, n ? ", " : "",
-                         project_sort_keys[i].sql, desc ? " DESC" : "");
-        if (out == NULL) {
-            return NULL;
-        }
-        n++;
-    }
-
-    return n ? out : "p.name";
-}
-
-
 static void
 projects_list(struct req *r)
 {
@@ -502,10 +448,9 @@ projects_list(struct req *r)
         }
     }
 
-    order = project_order(r, http_arg(r, "sort"));
+    order = q_order(r, http_arg(r, "sort"), project_sort,
+                    nitems(project_sort), "p.name");
     if (order == NULL) {
-        http_error(r, 400, "sort: use name, project_id, creation_time or "
-                   "update_time, with - for descending");
         return;
     }
 

@@ -158,8 +158,6 @@ repos_list(struct req *r, long long project_id)
     order = q_order(r, http_arg(r, "sort"), repo_sort, nitems(repo_sort),
                     "r.creation_time DESC");
     if (order == NULL) {
-        http_error(r, 400, "sort: use name, id, creation_time, update_time "
-                   "or pull_count, with - for descending");
         return;
     }
 

@@ -20,10 +20,7 @@
     "user_id, username, email, realname, comment, sysadmin_flag, "          \
     DB_TIME("creation_time") ", " DB_TIME("update_time")
 
-static const struct {
-    const char  *key;
-    const char  *sql;
-} user_sort_keys[] = {
+static const struct qsort  user_sort[] = {
     { "username",       "username" },
     { "email",          "email" },
     { "user_id",        "user_id" },
@@ -123,15 +120,14 @@ user_email_valid(const char *s)
 static void
 users_list(struct req *r)
 {
-    const char  *s, *q, *uname, *email, *order;
-    char        *like_u, *like_e, limit[32], offset[32], *sql, *o, *item;
-    char        *save, *sort;
+    const char  *q, *uname, *email, *order;
+    char        *like_u, *like_e, limit[32], offset[32], *sql, *item;
+    char        *save;
     long         page, page_size;
     long long    total;
     PGresult    *res;
     json_t      *list;
-    size_t       k;
-    int          i, desc, n;
+    int          i;
 
     if (http_need_sysadmin(r) != 0 || http_page(r, &page, &page_size) != 0) {
         return;
@@ -173,62 +169,16 @@ users_list(struct req *r)
     like_u = NULL;
     like_e = NULL;
 
-    for (i = 0; i < 2; i++) {
-        s = i == 0 ? uname : email;
-        if (s == NULL) {
-            continue;
-        }
-        o = req_alloc(r, strlen(s) * 2 + 3);
-        if (o == NULL) {
-            http_error(r, 500, "out of memory");
-            return;
-        }
-        if (i == 0) {
-            like_u = o;
-        } else {
-            like_e = o;
-        }
-        *o++ = '%';
-        for ( ; *s; s++) {
-            if (*s == '%' || *s == '_' || *s == '\\') {
-                *o++ = '\\';
-            }
-            *o++ = *s;
-        }
-        *o++ = '%';
-        *o = '\0';
+    if ((uname != NULL && (like_u = q_like(r, uname)) == NULL)
+        || (email != NULL && (like_e = q_like(r, email)) == NULL))
+    {
+        return;
     }
 
-    order = "username";
-    sort = (char *) http_arg(r, "sort");
-    if (sort != NULL && sort[0] != '\0') {
-        order = "";
-        n = 0;
-        for (item = strtok_r(sort, ",", &save); item != NULL;
-             item = strtok_r(NULL, ",", &save))
-        {
-            desc = item[0] == '-';
-            if (desc) {
-                item++;
-            }
-            for (k = 0; k < nitems(user_sort_keys); k++) {
-                if (strcmp(item, user_sort_keys[k].key) == 0) {
-                    break;
-                }
-            }
-            if (k == nitems(user_sort_keys) || n == 4) {
-                http_error(r, 400, "sort: use username, email, user_id, "
-                           "creation_time or update_time, - for descending");
-                return;
-            }
-            order = req_printf(r, "%s%s%s%s", order, n ? ", " : "",
-                               user_sort_keys[k].sql, desc ? " DESC" : "");
-            if (order == NULL) {
-                http_error(r, 500, "out of memory");
-                return;
-            }
-            n++;
-        }
+    order = q_order(r, http_arg(r, "sort"), user_sort, nitems(user_sort),
+                    "username");
+    if (order == NULL) {
+        return;
     }
 
     if (http_db(r) == NULL) {

@@ -274,6 +274,8 @@ struct req {
     char               *body;
     size_t              body_len;
     int                 body_over;
+    const char         *bad_arg;        /* a query argument that does not
+                                           percent-decode */
     char                rid[65];
     struct timespec     start;
 
@@ -427,6 +429,7 @@ void api_systeminfo(struct req *r);
 #define Q_ITEMS_MAX         16
 #define Q_VALUES_MAX        16
 #define Q_PARAMS_MAX        64
+#define Q_SORT_MAX          4            /* keys in one sort= */
 
 struct qitem {
     const char  *key;

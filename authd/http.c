@@ -305,6 +305,25 @@ http_args_cb(void *cls, enum MHD_ValueKind kind, const char *key,
 }
 
 
+static enum MHD_Result
+http_arg_bad_cb(void *cls, enum MHD_ValueKind kind, const char *key,
+    const char *value)
+{
+    struct req  *r = cls;
+    char        *s;
+
+    (void) kind;
+
+    s = req_strdup(r, value != NULL ? value : "");
+    if (s != NULL && http_decode(s, 1) != 0) {
+        r->bad_arg = key;
+        return MHD_NO;
+    }
+
+    return MHD_YES;
+}
+
+
 /* Every value of a repeated argument; max + 1 if there are too many. */
 int
 http_args(struct req *r, const char *name, const char **out, int max)
@@ -1094,6 +1113,14 @@ http_dispatch(struct req *r, const char *url)
         if (p == NULL) {
             break;
         }
+    }
+
+    /* an argument that does not decode is bad input, not an absent one */
+    MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND,
+                              http_arg_bad_cb, r);
+    if (r->bad_arg != NULL) {
+        http_error(r, 400, "bad percent-encoding in the query");
+        return;
     }
 
     rc = http_route(r, &rt);

@@ -539,56 +539,85 @@ q_where(struct qsql *s, struct qitem *items, int n, const struct qfield *f,
 
 
 /*
- * sort=k1,-k2 into "sql1, sql2 DESC" from the allow-list; dflt when there
- * is no sort; NULL (nothing sent) for an unknown key.
+ * sort=k1,-k2 into "sql1 ASC NULLS FIRST, sql2 DESC NULLS LAST" from the
+ * allow-list, the one parser of every list; dflt when sort is absent or
+ * empty.  Every item is a key of the list, with one optional "-": an empty
+ * item (",", "a,,b", "-"), an unknown key or more than Q_SORT_MAX items is
+ * a 400 naming the keys.  NULL with the answer sent.
  */
 const char *
 q_order(struct req *r, const char *sort, const struct qsort *keys, size_t n,
     const char *dflt)
 {
-    char    *s, *item, *save, *out;
-    size_t   i;
-    int      desc, count;
+    const char  *p, *end, *item;
+    char        *out, *names;
+    size_t       i, len;
+    int          desc, count;
 
     if (sort == NULL || sort[0] == '\0') {
         return dflt;
     }
 
-    s = req_strdup(r, sort);
-    out = req_strdup(r, "");
-    if (s == NULL || out == NULL) {
-        return NULL;
-    }
-
+    out = "";
     count = 0;
+    p = sort;
 
-    for (item = strtok_r(s, ",", &save); item != NULL;
-         item = strtok_r(NULL, ",", &save))
-    {
-        desc = item[0] == '-';
+    for ( ;; ) {
+        end = strchr(p, ',');
+        len = end != NULL ? (size_t) (end - p) : strlen(p);
+
+        item = p;
+        desc = len > 0 && item[0] == '-';
         if (desc) {
             item++;
+            len--;
         }
 
         for (i = 0; i < n; i++) {
-            if (strcmp(item, keys[i].key) == 0) {
+            if (len > 0 && strlen(keys[i].key) == len
+                && memcmp(item, keys[i].key, len) == 0)
+            {
                 break;
             }
         }
 
-        if (i == n || count == 4) {
-            return NULL;
+        if (i == n || count == Q_SORT_MAX) {
+            goto bad;
         }
 
         out = req_printf(r, "%s%s%s%s", out, count ? ", " : "", keys[i].sql,
                          desc ? " DESC NULLS LAST" : " ASC NULLS FIRST");
         if (out == NULL) {
+            http_error(r, 500, "out of memory");
             return NULL;
         }
         count++;
+
+        if (end == NULL) {
+            return out;
+        }
+
+        p = end + 1;
     }
 
-    return count ? out : dflt;
+bad:
+
+    names = "";
+    for (i = 0; i < n && names != NULL; i++) {
+        names = req_printf(r, "%s%s%s", names,
+                           i == 0 ? "" : i + 1 < n ? ", " : " or ",
+                           keys[i].key);
+    }
+
+    if (names == NULL) {
+        http_error(r, 500, "out of memory");
+        return NULL;
+    }
+
+    http_error(r, 400, "sort: at most %d of %s, each with - for descending, "
+               "separated by commas", Q_SORT_MAX, names);
+
+    return NULL;
 }
 
 
