@@ -13,6 +13,17 @@
  * hash: no password is kept, and any change of the stored hash (password
  * change, by authd or straight in SQL) misses the cache.  Changing a
  * password or deleting a user also drops that user's entries at once.
+ *
+ * Password guessing is throttled here, for every way in (/c/login, Basic
+ * on the API and on /service/token), before any argon2id is paid: a
+ * table of failure counts per client address and per account, each over
+ * a window of AUTH_FAIL_WINDOW seconds.  An address with AUTH_FAIL_MAX
+ * failures is refused, whatever account it names.  An account with
+ * AUTH_ACCOUNT_FAIL_MAX failures (from any number of addresses) is under
+ * attack: it is refused to addresses that have failed in the window, and
+ * still tried for addresses with a clean record, so that the real user
+ * logs in from their own address while a stranger guesses elsewhere.
+ * Keys are keyed BLAKE2b digests: neither addresses nor names are kept.
  */
 
 #include <pthread.h>
@@ -26,7 +37,14 @@
 #include "authd.h"
 
 
-#define AUTH_CACHE_SIZE  1024
+#define AUTH_CACHE_SIZE     1024
+#define AUTH_THROTTLE_SIZE  4096         /* addresses and accounts */
+
+struct auth_fail {
+    unsigned char   key[16];            /* BLAKE2b of "a" ip or "u" name */
+    time_t          start;              /* of its window */
+    int             count;
+};
 
 struct auth_entry {
     unsigned char   digest[crypto_generichash_BYTES];
@@ -39,6 +57,9 @@ static size_t             auth_cache_next;
 static pthread_mutex_t    auth_mtx = PTHREAD_MUTEX_INITIALIZER;
 static unsigned char      auth_key[crypto_generichash_KEYBYTES];
 static char               auth_dummy[crypto_pwhash_STRBYTES];
+static struct auth_fail   auth_fails[AUTH_THROTTLE_SIZE];
+static pthread_mutex_t    auth_fail_mtx = PTHREAD_MUTEX_INITIALIZER;
+static unsigned char      auth_fail_key[crypto_generichash_KEYBYTES];
 
 
 int
@@ -51,6 +72,7 @@ auth_init(void)
     }
 
     randombytes_buf(auth_key, sizeof(auth_key));
+    randombytes_buf(auth_fail_key, sizeof(auth_fail_key));
 
     /* a hash of a random password, verified for unknown users */
     randombytes_buf(rnd, sizeof(rnd));
@@ -201,13 +223,136 @@ auth_forget(long long user_id)
 }
 
 
+/* the throttle's key of an address ('a') or an account ('u', any case) */
+static void
+auth_fail_key_of(unsigned char key[16], int kind, const char *s, size_t len)
+{
+    crypto_generichash_state  st;
+    unsigned char             c;
+    size_t                    i;
+
+    crypto_generichash_init(&st, auth_fail_key, sizeof(auth_fail_key), 16);
+
+    c = (unsigned char) kind;
+    crypto_generichash_update(&st, &c, 1);
+
+    for (i = 0; i < len; i++) {
+        c = (unsigned char) s[i];
+        if (kind == 'u' && c >= 'A' && c <= 'Z') {
+            c = (unsigned char) (c - 'A' + 'a');
+        }
+        crypto_generichash_update(&st, &c, 1);
+    }
+
+    crypto_generichash_final(&st, key, 16);
+}
+
+
+/* the entry of key in its window, NULL if none; under auth_fail_mtx */
+static struct auth_fail *
+auth_fail_find(const unsigned char key[16], time_t now)
+{
+    size_t  i;
+
+    for (i = 0; i < AUTH_THROTTLE_SIZE; i++) {
+        if (auth_fails[i].start + AUTH_FAIL_WINDOW > now
+            && memcmp(auth_fails[i].key, key, 16) == 0)
+        {
+            return &auth_fails[i];
+        }
+    }
+
+    return NULL;
+}
+
+
+/* one more failure of key: its entry, or the oldest one reused */
+static void
+auth_fail_count(const unsigned char key[16], time_t now)
+{
+    struct auth_fail  *f;
+    size_t             i;
+
+    f = auth_fail_find(key, now);
+
+    if (f == NULL) {
+        f = &auth_fails[0];
+        for (i = 1; i < AUTH_THROTTLE_SIZE; i++) {
+            if (auth_fails[i].start < f->start) {
+                f = &auth_fails[i];
+            }
+        }
+        memcpy(f->key, key, 16);
+        f->start = now;
+        f->count = 0;
+    }
+
+    f->count++;
+}
+
+
+/*
+ * Whether a login from ip as name is refused untried: 1 with *wait (the
+ * seconds until it will be tried), else 0.  See the top of the file.
+ */
+static int
+auth_throttled(const char *ip, const char *name, size_t nlen, long *wait)
+{
+    struct auth_fail  *a, *u;
+    unsigned char      ka[16], ku[16];
+    time_t             now;
+    int                over;
+
+    auth_fail_key_of(ka, 'a', ip, strlen(ip));
+    auth_fail_key_of(ku, 'u', name, nlen);
+    now = time(NULL);
+    over = 0;
+
+    pthread_mutex_lock(&auth_fail_mtx);
+
+    a = auth_fail_find(ka, now);
+    u = auth_fail_find(ku, now);
+
+    if (a != NULL && a->count >= AUTH_FAIL_MAX) {
+        over = 1;
+        *wait = (long) (a->start + AUTH_FAIL_WINDOW - now);
+
+    } else if (a != NULL && u != NULL && u->count >= AUTH_ACCOUNT_FAIL_MAX) {
+        over = 1;
+        *wait = (long) (u->start + AUTH_FAIL_WINDOW - now);
+    }
+
+    pthread_mutex_unlock(&auth_fail_mtx);
+
+    return over;
+}
+
+
+/* a failed login from ip as name counts against both */
+static void
+auth_failed(const char *ip, const char *name, size_t nlen)
+{
+    unsigned char  ka[16], ku[16];
+    time_t         now;
+
+    auth_fail_key_of(ka, 'a', ip, strlen(ip));
+    auth_fail_key_of(ku, 'u', name, nlen);
+    now = time(NULL);
+
+    pthread_mutex_lock(&auth_fail_mtx);
+    auth_fail_count(ka, now);
+    auth_fail_count(ku, now);
+    pthread_mutex_unlock(&auth_fail_mtx);
+}
+
+
 /*
  * Check a username and password against the users table.
  * AUTH_OK fills u; AUTH_FAIL for an unknown user or a wrong password
  * alike; AUTH_ERROR if the database could not answer.
  */
-int
-auth_user(struct dbc *db, const char *name, size_t nlen, const char *pw,
+static int
+auth_check(struct dbc *db, const char *name, size_t nlen, const char *pw,
     size_t plen, struct user *u)
 {
     PGresult       *r;
@@ -297,6 +442,34 @@ auth_user(struct dbc *db, const char *name, size_t nlen, const char *pw,
     return rc;
 }
 
+
+
+/*
+ * A login from ip (the client's address, "" if unknown): auth_check()
+ * unless it is throttled, AUTH_THROTTLED with *wait then (no database
+ * query, no argon2id).  A failure counts against the address and the
+ * account.
+ */
+int
+auth_user(struct dbc *db, const char *name, size_t nlen, const char *pw,
+    size_t plen, const char *ip, struct user *u, long *wait)
+{
+    int  rc;
+
+    memset(u, 0, sizeof(*u));
+
+    if (auth_throttled(ip, name, nlen, wait)) {
+        return AUTH_THROTTLED;
+    }
+
+    rc = auth_check(db, name, nlen, pw, plen, u);
+
+    if (rc == AUTH_FAIL) {
+        auth_failed(ip, name, nlen);
+    }
+
+    return rc;
+}
 
 /* Harbor's rule: 8 to 128 characters, an upper, a lower case and a digit */
 int

@@ -212,6 +212,12 @@ void keys_free(struct token_key *tk);
 #define AUTH_OK              0
 #define AUTH_FAIL            1
 #define AUTH_ERROR           2           /* database unavailable */
+#define AUTH_THROTTLED       3           /* refused untried: too many
+                                            failures */
+
+#define AUTH_FAIL_MAX        10          /* failed logins per address... */
+#define AUTH_ACCOUNT_FAIL_MAX 10         /* ...and per account... */
+#define AUTH_FAIL_WINDOW     300         /* ...in this many seconds */
 
 struct user {
     long long   id;                     /* 0: anonymous */
@@ -223,7 +229,7 @@ int auth_init(void);
 int auth_hash(const char *pw, size_t len, char *out, size_t outlen);
 int auth_verify(const char *hash, const char *pw, size_t len);
 int auth_user(struct dbc *db, const char *name, size_t nlen, const char *pw,
-    size_t plen, struct user *u);
+    size_t plen, const char *ip, struct user *u, long *wait);
 void auth_forget(long long user_id);
 int auth_password_ok(const char *pw, char *err, size_t errlen);
 int auth_is_default_admin(struct dbc *db);
@@ -324,6 +330,8 @@ int http_basic(const char *h, char *user, size_t ulen, char *pw, size_t plen,
 int http_decode_segment(char *s);
 int http_bool_arg(struct req *r, const char *name, int dflt, int *out);
 const char *http_client_ip(struct req *r);
+int http_login(struct req *r, const char *name, size_t nlen, const char *pw,
+    size_t plen);
 
 /* JSON body fields: 0 found, 1 absent, -1 wrong type (error sent) */
 int body_str(struct req *r, json_t *o, const char *key, const char **out,
@@ -602,8 +610,6 @@ void api_statistics(struct req *r);
 
 #define SESSION_IDLE         3600        /* seconds without a request */
 #define SESSION_MAX          (12 * 3600) /* seconds after the login */
-#define SESSION_FAIL_MAX     10          /* failed logins per address... */
-#define SESSION_FAIL_WINDOW  300         /* ...in this many seconds */
 
 int session_authenticate(struct req *r);
 void session_login(struct req *r);

@@ -941,35 +941,68 @@ http_authenticate(struct req *r)
         return -1;
     }
 
-    if (http_db(r) == NULL) {
-        sodium_memzero(pw, sizeof(pw));
-        return -1;
-    }
-
-    rc = auth_user(r->db, name, strlen(name), pw, plen, &r->user);
+    rc = http_login(r, name, strlen(name), pw, plen);
     sodium_memzero(pw, sizeof(pw));
 
-    if (rc == AUTH_ERROR) {
+    return rc;
+}
+
+
+/*
+ * Credentials of this request, for the API, the token service and the
+ * UI's login alike: 0 with r->user set, or -1 with the answer sent (503,
+ * 401 with an audit row, or 429 when the address or account is
+ * throttled: that costs neither a query nor argon2id, see auth.c).
+ */
+int
+http_login(struct req *r, const char *name, size_t nlen, const char *pw,
+    size_t plen)
+{
+    const char  *ip;
+    char         s[32];
+    long         wait;
+    int          rc, n;
+
+    ip = http_client_ip(r);
+
+    if (http_db(r) == NULL) {
+        return -1;
+    }
+
+    rc = auth_user(r->db, name, nlen, pw, plen, ip, &r->user, &wait);
+
+    switch (rc) {
+
+    case AUTH_OK:
+        return 0;
+
+    case AUTH_ERROR:
         http_db_error(r);
         return -1;
-    }
 
-    if (rc != AUTH_OK) {
-        log_info("authentication failed for \"%.64s\"", name);
-
-        /* failed logins are what an audit log is read for */
-        if (audit_add(r->db, 0, name, "login", "user", name,
-                      "invalid username or password", 0,
-                      http_client_ip(r)) != 0)
-        {
-            log_warnx("audit log: a failed login was not recorded");
+    case AUTH_THROTTLED:
+        log_debug("login throttled for \"%.64s\"", name);
+        n = snprintf(s, sizeof(s), "%ld", wait);
+        if (n > 0 && n < (int) sizeof(s)) {
+            http_header(r, "Retry-After", s);
         }
-
-        http_error(r, 401, "invalid username or password");
+        http_error(r, 429, "too many failed logins from your address or "
+                   "for this account; try again in %ld seconds", wait);
         return -1;
     }
 
-    return 0;
+    log_info("authentication failed for \"%.64s\"", name);
+
+    /* failed logins are what an audit log is read for */
+    if (audit_add(r->db, 0, name, "login", "user", name,
+                  "invalid username or password", 0, ip) != 0)
+    {
+        log_warnx("audit log: a failed login was not recorded");
+    }
+
+    http_error(r, 401, "invalid username or password");
+
+    return -1;
 }
 
 

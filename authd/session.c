@@ -20,9 +20,8 @@
  * SESSION_MAX seconds after the login, when the user is deleted, or when
  * the user's password changes.
  *
- * Failed logins are throttled per client address (SESSION_FAIL_MAX in
- * SESSION_FAIL_WINDOW seconds), not per account, so that a stranger
- * cannot lock the real user out.
+ * Failed logins are throttled as for Basic credentials, per address and
+ * per account without locking the real user out (auth.c, http_login).
  */
 
 #include <pthread.h>
@@ -43,7 +42,6 @@
 #define SESSION_COOKIE       "sid"
 #define SESSION_CSRF_COOKIE  "__csrf"
 #define SESSION_CSRF_HEADER  "X-Harbor-CSRF-Token"
-#define SESSION_THROTTLE     256         /* addresses remembered */
 
 /* the session's validity, in SQL over sessions s and users u */
 #define SESSION_VALID                                                       \
@@ -52,14 +50,6 @@
     " AND s.last_seen > now() - make_interval(secs => $2::integer)"         \
     " AND s.creation_time > now() - make_interval(secs => $3::integer)"
 
-struct session_fail {
-    unsigned char  key[16];             /* BLAKE2b of the address */
-    time_t         start;               /* of the window */
-    int            count;
-};
-
-static struct session_fail  session_fails[SESSION_THROTTLE];
-static pthread_mutex_t      session_mtx = PTHREAD_MUTEX_INITIALIZER;
 
 
 static int session_hex_ok(const char *s);
@@ -71,8 +61,6 @@ static int session_hexval(char c);
 static int session_form(struct req *r, const char *name, char *out,
     size_t size, size_t *len);
 static int session_same_origin(struct req *r);
-static int session_throttled(const char *ip, long *wait);
-static void session_failed(const char *ip);
 
 
 static int
@@ -353,92 +341,15 @@ session_same_origin(struct req *r)
 }
 
 
-static int
-session_throttled(const char *ip, long *wait)
-{
-    unsigned char  key[16];
-    time_t         now;
-    size_t         i;
-    int            over;
-
-    crypto_generichash(key, sizeof(key), (const unsigned char *) ip,
-                       strlen(ip), NULL, 0);
-    now = time(NULL);
-    over = 0;
-
-    pthread_mutex_lock(&session_mtx);
-
-    for (i = 0; i < SESSION_THROTTLE; i++) {
-        if (memcmp(session_fails[i].key, key, sizeof(key)) == 0
-            && session_fails[i].start + SESSION_FAIL_WINDOW > now
-            && session_fails[i].count >= SESSION_FAIL_MAX)
-        {
-            over = 1;
-            *wait = (long) (session_fails[i].start + SESSION_FAIL_WINDOW
-                            - now);
-            break;
-        }
-    }
-
-    pthread_mutex_unlock(&session_mtx);
-
-    return over;
-}
-
-
-static void
-session_failed(const char *ip)
-{
-    struct session_fail  *f, *oldest;
-    unsigned char         key[16];
-    time_t                now;
-    size_t                i;
-
-    crypto_generichash(key, sizeof(key), (const unsigned char *) ip,
-                       strlen(ip), NULL, 0);
-    now = time(NULL);
-    f = NULL;
-    oldest = &session_fails[0];
-
-    pthread_mutex_lock(&session_mtx);
-
-    for (i = 0; i < SESSION_THROTTLE; i++) {
-        if (memcmp(session_fails[i].key, key, sizeof(key)) == 0) {
-            f = &session_fails[i];
-            break;
-        }
-        if (session_fails[i].start < oldest->start) {
-            oldest = &session_fails[i];
-        }
-    }
-
-    if (f == NULL) {
-        f = oldest;
-        memcpy(f->key, key, sizeof(key));
-        f->start = 0;
-    }
-
-    if (f->start + SESSION_FAIL_WINDOW <= now) {
-        f->start = now;
-        f->count = 0;
-    }
-
-    f->count++;
-
-    pthread_mutex_unlock(&session_mtx);
-}
-
-
 void
 session_login(struct req *r)
 {
-    const char     *ctype, *ip;
+    const char     *ctype;
     char            name[AUTHD_USER_MAX + 1], pw[AUTHD_PASSWORD_MAX + 1];
     char            sid[SESSION_HEX + 1], hash[SESSION_HEX + 1];
     char            csrf[SESSION_HEX + 1], uid[32], idle[16], max[16];
     unsigned char   rnd[SESSION_ID_BYTES];
     size_t          nlen, plen;
-    long            wait;
     int             rc;
 
     ctype = http_header_in(r, MHD_HTTP_HEADER_CONTENT_TYPE);
@@ -456,15 +367,6 @@ session_login(struct req *r)
         return;
     }
 
-    ip = http_client_ip(r);
-
-    if (session_throttled(ip, &wait)) {
-        http_header(r, "Retry-After", req_printf(r, "%ld", wait));
-        http_error(r, 429, "too many failed logins from your address; "
-                   "try again in %ld seconds", wait);
-        return;
-    }
-
     rc = session_form(r, "principal", name, sizeof(name), &nlen);
     if (rc == 0) {
         rc = session_form(r, "password", pw, sizeof(pw), &plen);
@@ -477,30 +379,10 @@ session_login(struct req *r)
         return;
     }
 
-    if (http_db(r) == NULL) {
-        sodium_memzero(pw, sizeof(pw));
-        return;
-    }
-
-    rc = auth_user(r->db, name, nlen, pw, plen, &r->user);
+    rc = http_login(r, name, nlen, pw, plen);
     sodium_memzero(pw, sizeof(pw));
 
-    if (rc == AUTH_ERROR) {
-        http_db_error(r);
-        return;
-    }
-
-    if (rc != AUTH_OK) {
-        session_failed(ip);
-        log_info("login failed for \"%.64s\"", name);
-
-        if (audit_add(r->db, 0, name, "login", "user", name,
-                      "invalid username or password", 0, ip) != 0)
-        {
-            log_warnx("audit log: a failed login was not recorded");
-        }
-
-        http_error(r, 401, "invalid username or password");
+    if (rc != 0) {
         return;
     }
 
@@ -528,7 +410,7 @@ session_login(struct req *r)
                " client_ip) SELECT $1, user_id, $2,"
                " encode(sha256(convert_to(password, 'UTF8')), 'hex'), $4"
                " FROM users WHERE user_id = $3 AND NOT deleted",
-               4, hash, csrf, uid, ip) != 1)
+               4, hash, csrf, uid, http_client_ip(r)) != 1)
     {
         sodium_memzero(sid, sizeof(sid));
         http_db_error(r);
