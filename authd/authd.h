@@ -304,10 +304,13 @@ struct req {
 int http_listen(void);
 int http_start(void);
 void http_stop(void);
+extern void *(*req_calloc)(size_t n, size_t size);
 void *req_alloc(struct req *r, size_t n);
+void req_free_all(struct req *r);
 char *req_strdup(struct req *r, const char *s);
 char *req_printf(struct req *r, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+
 const char *http_arg(struct req *r, const char *name);
 int http_args(struct req *r, const char *name, const char **out, int max);
 const char *http_header_in(struct req *r, const char *name);
@@ -355,7 +358,12 @@ int scope_parse(const char *s, size_t len, struct scope *sc, char *err,
     size_t errlen);
 int scope_split(const char *arg, const char **start, size_t *len,
     const char **next);
+struct project;
+
 void token_handle(struct req *r);
+void token_repo_decide(struct req *r, const char *name, const char *project,
+    const struct project *p, const char **actions, int n, int *grant,
+    const char **reason);
 
 
 /* api_projects.c */

@@ -188,12 +188,16 @@ http_decode(char *s, int plus)
 }
 
 
+/* the allocator of requests: unit tests make it fail (authd/tests/unit.c) */
+void *(*req_calloc)(size_t n, size_t size) = calloc;
+
+
 void *
 req_alloc(struct req *r, size_t n)
 {
     struct req_alloc  *a;
 
-    a = calloc(1, sizeof(struct req_alloc) + n);
+    a = req_calloc(1, sizeof(struct req_alloc) + n);
     if (a == NULL) {
         return NULL;
     }
@@ -202,6 +206,21 @@ req_alloc(struct req *r, size_t n)
     r->allocs = a;
 
     return a->data;
+}
+
+
+/* what req_alloc() gave the request, all at once */
+void
+req_free_all(struct req *r)
+{
+    struct req_alloc  *a, *n;
+
+    for (a = r->allocs; a != NULL; a = n) {
+        n = a->next;
+        free(a);
+    }
+
+    r->allocs = NULL;
 }
 
 
@@ -1325,8 +1344,7 @@ static void
 http_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     enum MHD_RequestTerminationCode toe)
 {
-    struct req        *r;
-    struct req_alloc  *a, *n;
+    struct req  *r;
 
     (void) cls;
     (void) conn;
@@ -1338,11 +1356,7 @@ http_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     }
 
     db_put(r->db);
-
-    for (a = r->allocs; a != NULL; a = n) {
-        n = a->next;
-        free(a);
-    }
+    req_free_all(r);
 
     if (r->body != NULL) {
         sodium_memzero(r->body, r->body_len);

@@ -24,6 +24,9 @@
 #include "harbor_grammar.h"
 
 
+/* a refusal whose reason could not be written down is still a refusal */
+#define TOKEN_REFUSED  "refused (authd could not say why: out of memory)"
+
 struct token_project {
     char            name[256];
     int             found;
@@ -179,22 +182,25 @@ scope_parse(const char *s, size_t len, struct scope *sc, char *err,
 }
 
 
-/* Each refused action under its reason: one entry per scope and reason. */
+/*
+ * Each refused action under its reason: one entry per scope and reason.
+ * What is refused is grant[i] == 0, whatever the reason's text.
+ */
 static void
-token_deny(struct token_ctx *t, const struct scope *sc, const char **reason,
-    const char **actions, int n)
+token_deny(struct token_ctx *t, const struct scope *sc, const int *grant,
+    const char **reason, const char **actions, int n)
 {
     json_t  *acts;
     int      i, j, done;
 
     for (i = 0; i < n; i++) {
-        if (reason[i] == NULL) {
+        if (grant[i]) {
             continue;
         }
 
         done = 0;
         for (j = 0; j < i; j++) {
-            if (reason[j] != NULL && strcmp(reason[j], reason[i]) == 0) {
+            if (!grant[j] && strcmp(reason[j], reason[i]) == 0) {
                 done = 1;
             }
         }
@@ -204,7 +210,7 @@ token_deny(struct token_ctx *t, const struct scope *sc, const char **reason,
 
         acts = json_array();
         for (j = i; j < n; j++) {
-            if (reason[j] != NULL && strcmp(reason[j], reason[i]) == 0) {
+            if (!grant[j] && strcmp(reason[j], reason[i]) == 0) {
                 json_array_append_new(acts, json_string(actions[j]));
             }
         }
@@ -219,7 +225,7 @@ token_deny(struct token_ctx *t, const struct scope *sc, const char **reason,
 
 
 static void
-token_grant(struct token_ctx *t, const struct scope *sc, const char **reason,
+token_grant(struct token_ctx *t, const struct scope *sc, const int *grant,
     const char **actions, int n)
 {
     json_t  *acts;
@@ -228,7 +234,7 @@ token_grant(struct token_ctx *t, const struct scope *sc, const char **reason,
     acts = json_array();
 
     for (i = 0; i < n; i++) {
-        if (reason[i] == NULL) {
+        if (grant[i]) {
             json_array_append_new(acts, json_string(actions[i]));
         }
     }
@@ -304,17 +310,107 @@ token_allowed(struct req *r, unsigned roles, int is_public)
 }
 
 
+/*
+ * The verdict on each action asked of repository name: grant[i] 1 or 0,
+ * and reason[i] for each refusal, the text for the client.  project is
+ * the name's first component, NULL when the name is invalid or has none
+ * (nothing was looked up); p the project, NULL when there is no such
+ * project.  The decision never rests on a text: a reason that cannot be
+ * allocated reads TOKEN_REFUSED, and the action stays refused.
+ */
+void
+token_repo_decide(struct req *r, const char *name, const char *project,
+    const struct project *p, const char **actions, int n, int *grant,
+    const char **reason)
+{
+    static const char *const  all[] = { "pull", "push", "delete" };
+    const char               *a, *hidden;
+    int                       i, j, known, anon;
+
+    anon = r->user.id == 0;
+
+    /*
+     * Anonymous callers learn nothing about private projects: "not
+     * found" and "private" read the same to them.
+     */
+    hidden = project == NULL ? NULL
+             : req_printf(r, "project %s not found, or it is not public: "
+                          "log in to use it", project);
+
+    for (i = 0; i < n; i++) {
+        a = actions[i];
+        grant[i] = 0;
+
+        known = 0;
+        for (j = 0; j < (int) nitems(all); j++) {
+            if (strcmp(a, all[j]) == 0) {
+                known = 1;
+            }
+        }
+
+        if (!hb_name_valid((const unsigned char *) name, strlen(name))) {
+            reason[i] = req_printf(r, "invalid repository name %.300s",
+                                   name);
+
+        } else if (project == NULL) {
+            reason[i] = req_printf(r, "repository name %s has no project "
+                                   "part; %s <project>/%s, for example "
+                                   "library/%s", name,
+                                   strcmp(a, "push") == 0 ? "push to" : "use",
+                                   name, name);
+
+        } else if (!known) {
+            reason[i] = req_printf(r, "unknown action %s", a);
+
+        } else if (p == NULL) {
+            reason[i] = anon
+                ? hidden : req_printf(r, "project %s not found", project);
+
+        } else if (rbac_allowed(p->roles, r->user.sysadmin, p->is_public,
+                                "repository", a))
+        {
+            grant[i] = 1;
+            reason[i] = NULL;
+
+        } else if (anon && !p->is_public) {
+            reason[i] = hidden;
+
+        } else if (anon) {
+            reason[i] = req_printf(r, "anonymous users may only pull from "
+                                   "%s: log in", project);
+
+        } else if (p->roles == 0 && !p->is_public) {
+            reason[i] = req_printf(r, "you are not a member of project %s",
+                                   project);
+
+        } else if (p->roles == 0) {
+            reason[i] = req_printf(r, "you may only pull from %s: you are "
+                                   "not a member of it", project);
+
+        } else {
+            reason[i] = req_printf(r, "your role %s in project %s allows "
+                                   "only %s", rbac_role_name(
+                                       rbac_best_role(p->roles)),
+                                   project,
+                                   token_allowed(r, p->roles, p->is_public));
+        }
+
+        if (!grant[i] && reason[i] == NULL) {
+            reason[i] = TOKEN_REFUSED;
+        }
+    }
+}
+
+
 static int
 token_repository(struct token_ctx *t, const struct scope *sc)
 {
     static const char *const  all[] = { "pull", "push", "delete" };
-    struct req                *r = t->r;
     struct token_project      *tp;
     const char                *actions[SCOPE_ACTIONS_MAX + 3];
     const char                *reason[SCOPE_ACTIONS_MAX + 3];
-    const char                *slash, *a, *hidden;
-    int                        n, i, j, known, anon;
-    size_t                     len;
+    const char                *slash;
+    int                        grant[SCOPE_ACTIONS_MAX + 3], n, i, j;
 
     /* "*" asks for everything there is */
     n = 0;
@@ -340,93 +436,22 @@ token_repository(struct token_ctx *t, const struct scope *sc)
         }
     }
 
-    len = strlen(sc->name);
-    anon = r->user.id == 0;
-
-    if (!hb_name_valid((const unsigned char *) sc->name, len)) {
-        for (i = 0; i < n; i++) {
-            reason[i] = req_printf(r, "invalid repository name %.300s",
-                                   sc->name);
-        }
-        goto done;
-    }
-
+    tp = NULL;
     slash = strchr(sc->name, '/');
 
-    if (slash == NULL) {
-        for (i = 0; i < n; i++) {
-            reason[i] = req_printf(r, "repository name %s has no project "
-                                   "part; %s <project>/%s, for example "
-                                   "library/%s", sc->name,
-                                   strcmp(actions[i], "push") == 0
-                                   ? "push to" : "use",
-                                   sc->name, sc->name);
-        }
-        goto done;
-    }
-
-    if (token_project(t, sc->name, (size_t) (slash - sc->name), &tp) != 0) {
+    if (slash != NULL
+        && hb_name_valid((const unsigned char *) sc->name, strlen(sc->name))
+        && token_project(t, sc->name, (size_t) (slash - sc->name), &tp) != 0)
+    {
         return -1;
     }
 
-    /*
-     * Anonymous callers learn nothing about private projects: "not
-     * found" and "private" read the same to them.
-     */
-    hidden = req_printf(r, "project %s not found, or it is not public: "
-                        "log in to use it", tp->name);
+    token_repo_decide(t->r, sc->name, tp != NULL ? tp->name : NULL,
+                      tp != NULL && tp->found ? &tp->p : NULL, actions, n,
+                      grant, reason);
 
-    for (i = 0; i < n; i++) {
-        a = actions[i];
-        known = 0;
-
-        for (j = 0; j < (int) nitems(all); j++) {
-            if (strcmp(a, all[j]) == 0) {
-                known = 1;
-            }
-        }
-
-        if (!known) {
-            reason[i] = req_printf(r, "unknown action %s", a);
-
-        } else if (!tp->found) {
-            reason[i] = anon
-                ? hidden : req_printf(r, "project %s not found", tp->name);
-
-        } else if (rbac_allowed(tp->p.roles, r->user.sysadmin,
-                                tp->p.is_public, "repository", a))
-        {
-            reason[i] = NULL;
-
-        } else if (anon && !tp->p.is_public) {
-            reason[i] = hidden;
-
-        } else if (anon) {
-            reason[i] = req_printf(r, "anonymous users may only pull from "
-                                   "%s: log in", tp->name);
-
-        } else if (tp->p.roles == 0 && !tp->p.is_public) {
-            reason[i] = req_printf(r, "you are not a member of project %s",
-                                   tp->name);
-
-        } else if (tp->p.roles == 0) {
-            reason[i] = req_printf(r, "you may only pull from %s: you are "
-                                   "not a member of it", tp->name);
-
-        } else {
-            reason[i] = req_printf(r, "your role %s in project %s allows "
-                                   "only %s", rbac_role_name(
-                                       rbac_best_role(tp->p.roles)),
-                                   tp->name,
-                                   token_allowed(r, tp->p.roles,
-                                                 tp->p.is_public));
-        }
-    }
-
-done:
-
-    token_grant(t, sc, reason, actions, n);
-    token_deny(t, sc, reason, actions, n);
+    token_grant(t, sc, grant, actions, n);
+    token_deny(t, sc, grant, reason, actions, n);
 
     return 0;
 }
@@ -436,7 +461,7 @@ static int
 token_scope(struct token_ctx *t, const struct scope *sc)
 {
     const char  *actions[SCOPE_ACTIONS_MAX], *reason[SCOPE_ACTIONS_MAX];
-    int          i;
+    int          grant[SCOPE_ACTIONS_MAX], i;
 
     if (strcmp(sc->type, "repository") == 0) {
         return token_repository(t, sc);
@@ -444,6 +469,7 @@ token_scope(struct token_ctx *t, const struct scope *sc)
 
     for (i = 0; i < sc->nactions; i++) {
         actions[i] = sc->actions[i];
+        grant[i] = 0;
 
         if (strcmp(sc->type, "registry") != 0) {
             reason[i] = req_printf(t->r, "unsupported resource type %s",
@@ -461,12 +487,17 @@ token_scope(struct token_ctx *t, const struct scope *sc)
             reason[i] = "only system administrators may list the catalog";
 
         } else {
+            grant[i] = 1;
             reason[i] = NULL;
+        }
+
+        if (!grant[i] && reason[i] == NULL) {
+            reason[i] = TOKEN_REFUSED;
         }
     }
 
-    token_grant(t, sc, reason, actions, sc->nactions);
-    token_deny(t, sc, reason, actions, sc->nactions);
+    token_grant(t, sc, grant, actions, sc->nactions);
+    token_deny(t, sc, grant, reason, actions, sc->nactions);
 
     return 0;
 }

@@ -427,6 +427,105 @@ test_query(void)
 }
 
 
+/* the allocation-failure hook: req_alloc() fails while unit_nomem is set */
+static int  unit_nomem;
+
+static void *
+unit_calloc(size_t n, size_t size)
+{
+    return unit_nomem ? NULL : calloc(n, size);
+}
+
+
+/*
+ * The token service never grants what it meant to refuse, even when the
+ * text of a refusal cannot be allocated.
+ */
+static void
+test_token_nomem(void)
+{
+    static const char *acts[] = { "pull", "push", "delete", "frob" };
+    struct project     p;
+    struct req         r;
+    const char        *reason[4];
+    int                grant[4], nomem, i;
+
+    req_calloc = unit_calloc;
+
+    for (nomem = 0; nomem <= 1; nomem++) {
+        memset(&r, 0, sizeof(r));
+        memset(&p, 0, sizeof(p));
+        snprintf(p.name, sizeof(p.name), "team");
+
+        /* a guest of a private project: pull only */
+        r.user.id = 7;
+        p.roles = RBAC_ROLE(ROLE_GUEST);
+        unit_nomem = nomem;
+        token_repo_decide(&r, "team/app", "team", &p, acts, 4, grant, reason);
+        unit_nomem = 0;
+        ok(grant[0] && !grant[1] && !grant[2] && !grant[3],
+           "guest%s: pull granted, push, delete, frob refused",
+           nomem ? ", out of memory" : "");
+        for (i = 1; i < 4; i++) {
+            ok(reason[i] != NULL && reason[i][0] != '\0',
+               "guest%s: %s refused with a reason: %s",
+               nomem ? ", out of memory" : "", acts[i],
+               reason[i] != NULL ? reason[i] : "(null)");
+        }
+        if (!nomem) {
+            ok(strstr(reason[1], "allows only pull") != NULL,
+               "the reason names the role's rights");
+        }
+
+        /* anonymous, private project */
+        r.user.id = 0;
+        p.roles = 0;
+        unit_nomem = nomem;
+        token_repo_decide(&r, "team/app", "team", &p, acts, 3, grant, reason);
+        unit_nomem = 0;
+        ok(!grant[0] && !grant[1] && !grant[2] && reason[0] != NULL,
+           "anonymous, private project%s: nothing granted",
+           nomem ? ", out of memory" : "");
+
+        /* no such project, a logged-in user */
+        r.user.id = 7;
+        unit_nomem = nomem;
+        token_repo_decide(&r, "gone/app", "gone", NULL, acts, 3, grant,
+                          reason);
+        unit_nomem = 0;
+        ok(!grant[0] && !grant[1] && !grant[2] && reason[0] != NULL,
+           "missing project%s: nothing granted",
+           nomem ? ", out of memory" : "");
+
+        /* no project part, and an invalid name */
+        unit_nomem = nomem;
+        token_repo_decide(&r, "alpine", NULL, NULL, acts, 1, grant, reason);
+        unit_nomem = 0;
+        ok(!grant[0] && reason[0] != NULL, "no project part%s: refused",
+           nomem ? ", out of memory" : "");
+        unit_nomem = nomem;
+        token_repo_decide(&r, "Team/../app", NULL, NULL, acts, 1, grant,
+                          reason);
+        unit_nomem = 0;
+        ok(!grant[0] && reason[0] != NULL, "invalid name%s: refused",
+           nomem ? ", out of memory" : "");
+
+        /* a system administrator gets everything there is */
+        r.user.sysadmin = 1;
+        unit_nomem = nomem;
+        token_repo_decide(&r, "team/app", "team", &p, acts, 4, grant, reason);
+        unit_nomem = 0;
+        ok(grant[0] && grant[1] && grant[2] && !grant[3],
+           "sysadmin%s: pull, push, delete; not frob",
+           nomem ? ", out of memory" : "");
+
+        req_free_all(&r);
+    }
+
+    req_calloc = calloc;
+}
+
+
 int
 main(void)
 {
@@ -446,6 +545,7 @@ main(void)
     test_sql_split();
     test_keys();
     test_query();
+    test_token_nomem();
 
     free(conf);
 
