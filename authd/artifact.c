@@ -172,46 +172,46 @@ artifact_image_attrs(const char *digest)
 
 
 /*
- * The platform of an index's child: the descriptor's platform object,
- * Harbor's keys only (architecture, os, os.version, os.features,
- * variant, features), values as they are.
+ * The platform of an index's i-th child: its descriptor's platform
+ * object, Harbor's keys only (architecture, os, os.version, os.features,
+ * variant, features), values as they are; NULL when it has none.  list
+ * is the index's "manifests", parsed once for all the children
+ * (hb_manifest_parse keeps their order).
  */
 static json_t *
-artifact_platform(const char *body, size_t len, hb_descriptor_t *d)
+artifact_platform(json_t *list, size_t i, hb_descriptor_t *d)
 {
     static const char *const  keys[] = {
         "architecture", "os", "os.version", "os.features", "variant",
         "features"
     };
-    json_t      *doc, *list, *e, *p, *out, *v;
+    json_t      *e, *p, *out, *v;
     const char  *digest;
-    size_t       i, k;
+    size_t       k;
 
-    out = json_object();
-    if (out == NULL) {
+    e = json_array_get(list, i);
+    digest = json_string_value(json_object_get(e, "digest"));
+    p = json_object_get(e, "platform");
+
+    if (digest == NULL || strcmp(digest, d->digest) != 0
+        || !json_is_object(p))
+    {
         return NULL;
     }
 
-    doc = json_loadb(body, len, 0, NULL);
-    list = json_object_get(doc, "manifests");
+    out = json_object();
 
-    json_array_foreach(list, i, e) {
-        digest = json_string_value(json_object_get(e, "digest"));
-        if (digest == NULL || strcmp(digest, d->digest) != 0) {
-            continue;
+    for (k = 0; out != NULL && k < nitems(keys); k++) {
+        v = json_object_get(p, keys[k]);
+        if (v != NULL && !json_is_null(v)) {
+            json_object_set(out, keys[k], v);
         }
-
-        p = json_object_get(e, "platform");
-        for (k = 0; json_is_object(p) && k < nitems(keys); k++) {
-            v = json_object_get(p, keys[k]);
-            if (v != NULL && !json_is_null(v)) {
-                json_object_set(out, keys[k], v);
-            }
-        }
-        break;
     }
 
-    json_decref(doc);
+    if (out != NULL && json_object_size(out) == 0) {
+        json_decref(out);
+        return NULL;
+    }
 
     return out;
 }
@@ -224,81 +224,59 @@ artifact_dump(json_t *j)
 }
 
 
-/* sizes of the children of an index that have rows: adds to *size */
+/*
+ * [digest, size, platform] of each descriptor appended to list (platform
+ * from platforms[i], null without), for the statements that take a whole
+ * list at once (jsonb_array_elements): one round trip per artifact,
+ * whatever the number of its children or blobs.  -1 when out of memory.
+ */
 static int
-artifact_children_size(struct dbc *db, const char *rid, hb_manifest_t *m,
-    long long *size)
+artifact_list_add(json_t *list, hb_descriptor_t *d, size_t n,
+    json_t *platforms)
 {
-    PGresult  *res;
-    char      *list, *p;
-    size_t     i, n, len;
-    int        j, found;
+    json_t  *e;
+    size_t   i;
 
-    len = 3;
-    for (i = 0; i < m->nmanifests; i++) {
-        len += strlen(m->manifests[i].digest) + 1;
-    }
-
-    list = malloc(len);
-    if (list == NULL) {
-        db->err = DB_ERR;
-        return -1;
-    }
-
-    /* a text[] literal of digests (validated: no quoting needed) */
-    p = list;
-    *p++ = '{';
-    for (i = 0; i < m->nmanifests; i++) {
-        n = strlen(m->manifests[i].digest);
-        if (i) {
-            *p++ = ',';
+    for (i = 0; i < n; i++) {
+        if (d[i].has_urls) {
+            continue;       /* a foreign layer lives elsewhere */
         }
-        memcpy(p, m->manifests[i].digest, n);
-        p += n;
-    }
-    *p++ = '}';
-    *p = '\0';
 
-    res = db_execv(db, "SELECT digest, size FROM artifact"
-                   " WHERE repository_id = $1 AND digest = ANY($2::text[])",
-                   2, rid, list);
-    free(list);
-
-    if (res == NULL) {
-        return -1;
-    }
-
-    for (i = 0; i < m->nmanifests; i++) {
-        found = 0;
-        for (j = 0; j < PQntuples(res); j++) {
-            if (strcmp(db_s(res, j, 0), m->manifests[i].digest) == 0) {
-                *size += db_ll(res, j, 1);
-                found = 1;
-                break;
-            }
-        }
-        if (!found) {
-            *size += m->manifests[i].size;
+        e = json_pack("[s, I, O?]", d[i].digest, (json_int_t) d[i].size,
+                      json_array_get(platforms, i));
+        if (e == NULL || json_array_append_new(list, e) != 0) {
+            return -1;
         }
     }
-
-    PQclear(res);
 
     return 0;
 }
 
 
+/*
+ * The size of an index: its own, and each child's, from the child's row
+ * when it has one (an image counts its config and layers), else from the
+ * descriptor.  One statement, linear in the children.
+ */
 static int
-artifact_blob_row(struct dbc *db, const char *aid, const char *digest,
-    long long size)
+artifact_children_size(struct dbc *db, const char *rid, const char *children,
+    long long *size)
 {
-    char  s[32];
+    PGresult  *res;
 
-    snprintf(s, sizeof(s), "%lld", size);
+    res = db_execv(db, "SELECT COALESCE(sum(COALESCE(a.size,"
+                   " (c.e->>1)::bigint)), 0)"
+                   " FROM jsonb_array_elements($2::jsonb) AS c(e)"
+                   " LEFT JOIN artifact a ON a.repository_id = $1"
+                   " AND a.digest = c.e->>0", 2, rid, children);
+    if (res == NULL) {
+        return -1;
+    }
 
-    return db_cmd(db, "INSERT INTO artifact_blob (artifact_id, digest, size)"
-                  " VALUES ($1, $2, $3) ON CONFLICT DO NOTHING", 3, aid,
-                  digest, s) < 0 ? -1 : 0;
+    *size += db_ll(res, 0, 0);
+    PQclear(res);
+
+    return 0;
 }
 
 
@@ -317,11 +295,12 @@ artifact_import(struct dbc *db, long long repo_id, const char *name,
     const char *digest, const char *push_time, int force, long long *id)
 {
     hb_manifest_t   m;
+    hb_descriptor_t self;
     PGresult       *res;
-    json_t         *attrs, *plat;
+    json_t         *attrs, *doc, *plats, *plat, *refs, *blobs;
     const char     *mt, *config_mt, *kind, *art_type;
     char            rid[32], size_s[32], mtime_s[32], aid[32], err[256];
-    char           *body, *attrs_s, *plat_s, *ann_s, *subject;
+    char           *body, *attrs_s, *ann_s, *subject, *refs_s, *blobs_s;
     size_t          len, i;
     long long       size;
     time_t          mtime;
@@ -378,7 +357,12 @@ artifact_import(struct dbc *db, long long repo_id, const char *name,
     }
 
     attrs = NULL;
-    plat = NULL;
+    doc = NULL;
+    plats = NULL;
+    refs = json_array();
+    blobs = json_array();
+    refs_s = NULL;
+    blobs_s = NULL;
     attrs_s = NULL;
     ann_s = NULL;
     subject = NULL;
@@ -392,10 +376,48 @@ artifact_import(struct dbc *db, long long repo_id, const char *name,
     kind = "UNKNOWN";
     art_type = NULL;
 
+    /* the manifest itself is the artifact's first blob */
+    memset(&self, 0, sizeof(self));
+    snprintf(self.digest, sizeof(self.digest), "%s", digest);
+    self.size = (long long) len;
+
+    if (refs == NULL || blobs == NULL
+        || artifact_list_add(blobs, &self, 1, NULL) != 0)
+    {
+        goto nomem;
+    }
+
     if (parsed && (m.type == HB_MT_OCI_INDEX || m.type == HB_MT_DOCKER_LIST)) {
         config_mt = mt;
         kind = "IMAGE";
-        if (artifact_children_size(db, rid, &m, &size) != 0) {
+
+        /* the children's platforms: the document parsed once for all */
+        doc = json_loadb(body, len, 0, NULL);
+        plats = json_array();
+        if (plats == NULL) {
+            goto nomem;
+        }
+        for (i = 0; i < m.nmanifests; i++) {
+            plat = artifact_platform(json_object_get(doc, "manifests"), i,
+                                     &m.manifests[i]);
+            if (json_array_append_new(plats, plat != NULL ? plat
+                                                          : json_null())
+                != 0)
+            {
+                goto nomem;
+            }
+        }
+
+        if (artifact_list_add(refs, m.manifests, m.nmanifests, plats) != 0) {
+            goto nomem;
+        }
+
+        refs_s = json_dumps(refs, JSON_COMPACT);
+        if (refs_s == NULL) {
+            goto nomem;
+        }
+
+        if (artifact_children_size(db, rid, refs_s, &size) != 0) {
             goto fail;
         }
 
@@ -462,65 +484,65 @@ artifact_import(struct dbc *db, long long repo_id, const char *name,
 
     snprintf(aid, sizeof(aid), "%lld", *id);
 
+    if (parsed
+        && (artifact_list_add(blobs, &m.config, m.config.digest[0] ? 1 : 0,
+                              NULL) != 0
+            || artifact_list_add(blobs, m.blobs, m.nblobs, NULL) != 0))
+    {
+        goto nomem;
+    }
+
+    blobs_s = json_dumps(blobs, JSON_COMPACT);
+    if (blobs_s == NULL) {
+        goto nomem;
+    }
+
+    /* references and blobs, each in one statement (the first one of a
+       digest wins, as the manifest lists them) */
     if (db_cmd(db, "DELETE FROM artifact_reference WHERE parent_id = $1", 1,
                aid) < 0
         || db_cmd(db, "DELETE FROM artifact_blob WHERE artifact_id = $1", 1,
                   aid) < 0
-        || artifact_blob_row(db, aid, digest, (long long) len) != 0)
+        || (refs_s != NULL
+            && db_cmd(db, "INSERT INTO artifact_reference (parent_id,"
+                      " child_digest, platform) SELECT $1, c.e->>0,"
+                      " NULLIF(c.e->2, 'null'::jsonb)"
+                      " FROM jsonb_array_elements($2::jsonb) AS c(e)"
+                      " ON CONFLICT DO NOTHING", 2, aid, refs_s) < 0)
+        || db_cmd(db, "INSERT INTO artifact_blob (artifact_id, digest, size)"
+                  " SELECT $1, b.e->>0, (b.e->>1)::bigint"
+                  " FROM jsonb_array_elements($2::jsonb) AS b(e)"
+                  " ON CONFLICT DO NOTHING", 2, aid, blobs_s) < 0)
     {
         goto fail;
     }
 
-    if (parsed) {
-        for (i = 0; i < m.nmanifests; i++) {
-            plat = artifact_platform(body, len, &m.manifests[i]);
-            plat_s = plat != NULL && json_object_size(plat)
-                     ? artifact_dump(plat) : NULL;
-            json_decref(plat);
-            plat = NULL;
+    rc = 1;
+    goto done;
 
-            rc = db_cmd(db, "INSERT INTO artifact_reference (parent_id,"
-                        " child_digest, platform) VALUES ($1, $2, $3::jsonb)"
-                        " ON CONFLICT DO NOTHING", 3, aid,
-                        m.manifests[i].digest, plat_s);
-            free(plat_s);
-            if (rc < 0) {
-                goto fail;
-            }
-        }
+nomem:
 
-        if (m.config.digest[0]
-            && artifact_blob_row(db, aid, m.config.digest, m.config.size)
-               != 0)
-        {
-            goto fail;
-        }
-
-        for (i = 0; i < m.nblobs; i++) {
-            if (!m.blobs[i].has_urls
-                && artifact_blob_row(db, aid, m.blobs[i].digest,
-                                     m.blobs[i].size) != 0)
-            {
-                goto fail;
-            }
-        }
-    }
-
-    json_decref(attrs);
-    free(attrs_s);
-    hb_manifest_free(&m);
-    free(body);
-
-    return 1;
+    log_warnx("%s@%s: out of memory", name, digest);
+    db->err = DB_ERR;
 
 fail:
 
+    rc = -1;
+
+done:
+
     json_decref(attrs);
+    json_decref(doc);
+    json_decref(plats);
+    json_decref(refs);
+    json_decref(blobs);
     free(attrs_s);
+    free(refs_s);
+    free(blobs_s);
     hb_manifest_free(&m);
     free(body);
 
-    return -1;
+    return rc;
 }
 
 
