@@ -17,12 +17,22 @@
  *  - what the rows say comes from storage as it is now (artifact.c), so
  *    events applied late or out of order converge to the store.
  *
+ * A batch of lines is cut into several transactions when applying it
+ * takes longer than JOURNAL_BATCH_MS, so one slow event (an index of
+ * thousands of children) neither holds the lock the API's updates take
+ * nor hides the events before it for long.
+ *
  * Rotation: nginx reopens the journal on USR1 after it was renamed.
  * When the path names another inode, the old file is read to its end
- * and, once it has been quiet for a moment (workers reopen a little
- * after the master), the new one from 0.  At start, a checkpoint naming
- * a file that is no longer at the path is looked for among the other
- * files of the directory (events.log.1 ...) and finished first.
+ * and authd goes on with the new one from 0, while it drains the old
+ * one: a worker that has not reopened yet still appends whole lines to
+ * it.  The old file is let go once it has been quiet for
+ * JOURNAL_DRAIN_QUIET seconds (or after JOURNAL_DRAIN_MAX, or at the
+ * next rotation); until then the checkpoint names it too (drain_inode,
+ * drain_first_id, drain_offset), so a restart drains on.  At start, a
+ * checkpoint naming a file that is no longer at the path is looked for
+ * among the other files of the directory (events.log.1 ...) by inode
+ * and finished first.
  *
  * Waiting is inotify on the directory (a line, a rename, a new file),
  * with a one second poll as a floor; never a busy loop.  A database
@@ -53,8 +63,11 @@
 
 #define JOURNAL_BUF          (1024 * 1024)
 #define JOURNAL_BATCH        256
+#define JOURNAL_BATCH_MS     500         /* a transaction is cut after */
 #define JOURNAL_WAIT_MS      1000
-#define JOURNAL_ROTATE_GRACE 2           /* seconds of quiet on the old file */
+#define JOURNAL_DRAIN_QUIET  30          /* seconds of quiet on a rotated
+                                            file before it is let go... */
+#define JOURNAL_DRAIN_MAX    3600        /* ...or after this long anyway */
 #define JOURNAL_ID_LEN       32
 
 #define EV_PUSH              1
@@ -82,6 +95,10 @@ struct jfile {
     int     skipping;               /* inside an over-long line */
 };
 
+static struct jfile    journal_cur = { .fd = -1 };    /* at the path */
+static struct jfile    journal_drain = { .fd = -1 };  /* rotated, drained */
+static time_t          journal_drain_since;
+static time_t          journal_drain_moved;           /* last line read */
 static pthread_t       journal_tid;
 static int             journal_running;
 static int             journal_wake[2] = { -1, -1 };
@@ -403,36 +420,77 @@ journal_apply(struct dbc *db, struct jevent *ev)
 }
 
 
+/*
+ * The checkpoint, in the caller's transaction: the file at the path
+ * (journal_cur) and, while there is one, the rotated file still drained
+ * (journal_drain), each at its offset; f (one of the two) at end.
+ */
 static int
 journal_checkpoint(struct dbc *db, struct jfile *f, off_t end)
 {
-    char  ino[32], off[32];
+    struct jfile  *c, *d;
+    char           ino[32], off[32], dino[32], doff[32];
+    int            drain;
 
-    snprintf(ino, sizeof(ino), "%llu", (unsigned long long) f->ino);
-    snprintf(off, sizeof(off), "%lld", (long long) end);
+    c = &journal_cur;
+    d = &journal_drain;
+    drain = d->fd != -1;
+
+    snprintf(ino, sizeof(ino), "%llu", (unsigned long long) c->ino);
+    snprintf(off, sizeof(off), "%lld", (long long) (f == c ? end : c->off));
+    snprintf(dino, sizeof(dino), "%llu", (unsigned long long) d->ino);
+    snprintf(doff, sizeof(doff), "%lld", (long long) (f == d ? end : d->off));
 
     return db_cmd(db, "INSERT INTO journal_checkpoint (id, path, inode,"
-                  " first_id, byte_offset) VALUES (1, $1, $2, $3, $4)"
+                  " first_id, byte_offset, drain_inode, drain_first_id,"
+                  " drain_offset) VALUES (1, $1, $2, $3, $4, $5, $6, $7)"
                   " ON CONFLICT (id) DO UPDATE SET path = EXCLUDED.path,"
                   " inode = EXCLUDED.inode, first_id = EXCLUDED.first_id,"
-                  " byte_offset = EXCLUDED.byte_offset, update_time = now()",
-                  4, conf->journal, ino, f->first_id, off) < 0 ? -1 : 0;
+                  " byte_offset = EXCLUDED.byte_offset,"
+                  " drain_inode = EXCLUDED.drain_inode,"
+                  " drain_first_id = EXCLUDED.drain_first_id,"
+                  " drain_offset = EXCLUDED.drain_offset,"
+                  " update_time = now()", 7,
+                  conf->journal, ino, c->first_id, off,
+                  drain ? dino : NULL, drain ? d->first_id : "",
+                  drain ? doff : NULL) < 0 ? -1 : 0;
+}
+
+
+/* milliseconds since t0 */
+static long
+journal_ms(const struct timespec *t0)
+{
+    struct timespec  t;
+
+    clock_gettime(CLOCK_MONOTONIC, &t);
+
+    return (long) (t.tv_sec - t0->tv_sec) * 1000
+           + (t.tv_nsec - t0->tv_nsec) / 1000000;
 }
 
 
 /*
- * Events [0, n) and the checkpoint at end, in one transaction.  0, or -1
- * with *conn set when the database is unavailable (try again later)
- * rather than refusing these events.
+ * Events [0, n) of f and the checkpoint (f at end), in one transaction;
+ * or, when
+ * applying them takes longer than JOURNAL_BATCH_MS, the first *done of
+ * them and the checkpoint after the last of those, so that a slow event
+ * (an index of thousands of children) neither keeps the lock nor hides
+ * the events before it for long.  0, or -1 with *conn set when the
+ * database is unavailable (try again later) rather than refusing these
+ * events.
  */
 static int
 journal_commit(struct dbc *db, struct jfile *f, struct jevent *ev, int n,
-    off_t end, int *conn)
+    off_t end, int *conn, int *done)
 {
-    PGresult    *res;
-    int          i;
+    struct timespec  t0;
+    PGresult        *res;
+    int              i;
 
     *conn = 1;
+    *done = 0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
 
     if (db_begin(db) != 0) {
         goto fail;
@@ -450,11 +508,19 @@ journal_commit(struct dbc *db, struct jfile *f, struct jevent *ev, int n,
         if (ev[i].ok && journal_apply(db, &ev[i]) != 0) {
             goto fail;
         }
+
+        if (i + 1 < n && journal_ms(&t0) >= JOURNAL_BATCH_MS) {
+            end = ev[i].end;
+            i++;
+            break;
+        }
     }
 
     if (journal_checkpoint(db, f, end) != 0 || db_commit(db) != 0) {
         goto fail;
     }
+
+    *done = i;
 
     return 0;
 
@@ -468,15 +534,18 @@ fail:
 
 
 /*
- * A batch; when the database refuses it (not merely unavailable), the
- * events one by one, and one it refuses alone is skipped with a warning
- * so that the journal does not stop behind it.  0, or -1 to try again.
+ * A batch of f's events, committed in one or more transactions
+ * (journal_commit); when
+ * the database refuses one (not merely unavailable), its events one by
+ * one, and one it refuses alone is skipped with a warning so that the
+ * journal does not stop behind it.  f->off follows what is committed.
+ * 0, or -1 to try again.
  */
 static int
 journal_batch(struct jfile *f, struct jevent *ev, int n, off_t end)
 {
     struct dbc  *db;
-    int          conn, i, rc;
+    int          conn, i, rc, done;
 
     /* the connection first, then the lock: an API request holding a
        connection may be waiting for the lock */
@@ -485,45 +554,58 @@ journal_batch(struct jfile *f, struct jevent *ev, int n, off_t end)
         return -1;
     }
 
-    meta_lock();
-
     rc = 0;
 
-    if (journal_commit(db, f, ev, n, end, &conn) == 0) {
-        goto done;
-    }
+    do {
+        /* the lock per transaction: the API's updates go in between */
+        meta_lock();
 
-    if (conn) {
-        rc = -1;
-        goto done;
-    }
-
-    for (i = 0; i < n; i++) {
-        if (journal_commit(db, f, &ev[i], 1, ev[i].end, &conn) == 0) {
-            f->off = ev[i].end;
+        if (journal_commit(db, f, ev, n, end, &conn, &done) == 0) {
+            meta_unlock();
+            ev += done;
+            n -= done;
+            f->off = n > 0 ? ev[-1].end : end;
             continue;
         }
 
         if (conn) {
+            meta_unlock();
             rc = -1;
-            goto done;
+            break;
         }
 
-        log_warnx("journal: event %s (%s %s) could not be applied; "
-                  "skipped (reindex rebuilds the tables from storage)",
-                  ev[i].id, ev[i].repo, ev[i].digest);
+        for (i = 0; i < n; i++) {
+            if (journal_commit(db, f, &ev[i], 1, ev[i].end, &conn, &done)
+                == 0)
+            {
+                f->off = ev[i].end;
+                continue;
+            }
 
-        if (journal_commit(db, f, NULL, 0, ev[i].end, &conn) != 0) {
-            rc = -1;
-            goto done;
+            if (conn) {
+                rc = -1;
+                break;
+            }
+
+            log_warnx("journal: event %s (%s %s) could not be applied; "
+                      "skipped (reindex rebuilds the tables from storage)",
+                      ev[i].id, ev[i].repo, ev[i].digest);
+
+            if (journal_commit(db, f, NULL, 0, ev[i].end, &conn, &done)
+                != 0)
+            {
+                rc = -1;
+                break;
+            }
+
+            f->off = ev[i].end;
         }
 
-        f->off = ev[i].end;
-    }
+        meta_unlock();
+        break;
 
-done:
+    } while (n > 0);
 
-    meta_unlock();
     db_put(db);
 
     return rc;
@@ -612,21 +694,35 @@ journal_pump(struct jfile *f)
 }
 
 
+struct jcheckpoint {
+    char                 path[PATH_MAX];
+    unsigned long long   ino;
+    char                 first[JOURNAL_ID_LEN + 1];
+    long long            off;
+    unsigned long long   drain_ino;          /* 0: no file drained */
+    char                 drain_first[JOURNAL_ID_LEN + 1];
+    long long            drain_off;
+};
+
+
 /* the checkpoint: 1 with its fields, 0 if none, -1 on error */
 static int
-journal_load(char *path, size_t plen, unsigned long long *ino, char *first,
-    long long *off)
+journal_load(struct jcheckpoint *ck)
 {
     struct dbc  *db;
     PGresult    *res;
     int          rc;
+
+    memset(ck, 0, sizeof(*ck));
 
     db = db_get();
     if (db == NULL) {
         return -1;
     }
 
-    res = db_execv(db, "SELECT path, inode, first_id, byte_offset"
+    res = db_execv(db, "SELECT path, inode, first_id, byte_offset,"
+                   " COALESCE(drain_inode, 0), drain_first_id,"
+                   " COALESCE(drain_offset, 0)"
                    " FROM journal_checkpoint WHERE id = 1", 0);
     if (res == NULL) {
         db_put(db);
@@ -635,10 +731,14 @@ journal_load(char *path, size_t plen, unsigned long long *ino, char *first,
 
     rc = PQntuples(res) == 1;
     if (rc) {
-        snprintf(path, plen, "%s", db_s(res, 0, 0));
-        *ino = (unsigned long long) db_ll(res, 0, 1);
-        snprintf(first, JOURNAL_ID_LEN + 1, "%s", db_s(res, 0, 2));
-        *off = db_ll(res, 0, 3);
+        snprintf(ck->path, sizeof(ck->path), "%s", db_s(res, 0, 0));
+        ck->ino = (unsigned long long) db_ll(res, 0, 1);
+        snprintf(ck->first, sizeof(ck->first), "%s", db_s(res, 0, 2));
+        ck->off = db_ll(res, 0, 3);
+        ck->drain_ino = (unsigned long long) db_ll(res, 0, 4);
+        snprintf(ck->drain_first, sizeof(ck->drain_first), "%s",
+                 db_s(res, 0, 5));
+        ck->drain_off = db_ll(res, 0, 6);
     }
 
     PQclear(res);
@@ -733,26 +833,57 @@ journal_open_path(struct jfile *f)
 }
 
 
+/* the rotated file the checkpoint was draining, to go on with */
+static void
+journal_resume_drain(struct jcheckpoint *ck)
+{
+    struct jfile  *d;
+    struct stat    st;
+    int            fd;
+
+    d = &journal_drain;
+
+    fd = journal_find_inode(ck->drain_ino, ck->drain_first);
+
+    if (fd != -1 && fstat(fd, &st) == 0 && st.st_size >= ck->drain_off) {
+        d->fd = fd;
+        d->ino = st.st_ino;
+        d->off = ck->drain_off;
+        snprintf(d->first_id, sizeof(d->first_id), "%s", ck->drain_first);
+        d->skipping = 0;
+        journal_drain_since = time(NULL);
+        journal_drain_moved = journal_drain_since;
+        return;
+    }
+
+    if (fd != -1) {
+        close(fd);
+    }
+
+    log_warnx("journal: the rotated file drained at the last checkpoint is "
+              "gone; lines written to it late are lost (run a reindex)");
+}
+
+
 /*
  * Where to start: the checkpoint's file and offset if it is still at the
  * path; else that file found under another name (rotated), to finish
  * first; else the current file from 0 (what was in a rotated file that
- * is gone is lost: reindex rebuilds from storage).  0, or -1 to try
- * again later.
+ * is gone is lost: reindex rebuilds from storage).  A rotated file the
+ * checkpoint was draining is drained on.  0, or -1 to try again later.
  */
 static int
-journal_resume(struct jfile *f, int *old)
+journal_resume(void)
 {
-    char                 path[PATH_MAX], first[JOURNAL_ID_LEN + 1];
+    struct jcheckpoint   ck;
+    struct jfile        *f;
     char                 id[JOURNAL_ID_LEN + 1];
-    unsigned long long   ino;
-    long long            off;
     struct stat          st;
     int                  rc, fd;
 
-    *old = 0;
+    f = &journal_cur;
 
-    rc = journal_load(path, sizeof(path), &ino, first, &off);
+    rc = journal_load(&ck);
     if (rc < 0) {
         return -1;
     }
@@ -768,35 +899,38 @@ journal_resume(struct jfile *f, int *old)
 
     journal_errno = 0;
 
-    if (rc == 0 || strcmp(path, conf->journal) != 0) {
+    if (rc == 0 || strcmp(ck.path, conf->journal) != 0) {
         log_info("journal: reading %s from the start", conf->journal);
         return 0;
     }
 
+    if (ck.drain_ino != 0) {
+        journal_resume_drain(&ck);
+    }
+
     journal_first_id(f->fd, id);
 
-    if ((unsigned long long) f->ino == ino
-        && (first[0] == '\0' || strcmp(first, id) == 0)
-        && fstat(f->fd, &st) == 0 && st.st_size >= off)
+    if ((unsigned long long) f->ino == ck.ino
+        && (ck.first[0] == '\0' || strcmp(ck.first, id) == 0)
+        && fstat(f->fd, &st) == 0 && st.st_size >= ck.off)
     {
-        f->off = off;
-        snprintf(f->first_id, sizeof(f->first_id), "%s", first[0] ? first
-                                                                   : id);
-        log_info("journal: resuming %s at byte %lld", conf->journal, off);
+        f->off = ck.off;
+        snprintf(f->first_id, sizeof(f->first_id), "%s",
+                 ck.first[0] ? ck.first : id);
+        log_info("journal: resuming %s at byte %lld", conf->journal, ck.off);
         return 0;
     }
 
-    fd = journal_find_inode(ino, first);
+    fd = journal_find_inode(ck.ino, ck.first);
 
     if (fd != -1) {
-        if (fstat(fd, &st) == 0 && st.st_size >= off) {
+        if (fstat(fd, &st) == 0 && st.st_size >= ck.off) {
             close(f->fd);
             f->fd = fd;
             f->ino = st.st_ino;
-            f->off = off;
-            snprintf(f->first_id, sizeof(f->first_id), "%s", first);
+            f->off = ck.off;
+            snprintf(f->first_id, sizeof(f->first_id), "%s", ck.first);
             f->skipping = 0;
-            *old = 1;
             return 0;
         }
         close(fd);
@@ -839,9 +973,42 @@ journal_wait(int ifd)
 }
 
 
-/* the switch to the file at the path, from 0, recorded at once */
+/* a checkpoint of where the files are, outside any batch */
+static void
+journal_record(void)
+{
+    if (journal_batch(&journal_cur, NULL, 0, journal_cur.off) != 0) {
+        log_debug("journal: checkpoint deferred");
+    }
+}
+
+
+/*
+ * The drained file is let go: it has been quiet for JOURNAL_DRAIN_QUIET
+ * seconds (every worker has reopened the journal), or drained for
+ * JOURNAL_DRAIN_MAX, or another rotation came.
+ */
+static void
+journal_drain_end(const char *why)
+{
+    log_info("journal: done with the rotated file (%s)", why);
+
+    close(journal_drain.fd);
+    journal_drain.fd = -1;
+
+    journal_record();
+}
+
+
+/*
+ * The switch to the file at the path, from 0, recorded at once.  The
+ * rotated file is drained on: a worker that has not reopened the journal
+ * yet still appends to it (one write(2) per whole line), so its lines
+ * are read until it has been quiet for JOURNAL_DRAIN_QUIET seconds.  The
+ * checkpoint names both files until then, so a restart drains on.
+ */
 static int
-journal_switch(struct jfile *f)
+journal_switch(void)
 {
     struct jfile  nf;
 
@@ -849,16 +1016,58 @@ journal_switch(struct jfile *f)
         return -1;
     }
 
-    if (f->fd != -1) {
-        close(f->fd);
+    if (journal_drain.fd != -1) {
+        journal_drain_end("rotated again");
     }
 
-    *f = nf;
+    journal_drain = journal_cur;
+    journal_drain_since = time(NULL);
+    journal_drain_moved = journal_drain_since;
+    journal_cur = nf;
 
-    log_info("journal: %s was rotated; reading the new file", conf->journal);
+    log_info("journal: %s was rotated; reading the new file, and the old "
+             "one until it has been quiet for %d seconds", conf->journal,
+             JOURNAL_DRAIN_QUIET);
 
-    if (journal_batch(f, NULL, 0, 0) != 0) {
-        log_debug("journal: checkpoint of the new file deferred");
+    journal_record();
+
+    return 0;
+}
+
+
+/*
+ * The rotated file being drained: its lines (older than the new file's)
+ * first, then whether to let it go.  1 if it moved on, 0 if not, -1 to
+ * try again later.
+ */
+static int
+journal_drain_pump(void)
+{
+    time_t  now;
+    int     rc;
+
+    if (journal_drain.fd == -1) {
+        return 0;
+    }
+
+    rc = journal_pump(&journal_drain);
+
+    if (rc > 0) {
+        journal_drain_moved = time(NULL);
+        return 1;
+    }
+
+    if (rc < 0) {
+        return -1;
+    }
+
+    now = time(NULL);
+
+    if (now - journal_drain_moved >= JOURNAL_DRAIN_QUIET) {
+        journal_drain_end("quiet");
+
+    } else if (now - journal_drain_since >= JOURNAL_DRAIN_MAX) {
+        journal_drain_end("drained for too long: later lines are lost");
     }
 
     return 0;
@@ -868,20 +1077,16 @@ journal_switch(struct jfile *f)
 static void *
 journal_main(void *arg)
 {
-    struct jfile  f;
-    struct stat   st, fst;
-    time_t        rotated;
-    char          dir[PATH_MAX];
-    int           ifd, rc, old, resumed, warned;
+    struct jfile  *f;
+    struct stat    st, fst;
+    char           dir[PATH_MAX];
+    int            ifd, rc, resumed, warned;
 
     (void) arg;
 
-    memset(&f, 0, sizeof(f));
-    f.fd = -1;
+    f = &journal_cur;
     resumed = 0;
     warned = 0;
-    rotated = 0;
-    old = 0;
 
     journal_dir(dir, sizeof(dir));
 
@@ -899,15 +1104,15 @@ journal_main(void *arg)
     while (!journal_quit) {
 
         if (!resumed) {
-            if (journal_resume(&f, &old) != 0) {
+            if (journal_resume() != 0) {
                 if (!warned) {
                     log_info("journal: waiting for %s and the database",
                              conf->journal);
                     warned = 1;
                 }
-                if (f.fd != -1) {
-                    close(f.fd);
-                    f.fd = -1;
+                if (f->fd != -1) {
+                    close(f->fd);
+                    f->fd = -1;
                 }
                 journal_wait(ifd);
                 continue;
@@ -915,7 +1120,11 @@ journal_main(void *arg)
             resumed = 1;
         }
 
-        rc = journal_pump(&f);
+        rc = journal_drain_pump();
+
+        if (rc == 0) {
+            rc = journal_pump(f);
+        }
 
         if (rc > 0) {
             continue;
@@ -927,38 +1136,31 @@ journal_main(void *arg)
         }
 
         /* at the end: was the file rotated, or truncated? */
-        if (stat(conf->journal, &st) != 0 || st.st_ino != f.ino || old) {
-            if (rotated == 0) {
-                rotated = time(NULL);
-            }
-
-            /* a rotated file found at start has no writer left */
-            if ((old || time(NULL) - rotated >= JOURNAL_ROTATE_GRACE)
-                && journal_switch(&f) == 0)
-            {
-                rotated = 0;
-                old = 0;
+        if (stat(conf->journal, &st) != 0 || st.st_ino != f->ino) {
+            if (journal_switch() == 0) {
                 continue;
             }
 
-        } else {
-            rotated = 0;
-
-            if (fstat(f.fd, &fst) == 0 && fst.st_size < f.off) {
-                log_warnx("journal: %s was truncated; reading it from the "
-                          "start", conf->journal);
-                f.off = 0;
-                f.first_id[0] = '\0';
-                f.skipping = 0;
-                continue;
-            }
+        } else if (fstat(f->fd, &fst) == 0 && fst.st_size < f->off) {
+            log_warnx("journal: %s was truncated; reading it from the "
+                      "start", conf->journal);
+            f->off = 0;
+            f->first_id[0] = '\0';
+            f->skipping = 0;
+            continue;
         }
 
         journal_wait(ifd);
     }
 
-    if (f.fd != -1) {
-        close(f.fd);
+    if (f->fd != -1) {
+        close(f->fd);
+        f->fd = -1;
+    }
+
+    if (journal_drain.fd != -1) {
+        close(journal_drain.fd);
+        journal_drain.fd = -1;
     }
 
     if (ifd != -1) {
