@@ -333,6 +333,7 @@ int http_basic(const char *h, char *user, size_t ulen, char *pw, size_t plen,
 int http_decode_segment(char *s);
 int http_bool_arg(struct req *r, const char *name, int dflt, int *out);
 const char *http_client_ip(struct req *r);
+int http_decode(char *s, int plus);
 int http_login(struct req *r, const char *name, size_t nlen, const char *pw,
     size_t plen);
 

@@ -158,7 +158,7 @@ http_hex(int c)
 
 
 /* Percent-decode in place; '+' is a space if plus.  -1 on %00 or a bad %. */
-static int
+int
 http_decode(char *s, int plus)
 {
     char  *o;

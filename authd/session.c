@@ -57,7 +57,6 @@ static void session_hash(const char *id, char out[SESSION_HEX + 1]);
 static int session_secure(struct req *r);
 static void session_cookies(struct req *r, const char *sid,
     const char *csrf);
-static int session_hexval(char c);
 static int session_form(struct req *r, const char *name, char *out,
     size_t size, size_t *len);
 static int session_same_origin(struct req *r);
@@ -223,22 +222,6 @@ session_authenticate(struct req *r)
 }
 
 
-static int
-session_hexval(char c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
-
-
 /*
  * A field of the urlencoded form body, decoded into out (NUL-terminated):
  * 0 found, 1 absent, -1 malformed (bad escape, %00) or longer than size.
@@ -248,8 +231,9 @@ session_form(struct req *r, const char *name, char *out, size_t size,
     size_t *len)
 {
     const char  *p, *end, *v, *amp;
+    char        *raw;
     size_t       nlen, o;
-    int          h, l;
+    int          rc;
 
     nlen = strlen(name);
     p = r->body != NULL ? r->body : "";
@@ -264,37 +248,29 @@ session_form(struct req *r, const char *name, char *out, size_t size,
         if ((size_t) (amp - p) > nlen && strncmp(p, name, nlen) == 0
             && p[nlen] == '=')
         {
-            o = 0;
-
-            for (v = p + nlen + 1; v < amp; v++) {
-                if (o + 1 >= size) {
-                    return -1;
-                }
-
-                if (*v == '+') {
-                    out[o++] = ' ';
-
-                } else if (*v == '%') {
-                    if (amp - v < 3) {
-                        return -1;
-                    }
-                    h = session_hexval(v[1]);
-                    l = session_hexval(v[2]);
-                    if (h < 0 || l < 0 || (h == 0 && l == 0)) {
-                        return -1;
-                    }
-                    out[o++] = (char) (h << 4 | l);
-                    v += 2;
-
-                } else {
-                    out[o++] = *v;
-                }
+            /* decoded as query arguments are: a copy, then in place */
+            v = p + nlen + 1;
+            o = (size_t) (amp - v);
+            if (memchr(v, '\0', o) != NULL) {
+                return -1;
             }
 
-            out[o] = '\0';
-            *len = o;
+            raw = req_alloc(r, o + 1);
+            if (raw == NULL) {
+                return -1;
+            }
+            memcpy(raw, v, o);
+            raw[o] = '\0';
 
-            return 0;
+            rc = http_decode(raw, 1) == 0 && strlen(raw) < size ? 0 : -1;
+            if (rc == 0) {
+                *len = strlen(raw);
+                memcpy(out, raw, *len + 1);
+            }
+
+            sodium_memzero(raw, o);
+
+            return rc;
         }
 
         p = amp + 1;
