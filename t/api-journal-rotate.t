@@ -97,8 +97,24 @@ is(pulls(), $before + 2, 'the pull is counted (and the one in the new file)');
 # authd stopped (SIGSTOP, then SIGKILL) with a late line not yet read:
 # started again, it drains the old file on from its checkpoint
 
+# every thread stopped, not only signalled (under load the group stop can
+# take a while to reach the journal thread)
+sub all_stopped {
+    my ($pid) = @_;
+    my @t = glob("/proc/$pid/task/*");
+    return 0 unless @t;
+    for (@t) {
+        open my $fh, '<', "$_/stat" or return 0;
+        my $st = <$fh>;
+        return 0 unless $st =~ /\) ([A-Za-z]) / && $1 eq 'T';
+    }
+    return 1;
+}
+
 my $apid = $s->authd->pid;
 kill 'STOP', $apid;
+ok(Harbor::Authd::wait_for(10, sub { all_stopped($apid) }),
+   'every thread of authd stopped');
 my ($id2, $line2) = pull_line();
 append_as_worker("$journal.1", $line2);
 ok(kill(0, $apid), 'authd stopped with a line it has not read');
