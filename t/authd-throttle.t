@@ -62,7 +62,7 @@ sub is_429 {
     my ($r, $name) = @_;
     is($r->{status}, 429, "$name: 429");
     my $e = ref $r->{json} eq 'HASH' ? $r->{json}{errors}[0] : {};
-    is($e->{code}, 'TOO_MANY_REQUESTS', "$name: Harbor's error code");
+    is($e->{code}, 'TOOMANYREQUESTS', "$name: Harbor's error code");
     like($e->{message} || '', qr/too many failed logins .* try again in \d+ seconds/,
          "$name: says when");
     like($r->{headers}{'retry-after'} || '', qr/^[1-9]\d*$/,
@@ -142,7 +142,13 @@ for my $i (1 .. 10) {
 $r = $s->token(user => 'alice', pass => $pw);
 is($r->{status}, 429, 'through nginx: 429');
 is(ref $r->{json} eq 'HASH' && $r->{json}{errors}[0]{code},
-   'TOO_MANY_REQUESTS', 'through nginx: Harbor\'s error body');
+   'TOOMANYREQUESTS', 'through nginx: Harbor\'s error body');
+
+# what a client shows (podman, through nginx, from the throttled address)
+my $pod = $s->clients->podman('login', '--tls-verify=false', '-u', 'alice',
+                              '-p', $pw, $s->host);
+ok(!$pod->{ok}, 'podman login from the throttled address fails');
+like($pod->{out}, qr/too many requests/, "podman says why: $pod->{out}");
 
 unlike($d->log, qr/\Q$pw\E|wrong\d/, 'no password in the log');
 
