@@ -307,7 +307,8 @@ http_code(int status)
     case 412: return "PRECONDITION";
     case 413: return "PAYLOAD_TOO_LARGE";
     case 415: return "UNSUPPORTED_MEDIA_TYPE";
-    case 429: return "TOOMANYREQUESTS";      /* docker: "toomanyrequests: ..." */
+    /* distribution's code: docker prints "toomanyrequests: ..." */
+    case 429: return "TOOMANYREQUESTS";
     case 503: return "SERVICE_UNAVAILABLE";
     default:  return "UNKNOWN";
     }
