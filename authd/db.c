@@ -587,7 +587,7 @@ int
 db_close(void)
 {
     struct timespec  ts;
-    int              i, busy;
+    int              i, busy, waited;
 
     pthread_mutex_lock(&pool_mtx);
     pool_closing = 1;
@@ -596,6 +596,7 @@ db_close(void)
 
     clock_gettime(CLOCK_REALTIME, &ts);
     ts.tv_sec += DB_DRAIN_WAIT;
+    waited = 0;
 
     for ( ;; ) {
         busy = 0;
@@ -603,14 +604,26 @@ db_close(void)
             busy += pool[i].busy;
         }
 
-        if (busy == 0
-            || pthread_cond_timedwait(&pool_cv, &pool_mtx, &ts) == ETIMEDOUT)
-        {
+        if (busy == 0) {
+            break;
+        }
+
+        if (!waited) {
+            log_info("database: waiting for %d connections still in use",
+                     busy);
+            waited = 1;
+        }
+
+        if (pthread_cond_timedwait(&pool_cv, &pool_mtx, &ts) == ETIMEDOUT) {
             break;
         }
     }
 
     pthread_mutex_unlock(&pool_mtx);
+
+    if (waited && busy == 0) {
+        log_info("database: every connection was given back");
+    }
 
     if (db_watching) {
         pthread_join(db_watch_tid, NULL);
