@@ -188,6 +188,17 @@ sub db_fault_checks {
     pulls_flat($label);
 }
 
+# nginx's own refusal of a large body on authd's paths is Harbor's JSON
+# too (authd answers with X-Request-Id; this one never reached it)
+{
+    my $r = $s->api(POST => '/projects', $admin,
+                    json => { project_name => 'big', pad => 'x' x 1_200_000 });
+    is($r->{status}, 413, 'a body over client_max_body_size: 413');
+    is(eval { $r->{json}{errors}[0]{code} } // '', 'PAYLOAD_TOO_LARGE',
+       'in Harbor\'s JSON');
+    ok(!exists $r->{headers}{'x-request-id'}, 'answered by nginx itself');
+}
+
 ###############################################################################
 # PostgreSQL stalled: every process of it stopped
 
@@ -242,6 +253,23 @@ sub db_fault_checks {
 
     token_and_api_fail('authd stalled');
     pulls_flat('authd stalled');
+
+    # a change may legitimately take long: nginx waits for it longer than
+    # for a read (here authd resumes after 8 s and answers it)
+    my $cont = fork // die "fork: $!";
+    if ($cont == 0) {
+        select(undef, undef, undef, 8);
+        kill 'CONT', $pid;
+        POSIX::_exit(0);
+    }
+    my $t0 = time;
+    my $r = $s->api(POST => '/projects', $admin,
+                    json => { project_name => 'afterstall' });
+    my $secs = time - $t0;
+    waitpid($cont, 0);
+    is($r->{status}, 201, sprintf 'authd stalled: a change waits for authd'
+       . ' (%.1f s) and gets its answer', $secs)
+        or diag($r->{body});
 
     kill 'CONT', $pid;
     recovers('authd stalled');
