@@ -137,6 +137,33 @@ sub break_and_watch {
 
 like($d->log, qr/database connection lost/, 'the loss is logged');
 
+###############################################################################
+# a statement past database.query_timeout: cancelled on the server, the
+# request answered 503 at the deadline, and the pool back by itself
+
+$d->restart(conf => { 'database.query_timeout' => 1000 });
+{
+    my $lock = hold_lock('ACCESS EXCLUSIVE', 4);
+    my $t0 = time;
+    my $r = $d->request(GET => '/api/v2.0/users/current',
+                        user => $admin->[0], pass => $admin->[1]);
+    my $secs = time - $t0;
+    is($r->{status}, 503, 'deadline: 503');
+    is($r->{json}{errors}[0]{code}, 'SERVICE_UNAVAILABLE',
+       'deadline: in Harbor\'s format');
+    cmp_ok($secs, '<', 2.5, sprintf 'deadline: at query_timeout (%.1f s)',
+           $secs);
+    ok(Harbor::Authd::wait_for(2, sub { !waiting() }),
+       'deadline: the statement was cancelled on the server');
+    ok(kill(0, $lock), 'deadline: while the lock is still held');
+    waitpid($lock, 0);
+    ok(Harbor::Authd::wait_for(10, sub {
+        $d->request(GET => '/api/v2.0/users/current', user => $admin->[0],
+                    pass => $admin->[1])->{status} == 200
+    }), 'deadline: served again once the lock is gone');
+    like($d->log, qr/no answer within 1000 ms/, 'deadline: logged');
+}
+
 $d->stop;
 is($d->exit_status, 0, 'authd exits cleanly');
 
