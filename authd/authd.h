@@ -156,6 +156,8 @@ struct dbc {
     int         err;                     /* DB_* of the last call */
     int         lost;                    /* its transaction went with the
                                             connection: fail until put */
+    int         timeout;                 /* ms per statement, 0: the
+                                            configured query_timeout */
 };
 
 struct migration {

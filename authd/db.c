@@ -73,7 +73,7 @@ static PGconn *db_connect(int quiet);
 static void db_notice(void *arg, const char *msg);
 static long long db_now_ms(void);
 static int db_poll(PGconn *pg, short events, long long deadline);
-static PGresult *db_run(PGconn *pg, const char *sql, int n,
+static PGresult *db_run(PGconn *pg, int ms, const char *sql, int n,
     const char *const *values, int *how);
 static int db_alive(struct dbc *c);
 static int db_idempotent(const char *sql);
@@ -228,19 +228,19 @@ db_poll(PGconn *pg, short events, long long deadline)
 
 
 /*
- * One statement under the deadline: send it, wait for the socket, read
- * its result.  *how says what happened (DB_RUN_*); the result, if any,
- * is the caller's to PQclear().
+ * One statement under a deadline of ms: send it, wait for the socket,
+ * read its result.  *how says what happened (DB_RUN_*); the result, if
+ * any, is the caller's to PQclear().
  */
 static PGresult *
-db_run(PGconn *pg, const char *sql, int n, const char *const *values,
-    int *how)
+db_run(PGconn *pg, int ms, const char *sql, int n,
+    const char *const *values, int *how)
 {
     PGresult   *r, *last;
     long long   deadline;
     int         f, p;
 
-    deadline = db_now_ms() + conf->db_query_timeout;
+    deadline = db_now_ms() + ms;
 
     if (!PQsendQueryParams(pg, sql, n, NULL, values, NULL, NULL, 0)) {
         *how = DB_RUN_UNSENT;
@@ -488,7 +488,8 @@ db_watch(void *arg)
 
         pg = db_connect(1);
         if (pg != NULL) {
-            r = db_run(pg, "SELECT 1", 0, NULL, &how);
+            r = db_run(pg, conf->db_query_timeout, "SELECT 1", 0, NULL,
+                       &how);
             if (how != DB_RUN_OK || PQresultStatus(r) != PGRES_TUPLES_OK) {
                 PQfinish(pg);
                 pg = NULL;
@@ -712,6 +713,7 @@ db_get(void)
 
     c->err = DB_OK;
     c->lost = 0;
+    c->timeout = 0;
 
     if (db_alive(c) != 0) {
         db_put(c);
@@ -776,7 +778,9 @@ db_exec(struct dbc *c, const char *sql, int n, const char *const *values)
 
         ts = PQtransactionStatus(c->pg);
 
-        r = db_run(c->pg, sql, n, values, &how);
+        r = db_run(c->pg, c->timeout != 0 ? c->timeout
+                                          : conf->db_query_timeout,
+                   sql, n, values, &how);
         st = r != NULL ? PQresultStatus(r) : PGRES_FATAL_ERROR;
         state = r != NULL ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
 
@@ -801,7 +805,8 @@ db_exec(struct dbc *c, const char *sql, int n, const char *const *values)
 
         if (how == DB_RUN_TIMEOUT) {
             log_warnx("database: no answer within %d ms; the statement is "
-                      "cancelled", conf->db_query_timeout);
+                      "cancelled", c->timeout != 0 ? c->timeout
+                                                  : conf->db_query_timeout);
             db_abandon(c);
             db_mark_down("no answer");
             c->lost = ts != PQTRANS_IDLE;
@@ -1225,7 +1230,14 @@ db_migrate(struct dbc *c)
 
     r = NULL;
 
+    /*
+     * A migration may rewrite a large table: the server's own
+     * statement_timeout bounds it, not the deadline of requests.
+     */
+    c->timeout = conf->db_statement_timeout + 1000;
+
     if (db_begin(c) != 0) {
+        c->timeout = 0;
         return -1;
     }
 
@@ -1296,12 +1308,15 @@ db_migrate(struct dbc *c)
         goto fail;
     }
 
+    c->timeout = 0;
+
     return 0;
 
 fail:
 
     PQclear(r);
     db_rollback(c);
+    c->timeout = 0;
 
     return -1;
 }
