@@ -81,6 +81,7 @@ static void db_abandon(struct dbc *c);
 static void *db_cancel_main(void *arg);
 static void db_mark_down(const char *why);
 static void *db_watch(void *arg);
+static int db_thread(pthread_t *tid, void *(*fn)(void *), void *arg);
 
 
 static void
@@ -374,6 +375,30 @@ db_alive(struct dbc *c)
 }
 
 
+/* A thread that takes no signals (the main thread's): joinable if tid. */
+static int
+db_thread(pthread_t *tid, void *(*fn)(void *), void *arg)
+{
+    pthread_attr_t   attr;
+    pthread_t        t;
+    sigset_t         all, old;
+    int              rc;
+
+    pthread_attr_init(&attr);
+    if (tid == NULL) {
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    }
+
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    rc = pthread_create(tid != NULL ? tid : &t, &attr, fn, arg);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    pthread_attr_destroy(&attr);
+
+    return rc == 0 ? 0 : -1;
+}
+
+
 static void *
 db_cancel_main(void *arg)
 {
@@ -405,11 +430,8 @@ db_cancel_main(void *arg)
 static void
 db_abandon(struct dbc *c)
 {
-    PGcancel        *cn;
-    pthread_attr_t   attr;
-    pthread_t        t;
-    sigset_t         all, old;
-    int              go, rc;
+    PGcancel  *cn;
+    int        go;
 
     cn = PQgetCancel(c->pg);
 
@@ -432,15 +454,7 @@ db_abandon(struct dbc *c)
         return;
     }
 
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, &old);
-    rc = pthread_create(&t, &attr, db_cancel_main, cn);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    pthread_attr_destroy(&attr);
-
-    if (rc != 0) {
+    if (db_thread(NULL, db_cancel_main, cn) != 0) {
         PQfreeCancel(cn);
         pthread_mutex_lock(&pool_mtx);
         db_cancels--;
@@ -540,9 +554,6 @@ db_watch(void *arg)
 int
 db_init(void)
 {
-    sigset_t  all, old;
-    int       rc;
-
     /* the workers, the journal reader, and one to spare */
     pool_n = conf->workers + 1 < conf->db_max_open
              ? conf->workers + 2 : conf->db_max_open;
@@ -561,12 +572,7 @@ db_init(void)
         return -1;
     }
 
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, &old);
-    rc = pthread_create(&db_watch_tid, NULL, db_watch, NULL);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-
-    if (rc != 0) {
+    if (db_thread(&db_watch_tid, db_watch, NULL) != 0) {
         log_warnx("database: cannot start the watcher thread");
         return -1;
     }
