@@ -69,7 +69,7 @@ static pthread_mutex_t   pool_mtx = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t    pool_cv = PTHREAD_COND_INITIALIZER;
 static pthread_cond_t    watch_cv = PTHREAD_COND_INITIALIZER;
 
-static PGconn *db_connect(int quiet);
+static PGconn *db_connect(int ms, int quiet);
 static void db_notice(void *arg, const char *msg);
 static long long db_now_ms(void);
 static int db_poll(PGconn *pg, short events, long long deadline);
@@ -94,13 +94,21 @@ db_notice(void *arg, const char *msg)
 }
 
 
+/*
+ * A new connection within ms milliseconds, awaited with poll() like a
+ * statement (libpq's own connect_timeout is set too).
+ */
 static PGconn *
-db_connect(int quiet)
+db_connect(int ms, int quiet)
 {
-    const char  *keys[16], *vals[16];
-    char         port[16], ctimeout[16], options[256], utimeout[16];
-    PGconn      *pg;
-    int          n;
+    const char                *keys[16], *vals[16];
+    char                       port[16], ctimeout[16], options[256];
+    char                       utimeout[16];
+    PostgresPollingStatusType  st;
+    const char                *err;
+    PGconn                    *pg;
+    long long                  deadline;
+    int                        n, p;
 
     n = 0;
 
@@ -146,25 +154,42 @@ db_connect(int quiet)
     keys[n] = NULL;
     vals[n] = NULL;
 
-    pg = PQconnectdbParams(keys, vals, 0);
+    deadline = db_now_ms() + ms;
+
+    pg = PQconnectStartParams(keys, vals, 0);
 
     if (pg == NULL) {
         log_warnx("database: out of memory");
         return NULL;
     }
 
-    if (PQstatus(pg) != CONNECTION_OK) {
+    st = PQstatus(pg) == CONNECTION_BAD ? PGRES_POLLING_FAILED
+                                         : PGRES_POLLING_WRITING;
+
+    while (st == PGRES_POLLING_READING || st == PGRES_POLLING_WRITING) {
+        p = db_poll(pg, st == PGRES_POLLING_READING ? POLLIN : POLLOUT,
+                    deadline);
+        if (p != 1) {
+            st = PGRES_POLLING_FAILED;
+            break;
+        }
+        st = PQconnectPoll(pg);
+    }
+
+    if (st != PGRES_POLLING_OK || PQstatus(pg) != CONNECTION_OK) {
+        err = PQerrorMessage(pg);
+        if (err[0] == '\0') {
+            err = "no answer in time";
+        }
+
         if (quiet) {
             log_debug("database connection to %s failed: %.*s",
-                      conf->db_host,
-                      (int) strcspn(PQerrorMessage(pg), "\n"),
-                      PQerrorMessage(pg));
+                      conf->db_host, (int) strcspn(err, "\n"), err);
         } else {
             log_warnx("database connection to %s failed: %.*s",
-                      conf->db_host,
-                      (int) strcspn(PQerrorMessage(pg), "\n"),
-                      PQerrorMessage(pg));
+                      conf->db_host, (int) strcspn(err, "\n"), err);
         }
+
         PQfinish(pg);
         return NULL;
     }
@@ -365,7 +390,10 @@ db_alive(struct dbc *c)
         return -1;
     }
 
-    c->pg = db_connect(0);
+    /* a request waits no longer for a connection than for a statement */
+    c->pg = db_connect(conf->db_connect_timeout * 1000 < conf->db_query_timeout
+                       ? conf->db_connect_timeout * 1000
+                       : conf->db_query_timeout, 0);
     if (c->pg == NULL) {
         db_mark_down("cannot connect");
         return -1;
@@ -500,7 +528,7 @@ db_watch(void *arg)
 
         pthread_mutex_unlock(&pool_mtx);
 
-        pg = db_connect(1);
+        pg = db_connect(conf->db_connect_timeout * 1000, 1);
         if (pg != NULL) {
             r = db_run(pg, conf->db_query_timeout, "SELECT 1", 0, NULL,
                        &how);
@@ -567,7 +595,7 @@ db_init(void)
     db_down = 0;
 
     /* one connection now, to fail early; the others when first needed */
-    pool[0].pg = db_connect(0);
+    pool[0].pg = db_connect(conf->db_connect_timeout * 1000, 0);
     if (pool[0].pg == NULL) {
         return -1;
     }

@@ -220,6 +220,31 @@ sub db_fault_checks {
     ok(!@left && state_of($pids[0]) eq 'T', 'PostgreSQL stopped (SIGSTOP)')
         or diag("not stopped: @left");
 
+    # a burst of token requests, more than authd has threads: each waits
+    # for the database at most its deadline, and ping is not held up
+    # behind them for longer
+    my @burst;
+    for (1 .. 8) {
+        my $pid = fork // die "fork: $!";
+        if ($pid == 0) {
+            $s->token(user => 'admin', pass => $admin->[1],
+                      scope => 'repository:library/fault:pull');
+            POSIX::_exit(0);
+        }
+        push @burst, $pid;
+    }
+    my $worst = 0;
+    for (1 .. 10) {
+        my $t0 = time;
+        my $p = $s->api(GET => '/ping');
+        my $secs = time - $t0;
+        $worst = $secs if $secs > $worst || $p->{status} != 200;
+        $worst = 99 if $p->{status} != 200;
+    }
+    waitpid($_, 0) for @burst;
+    cmp_ok($worst, '<', 4.5, sprintf 'PostgreSQL stalled: ping during a burst'
+           . ' of token requests (slowest %.1f s)', $worst);
+
     db_fault_checks('PostgreSQL stalled');
 
     kill 'CONT', @pids;
