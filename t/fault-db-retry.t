@@ -31,13 +31,14 @@ my $psql = "$as$Harbor::Authd::PGBIN/psql -X -q -At -h " . $pg->host
 my %LOCKNAME = ('ACCESS EXCLUSIVE' => 'AccessExclusiveLock',
                 'SHARE' => 'ShareLock');
 
-# a session holding a lock on users for $secs seconds, in the background
+# a session holding a lock on users, in the background, until
+# release_lock() ends it
 sub hold_lock {
-    my ($mode, $secs) = @_;
+    my ($mode) = @_;
     my $pid = fork // die "fork: $!";
     if ($pid == 0) {
         exec("$psql -c 'BEGIN' -c 'LOCK TABLE users IN $mode MODE'"
-             . " -c 'SELECT pg_sleep($secs)' -c 'COMMIT' >/dev/null 2>&1");
+             . " -c 'SELECT pg_sleep(60)' -c 'COMMIT' >/dev/null 2>&1");
         exit 127;
     }
     ok(Harbor::Authd::wait_for(10, sub {
@@ -46,6 +47,13 @@ sub hold_lock {
                   . " AND l.granted AND l.mode = '$LOCKNAME{$mode}'")
     }), "a session holds $mode on users");
     return $pid;
+}
+
+sub release_lock {
+    my ($pid) = @_;
+    $pg->psql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+              . " WHERE query = 'SELECT pg_sleep(60)'");
+    waitpid($pid, 0);
 }
 
 # authd's backends waiting on a lock
@@ -90,7 +98,7 @@ sub break_and_watch {
     is($pg->psql("SELECT pg_terminate_backend($w[0])"), 't',
        "$label: its backend terminated");
 
-    return Harbor::Authd::wait_for(1, sub {
+    return Harbor::Authd::wait_for(3, sub {
         grep { $_ != $w[0] } waiting();
     });
 }
@@ -99,32 +107,32 @@ sub break_and_watch {
 # a read: sent again on a new connection, and the request succeeds
 
 {
-    my $lock = hold_lock('ACCESS EXCLUSIVE', 1.5);
+    my $lock = hold_lock('ACCESS EXCLUSIVE');
     my $res = in_background(GET => '/api/v2.0/users/current',
                             user => $admin->[0], pass => $admin->[1]);
     my $again = break_and_watch('read');
     ok($again, 'read: sent again on a new connection');
+    release_lock($lock);
     my $r = $res->();
     is($r->{status}, 200, 'read: the request succeeds');
-    waitpid($lock, 0);
 }
 
 ###############################################################################
 # a change that reached the server: not sent again
 
 {
-    my $lock = hold_lock('SHARE', 1.5);
+    my $lock = hold_lock('SHARE');
     my $res = in_background(POST => '/api/v2.0/users',
         user => $admin->[0], pass => $admin->[1],
         json => { username => 'once', email => 'once@example.com',
                   realname => 'Once', password => 'Passw0rd!' });
     my $again = break_and_watch('change');
     ok(!$again, 'change: not sent again after the connection broke');
+    release_lock($lock);
     my $r = $res->();
     is($r->{status}, 503, 'change: the request gets a 503')
         or diag($r->{body});
     like($r->{body}, qr/SERVICE_UNAVAILABLE/, 'change: in Harbor\'s format');
-    waitpid($lock, 0);
     is($pg->psql("SELECT count(*) FROM users WHERE username = 'once'"), '0',
        'change: nothing was applied');
 
@@ -143,7 +151,7 @@ like($d->log, qr/database connection lost/, 'the loss is logged');
 
 $d->restart(conf => { 'database.query_timeout' => 1000 });
 {
-    my $lock = hold_lock('ACCESS EXCLUSIVE', 4);
+    my $lock = hold_lock('ACCESS EXCLUSIVE');
     my $t0 = time;
     my $r = $d->request(GET => '/api/v2.0/users/current',
                         user => $admin->[0], pass => $admin->[1]);
@@ -156,7 +164,7 @@ $d->restart(conf => { 'database.query_timeout' => 1000 });
     ok(Harbor::Authd::wait_for(2, sub { !waiting() }),
        'deadline: the statement was cancelled on the server');
     ok(kill(0, $lock), 'deadline: while the lock is still held');
-    waitpid($lock, 0);
+    release_lock($lock);
     ok(Harbor::Authd::wait_for(10, sub {
         $d->request(GET => '/api/v2.0/users/current', user => $admin->[0],
                     pass => $admin->[1])->{status} == 200

@@ -271,6 +271,18 @@ sub db_fault_checks {
 # authd stalled
 
 {
+    # kept-alive connections from nginx to authd, idle when it stalls
+    my @warm;
+    for (1 .. 8) {
+        my $p = fork // die "fork: $!";
+        if ($p == 0) {
+            $s->token(user => 'admin', pass => $admin->[1]);
+            POSIX::_exit(0);
+        }
+        push @warm, $p;
+    }
+    waitpid($_, 0) for @warm;
+
     my $pid = $s->authd->pid;
     kill 'STOP', $pid;
     ok(Harbor::Authd::wait_for(5, sub { state_of($pid) eq 'T' }),
