@@ -338,9 +338,22 @@ main(int argc, char *argv[])
     authd_notify("STOPPING=1");
     authd_quit = 1;
 
+    /*
+     * The threads that use the database pool stop first: the HTTP
+     * workers and the journal reader are joined; a background run
+     * (reindex, garbage collection) fails its next statement and gives
+     * its connection back, which db_close() waits for.  If one still
+     * holds a connection after that wait, what it may touch (the pool,
+     * the configuration) is left to the exit rather than freed under it.
+     */
     http_stop();
     journal_stop();
-    db_close();
+
+    if (db_close() != 0) {
+        log_warnx("exiting with a database connection still in use");
+        return 0;
+    }
+
     registry_cleanup();
     keys_free(&token_key);
     config_free(conf);

@@ -75,7 +75,8 @@ struct config {
     int     db_max_open;
     char   *db_sslmode;
     int     db_connect_timeout;         /* seconds */
-    int     db_statement_timeout;       /* milliseconds */
+    int     db_statement_timeout;       /* milliseconds, server side */
+    int     db_query_timeout;           /* milliseconds, authd's deadline */
 
     char   *ldap_url;
     char   *ldap_search_dn;
@@ -153,6 +154,10 @@ struct dbc {
     PGconn     *pg;
     int         busy;
     int         err;                     /* DB_* of the last call */
+    int         lost;                    /* its transaction went with the
+                                            connection: fail until put */
+    int         timeout;                 /* ms per statement, 0: the
+                                            configured query_timeout */
 };
 
 struct migration {
@@ -164,7 +169,7 @@ struct migration {
 extern const struct migration  migrations[];     /* schema_sql.c */
 
 int db_init(void);
-void db_close(void);
+int db_close(void);
 struct dbc *db_get(void);
 void db_put(struct dbc *c);
 PGresult *db_exec(struct dbc *c, const char *sql, int n,

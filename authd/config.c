@@ -103,6 +103,7 @@ static const struct ckey  database_keys[] = {
     STR("sslmode", db_sslmode, 16),
     INT("connect_timeout", db_connect_timeout, 1, 300),
     INT("statement_timeout", db_statement_timeout, 100, 3600000),
+    INT("query_timeout", db_query_timeout, 100, 3600000),
     IGNORE("max_idle_conns"),
     IGNORE("conn_max_lifetime"),
     IGNORE("conn_max_idle_time"),
@@ -482,6 +483,7 @@ config_defaults(struct config *c)
     c->db_max_open = 100;
     c->db_connect_timeout = 5;
     c->db_statement_timeout = 10000;
+    c->db_query_timeout = 3000;
     c->ldap_scope = 2;
     c->ldap_timeout = 5;
     c->ldap_verify_cert = 1;

@@ -2,12 +2,28 @@
  * authd: PostgreSQL through libpq.
  *
  * A small pool of connections, one per worker at most, handed out with a
- * bounded wait.  Every query goes through PQexecParams (values never
+ * bounded wait.  Every query goes through PQsendQueryParams (values never
  * spliced into SQL text) and every result is PQclear()ed on every path.
- * Connections carry connect_timeout, TCP keepalives and user timeout,
- * and server-side statement, lock and idle-in-transaction timeouts.  A
- * connection found dead is re-established, and a query outside a
- * transaction is retried once on the new connection.
+ *
+ * Every statement has a deadline authd enforces itself
+ * (database.query_timeout): the socket is polled, and a statement that
+ * has not answered in time is cancelled (PQcancel, on a thread of its
+ * own, since a stalled server never answers a cancel request either),
+ * its connection dropped, and the caller told the database is
+ * unavailable (503).  The server is also given statement, lock and
+ * idle-in-transaction timeouts, and connections carry connect_timeout,
+ * TCP keepalives and user timeout.
+ *
+ * Once the database is found unavailable (a deadline missed, a connection
+ * refused), db_get() fails at once instead of every request waiting for a
+ * deadline of its own, and one thread, the watcher, tries to connect
+ * every second; its first good connection reopens the pool.
+ *
+ * A statement whose connection breaks is tried again on a new connection
+ * only when it cannot have reached the server (it was never fully sent:
+ * without its Sync nothing commits), or when it is a read outside a
+ * transaction.  Anything else may have been applied: the caller gets an
+ * error, never a second execution.
  *
  * Migrations are the numbered files of schema/, compiled in (so upgrading
  * is starting the new binary), applied in order inside one transaction
@@ -15,10 +31,13 @@
  */
 
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <openssl/evp.h>
@@ -28,16 +47,41 @@
 
 #define DB_LOCK_KEY      "7235812"      /* advisory lock of migrations */
 #define DB_ACQUIRE_WAIT  5              /* seconds to wait for a connection */
+#define DB_WATCH_EVERY   1              /* seconds between tries while down */
+#define DB_DRAIN_WAIT    10             /* seconds shutdown waits for users */
+#define DB_CANCELS_MAX   4              /* cancel requests in flight */
+
+/* what became of a statement (db_run) */
+#define DB_RUN_OK        0              /* a result came back */
+#define DB_RUN_UNSENT    1              /* it cannot have reached the server */
+#define DB_RUN_LOST      2              /* the connection broke after it */
+#define DB_RUN_TIMEOUT   3              /* no answer before the deadline */
 
 
 static struct dbc       *pool;
 static int               pool_n;
+static int               pool_closing;  /* db_close() runs: no new users */
+static int               db_down;       /* unavailable: the watcher tries */
+static int               db_cancels;
+static int               db_watching;
+static pthread_t         db_watch_tid;
 static pthread_mutex_t   pool_mtx = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t    pool_cv = PTHREAD_COND_INITIALIZER;
+static pthread_cond_t    watch_cv = PTHREAD_COND_INITIALIZER;
 
-static PGconn *db_connect(void);
+static PGconn *db_connect(int ms, int quiet);
 static void db_notice(void *arg, const char *msg);
-static int db_reconnect(struct dbc *c);
+static long long db_now_ms(void);
+static int db_poll(PGconn *pg, short events, long long deadline);
+static PGresult *db_run(PGconn *pg, int ms, const char *sql, int n,
+    const char *const *values, int *how);
+static int db_alive(struct dbc *c);
+static int db_idempotent(const char *sql);
+static void db_abandon(struct dbc *c);
+static void *db_cancel_main(void *arg);
+static void db_mark_down(const char *why);
+static void *db_watch(void *arg);
+static int db_thread(pthread_t *tid, void *(*fn)(void *), void *arg);
 
 
 static void
@@ -50,27 +94,37 @@ db_notice(void *arg, const char *msg)
 }
 
 
+/*
+ * A new connection within ms milliseconds, awaited with poll() like a
+ * statement (libpq's own connect_timeout is set too).
+ */
 static PGconn *
-db_connect(void)
+db_connect(int ms, int quiet)
 {
-    const char  *keys[16], *vals[16];
-    char         port[16], ctimeout[16], options[256], utimeout[16];
-    PGconn      *pg;
-    int          n;
+    const char                *keys[16], *vals[16];
+    char                       port[16], ctimeout[16], options[256];
+    char                       utimeout[16];
+    PostgresPollingStatusType  st;
+    const char                *err;
+    PGconn                    *pg;
+    long long                  deadline;
+    int                        n, p;
 
     n = 0;
 
-    snprintf(port, sizeof(port), "%d", conf->db_port);
-    snprintf(ctimeout, sizeof(ctimeout), "%d", conf->db_connect_timeout);
-    snprintf(utimeout, sizeof(utimeout), "%d",
-             conf->db_connect_timeout * 1000);
-
-    if (snprintf(options, sizeof(options),
-                 "-c statement_timeout=%d -c lock_timeout=%d "
-                 "-c idle_in_transaction_session_timeout=%d "
-                 "-c TimeZone=UTC",
-                 conf->db_statement_timeout, conf->db_statement_timeout,
-                 conf->db_statement_timeout * 2) >= (int) sizeof(options))
+    if (snprintf(port, sizeof(port), "%d", conf->db_port)
+        >= (int) sizeof(port)
+        || snprintf(ctimeout, sizeof(ctimeout), "%d",
+                    conf->db_connect_timeout) >= (int) sizeof(ctimeout)
+        || snprintf(utimeout, sizeof(utimeout), "%d",
+                    conf->db_connect_timeout * 1000)
+           >= (int) sizeof(utimeout)
+        || snprintf(options, sizeof(options),
+                    "-c statement_timeout=%d -c lock_timeout=%d "
+                    "-c idle_in_transaction_session_timeout=%d "
+                    "-c TimeZone=UTC",
+                    conf->db_statement_timeout, conf->db_statement_timeout,
+                    conf->db_statement_timeout * 2) >= (int) sizeof(options))
     {
         log_warnx("database options too long");
         return NULL;
@@ -100,17 +154,49 @@ db_connect(void)
     keys[n] = NULL;
     vals[n] = NULL;
 
-    pg = PQconnectdbParams(keys, vals, 0);
+    deadline = db_now_ms() + ms;
+
+    pg = PQconnectStartParams(keys, vals, 0);
 
     if (pg == NULL) {
         log_warnx("database: out of memory");
         return NULL;
     }
 
-    if (PQstatus(pg) != CONNECTION_OK) {
-        log_warnx("database connection to %s failed: %.*s", conf->db_host,
-                  (int) strcspn(PQerrorMessage(pg), "\n"),
-                  PQerrorMessage(pg));
+    st = PQstatus(pg) == CONNECTION_BAD ? PGRES_POLLING_FAILED
+                                         : PGRES_POLLING_WRITING;
+
+    while (st == PGRES_POLLING_READING || st == PGRES_POLLING_WRITING) {
+        p = db_poll(pg, st == PGRES_POLLING_READING ? POLLIN : POLLOUT,
+                    deadline);
+        if (p != 1) {
+            st = PGRES_POLLING_FAILED;
+            break;
+        }
+        st = PQconnectPoll(pg);
+    }
+
+    if (st != PGRES_POLLING_OK || PQstatus(pg) != CONNECTION_OK) {
+        err = PQerrorMessage(pg);
+        if (err[0] == '\0') {
+            err = "no answer in time";
+        }
+
+        if (quiet) {
+            log_debug("database connection to %s failed: %.*s",
+                      conf->db_host, (int) strcspn(err, "\n"), err);
+        } else {
+            log_warnx("database connection to %s failed: %.*s",
+                      conf->db_host, (int) strcspn(err, "\n"), err);
+        }
+
+        PQfinish(pg);
+        return NULL;
+    }
+
+    /* statements are sent and awaited under our own deadline */
+    if (PQsetnonblocking(pg, 1) != 0) {
+        log_warnx("database: cannot make the connection non-blocking");
         PQfinish(pg);
         return NULL;
     }
@@ -121,16 +207,375 @@ db_connect(void)
 }
 
 
-static int
-db_reconnect(struct dbc *c)
+static long long
+db_now_ms(void)
 {
-    if (c->pg != NULL) {
-        PQfinish(c->pg);
+    struct timespec  ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+
+    return (long long) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+
+/* 1 ready, 0 deadline passed, -1 error */
+static int
+db_poll(PGconn *pg, short events, long long deadline)
+{
+    struct pollfd  pfd;
+    long long      left;
+    int            n;
+
+    pfd.fd = PQsocket(pg);
+    pfd.events = events;
+
+    if (pfd.fd < 0) {
+        return -1;
     }
 
-    c->pg = db_connect();
+    for ( ;; ) {
+        left = deadline - db_now_ms();
+        if (left <= 0) {
+            return 0;
+        }
 
-    return c->pg != NULL ? 0 : -1;
+        n = poll(&pfd, 1, left > 60000 ? 60000 : (int) left);
+
+        if (n > 0) {
+            return 1;
+        }
+
+        if (n == -1 && errno != EINTR) {
+            log_warn("database: poll");
+            return -1;
+        }
+    }
+}
+
+
+/*
+ * One statement under a deadline of ms: send it, wait for the socket,
+ * read its result.  *how says what happened (DB_RUN_*); the result, if
+ * any, is the caller's to PQclear().
+ */
+static PGresult *
+db_run(PGconn *pg, int ms, const char *sql, int n,
+    const char *const *values, int *how)
+{
+    PGresult   *r, *last;
+    long long   deadline;
+    int         f, p;
+
+    deadline = db_now_ms() + ms;
+
+    if (!PQsendQueryParams(pg, sql, n, NULL, values, NULL, NULL, 0)) {
+        *how = DB_RUN_UNSENT;
+        return NULL;
+    }
+
+    /* until the whole statement with its Sync is out, nothing commits */
+    while ((f = PQflush(pg)) == 1) {
+        p = db_poll(pg, POLLOUT | POLLIN, deadline);
+        if (p == 0) {
+            *how = DB_RUN_TIMEOUT;
+            return NULL;
+        }
+        if (p == -1 || !PQconsumeInput(pg)) {
+            *how = DB_RUN_UNSENT;
+            return NULL;
+        }
+    }
+
+    if (f == -1) {
+        *how = DB_RUN_UNSENT;
+        return NULL;
+    }
+
+    last = NULL;
+
+    for ( ;; ) {
+        while (!PQisBusy(pg)) {
+            r = PQgetResult(pg);
+            if (r == NULL) {
+                *how = last != NULL && PQstatus(pg) == CONNECTION_OK
+                       ? DB_RUN_OK : DB_RUN_LOST;
+                return last;
+            }
+            PQclear(last);
+            last = r;
+        }
+
+        p = db_poll(pg, POLLIN, deadline);
+
+        if (p == 0) {
+            PQclear(last);
+            *how = DB_RUN_TIMEOUT;
+            return NULL;
+        }
+
+        if (p == -1 || !PQconsumeInput(pg)) {
+            PQclear(last);
+            *how = DB_RUN_LOST;
+            return NULL;
+        }
+    }
+}
+
+
+/* A read (or the start of a transaction) runs twice without harm. */
+static int
+db_idempotent(const char *sql)
+{
+    static const char  *words[] = { "SELECT", "BEGIN", "SHOW" };
+    size_t              i, len;
+
+    sql += strspn(sql, " \t\r\n(");
+
+    for (i = 0; i < nitems(words); i++) {
+        len = strlen(words[i]);
+        if (strncasecmp(sql, words[i], len) == 0
+            && (sql[len] == '\0' || sql[len] == ' ' || sql[len] == '\n'
+                || sql[len] == '\t' || sql[len] == ';'))
+        {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+/*
+ * The connection of a slot, good to send on: an idle connection the
+ * server closed meanwhile (a restart) is readable, and is replaced
+ * before anything is sent on it.  While the database is down this
+ * fails at once: the watcher finds out when it is back.
+ */
+static int
+db_alive(struct dbc *c)
+{
+    struct pollfd  pfd;
+    int            down;
+
+    if (c->pg != NULL && PQstatus(c->pg) == CONNECTION_OK
+        && PQtransactionStatus(c->pg) == PQTRANS_IDLE)
+    {
+        pfd.fd = PQsocket(c->pg);
+        pfd.events = POLLIN;
+
+        if (poll(&pfd, 1, 0) == 1
+            && (!PQconsumeInput(c->pg) || PQstatus(c->pg) != CONNECTION_OK))
+        {
+            log_info("database: a pooled connection was closed by the "
+                     "server; reconnecting");
+            PQfinish(c->pg);
+            c->pg = NULL;
+        }
+    }
+
+    if (c->pg != NULL && PQstatus(c->pg) == CONNECTION_OK) {
+        return 0;
+    }
+
+    if (c->pg != NULL) {
+        PQfinish(c->pg);
+        c->pg = NULL;
+    }
+
+    pthread_mutex_lock(&pool_mtx);
+    down = db_down || pool_closing;
+    pthread_mutex_unlock(&pool_mtx);
+
+    if (down) {
+        return -1;
+    }
+
+    /* a request waits no longer for a connection than for a statement */
+    c->pg = db_connect(conf->db_connect_timeout * 1000 < conf->db_query_timeout
+                       ? conf->db_connect_timeout * 1000
+                       : conf->db_query_timeout, 0);
+    if (c->pg == NULL) {
+        db_mark_down("cannot connect");
+        return -1;
+    }
+
+    return 0;
+}
+
+
+/* A thread that takes no signals (the main thread's): joinable if tid. */
+static int
+db_thread(pthread_t *tid, void *(*fn)(void *), void *arg)
+{
+    pthread_attr_t   attr;
+    pthread_t        t;
+    sigset_t         all, old;
+    int              rc;
+
+    pthread_attr_init(&attr);
+    if (tid == NULL) {
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    }
+
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    rc = pthread_create(tid != NULL ? tid : &t, &attr, fn, arg);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    pthread_attr_destroy(&attr);
+
+    return rc == 0 ? 0 : -1;
+}
+
+
+static void *
+db_cancel_main(void *arg)
+{
+    PGcancel  *cn = arg;
+    char       err[256];
+
+    /* blocks until a stalled server comes back: only this thread waits */
+    if (!PQcancel(cn, err, sizeof(err))) {
+        log_debug("database: cancel request failed: %.*s",
+                  (int) strcspn(err, "\n"), err);
+    }
+
+    PQfreeCancel(cn);
+
+    pthread_mutex_lock(&pool_mtx);
+    db_cancels--;
+    pthread_mutex_unlock(&pool_mtx);
+
+    return NULL;
+}
+
+
+/*
+ * A statement missed its deadline: cancel it on the server, off this
+ * thread, and drop the connection (its state is unknown).  With too
+ * many cancel requests waiting already, the server's own
+ * statement_timeout and the closed connection end the statement.
+ */
+static void
+db_abandon(struct dbc *c)
+{
+    PGcancel  *cn;
+    int        go;
+
+    cn = PQgetCancel(c->pg);
+
+    PQfinish(c->pg);
+    c->pg = NULL;
+
+    if (cn == NULL) {
+        return;
+    }
+
+    pthread_mutex_lock(&pool_mtx);
+    go = db_cancels < DB_CANCELS_MAX;
+    if (go) {
+        db_cancels++;
+    }
+    pthread_mutex_unlock(&pool_mtx);
+
+    if (!go) {
+        PQfreeCancel(cn);
+        return;
+    }
+
+    if (db_thread(NULL, db_cancel_main, cn) != 0) {
+        PQfreeCancel(cn);
+        pthread_mutex_lock(&pool_mtx);
+        db_cancels--;
+        pthread_mutex_unlock(&pool_mtx);
+    }
+}
+
+
+static void
+db_mark_down(const char *why)
+{
+    pthread_mutex_lock(&pool_mtx);
+
+    if (!db_down && !pool_closing) {
+        db_down = 1;
+        log_warnx("database unavailable (%s): answering 503 until it is "
+                  "back", why);
+        pthread_cond_signal(&watch_cv);
+    }
+
+    pthread_mutex_unlock(&pool_mtx);
+}
+
+
+/* While the database is down: try to connect every DB_WATCH_EVERY s. */
+static void *
+db_watch(void *arg)
+{
+    struct timespec   ts;
+    PGresult         *r;
+    PGconn           *pg;
+    int               i, how;
+
+    (void) arg;
+
+    pthread_mutex_lock(&pool_mtx);
+
+    while (!pool_closing) {
+        if (!db_down) {
+            pthread_cond_wait(&watch_cv, &pool_mtx);
+            continue;
+        }
+
+        pthread_mutex_unlock(&pool_mtx);
+
+        pg = db_connect(conf->db_connect_timeout * 1000, 1);
+        if (pg != NULL) {
+            r = db_run(pg, conf->db_query_timeout, "SELECT 1", 0, NULL,
+                       &how);
+            if (how != DB_RUN_OK || PQresultStatus(r) != PGRES_TUPLES_OK) {
+                PQfinish(pg);
+                pg = NULL;
+            }
+            PQclear(r);
+        }
+
+        pthread_mutex_lock(&pool_mtx);
+
+        if (pg != NULL) {
+            db_down = 0;
+            log_info("database available again");
+
+            /* the first good connection goes to an empty slot */
+            for (i = 0; i < pool_n && pg != NULL; i++) {
+                if (!pool[i].busy && pool[i].pg == NULL) {
+                    pool[i].pg = pg;
+                    pg = NULL;
+                }
+            }
+
+            pthread_cond_broadcast(&pool_cv);
+
+            if (pg != NULL) {
+                pthread_mutex_unlock(&pool_mtx);
+                PQfinish(pg);
+                pthread_mutex_lock(&pool_mtx);
+            }
+
+            continue;
+        }
+
+        if (pool_closing) {
+            break;
+        }
+
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += DB_WATCH_EVERY;
+        (void) pthread_cond_timedwait(&watch_cv, &pool_mtx, &ts);
+    }
+
+    pthread_mutex_unlock(&pool_mtx);
+
+    return NULL;
 }
 
 
@@ -146,15 +591,84 @@ db_init(void)
         return -1;
     }
 
+    pool_closing = 0;
+    db_down = 0;
+
     /* one connection now, to fail early; the others when first needed */
-    return db_reconnect(&pool[0]);
+    pool[0].pg = db_connect(conf->db_connect_timeout * 1000, 0);
+    if (pool[0].pg == NULL) {
+        return -1;
+    }
+
+    if (db_thread(&db_watch_tid, db_watch, NULL) != 0) {
+        log_warnx("database: cannot start the watcher thread");
+        return -1;
+    }
+
+    db_watching = 1;
+
+    return 0;
 }
 
 
-void
+/*
+ * At exit, after the threads that use the pool were stopped: no new
+ * user, every connection handed out comes back (a straggler's next
+ * statement fails at once), the watcher is joined, then the pool is
+ * freed.  A connection still out after DB_DRAIN_WAIT seconds keeps the
+ * pool allocated: -1, and the caller leaves what that thread may use.
+ */
+int
 db_close(void)
 {
-    int  i;
+    struct timespec  ts;
+    int              i, busy, waited;
+
+    pthread_mutex_lock(&pool_mtx);
+    pool_closing = 1;
+    pthread_cond_broadcast(&watch_cv);
+    pthread_cond_broadcast(&pool_cv);
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += DB_DRAIN_WAIT;
+    waited = 0;
+
+    for ( ;; ) {
+        busy = 0;
+        for (i = 0; i < pool_n; i++) {
+            busy += pool[i].busy;
+        }
+
+        if (busy == 0) {
+            break;
+        }
+
+        if (!waited) {
+            log_info("database: waiting for %d connections still in use",
+                     busy);
+            waited = 1;
+        }
+
+        if (pthread_cond_timedwait(&pool_cv, &pool_mtx, &ts) == ETIMEDOUT) {
+            break;
+        }
+    }
+
+    pthread_mutex_unlock(&pool_mtx);
+
+    if (waited && busy == 0) {
+        log_info("database: every connection was given back");
+    }
+
+    if (db_watching) {
+        pthread_join(db_watch_tid, NULL);
+        db_watching = 0;
+    }
+
+    if (busy != 0) {
+        log_warnx("database: %d connections still in use at exit", busy);
+        return -1;
+    }
 
     for (i = 0; i < pool_n; i++) {
         if (pool[i].pg != NULL) {
@@ -162,9 +676,13 @@ db_close(void)
         }
     }
 
+    pthread_mutex_lock(&pool_mtx);
     free(pool);
     pool = NULL;
     pool_n = 0;
+    pthread_mutex_unlock(&pool_mtx);
+
+    return 0;
 }
 
 
@@ -183,6 +701,12 @@ db_get(void)
     pthread_mutex_lock(&pool_mtx);
 
     for ( ;; ) {
+        /* unavailable: say so at once, the watcher finds it back */
+        if (pool_closing || db_down) {
+            pthread_mutex_unlock(&pool_mtx);
+            return NULL;
+        }
+
         /* prefer a slot with a live connection */
         for (i = 0; i < pool_n; i++) {
             if (!pool[i].busy && pool[i].pg != NULL) {
@@ -222,12 +746,12 @@ db_get(void)
     }
 
     c->err = DB_OK;
+    c->lost = 0;
+    c->timeout = 0;
 
-    if (c->pg == NULL || PQstatus(c->pg) != CONNECTION_OK) {
-        if (db_reconnect(c) != 0) {
-            db_put(c);
-            return NULL;
-        }
+    if (db_alive(c) != 0) {
+        db_put(c);
+        return NULL;
     }
 
     return c;
@@ -237,26 +761,25 @@ db_get(void)
 void
 db_put(struct dbc *c)
 {
-    PGresult  *r;
-
     if (c == NULL) {
         return;
     }
 
     if (c->pg != NULL && PQtransactionStatus(c->pg) != PQTRANS_IDLE) {
         /* a handler left a transaction open: never hand that on */
-        r = PQexecParams(c->pg, "ROLLBACK", 0, NULL, NULL, NULL, NULL, 0);
-        PQclear(r);
+        db_rollback(c);
 
-        if (PQtransactionStatus(c->pg) != PQTRANS_IDLE) {
+        if (c->pg != NULL && PQtransactionStatus(c->pg) != PQTRANS_IDLE) {
             PQfinish(c->pg);
             c->pg = NULL;
         }
     }
 
+    c->lost = 0;
+
     pthread_mutex_lock(&pool_mtx);
     c->busy = 0;
-    pthread_cond_signal(&pool_cv);
+    pthread_cond_broadcast(&pool_cv);
     pthread_mutex_unlock(&pool_mtx);
 }
 
@@ -268,53 +791,85 @@ db_exec(struct dbc *c, const char *sql, int n, const char *const *values)
     PGTransactionStatusType  ts;
     ExecStatusType           st;
     const char              *state, *msg;
-    int                      attempt;
+    int                      attempt, how, closing;
 
-    if (c->pg == NULL && db_reconnect(c) != 0) {
+    /* the transaction this statement belongs to is gone already */
+    if (c->lost) {
         c->err = DB_ERR_CONN;
         return NULL;
     }
 
-    ts = PQtransactionStatus(c->pg);
-
     for (attempt = 0; ; attempt++) {
-        r = PQexecParams(c->pg, sql, n, NULL, values, NULL, NULL, 0);
-        st = r != NULL ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+        pthread_mutex_lock(&pool_mtx);
+        closing = pool_closing;
+        pthread_mutex_unlock(&pool_mtx);
 
-        if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
-            c->err = DB_OK;
-            return r;
+        /* shutting down: a straggler stops at its next statement */
+        if (closing || db_alive(c) != 0) {
+            c->err = DB_ERR_CONN;
+            return NULL;
         }
 
-        /*
-         * Lost: the connection is bad, libpq itself failed (no SQLSTATE),
-         * or the server said it is going away (08xxx, 57P0x).
-         */
+        ts = PQtransactionStatus(c->pg);
+
+        r = db_run(c->pg, c->timeout != 0 ? c->timeout
+                                          : conf->db_query_timeout,
+                   sql, n, values, &how);
+        st = r != NULL ? PQresultStatus(r) : PGRES_FATAL_ERROR;
         state = r != NULL ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
 
-        if (PQstatus(c->pg) != CONNECTION_BAD && state != NULL
-            && strncmp(state, "08", 2) != 0 && strncmp(state, "57P", 3) != 0)
-        {
-            break;
+        if (how == DB_RUN_OK) {
+            if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
+                c->err = DB_OK;
+                return r;
+            }
+
+            /* the server says it is going away (08xxx, 57P0x) */
+            if (state == NULL || (strncmp(state, "08", 2) != 0
+                                  && strncmp(state, "57P", 3) != 0))
+            {
+                break;
+            }
+
+            how = DB_RUN_LOST;
         }
 
         PQclear(r);
         r = NULL;
 
-        /* outside a transaction nothing is lost by trying again */
-        if (attempt == 0 && ts == PQTRANS_IDLE) {
-            log_warnx("database connection lost, reconnecting");
-            if (db_reconnect(c) == 0) {
-                continue;
-            }
+        if (how == DB_RUN_TIMEOUT) {
+            log_warnx("database: no answer within %d ms; the statement is "
+                      "cancelled", c->timeout != 0 ? c->timeout
+                                                  : conf->db_query_timeout);
+            db_abandon(c);
+            db_mark_down("no answer");
+            c->lost = ts != PQTRANS_IDLE;
+            c->err = DB_ERR_CONN;
+            return NULL;
         }
 
-        c->err = DB_ERR_CONN;
-        if (c->pg != NULL) {
-            log_warnx("database: %.*s",
-                      (int) strcspn(PQerrorMessage(c->pg), "\n"),
-                      PQerrorMessage(c->pg));
+        log_warnx("database connection lost: %.*s",
+                  (int) strcspn(PQerrorMessage(c->pg), "\n"),
+                  PQerrorMessage(c->pg));
+
+        PQfinish(c->pg);
+        c->pg = NULL;
+
+        /*
+         * Again on a new connection only if that cannot apply it twice:
+         * it never reached the server, or it is a read; and never inside
+         * a transaction, which went with the connection.
+         */
+        if (attempt == 0 && ts == PQTRANS_IDLE
+            && (how == DB_RUN_UNSENT || db_idempotent(sql)))
+        {
+            log_info("database: sending the statement again on a new "
+                     "connection");
+            continue;
         }
+
+        c->lost = ts != PQTRANS_IDLE;
+        c->err = DB_ERR_CONN;
         return NULL;
     }
 
@@ -324,8 +879,9 @@ db_exec(struct dbc *c, const char *sql, int n, const char *const *values)
         c->err = DB_ERR_CONFLICT;
         log_debug("database: %s", msg != NULL ? msg : "unique violation");
 
-    } else if (strcmp(state, "57014") == 0         /* statement timeout */
-               || strcmp(state, "55P03") == 0)     /* lock timeout */
+    } else if (state != NULL
+               && (strcmp(state, "57014") == 0     /* statement timeout */
+                   || strcmp(state, "55P03") == 0)) /* lock timeout */
     {
         c->err = DB_ERR_CONN;
         log_warnx("database: %s (%s)", msg != NULL ? msg : "failed", state);
@@ -334,7 +890,8 @@ db_exec(struct dbc *c, const char *sql, int n, const char *const *values)
         /* the primary message only: DETAIL may quote row values */
         c->err = DB_ERR;
         log_warnx("database query failed: %s (%s)",
-                  msg != NULL ? msg : "unknown error", state);
+                  msg != NULL ? msg : "unknown error",
+                  state != NULL ? state : "no state");
     }
 
     PQclear(r);
@@ -707,7 +1264,14 @@ db_migrate(struct dbc *c)
 
     r = NULL;
 
+    /*
+     * A migration may rewrite a large table: the server's own
+     * statement_timeout bounds it, not the deadline of requests.
+     */
+    c->timeout = conf->db_statement_timeout + 1000;
+
     if (db_begin(c) != 0) {
+        c->timeout = 0;
         return -1;
     }
 
@@ -778,12 +1342,15 @@ db_migrate(struct dbc *c)
         goto fail;
     }
 
+    c->timeout = 0;
+
     return 0;
 
 fail:
 
     PQclear(r);
     db_rollback(c);
+    c->timeout = 0;
 
     return -1;
 }

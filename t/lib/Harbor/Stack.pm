@@ -2,8 +2,8 @@ package Harbor::Stack;
 
 # The whole thing, for the token-auth tests (t/auth-*.t): a private
 # PostgreSQL, authd on a unix socket, and nginx with the harbor module in
-# token mode, proxying /service/token, /api/ and /c/ to authd as
-# conf/harbor.conf.in does.  Everything lives in temporary directories and
+# token mode, proxying /service/token, /api/ and /c/ to authd with the
+# upstream and locations of conf/harbor.conf.in, as shipped.  Everything lives in temporary directories and
 # is stopped at exit (Harbor::Test and Harbor::Authd do that).
 #
 #   my $s = Harbor::Stack->new(workers => 2);
@@ -127,22 +127,53 @@ sub registry_conf {
 }
 
 
+# authd's part of conf/harbor.conf.in as shipped: the upstream, and every
+# location of the server but the registry's and the UI's, with the paths
+# of this stack filled in.
+sub authd_conf {
+    my ($self) = @_;
+
+    my $in = "$Harbor::Test::ROOT/conf/harbor.conf.in";
+    open my $f, '<', $in or croak "$in: $!";
+    my $text = join '', grep { !/^\s*#/ } <$f>;
+    close $f;
+
+    my $run = $self->{authd}->sock =~ s{/authd\.sock$}{}r;
+    $text =~ s/\@CONF\@/$Harbor::Test::ROOT\/conf/g;
+    $text =~ s/\@RUN\@/$run/g;
+
+    my ($http, $server) = ('', '');
+
+    # a block from its header to the matching brace
+    while ($text =~ /^(\s*)((upstream|location)\s+([^{]*?)\s*\{)/mg) {
+        my ($kind, $name, $start) = ($3, $4, $-[2]);
+        my $depth = 1;
+        pos($text) = $+[2];
+        while ($depth && $text =~ /([{}])/g) {
+            $depth += $1 eq '{' ? 1 : -1;
+        }
+        my $block = substr($text, $start, pos($text) - $start);
+
+        if ($kind eq 'upstream') {
+            $http .= "$block\n";
+        } elsif ($name !~ m{^(?:/v2/|/|/assets/)$}) {
+            $server .= "$block\n";
+        }
+    }
+
+    croak "no authd locations in $in" unless $server =~ /harbor_authd/;
+
+    return ($http, $server);
+}
+
+
 sub server_conf {
     my ($self) = @_;
 
-    my $sock = $self->{authd}->sock;
-    my $inc = "$Harbor::Test::ROOT/conf/harbor-proxy.conf";
-
-    my $proxy = '';
-    for my $loc ('= /service/token', '/api/', '/c/') {
-        $proxy .= "location $loc {\n"
-                . "    proxy_pass http://unix:$sock:;\n"
-                . "    include $inc;\n"
-                . "}\n";
-    }
+    my (undef, $authd) = $self->authd_conf;
 
     # tokens near the module's 8 KiB cap must reach the module
-    return "large_client_header_buffers 4 32k;\n" . $proxy
+    return "large_client_header_buffers 4 32k;\n" . $authd
         . ($self->{opt}{server} || '');
 }
 
@@ -153,7 +184,7 @@ sub start_nginx {
     $self->{t}->run(
         registry => $self->registry_conf,
         server   => $self->server_conf,
-        http     => $self->{opt}{http} || '',
+        http     => ($self->authd_conf)[0] . ($self->{opt}{http} || ''),
         workers  => $self->{opt}{workers} || 1,
     );
 
