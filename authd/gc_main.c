@@ -23,8 +23,9 @@
  * the exit status is 0 only when the run met no error.
  *
  * HARBOR_GC_PAUSE=<phase> (tests only) stops the worker at the start of
- * that phase ("sweep": after its first move to the trash) with a log line
- * "paused at <phase>", until it is killed.
+ * that phase ("sweep": after its first move to the trash; "delete":
+ * between the listing of untagged manifests and their DELETEs) with a log
+ * line "paused at <phase> (pid N)", until it is killed or sent SIGUSR1.
  */
 
 #include <sys/file.h>
@@ -80,16 +81,37 @@ gc_out(struct gc *g, const char *fmt, ...)
 }
 
 
-/* tests only: wait here until killed */
+static volatile sig_atomic_t  gc_go;
+
+
+static void
+gc_on_usr1(int sig)
+{
+    (void) sig;
+    gc_go = 1;
+}
+
+
+/* tests only: wait here until killed, or told to go on with SIGUSR1 */
 void
 gc_hold(struct gc *g, const char *where)
 {
+    sigset_t  usr1, old;
+
     (void) g;
     (void) where;
 
-    for ( ;; ) {
-        pause();
+    sigemptyset(&usr1);
+    sigaddset(&usr1, SIGUSR1);
+    pthread_sigmask(SIG_BLOCK, &usr1, &old);
+
+    sigdelset(&old, SIGUSR1);
+    while (!gc_go) {
+        sigsuspend(&old);
     }
+    gc_go = 0;
+
+    pthread_sigmask(SIG_UNBLOCK, &usr1, NULL);
 }
 
 
@@ -334,6 +356,15 @@ gc_main(const char *run)
     g->fd = GC_PROGRESS_FD;
     g->pause = getenv("HARBOR_GC_PAUSE");
     pthread_mutex_init(&g->mtx, NULL);
+
+    if (g->pause != NULL) {
+        struct sigaction  sa;
+
+        memset(&sa, 0, sizeof(sa));
+        sa.sa_handler = gc_on_usr1;
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGUSR1, &sa, NULL);
+    }
 
     if (!store_enabled()) {
         gc_out(g, "L error: authd.registry_storage is not configured");

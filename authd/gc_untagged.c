@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "authd.h"
 
@@ -345,6 +346,11 @@ gc_untagged(struct gc *g)
         }
         gc_out(g, "L the listing failed: nothing is deleted");
         return -1;
+    }
+
+    if (g->pause != NULL && strcmp(g->pause, "delete") == 0) {
+        gc_out(g, "L paused at delete (pid %ld)", (long) getpid());
+        gc_hold(g, "delete");
     }
 
     if (!g->o->dry_run && g->ndels > 0) {
