@@ -404,7 +404,9 @@ gc_spawn(struct gc_job *job, int fd, char *err, size_t errlen)
     char                         run[AUTHD_USER_MAX + 128];
     char                        *argv[8];
     pid_t                        pid;
-    int                          n, rc, i;
+    int                          n, rc, i, own;
+
+    own = -1;
 
     n = snprintf(run, sizeof(run), "ppid=%ld,workers=%d,delete_untagged=%d,"
                  "dry_run=%d,user=%s", (long) getpid(), job->o.workers,
@@ -432,6 +434,17 @@ gc_spawn(struct gc_job *job, int fd, char *err, size_t errlen)
     sigaddset(&dflt, SIGHUP);
     sigaddset(&dflt, SIGPIPE);
 
+    /* never dup2 onto itself: that would keep its close-on-exec flag */
+    if (fd == GC_PROGRESS_FD) {
+        fd = fcntl(fd, F_DUPFD_CLOEXEC, GC_PROGRESS_FD + 1);
+        if (fd == -1) {
+            snprintf(err, errlen, "fcntl F_DUPFD_CLOEXEC: %s",
+                     strerror(errno));
+            return -1;
+        }
+        own = fd;
+    }
+
     posix_spawn_file_actions_init(&fa);
     posix_spawnattr_init(&at);
 
@@ -457,6 +470,10 @@ gc_spawn(struct gc_job *job, int fd, char *err, size_t errlen)
 
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&at);
+
+    if (own != -1) {
+        close(own);
+    }
 
     if (rc != 0) {
         snprintf(err, errlen, "posix_spawn \"/proc/self/exe\": %s",

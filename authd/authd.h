@@ -722,6 +722,7 @@ void gc_out(struct gc *g, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void gc_phase(struct gc *g, const char *phase);
 void gc_hold(struct gc *g, const char *where);
+int gc_repositories(struct gc *g, store_name_cb fn);
 int gc_threads(struct gc *g, void *(*fn)(void *), const char *phase,
     int (*done)(struct gc *g, int nthreads));
 

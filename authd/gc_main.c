@@ -172,6 +172,24 @@ gc_threads(struct gc *g, void *(*fn)(void *), const char *phase,
 }
 
 
+/*
+ * fn(name, g) for every repository: 0, or -1 with the error in the log
+ * (the store's, or fn's own: fn returns GC_LOGGED after logging it).
+ */
+int
+gc_repositories(struct gc *g, store_name_cb fn)
+{
+    int  rc;
+
+    rc = store_repositories(fn, g);
+    if (rc == -1) {
+        gc_out(g, "L error: %s", store_error());
+    }
+
+    return rc == 0 ? 0 : -1;
+}
+
+
 static int
 gc_mkdir_p(char *path)
 {
@@ -256,8 +274,13 @@ gc_run(struct gc *g)
     gc_sweep(g);
     g->ms[2] = gc_ms() - t0;
 
-    gc_layers(g);
-    gc_uploads(g);
+    /* errors here are counted; the blobs are decided already */
+    if (gc_layers(g) != 0) {
+        g->errors++;
+    }
+    if (gc_uploads(g) != 0) {
+        g->errors++;
+    }
 
     rc = g->errors == 0 ? 0 : -1;
 

@@ -618,15 +618,9 @@ gc_mark_repo(const char *name, void *arg)
 int
 gc_mark(struct gc *g)
 {
-    int  rc;
-
     gc_phase(g, "mark");
 
-    rc = store_repositories(gc_mark_repo, g);
-    if (rc != 0) {
-        if (rc == -1) {
-            gc_out(g, "L error: %s", store_error());
-        }
+    if (gc_repositories(g, gc_mark_repo) != 0) {
         gc_out(g, "L the mark failed: nothing is swept");
         return -1;
     }

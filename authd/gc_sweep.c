@@ -378,12 +378,7 @@ gc_layers(struct gc *g)
 {
     gc_phase(g, "layers");
 
-    if (store_repositories(gc_layers_repo, g) != 0) {
-        gc_out(g, "L error: %s", store_error());
-        g->errors++;
-    }
-
-    return 0;
+    return gc_repositories(g, gc_layers_repo);
 }
 
 
@@ -474,10 +469,5 @@ gc_uploads(struct gc *g)
 {
     gc_phase(g, "uploads");
 
-    if (store_repositories(gc_uploads_repo, g) != 0) {
-        gc_out(g, "L error: %s", store_error());
-        g->errors++;
-    }
-
-    return 0;
+    return gc_repositories(g, gc_uploads_repo);
 }

@@ -335,15 +335,11 @@ gc_delete_done(struct gc *g, int nthreads)
 int
 gc_untagged(struct gc *g)
 {
-    int  i, rc;
+    int  i;
 
     gc_phase(g, "untagged");
 
-    rc = store_repositories(gc_untagged_repo, g);
-    if (rc != 0) {
-        if (rc == -1) {
-            gc_out(g, "L error: %s", store_error());
-        }
+    if (gc_repositories(g, gc_untagged_repo) != 0) {
         gc_out(g, "L the listing failed: nothing is deleted");
         return -1;
     }

@@ -98,38 +98,54 @@ store_v2(char *buf, size_t len)
 }
 
 
-/* a link file of a repository, from harbor_layout */
+/* the v2 root, for harbor_layout's functions; NULL if not configured */
+static const char *
+store_root(size_t *len)
+{
+    static __thread char  v2[PATH_MAX];
+    int                   n;
+
+    n = store_v2(v2, sizeof(v2));
+    if (n < 0) {
+        return NULL;
+    }
+
+    *len = (size_t) n;
+
+    return v2;
+}
+
+
+/* a link file of a repository */
 static int
 store_link_path(char *path, size_t len, const char *name, int kind,
     const char *key, const char *key2)
 {
-    char  v2[PATH_MAX];
-    int   n;
+    const char  *v2;
+    size_t       vlen;
 
-    n = store_v2(v2, sizeof(v2));
-    if (n < 0) {
-        return -1;
-    }
+    v2 = store_root(&vlen);
 
-    return hb_layout_link(path, len, v2, (size_t) n, name, strlen(name),
-                          kind, key, strlen(key), key2,
-                          key2 != NULL ? strlen(key2) : 0, NULL) < 0 ? -1 : 0;
+    return v2 == NULL
+           || hb_layout_link(path, len, v2, vlen, name, strlen(name), kind,
+                             key, strlen(key), key2,
+                             key2 != NULL ? strlen(key2) : 0, NULL) < 0
+           ? -1 : 0;
 }
 
 
 static int
 store_repo_path(char *path, size_t len, const char *name, int dir)
 {
-    char  v2[PATH_MAX];
-    int   n;
+    const char  *v2;
+    size_t       vlen;
 
-    n = store_v2(v2, sizeof(v2));
-    if (n < 0) {
-        return -1;
-    }
+    v2 = store_root(&vlen);
 
-    return hb_layout_repo_dir(path, len, v2, (size_t) n, name, strlen(name),
-                              dir) < 0 ? -1 : 0;
+    return v2 == NULL
+           || hb_layout_repo_dir(path, len, v2, vlen, name, strlen(name), dir)
+              < 0
+           ? -1 : 0;
 }
 
 
@@ -296,17 +312,18 @@ int
 store_blob(const char *digest, size_t max, char **data, size_t *len)
 {
     struct stat  st;
-    char         path[PATH_MAX], v2[PATH_MAX], *buf;
-    size_t       got;
+    const char  *v2;
+    char         path[PATH_MAX], *buf;
+    size_t       got, vlen;
     ssize_t      n;
-    int          fd, vlen;
+    int          fd;
 
     *data = NULL;
     *len = 0;
 
-    vlen = store_v2(v2, sizeof(v2));
-    if (vlen < 0
-        || hb_layout_blob_data(path, sizeof(path), v2, (size_t) vlen, digest,
+    v2 = store_root(&vlen);
+    if (v2 == NULL
+        || hb_layout_blob_data(path, sizeof(path), v2, vlen, digest,
                                strlen(digest)) < 0)
     {
         return STORE_MISSING;

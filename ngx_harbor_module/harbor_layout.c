@@ -159,17 +159,27 @@ hb_layout_blobs(char *buf, size_t len, const char *v2, size_t vlen, int alg)
 }
 
 
-int
-hb_layout_blob_dir(char *buf, size_t len, const char *v2, size_t vlen,
-    const char *digest, size_t dlen)
+/* <v2>/blobs/<alg>/<2 hex>/<hex>, and tail */
+static int
+hb_layout_blob(char *buf, size_t len, const char *v2, size_t vlen,
+    const char *digest, size_t dlen, const char *tail)
 {
     hb_path_t  p;
 
     hb_start(&p, buf, len, v2, vlen);
     hb_puts(&p, "/blobs/");
     hb_put_digest(&p, digest, dlen, 1);
+    hb_puts(&p, tail);
 
     return hb_end(&p);
+}
+
+
+int
+hb_layout_blob_dir(char *buf, size_t len, const char *v2, size_t vlen,
+    const char *digest, size_t dlen)
+{
+    return hb_layout_blob(buf, len, v2, vlen, digest, dlen, "");
 }
 
 
@@ -177,14 +187,7 @@ int
 hb_layout_blob_data(char *buf, size_t len, const char *v2, size_t vlen,
     const char *digest, size_t dlen)
 {
-    hb_path_t  p;
-
-    hb_start(&p, buf, len, v2, vlen);
-    hb_puts(&p, "/blobs/");
-    hb_put_digest(&p, digest, dlen, 1);
-    hb_puts(&p, "/data");
-
-    return hb_end(&p);
+    return hb_layout_blob(buf, len, v2, vlen, digest, dlen, "/data");
 }
 
 
