@@ -148,6 +148,22 @@ is(put_manifest('gcm/app', $tok, 'multi', $ix,
                 Harbor::Test::MT_OCI_INDEX())->{status}, 201,
     'a tagged index with a sha512 child');
 
+# an accessory (a signature, say) of the sha512 child: untagged, kept with
+# its subject
+my $sig_l = put_blob('gcm/app', $tok, 'signature ' . rand());
+my $sig = $json->encode({
+    schemaVersion => 2, mediaType => Harbor::Test::MT_OCI_MANIFEST(),
+    artifactType => 'application/vnd.example.signature',
+    config => { mediaType => 'application/vnd.oci.empty.v1+json',
+                digest => put_blob('gcm/app', $tok, '{}'), size => 2 },
+    layers => [{ mediaType => 'application/octet-stream',
+                 digest => $sig_l, size => 1 }],
+    subject => { mediaType => Harbor::Test::MT_OCI_MANIFEST(),
+                 digest => $d2, size => length $m2 } });
+my $dsig = 'sha256:' . sha256_hex($sig);
+is(put_manifest('gcm/app', $tok, $dsig, $sig)->{status}, 201,
+    'an accessory whose subject is the sha512 child');
+
 # an image in a repository 120 components deep
 my $dp = $s->push_image($deep, $dtok, tag => 'v1');
 ok($dp->{ok}, 'an image 120 components deep');
@@ -172,6 +188,11 @@ like($j->{log}, qr/delete untagged manifest gcm\/app\@\Q$d1\E/,
     'the untagged sha512 manifest is deleted');
 unlike($j->{log}, qr/untagged manifest gcm\/app\@\Q$d2\E/,
     'the sha512 child of a tagged index is not');
+unlike($j->{log}, qr/untagged manifest gcm\/app\@\Q$dsig\E/,
+    'nor the accessory of that sha512 subject');
+is($s->http(GET => "/v2/gcm/app/manifests/$dsig", token => $tok)->{status},
+    200, 'the accessory pulls');
+ok(-e blob_file($sig_l), 'its layer is kept');
 is($s->http(GET => "/v2/gcm/app/manifests/$d2", token => $tok)->{status},
     200, 'the child pulls');
 ok(-e blob_file($_), "kept: $_ of the sha512 child") for $d2, $l2, $c2;
