@@ -30,6 +30,14 @@
 
 #define HB_LAYOUT_V2         "/docker/registry/v2"
 
+/*
+ * Room any path of a repository or blob needs beyond the length of the
+ * v2 root, NUL included (the longest: a tag index link of a name of
+ * HB_NAME_MAX bytes and a tag of HB_TAG_MAX), for callers that allocate
+ * the buffer.
+ */
+#define HB_LAYOUT_EXTRA      600
+
 /* link files */
 #define HB_LINK_LAYER        1      /* key: blob digest */
 #define HB_LINK_REVISION     2      /* key: manifest digest */

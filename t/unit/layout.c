@@ -121,6 +121,30 @@ main(void)
     is_int(hb_layout_link(buf, sizeof(buf), L(V2), L("a"), 99, L(D256),
                           NULL, 0, NULL), -1, "unknown link kind refused");
 
+    /* the longest paths fit in HB_LAYOUT_EXTRA beyond the root */
+    {
+        char  name[HB_NAME_MAX + 1], tag[HB_TAG_MAX + 1];
+        char  big[sizeof(V2) + HB_LAYOUT_EXTRA];
+        int   i;
+
+        for (i = 0; i < HB_NAME_MAX; i++) {
+            name[i] = (i % 2) ? '/' : 'a';
+        }
+        name[HB_NAME_MAX] = '\0';
+        memset(tag, 't', HB_TAG_MAX);
+        tag[HB_TAG_MAX] = '\0';
+
+        ok(hb_name_valid((unsigned char *) name, HB_NAME_MAX)
+           && hb_tag_valid((unsigned char *) tag, HB_TAG_MAX),
+           "the longest name and tag are valid");
+        ok(hb_layout_link(big, sizeof(big), L(V2), name, HB_NAME_MAX,
+                          HB_LINK_TAG_INDEX, tag, HB_TAG_MAX, L(D512), NULL)
+           > 0, "the longest tag index link fits in HB_LAYOUT_EXTRA");
+        ok(hb_layout_link(big, sizeof(big), L(V2), name, HB_NAME_MAX,
+                          HB_LINK_REFERRER, L(D512), L(D512), NULL) > 0,
+           "the longest referrer link fits in HB_LAYOUT_EXTRA");
+    }
+
     /* exactly enough room, and one byte less */
     need = hb_layout_blob_data(buf, sizeof(buf), L(V2), L(D256)) + 1;
     ok(need <= (int) sizeof(small), "fits the small buffer");
