@@ -236,7 +236,8 @@ gc_mtable_slot(struct gc_manifest **v, size_t cap, struct gc_manifest *m)
 {
     size_t  j;
 
-    for (j = gc_hash(m->d.b) & (cap - 1); v[j] != NULL; j = (j + 1) & (cap - 1))
+    for (j = gc_hash(m->d.b) & (cap - 1); v[j] != NULL;
+         j = (j + 1) & (cap - 1))
     {
         /* probe */
     }

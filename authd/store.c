@@ -2,10 +2,11 @@
  * authd: the registry's storage, read only.
  *
  * CNCF distribution's layout under <registry_storage>/docker/registry/v2,
- * the one the nginx module writes; every path comes from harbor_layout.c.  This file never changes it: deletions
- * and new tags go through /v2 (registry.c), so that one implementation
- * does them.  (The garbage collector's sweep, gc.c, is the one writer
- * besides the module: docs/gc.md.)  What authd reads here: link files (revisions, tags, referrers),
+ * the one the nginx module writes; every path comes from harbor_layout.c.
+ * This file never changes it: deletions and new tags go through /v2
+ * (registry.c), so that one implementation does them.  (The garbage
+ * collector, gc_*.c, is the one writer besides the module: docs/gc.md.)
+ * What authd reads here: link files (revisions, tags, referrers),
  * manifests and image configs (bounded, digest checked), and the list of
  * repositories, revisions and tags for reindex and the collector.
  *

@@ -13,7 +13,8 @@
 
 
 #define V2    "/s/docker/registry/v2"
-#define H256  "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+#define H256  "0123456789abcdef0123456789abcdef" \
+              "0123456789abcdef0123456789abcdef"
 #define D256  "sha256:" H256
 #define H512  H256 H256
 #define D512  "sha512:" H512
@@ -72,7 +73,8 @@ main(void)
                        L("v1.0"), NULL, 0, &entry);
     path_is(n, buf, V2 "/repositories/a/_manifests/tags/v1.0/current/link",
             "tag link");
-    is_int((int) entry, (int) strlen(V2 "/repositories/a/_manifests/tags/v1.0"),
+    is_int((int) entry,
+           (int) strlen(V2 "/repositories/a/_manifests/tags/v1.0"),
            "tag link: entry is the tag's directory");
 
     n = hb_layout_link(buf, sizeof(buf), L(V2), L("a"), HB_LINK_TAG_INDEX,
