@@ -335,22 +335,24 @@ gc_delete_done(struct gc *g, int nthreads)
 int
 gc_untagged(struct gc *g)
 {
-    int  i;
+    int  i, rc;
 
     gc_phase(g, "untagged");
 
-    if (gc_repositories(g, gc_untagged_repo) != 0) {
+    rc = gc_repositories(g, gc_untagged_repo);
+
+    if (rc != 0) {
         gc_out(g, "L the listing failed: nothing is deleted");
-        return -1;
-    }
 
-    if (g->pause != NULL && strcmp(g->pause, "delete") == 0) {
-        gc_out(g, "L paused at delete (pid %ld)", (long) getpid());
-        gc_hold(g, "delete");
-    }
+    } else {
+        if (g->pause != NULL && strcmp(g->pause, "delete") == 0) {
+            gc_out(g, "L paused at delete (pid %ld)", (long) getpid());
+            gc_hold(g, "delete");
+        }
 
-    if (!g->o->dry_run && g->ndels > 0) {
-        gc_threads(g, gc_delete_worker, "untagged", gc_delete_done);
+        if (!g->o->dry_run && g->ndels > 0) {
+            gc_threads(g, gc_delete_worker, "untagged", gc_delete_done);
+        }
     }
 
     for (i = 0; i < g->ndels; i++) {
@@ -358,6 +360,7 @@ gc_untagged(struct gc *g)
     }
     free(g->dels);
     g->dels = NULL;
+    g->ndels = 0;
 
-    return 0;
+    return rc;
 }
