@@ -64,9 +64,11 @@ ui/dist/index.html: ui/node_modules/.package-lock.json $(UI_SRCS)
 
 unit: $(UNIT_TESTS)
 
-$(BUILD)/unit/%: t/unit/%.c t/unit/tap.h ngx_harbor_module/harbor_grammar.c ngx_harbor_module/harbor_grammar.h
+UNIT_LIB := ngx_harbor_module/harbor_grammar.c ngx_harbor_module/harbor_layout.c
+
+$(BUILD)/unit/%: t/unit/%.c t/unit/tap.h $(UNIT_LIB) ngx_harbor_module/harbor_grammar.h ngx_harbor_module/harbor_layout.h
 	@mkdir -p $(BUILD)/unit
-	$(CC) $(CFLAGS_UNIT) -o $@ $< ngx_harbor_module/harbor_grammar.c -ljansson -lcrypto
+	$(CC) $(CFLAGS_UNIT) -o $@ $< $(UNIT_LIB) -ljansson -lcrypto
 
 # Install missing Debian packages (needs root; a no-op when all are there).
 deps:

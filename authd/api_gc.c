@@ -9,14 +9,15 @@
  *   POST /system/gc/schedule         Manual: run now; otherwise set it
  *   PUT  /system/gc/schedule         set it
  *
- * System administrators only.  A run is a child process (gc.c's gc_run)
- * that writes progress and log lines to a pipe; a thread of authd reads
- * them into the run's gc_history row.  One run at a time.  A scheduler
+ * System administrators only.  A run is a process of its own, `authd -G`
+ * (gc_main.c), started with posix_spawn() by a thread of authd that
+ * supervises it: the worker writes progress and log lines to a pipe, the
+ * thread stores them in the run's gc_history row, taking a database
+ * connection for each update only.  One run at a time.  A scheduler
  * thread starts runs on the schedule's cron (6 fields, seconds first, as
  * Harbor's; matched to the minute).
  */
 
-#include <sys/prctl.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 
@@ -25,6 +26,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +37,8 @@
 
 
 #define GC_LOG_MAX     (4 * 1024 * 1024)   /* log bytes kept per run */
+
+int                     authd_debug;       /* set by main: -d */
 
 static pthread_mutex_t  gc_mtx = PTHREAD_MUTEX_INITIALIZER;
 static long long        gc_running_id;     /* 0: none */
@@ -219,13 +223,33 @@ cron_next(const char *cron, time_t from)
 }
 
 
+/* one UPDATE of the run's row, on a connection taken for it alone */
+static int
+gc_update(const char *ids, const char *sql, const char *value)
+{
+    struct dbc  *db;
+    long         rc;
+
+    db = db_get();
+    if (db == NULL) {
+        return -1;
+    }
+
+    rc = db_cmd(db, sql, 2, ids, value);
+    db_put(db);
+
+    return rc < 0 ? -1 : 0;
+}
+
+
 /*
  * What the worker said, batched: log lines are appended and progress is
  * written at most once a second (a run deleting 100,000 blobs writes as
  * many lines; one UPDATE each would be quadratic in the log's size).
+ * What could not be written (no database connection) is kept for the
+ * next flush.
  */
 struct gc_sink {
-    struct dbc  *db;
     char         ids[32];
     char        *log;
     size_t       len, cap, logged;
@@ -237,22 +261,21 @@ struct gc_sink {
 static void
 gc_flush(struct gc_sink *k)
 {
-    if (k->db == NULL) {
-        return;
-    }
-
     if (k->len > 0) {
         k->log[k->len] = '\0';
-        db_cmd(k->db, "UPDATE gc_history SET log = log || $2,"
-               " update_time = now() WHERE id = $1::integer", 2, k->ids,
-               k->log);
-        k->len = 0;
+        if (gc_update(k->ids, "UPDATE gc_history SET log = log || $2,"
+                      " update_time = now() WHERE id = $1::integer", k->log)
+            == 0)
+        {
+            k->len = 0;
+        }
     }
 
-    if (k->prog_dirty) {
-        db_cmd(k->db, "UPDATE gc_history SET progress = $2,"
-               " update_time = now() WHERE id = $1::integer", 2, k->ids,
-               k->prog);
+    if (k->prog_dirty
+        && gc_update(k->ids, "UPDATE gc_history SET progress = $2,"
+                     " update_time = now() WHERE id = $1::integer", k->prog)
+           == 0)
+    {
         k->prog_dirty = 0;
     }
 }
@@ -309,11 +332,15 @@ gc_line(struct gc_sink *k, char *line)
         return;
     }
 
-    if (line[0] == 'R' && line[1] == ' ' && k->db != NULL) {
+    if (line[0] == 'R' && line[1] == ' ') {
         gc_flush(k);
-        db_cmd(k->db, "UPDATE gc_history SET result = $2,"
-               " update_time = now() WHERE id = $1::integer", 2, k->ids,
-               line + 2);
+        if (gc_update(k->ids, "UPDATE gc_history SET result = $2,"
+                      " update_time = now() WHERE id = $1::integer",
+                      line + 2) != 0)
+        {
+            log_warnx("garbage collection %s: the result could not be "
+                      "stored", k->ids);
+        }
     }
 }
 
@@ -363,20 +390,112 @@ gc_read(struct gc_sink *k, int fd)
 }
 
 
+/*
+ * The worker: authd's own binary, exec'd (`authd -G <run> -f <conf>`),
+ * with stdio and the pipe on fd 3 only, every signal back to default.
+ * Never a fork of this threaded process without exec.
+ */
+static pid_t
+gc_spawn(struct gc_job *job, int fd, char *err, size_t errlen)
+{
+    posix_spawn_file_actions_t   fa;
+    posix_spawnattr_t            at;
+    sigset_t                     none, dflt;
+    char                         run[AUTHD_USER_MAX + 128];
+    char                        *argv[8];
+    pid_t                        pid;
+    int                          n, rc, i, own;
+
+    own = -1;
+
+    n = snprintf(run, sizeof(run), "ppid=%ld,workers=%d,delete_untagged=%d,"
+                 "dry_run=%d,user=%s", (long) getpid(), job->o.workers,
+                 job->o.delete_untagged, job->o.dry_run, job->user);
+    if (n < 0 || (size_t) n >= sizeof(run)) {
+        snprintf(err, errlen, "the run's arguments are too long");
+        return -1;
+    }
+
+    i = 0;
+    argv[i++] = "authd";
+    if (authd_debug) {
+        argv[i++] = "-d";
+    }
+    argv[i++] = "-G";
+    argv[i++] = run;
+    argv[i++] = "-f";
+    argv[i++] = conf->path;
+    argv[i] = NULL;
+
+    sigemptyset(&none);
+    sigemptyset(&dflt);
+    sigaddset(&dflt, SIGTERM);
+    sigaddset(&dflt, SIGINT);
+    sigaddset(&dflt, SIGHUP);
+    sigaddset(&dflt, SIGPIPE);
+
+    /* never dup2 onto itself: that would keep its close-on-exec flag */
+    if (fd == GC_PROGRESS_FD) {
+        fd = fcntl(fd, F_DUPFD_CLOEXEC, GC_PROGRESS_FD + 1);
+        if (fd == -1) {
+            snprintf(err, errlen, "fcntl F_DUPFD_CLOEXEC: %s",
+                     strerror(errno));
+            return -1;
+        }
+        own = fd;
+    }
+
+    posix_spawn_file_actions_init(&fa);
+    posix_spawnattr_init(&at);
+
+    /* dup2 onto fd 3 clears close-on-exec; everything above 3 is closed */
+    rc = posix_spawn_file_actions_adddup2(&fa, fd, GC_PROGRESS_FD);
+    if (rc == 0) {
+        rc = posix_spawn_file_actions_addclosefrom_np(&fa,
+                                                      GC_PROGRESS_FD + 1);
+    }
+    if (rc == 0) {
+        rc = posix_spawnattr_setsigmask(&at, &none);
+    }
+    if (rc == 0) {
+        rc = posix_spawnattr_setsigdefault(&at, &dflt);
+    }
+    if (rc == 0) {
+        rc = posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK
+                                           | POSIX_SPAWN_SETSIGDEF);
+    }
+    if (rc == 0) {
+        rc = posix_spawn(&pid, "/proc/self/exe", &fa, &at, argv, environ);
+    }
+
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&at);
+
+    if (own != -1) {
+        close(own);
+    }
+
+    if (rc != 0) {
+        snprintf(err, errlen, "posix_spawn \"/proc/self/exe\": %s",
+                 strerror(rc));
+        return -1;
+    }
+
+    return pid;
+}
+
+
 static void *
 gc_thread(void *arg)
 {
     struct gc_job  *job = arg;
-    struct dbc     *db;
     struct gc_sink  sink;
-    char            ids[32], pids[32], msg[128];
+    char            ids[32], pids[32], msg[160];
     const char     *status;
     pid_t           pid;
-    int             fds[2], ws;
-    sigset_t        none;
+    int             fds[2], ws, i, told;
 
     snprintf(ids, sizeof(ids), "%lld", job->id);
-    db = db_get();
     status = "Error";
     msg[0] = '\0';
     memset(&sink, 0, sizeof(sink));
@@ -386,43 +505,24 @@ gc_thread(void *arg)
         goto done;
     }
 
-    pid = fork();
+    pid = gc_spawn(job, fds[1], msg, sizeof(msg));
+    close(fds[1]);
     if (pid == -1) {
-        snprintf(msg, sizeof(msg), "fork() failed: %s", strerror(errno));
         close(fds[0]);
-        close(fds[1]);
         goto done;
     }
-
-    if (pid == 0) {
-        /* the worker: dies with authd, takes signals again */
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        sigemptyset(&none);
-        sigprocmask(SIG_SETMASK, &none, NULL);
-        signal(SIGTERM, SIG_DFL);
-        signal(SIGINT, SIG_DFL);
-        signal(SIGHUP, SIG_DFL);
-        close(fds[0]);
-        _exit(gc_run(&job->o, fds[1]) == 0 ? 0 : 1);
-    }
-
-    close(fds[1]);
 
     pthread_mutex_lock(&gc_mtx);
     gc_pid = pid;
     pthread_mutex_unlock(&gc_mtx);
 
     snprintf(pids, sizeof(pids), "%ld", (long) pid);
-    if (db != NULL) {
-        db_cmd(db, "UPDATE gc_history SET job_status = 'Running', pid = $2,"
-               " update_time = now() WHERE id = $1::integer", 2, ids, pids);
-    }
+    gc_update(ids, "UPDATE gc_history SET job_status = 'Running', pid = $2,"
+              " update_time = now() WHERE id = $1::integer", pids);
 
-    sink.db = db;
     snprintf(sink.ids, sizeof(sink.ids), "%s", ids);
     gc_read(&sink, fds[0]);
     close(fds[0]);
-    free(sink.log);
 
     while (waitpid(pid, &ws, 0) == -1 && errno == EINTR) {
         /* again */
@@ -444,15 +544,24 @@ gc_thread(void *arg)
 
 done:
 
-    if (db != NULL) {
-        if (msg[0] != '\0') {
-            db_cmd(db, "UPDATE gc_history SET log = log || $2 || E'\\n'"
-                   " WHERE id = $1::integer", 2, ids, msg);
+    /* the end of the run must be recorded: retry a while without a db */
+    told = msg[0] == '\0';
+    for (i = 0; i < 30; i++) {
+        gc_flush(&sink);
+        if (!told) {
+            told = gc_update(ids, "UPDATE gc_history SET log = log || $2 ||"
+                             " E'\\n' WHERE id = $1::integer", msg) == 0;
         }
-        db_cmd(db, "UPDATE gc_history SET job_status = $2, pid = 0,"
-               " update_time = now() WHERE id = $1::integer", 2, ids, status);
-        db_put(db);
+        if (sink.len == 0 && told
+            && gc_update(ids, "UPDATE gc_history SET job_status = $2,"
+                         " pid = 0, update_time = now()"
+                         " WHERE id = $1::integer", status) == 0)
+        {
+            break;
+        }
+        sleep(1);
     }
+    free(sink.log);
 
     log_info("garbage collection %lld: %s%s%s", job->id, status,
              msg[0] ? ": " : "", msg);

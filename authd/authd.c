@@ -5,6 +5,10 @@
  *   authd -n [-f file]       check the configuration and exit
  *   authd -R                 print the role x action table as JSON
  *   authd -I [-f file]       rebuild the registry's tables from storage
+ *   authd -G run [-d] [-f file]
+ *                            a garbage collection's worker: started by
+ *                            authd itself (api_gc.c, gc_main.c), not by
+ *                            hand
  *
  * Start-up: read the configuration, load (or on first start create) the
  * token signing key and certificate, create the listening socket, drop
@@ -44,7 +48,8 @@ static void authd_notify(const char *state);
 static void
 usage(void)
 {
-    fprintf(stderr, "usage: authd [-dInRvV] [-f file]\n");
+    fprintf(stderr, "usage: authd [-dInRvV] [-f file]\n"
+            "       authd -G run [-d] [-f file]\n");
     exit(1);
 }
 
@@ -173,7 +178,7 @@ authd_notify(const char *state)
 int
 main(int argc, char *argv[])
 {
-    const char  *conffile;
+    const char  *conffile, *gcrun;
     sigset_t     set;
     json_t      *t;
     struct reindex_stats  st;
@@ -186,16 +191,20 @@ main(int argc, char *argv[])
     table = 0;
     verbose = 0;
     reindex = 0;
+    gcrun = NULL;
 
     log_init(1, LOG_DAEMON);
 
-    while ((ch = getopt(argc, argv, "df:InRvV")) != -1) {
+    while ((ch = getopt(argc, argv, "df:G:InRvV")) != -1) {
         switch (ch) {
         case 'd':
             debug = 1;
             break;
         case 'f':
             conffile = optarg;
+            break;
+        case 'G':
+            gcrun = optarg;
             break;
         case 'I':
             reindex = 1;
@@ -245,6 +254,14 @@ main(int argc, char *argv[])
 
     log_setlevel(verbose ? LOG_DEBUG : conf->log_level);
     log_init(debug, LOG_DAEMON);
+    authd_debug = debug;
+
+    if (gcrun != NULL) {
+        /* a fresh process, exec'd by authd: no socket, no database */
+        ch = gc_main(gcrun);
+        config_free(conf);
+        return ch;
+    }
 
     signal(SIGPIPE, SIG_IGN);
 

@@ -7,6 +7,8 @@
 #ifndef AUTHD_H
 #define AUTHD_H
 
+#include <limits.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <time.h>
@@ -15,6 +17,7 @@
 #include <libpq-fe.h>
 #include <openssl/evp.h>
 
+#include "harbor_grammar.h"
 #include "harbor_jwt.h"
 
 
@@ -509,6 +512,8 @@ typedef int (*store_link_cb)(const char *key, const char *digest,
     time_t mtime, void *arg);
 
 int store_enabled(void);
+const char *store_error(void);
+int store_v2(char *buf, size_t len);
 int store_revision(const char *name, const char *digest, time_t *mtime);
 int store_tag(const char *name, const char *tag, char *digest, size_t len,
     time_t *mtime);
@@ -530,7 +535,7 @@ int registry_enabled(void);
 int registry_delete(const char *user, const char *name, const char *ref,
     char *err, size_t errlen);
 int registry_delete_untagged(const char *user, const char *name,
-    const char *digest, char *err, size_t errlen);
+    const char *digest, time_t cutoff, char *err, size_t errlen);
 int registry_put_manifest(const char *user, const char *name,
     const char *ref, const char *media_type, const char *body, size_t len,
     char *err, size_t errlen);
@@ -630,7 +635,24 @@ void session_login(struct req *r);
 void session_logout(struct req *r);
 
 
-/* gc.c: the garbage collector's worker, in a child process */
+/*
+ * gc_*.c: the garbage collector's worker, a process of its own started by
+ * exec as `authd -G <run> -f <conf>` (docs/gc.md).  gc_main.c: the entry
+ * and the phases; gc_mark.c: digest sets, manifests, the mark;
+ * gc_sweep.c: recover, sweep, layer links, uploads; gc_untagged.c:
+ * untagged manifests deleted through /v2.
+ */
+
+#define GC_WORKERS_MAX       64
+#define GC_PROGRESS_FD       3           /* the pipe, in the worker */
+
+/*
+ * The collector's callbacks of store_repositories(), store_revisions()
+ * and store_tags() return -1 for an error of the store (store_error()
+ * says which) and GC_LOGGED for one of theirs, told in the log already;
+ * either stops the listing.
+ */
+#define GC_LOGGED            (-2)
 
 struct gc_opts {
     int          delete_untagged;
@@ -641,7 +663,111 @@ struct gc_opts {
     const char  *user;                  /* who DELETEs untagged manifests */
 };
 
-int gc_run(const struct gc_opts *o, int fd);
+/* a digest, binary: 32 bytes of sha256 or 64 of sha512 */
+struct gc_digest {
+    unsigned char   alg;                /* HB_DIGEST_SHA256 or _SHA512 */
+    unsigned char   b[64];
+};
+
+/* a set of digests of one length, open addressing; all zero: empty */
+struct gc_dset {
+    unsigned char  *keys;
+    size_t          cap;
+    size_t          n;
+    size_t          klen;
+};
+
+/* a set of digests of both algorithms */
+struct gc_set {
+    struct gc_dset  a[2];
+};
+
+/* what one manifest references, read once per run */
+struct gc_manifest {
+    struct gc_digest    d;
+    struct gc_digest   *refs;           /* config, layers */
+    size_t              nrefs;
+    struct gc_digest   *children;       /* manifests of an index */
+    size_t              nchildren;
+    struct gc_digest    subject;
+    int                 has_subject;
+    int                 marked;
+};
+
+struct gc_mtable {
+    struct gc_manifest  **v;
+    size_t                cap;
+    size_t                n;
+};
+
+/* an untagged manifest to DELETE */
+struct gc_del {
+    char               *name;
+    char                digest[HB_DIGEST_MAX + 1];
+    time_t              cutoff;         /* its repository's listing began */
+};
+
+struct gc {
+    const struct gc_opts  *o;
+    int                    fd;                 /* the progress pipe */
+    char                   v2[PATH_MAX];
+    char                   trash[PATH_MAX];
+    time_t                 old;                /* start - window */
+    struct gc_set          marked;
+    struct gc_set          doomed;             /* dry run: would go */
+    struct gc_set          gone_revs;          /* dry run: untagged */
+    struct gc_mtable       mf;
+    pthread_mutex_t        mtx;
+    const char            *pause;              /* HARBOR_GC_PAUSE */
+
+    struct gc_del         *dels;
+    int                    ndels, dels_cap, next_del;
+
+    int                    next_unit;          /* sweep: alg x prefix */
+    long long              examined;
+    long long              deleted;
+    long long              bytes;
+    long long              restored;
+    long long              errors;
+
+    long long              manifests;
+    long long              untagged;
+    long long              layers;
+    long long              uploads;
+    long long              recovered;
+    long long              ms[3];              /* untagged, mark, sweep */
+};
+
+int gc_main(const char *run);
+
+/* gc_main.c */
+void gc_out(struct gc *g, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void gc_phase(struct gc *g, const char *phase);
+void gc_hold(struct gc *g, const char *where);
+int gc_repositories(struct gc *g, store_name_cb fn);
+int gc_threads(struct gc *g, void *(*fn)(void *), const char *phase,
+    int (*done)(struct gc *g, int nthreads));
+
+/* gc_mark.c */
+int gc_digest_parse(const char *s, size_t len, struct gc_digest *d);
+void gc_digest_str(const struct gc_digest *d, char *out);
+int gc_set_add(struct gc_set *s, const struct gc_digest *d);
+int gc_set_has(const struct gc_set *s, const struct gc_digest *d);
+void gc_set_free(struct gc_set *s);
+struct gc_manifest *gc_manifest_get(struct gc *g, const struct gc_digest *d);
+void gc_manifests_free(struct gc *g);
+int gc_mark(struct gc *g);
+
+/* gc_sweep.c */
+int gc_recover(struct gc *g);
+int gc_sweep(struct gc *g);
+int gc_layers(struct gc *g);
+int gc_uploads(struct gc *g);
+int gc_rm_tree(const char *path);
+
+/* gc_untagged.c */
+int gc_untagged(struct gc *g);
 
 
 /* api_gc.c */
@@ -656,5 +782,6 @@ void api_gc_log(struct req *r);
 /* authd.c */
 
 extern volatile int  authd_quit;
+extern int           authd_debug;       /* -d: in the foreground */
 
 #endif /* AUTHD_H */

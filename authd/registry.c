@@ -158,8 +158,9 @@ registry_message(struct registry_buf *b, long status, char *err,
  */
 static int
 registry_request(const char *method, const char *user, const char *name,
-    const char *ref, const char *actions, const char *ctype, const char *hdr,
-    const char *body, size_t len, char *err, size_t errlen)
+    const char *ref, const char *actions, const char *ctype,
+    const char *const *hdrs, const char *body, size_t len, char *err,
+    size_t errlen)
 {
     struct registry_buf  *b;
     struct curl_slist    *h;
@@ -228,8 +229,8 @@ registry_request(const char *method, const char *user, const char *name,
         h = curl_slist_append(h, ct);
     }
 
-    if (hdr != NULL) {
-        h = curl_slist_append(h, hdr);
+    while (hdrs != NULL && *hdrs != NULL) {
+        h = curl_slist_append(h, *hdrs++);
     }
 
     curl_easy_setopt(c, CURLOPT_URL, url);
@@ -299,17 +300,32 @@ registry_delete(const char *user, const char *name, const char *ref,
 
 
 /*
- * DELETE /v2/<name>/manifests/<digest> only if no tag points at it: the
- * module checks the tags when it deletes, so a tag pushed since the
- * collector listed the repository keeps the manifest (412).
+ * DELETE /v2/<name>/manifests/<digest> of the collector: the module keeps
+ * the manifest (412) when a tag points at it, or when it was made
+ * reachable, touched or pushed at or after cutoff (docs/gc.md, the
+ * fence).
  */
 int
 registry_delete_untagged(const char *user, const char *name,
-    const char *digest, char *err, size_t errlen)
+    const char *digest, time_t cutoff, char *err, size_t errlen)
 {
+    const char  *hdrs[3];
+    char         cut[64];
+    int          n;
+
+    n = snprintf(cut, sizeof(cut), "X-Harbor-Cutoff: %lld",
+                 (long long) cutoff);
+    if (n < 0 || (size_t) n >= sizeof(cut)) {
+        snprintf(err, errlen, "cutoff out of range");
+        return -1;
+    }
+
+    hdrs[0] = "X-Harbor-Untagged-Only: true";
+    hdrs[1] = cut;
+    hdrs[2] = NULL;
+
     return registry_request("DELETE", user, name, digest, "delete", NULL,
-                            "X-Harbor-Untagged-Only: true", NULL, 0, err,
-                            errlen);
+                            hdrs, NULL, 0, err, errlen);
 }
 
 

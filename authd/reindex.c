@@ -218,7 +218,8 @@ reindex_repo(const char *name, void *arg)
     if (store_revisions(name, reindex_link_cb, &revs) != 0
         || store_tags(name, reindex_link_cb, &tags) != 0)
     {
-        log_warnx("reindex: cannot read repository %s in storage", name);
+        log_warnx("reindex: cannot read repository %s in storage: %s", name,
+                  store_error());
         c->st->errors++;
         reindex_free(&revs);
         reindex_free(&tags);

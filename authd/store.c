@@ -2,12 +2,20 @@
  * authd: the registry's storage, read only.
  *
  * CNCF distribution's layout under <registry_storage>/docker/registry/v2,
- * the one the nginx module writes.  This file never changes it: deletions
- * and new tags go through /v2 (registry.c), so that one implementation
- * does them.  (The garbage collector's sweep, gc.c, is the one writer
- * besides the module: docs/gc.md.)  What authd reads here: link files (revisions, tags, referrers),
+ * the one the nginx module writes; every path comes from harbor_layout.c.
+ * This file never changes it: deletions and new tags go through /v2
+ * (registry.c), so that one implementation does them.  (The garbage
+ * collector, gc_*.c, is the one writer besides the module: docs/gc.md.)
+ * What authd reads here: link files (revisions, tags, referrers),
  * manifests and image configs (bounded, digest checked), and the list of
- * repositories, revisions and tags for reindex.
+ * repositories, revisions and tags for reindex and the collector.
+ *
+ * Listings are strict: an error (opendir, readdir, open, read) or
+ * something the module never writes (a directory where a link file should
+ * be, a link without a digest) fails the listing, and store_error() names
+ * the path: to a collector, "could not look" must never read as "nothing
+ * there".  An entry that disappears between readdir and open was deleted
+ * meanwhile and is skipped.
  *
  * Every path is built from parts checked against the registry grammar
  * (harbor_grammar.c) first; nothing comes from a request unchecked.
@@ -30,10 +38,19 @@
 
 #include "authd.h"
 #include "harbor_grammar.h"
+#include "harbor_layout.h"
 
 
 #define STORE_LINK_MAX    256
-#define STORE_DEPTH_MAX   64
+
+/* "a/b/.../z": a component and a "/" for each two bytes of a name */
+#define STORE_DEPTH_MAX   (HB_NAME_MAX / 2 + 1)
+
+#define STORE_LINK_STRICT 1     /* listing: anything odd is an error */
+
+
+/* the last error of this thread: what failed, on which path */
+static __thread char  store_err[PATH_MAX + 128];
 
 
 int
@@ -43,72 +60,106 @@ store_enabled(void)
 }
 
 
-/* "<root>/docker/registry/v2/<fmt...>"; -1 if too long */
+const char *
+store_error(void)
+{
+    return store_err[0] != '\0' ? store_err : "unknown error";
+}
+
+
+/* an error of a listing: remembered for the caller, and logged */
 static int
-store_path(char *out, size_t len, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+store_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 static int
-store_path(char *out, size_t len, const char *fmt, ...)
+store_fail(const char *fmt, ...)
 {
     va_list  ap;
-    int      n, m;
-
-    n = snprintf(out, len, "%s/docker/registry/v2/", conf->registry_storage);
-    if (n < 0 || (size_t) n >= len) {
-        return -1;
-    }
 
     va_start(ap, fmt);
-    m = vsnprintf(out + n, len - (size_t) n, fmt, ap);
+    (void) vsnprintf(store_err, sizeof(store_err), fmt, ap);
     va_end(ap);
 
-    if (m < 0 || (size_t) m >= len - (size_t) n) {
-        return -1;
-    }
+    log_warnx("%s", store_err);
 
-    return 0;
+    return -1;
 }
 
 
-/* "sha256:<hex>" into "sha256" and "<hex>"; -1 if not a digest */
-static int
-store_digest(const char *digest, char *alg, size_t alen, const char **hex)
+/* <registry_storage>/docker/registry/v2 */
+int
+store_v2(char *buf, size_t len)
 {
-    const char  *colon;
-
-    if (hb_digest_parse((const unsigned char *) digest, strlen(digest))
-        == HB_DIGEST_NONE)
-    {
+    if (!store_enabled()) {
         return -1;
     }
 
-    colon = strchr(digest, ':');
-    if ((size_t) (colon - digest) >= alen) {
-        return -1;
+    return hb_layout_v2(buf, len, conf->registry_storage,
+                        strlen(conf->registry_storage));
+}
+
+
+/* the v2 root, for harbor_layout's functions; NULL if not configured */
+static const char *
+store_root(size_t *len)
+{
+    static __thread char  v2[PATH_MAX];
+    int                   n;
+
+    n = store_v2(v2, sizeof(v2));
+    if (n < 0) {
+        return NULL;
     }
 
-    memcpy(alg, digest, (size_t) (colon - digest));
-    alg[colon - digest] = '\0';
-    *hex = colon + 1;
+    *len = (size_t) n;
 
-    return 0;
+    return v2;
+}
+
+
+/* a link file of a repository */
+static int
+store_link_path(char *path, size_t len, const char *name, int kind,
+    const char *key, const char *key2)
+{
+    const char  *v2;
+    size_t       vlen;
+
+    v2 = store_root(&vlen);
+
+    return v2 == NULL
+           || hb_layout_link(path, len, v2, vlen, name, strlen(name), kind,
+                             key, strlen(key), key2,
+                             key2 != NULL ? strlen(key2) : 0, NULL) < 0
+           ? -1 : 0;
 }
 
 
 static int
-store_name_ok(const char *name)
+store_repo_path(char *path, size_t len, const char *name, int dir)
 {
-    return hb_name_valid((const unsigned char *) name, strlen(name));
+    const char  *v2;
+    size_t       vlen;
+
+    v2 = store_root(&vlen);
+
+    return v2 == NULL
+           || hb_layout_repo_dir(path, len, v2, vlen, name, strlen(name), dir)
+              < 0
+           ? -1 : 0;
 }
 
 
 /*
  * A link file: STORE_OK with the digest it holds, STORE_MISSING if there
- * is none (or it holds no valid digest), -1 on an I/O error.
+ * is none, -1 on an I/O error.  Looking one up (strict 0), a link that is
+ * not a regular file or holds no digest is missing too; listing
+ * (STORE_LINK_STRICT), it is an error: the store is damaged there, and
+ * a collector must not take it for "nothing".
  */
 static int
-store_link(const char *path, char *digest, size_t len, time_t *mtime)
+store_link(const char *path, char *digest, size_t len, time_t *mtime,
+    int strict)
 {
     struct stat  st;
     char         buf[STORE_LINK_MAX];
@@ -117,25 +168,36 @@ store_link(const char *path, char *digest, size_t len, time_t *mtime)
 
     fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd == -1) {
-        if (errno == ENOENT || errno == ENOTDIR || errno == ELOOP) {
+        if (errno == ENOENT || (!strict && (errno == ENOTDIR
+                                            || errno == ELOOP)))
+        {
             return STORE_MISSING;
         }
-        log_warn("open \"%s\"", path);
+        return store_fail("open \"%s\": %s", path, strerror(errno));
+    }
+
+    if (fstat(fd, &st) == -1) {
+        store_fail("fstat \"%s\": %s", path, strerror(errno));
+        close(fd);
         return -1;
     }
 
-    if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
+    if (!S_ISREG(st.st_mode)) {
         close(fd);
+        if (strict) {
+            return store_fail("\"%s\" is not a file", path);
+        }
         return STORE_MISSING;
     }
 
     n = read(fd, buf, sizeof(buf) - 1);
-    close(fd);
-
     if (n < 0) {
-        log_warn("read \"%s\"", path);
+        store_fail("read \"%s\": %s", path, strerror(errno));
+        close(fd);
         return -1;
     }
+
+    close(fd);
 
     while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' ')) {
         n--;
@@ -145,6 +207,9 @@ store_link(const char *path, char *digest, size_t len, time_t *mtime)
     if (hb_digest_parse((unsigned char *) buf, (size_t) n) == HB_DIGEST_NONE
         || (size_t) n >= len)
     {
+        if (strict) {
+            return store_fail("\"%s\" holds no digest", path);
+        }
         return STORE_MISSING;
     }
 
@@ -164,24 +229,16 @@ store_link(const char *path, char *digest, size_t len, time_t *mtime)
 int
 store_revision(const char *name, const char *digest, time_t *mtime)
 {
-    char         path[PATH_MAX], alg[16], got[HB_DIGEST_MAX + 1];
-    const char  *hex;
-    int          rc;
+    char  path[PATH_MAX], got[HB_DIGEST_MAX + 1];
+    int   rc;
 
-    if (!store_enabled() || !store_name_ok(name)
-        || store_digest(digest, alg, sizeof(alg), &hex) != 0)
+    if (store_link_path(path, sizeof(path), name, HB_LINK_REVISION, digest,
+                        NULL) != 0)
     {
         return STORE_MISSING;
     }
 
-    if (store_path(path, sizeof(path),
-                   "repositories/%s/_manifests/revisions/%s/%s/link", name,
-                   alg, hex) != 0)
-    {
-        return STORE_MISSING;
-    }
-
-    rc = store_link(path, got, sizeof(got), mtime);
+    rc = store_link(path, got, sizeof(got), mtime, 0);
 
     if (rc == STORE_OK && strcmp(got, digest) != 0) {
         return STORE_MISSING;
@@ -198,20 +255,13 @@ store_tag(const char *name, const char *tag, char *digest, size_t len,
 {
     char  path[PATH_MAX];
 
-    if (!store_enabled() || !store_name_ok(name)
-        || !hb_tag_valid((const unsigned char *) tag, strlen(tag)))
+    if (store_link_path(path, sizeof(path), name, HB_LINK_TAG, tag, NULL)
+        != 0)
     {
         return STORE_MISSING;
     }
 
-    if (store_path(path, sizeof(path),
-                   "repositories/%s/_manifests/tags/%s/current/link", name,
-                   tag) != 0)
-    {
-        return STORE_MISSING;
-    }
-
-    return store_link(path, digest, len, mtime);
+    return store_link(path, digest, len, mtime, 0);
 }
 
 
@@ -219,24 +269,15 @@ store_tag(const char *name, const char *tag, char *digest, size_t len,
 int
 store_referrer(const char *name, const char *subject, const char *digest)
 {
-    char         path[PATH_MAX], salg[16], alg[16];
-    const char  *shex, *hex;
+    char  path[PATH_MAX];
 
-    if (!store_enabled() || !store_name_ok(name)
-        || store_digest(subject, salg, sizeof(salg), &shex) != 0
-        || store_digest(digest, alg, sizeof(alg), &hex) != 0)
+    if (store_link_path(path, sizeof(path), name, HB_LINK_REFERRER, subject,
+                        digest) != 0)
     {
         return STORE_MISSING;
     }
 
-    if (store_path(path, sizeof(path),
-                   "repositories/%s/_referrers/%s/%s/%s/%s/link", name,
-                   salg, shex, alg, hex) != 0)
-    {
-        return STORE_MISSING;
-    }
-
-    return store_link(path, NULL, HB_DIGEST_MAX + 1, NULL);
+    return store_link(path, NULL, HB_DIGEST_MAX + 1, NULL, 0);
 }
 
 
@@ -272,18 +313,19 @@ int
 store_blob(const char *digest, size_t max, char **data, size_t *len)
 {
     struct stat  st;
-    char         path[PATH_MAX], alg[16], *buf;
-    const char  *hex;
-    size_t       got;
+    const char  *v2;
+    char         path[PATH_MAX], *buf;
+    size_t       got, vlen;
     ssize_t      n;
     int          fd;
 
     *data = NULL;
     *len = 0;
 
-    if (!store_enabled() || store_digest(digest, alg, sizeof(alg), &hex) != 0
-        || store_path(path, sizeof(path), "blobs/%s/%.2s/%s/data", alg, hex,
-                      hex) != 0)
+    v2 = store_root(&vlen);
+    if (v2 == NULL
+        || hb_layout_blob_data(path, sizeof(path), v2, vlen, digest,
+                               strlen(digest)) < 0)
     {
         return STORE_MISSING;
     }
@@ -342,19 +384,64 @@ store_blob(const char *digest, size_t max, char **data, size_t *len)
 }
 
 
+/* 1 with the next entry, 0 at the end, -1 on an error (told apart) */
+static int
+store_next(DIR *d, const char *path, struct dirent **e)
+{
+    errno = 0;
+    *e = readdir(d);
+
+    if (*e != NULL) {
+        return 1;
+    }
+
+    if (errno != 0) {
+        return store_fail("readdir \"%s\": %s", path, strerror(errno));
+    }
+
+    return 0;
+}
+
+
+/* opendir, where a directory that is not there (yet, or any more) is empty */
+static DIR *
+store_opendir(const char *path, int *rc)
+{
+    DIR  *d;
+
+    *rc = 0;
+
+    d = opendir(path);
+    if (d == NULL && errno != ENOENT) {
+        *rc = store_fail("opendir \"%s\": %s", path, strerror(errno));
+    }
+
+    return d;
+}
+
+
+/* 1 directory, 0 anything else or gone, -1 error */
 static int
 store_is_dir(const char *path)
 {
     struct stat  st;
 
-    return lstat(path, &st) == 0 && S_ISDIR(st.st_mode);
+    if (lstat(path, &st) == -1) {
+        if (errno == ENOENT) {
+            return 0;
+        }
+        return store_fail("lstat \"%s\": %s", path, strerror(errno));
+    }
+
+    return S_ISDIR(st.st_mode) ? 1 : 0;
 }
 
 
 /*
  * repositories/<name>: a directory with _manifests is a repository (and
  * may hold others: "a/b" and "a/b/c").  path is the directory, the name
- * starts at path + base.
+ * starts at path + base.  Only components of the name grammar are
+ * entered, as deep as a name can be.
  */
 static int
 store_walk(char *path, size_t plen, size_t base, int depth, store_name_cb fn,
@@ -367,13 +454,20 @@ store_walk(char *path, size_t plen, size_t base, int depth, store_name_cb fn,
 
     len = strlen(path);
 
-    if (len > base
-        && snprintf(path + len, plen - len, "/_manifests")
-           < (int) (plen - len)
-        && store_is_dir(path))
-    {
+    if (len > base) {
+        if (len + sizeof("/_manifests") > plen) {
+            return store_fail("\"%s\": path too long", path);
+        }
+
+        memcpy(path + len, "/_manifests", sizeof("/_manifests"));
+        rc = store_is_dir(path);
         path[len] = '\0';
-        if (store_name_ok(path + base)) {
+
+        if (rc < 0) {
+            return -1;
+        }
+
+        if (rc == 1) {
             rc = fn(path + base, arg);
             if (rc != 0) {
                 return rc;
@@ -381,38 +475,41 @@ store_walk(char *path, size_t plen, size_t base, int depth, store_name_cb fn,
         }
     }
 
-    path[len] = '\0';
-
     if (depth >= STORE_DEPTH_MAX) {
         return 0;
     }
 
-    d = opendir(path);
+    d = store_opendir(path, &rc);
     if (d == NULL) {
-        if (errno == ENOENT || errno == ENOTDIR) {
-            return 0;
-        }
-        log_warn("opendir \"%s\"", path);
-        return -1;
+        return rc;
     }
 
-    rc = 0;
+    while (rc == 0 && (rc = store_next(d, path, &e)) == 1) {
+        rc = 0;
 
-    while (rc == 0 && (e = readdir(d)) != NULL) {
         /* _manifests, _layers, _uploads, _referrers; and . and .. */
-        if (e->d_name[0] == '_' || e->d_name[0] == '.') {
+        n = strlen(e->d_name);
+        if (!hb_name_valid((const unsigned char *) e->d_name, n)
+            || strchr(e->d_name, '/') != NULL)
+        {
             continue;
         }
 
-        n = strlen(e->d_name);
-        if (len + 1 + n >= plen) {
+        /* longer than a name can be: no repository down there */
+        if ((len >= base ? len - base + 1 : 0) + n > HB_NAME_MAX) {
             continue;
+        }
+
+        if (len + 1 + n >= plen) {
+            rc = store_fail("\"%s/%s\": path too long", path, e->d_name);
+            break;
         }
 
         path[len] = '/';
         memcpy(path + len + 1, e->d_name, n + 1);
 
-        if (store_is_dir(path)) {
+        rc = store_is_dir(path);
+        if (rc == 1) {
             rc = store_walk(path, plen, base, depth + 1, fn, arg);
         }
 
@@ -428,98 +525,107 @@ store_walk(char *path, size_t plen, size_t base, int depth, store_name_cb fn,
 /*
  * Calls fn(name) for every repository in storage (a directory with a
  * _manifests directory and a valid name); stops at the first non-zero.
+ * -1 on an error (store_error() says which).
  */
 int
 store_repositories(store_name_cb fn, void *arg)
 {
-    char    path[PATH_MAX];
-    size_t  base;
+    char  path[PATH_MAX], v2[PATH_MAX];
+    int   n, rc;
 
-    if (!store_enabled() || store_path(path, sizeof(path), "repositories/")
-                            != 0)
+    store_err[0] = '\0';
+
+    n = store_v2(v2, sizeof(v2));
+    if (n < 0 || hb_layout_repositories(path, sizeof(path), v2, (size_t) n)
+                 < 0)
     {
-        return -1;
+        return store_fail("the storage path is too long");
     }
 
     /* a store that is not there is an error, not an empty registry */
-    base = strlen(path);
-    path[base - sizeof("repositories/") + 1] = '\0';
-
-    if (!store_is_dir(path)) {
-        log_warnx("no registry storage at \"%s\"", path);
-        return -1;
+    rc = store_is_dir(v2);
+    if (rc != 1) {
+        return rc < 0 ? -1 : store_fail("no registry storage at \"%s\"", v2);
     }
 
-    /* walk ".../repositories"; names follow its "/" */
-    snprintf(path + strlen(path), sizeof(path) - strlen(path),
-             "repositories");
-
-    return store_walk(path, sizeof(path), base, 0, fn, arg);
+    return store_walk(path, sizeof(path), strlen(path) + 1, 0, fn, arg);
 }
 
 
-/* entries of dir/<alg>/<hex>/link whose link holds "<alg>:<hex>" */
+/* entries of dir/<alg>/<hex>/link, each holding "<alg>:<hex>" */
 static int
 store_links(const char *dir, store_link_cb fn, void *arg)
 {
-    DIR            *da, *dh;
-    struct dirent  *a, *h;
-    char            path[PATH_MAX], want[HB_DIGEST_MAX + 1];
-    char            got[HB_DIGEST_MAX + 1];
+    DIR            *d;
+    struct dirent  *h;
+    char            path[PATH_MAX], link[PATH_MAX];
+    char            want[HB_DIGEST_MAX + 1], got[HB_DIGEST_MAX + 1];
+    const char     *alg;
     time_t          mtime;
-    int             rc, n;
+    int             rc, a, n;
 
-    da = opendir(dir);
-    if (da == NULL) {
-        return errno == ENOENT || errno == ENOTDIR ? 0 : -1;
-    }
+    for (a = HB_DIGEST_SHA256; a <= HB_DIGEST_SHA512; a++) {
+        alg = hb_layout_alg(a);
 
-    rc = 0;
+        n = snprintf(path, sizeof(path), "%s/%s", dir, alg);
+        if (n < 0 || (size_t) n >= sizeof(path)) {
+            return store_fail("\"%s\": path too long", dir);
+        }
 
-    while (rc == 0 && (a = readdir(da)) != NULL) {
-        if (strcmp(a->d_name, "sha256") != 0
-            && strcmp(a->d_name, "sha512") != 0)
-        {
+        d = store_opendir(path, &rc);
+        if (d == NULL) {
+            if (rc != 0) {
+                return -1;
+            }
             continue;
         }
 
-        if (snprintf(path, sizeof(path), "%s/%s", dir, a->d_name)
-            >= (int) sizeof(path))
-        {
-            continue;
-        }
+        while (rc == 0 && (rc = store_next(d, path, &h)) == 1) {
+            rc = 0;
 
-        dh = opendir(path);
-        if (dh == NULL) {
-            continue;
-        }
-
-        while (rc == 0 && (h = readdir(dh)) != NULL) {
-            if (h->d_name[0] == '.') {
+            if (strcmp(h->d_name, ".") == 0 || strcmp(h->d_name, "..") == 0) {
                 continue;
             }
 
-            n = snprintf(want, sizeof(want), "%s:%s", a->d_name, h->d_name);
-            if (n < 0 || n >= (int) sizeof(want)
-                || snprintf(path, sizeof(path), "%s/%s/%s/link", dir,
-                            a->d_name, h->d_name) >= (int) sizeof(path))
+            n = snprintf(want, sizeof(want), "%s:%s", alg, h->d_name);
+            if (n < 0 || (size_t) n >= sizeof(want)
+                || hb_digest_parse((unsigned char *) want, (size_t) n) != a)
             {
+                rc = store_fail("\"%s/%s\" is not a digest's entry", path,
+                                h->d_name);
+                break;
+            }
+
+            n = snprintf(link, sizeof(link), "%s/%s/link", path, h->d_name);
+            if (n < 0 || (size_t) n >= sizeof(link)) {
+                rc = store_fail("\"%s\": path too long", path);
+                break;
+            }
+
+            /* gone since the readdir: deleted meanwhile, not an error */
+            rc = store_link(link, got, sizeof(got), &mtime,
+                            STORE_LINK_STRICT);
+            if (rc != STORE_OK) {
+                rc = rc == STORE_MISSING ? 0 : -1;
                 continue;
             }
 
-            if (store_link(path, got, sizeof(got), &mtime) == STORE_OK
-                && strcmp(got, want) == 0)
-            {
-                rc = fn(got, got, mtime, arg);
+            if (strcmp(got, want) != 0) {
+                rc = store_fail("\"%s\" holds %s", link, got);
+                break;
             }
+
+            rc = fn(got, got, mtime, arg);
         }
 
-        closedir(dh);
+        closedir(d);
+
+        if (rc != 0) {
+            return rc;
+        }
     }
 
-    closedir(da);
-
-    return rc;
+    return 0;
 }
 
 
@@ -529,11 +635,8 @@ store_revisions(const char *name, store_link_cb fn, void *arg)
 {
     char  path[PATH_MAX];
 
-    if (!store_enabled() || !store_name_ok(name)
-        || store_path(path, sizeof(path),
-                      "repositories/%s/_manifests/revisions", name) != 0)
-    {
-        return -1;
+    if (store_repo_path(path, sizeof(path), name, HB_DIR_REVISIONS) != 0) {
+        return store_fail("%s: not a repository name", name);
     }
 
     return store_links(path, fn, arg);
@@ -546,36 +649,42 @@ store_tags(const char *name, store_link_cb fn, void *arg)
 {
     DIR            *d;
     struct dirent  *e;
-    char            path[PATH_MAX], digest[HB_DIGEST_MAX + 1];
+    char            path[PATH_MAX], link[PATH_MAX];
+    char            digest[HB_DIGEST_MAX + 1];
     time_t          mtime;
     int             rc;
 
-    if (!store_enabled() || !store_name_ok(name)
-        || store_path(path, sizeof(path), "repositories/%s/_manifests/tags",
-                      name) != 0)
-    {
-        return -1;
+    if (store_repo_path(path, sizeof(path), name, HB_DIR_TAGS) != 0) {
+        return store_fail("%s: not a repository name", name);
     }
 
-    d = opendir(path);
+    d = store_opendir(path, &rc);
     if (d == NULL) {
-        return errno == ENOENT || errno == ENOTDIR ? 0 : -1;
+        return rc;
     }
 
-    rc = 0;
+    while (rc == 0 && (rc = store_next(d, path, &e)) == 1) {
+        rc = 0;
 
-    while (rc == 0 && (e = readdir(d)) != NULL) {
-        if (!hb_tag_valid((const unsigned char *) e->d_name,
-                          strlen(e->d_name)))
-        {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) {
             continue;
         }
 
-        if (store_tag(name, e->d_name, digest, sizeof(digest), &mtime)
-            == STORE_OK)
+        if (store_link_path(link, sizeof(link), name, HB_LINK_TAG, e->d_name,
+                            NULL) != 0)
         {
-            rc = fn(e->d_name, digest, mtime, arg);
+            rc = store_fail("\"%s/%s\" is not a tag", path, e->d_name);
+            break;
         }
+
+        rc = store_link(link, digest, sizeof(digest), &mtime,
+                        STORE_LINK_STRICT);
+        if (rc != STORE_OK) {
+            rc = rc == STORE_MISSING ? 0 : -1;
+            continue;
+        }
+
+        rc = fn(e->d_name, digest, mtime, arg);
     }
 
     closedir(d);

@@ -147,6 +147,11 @@ while (time < $end) {
     });
     $runs++;
     $ok++ if $j->{job_status} eq 'Success';
+    diag("run $id: $j->{job_status}\n"
+         . join("\n", grep { /error|killed|failed/ }
+                split /\n/, $s->api(GET => "/system/gc/$id/log", $admin)
+                              ->{body} // ''))
+        unless $j->{job_status} eq 'Success';
     $deleted += $j->{result}{blobs_deleted} // 0;
     sleep 0.3;
 }
