@@ -33,7 +33,6 @@
 #define NGX_HTTP_HARBOR_AUTH_TOKEN   1
 
 #define NGX_HTTP_HARBOR_LIST_MAX     1000    /* cap of n in lists */
-#define NGX_HTTP_HARBOR_LEASE        600     /* s: a HEAD renews a blob */
 
 
 typedef struct {

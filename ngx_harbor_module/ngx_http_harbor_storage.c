@@ -122,8 +122,15 @@ ngx_http_harbor_blob_file(ngx_http_request_t *r, ngx_str_t *digest,
  * Send a stored blob (or manifest) as the response, with the given
  * content type: nginx's static file path (open file cache, one in_file
  * buffer, so sendfile, Range and HEAD come from nginx).  NGX_HTTP_NOT_FOUND
- * if it is not there; *of tells its size and time.  With renew, a blob
- * older than the lease gets its time refreshed before the answer.
+ * if it is not there; *of tells its size and time.
+ *
+ * With renew (a HEAD: how a pushing client decides not to upload), the
+ * blob's time is refreshed by its path before anything is opened, and a
+ * path that is gone is a 404: the collector's sweep moves a candidate
+ * aside and then reads its time again (docs/gc.md), so a 200 here means
+ * the blob is in blobs/ with a fresh time, which the sweep keeps for
+ * gc_window seconds.  The open file cache may still hold a descriptor of
+ * a moved file; it is never asked before the path is.
  */
 
 ngx_int_t
@@ -141,6 +148,18 @@ ngx_http_harbor_blob_send(ngx_http_request_t *r, ngx_str_t *digest,
     }
 
     clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    if (renew) {
+        rc = ngx_http_harbor_blob_touch(r, digest);
+
+        if (rc == NGX_DECLINED) {
+            return NGX_HTTP_NOT_FOUND;
+        }
+
+        if (rc != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
 
     if (of->fd == NGX_INVALID_FILE) {
         ngx_memzero(of, sizeof(ngx_open_file_info_t));
@@ -169,13 +188,6 @@ ngx_http_harbor_blob_send(ngx_http_request_t *r, ngx_str_t *digest,
                           "harbor: \"%s\" is not a file", path.data);
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
-    }
-
-    if (renew && ngx_time() - of->mtime > NGX_HTTP_HARBOR_LEASE
-        && utimes((char *) path.data, NULL) == -1)
-    {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, ngx_errno,
-                      "utimes() \"%s\" failed", path.data);
     }
 
     r->root_tested = !r->error_page;
