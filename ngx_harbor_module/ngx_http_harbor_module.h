@@ -143,7 +143,6 @@ ngx_int_t ngx_http_harbor_arg(ngx_http_request_t *r, const char *name,
     ngx_str_t *value);
 ngx_table_elt_t *ngx_http_harbor_header_in(ngx_http_request_t *r,
     const char *name);
-ngx_int_t ngx_http_harbor_errno_status(ngx_err_t err);
 ngx_int_t ngx_http_harbor_storage_error(ngx_http_request_t *r);
 ngx_int_t ngx_http_harbor_send_list(ngx_http_request_t *r, ngx_array_t *items,
     ngx_str_t *path, const char *prefix, const char *key);
@@ -170,12 +169,12 @@ ngx_int_t ngx_http_harbor_catalog(ngx_http_request_t *r);
 ngx_int_t ngx_http_harbor_referrers(ngx_http_request_t *r,
     ngx_http_harbor_route_t *rt);
 
-typedef void (*ngx_http_harbor_sync_pt)(ngx_http_request_t *r, ngx_err_t err);
+typedef void (*ngx_http_harbor_sync_pt)(ngx_http_request_t *r, ngx_int_t rc);
 
 
 /* ngx_http_harbor_storage.c: the only code that touches the store */
 ngx_int_t ngx_http_harbor_sync(ngx_http_request_t *r, ngx_fd_t fd,
-    ngx_http_harbor_sync_pt done);
+    ngx_str_t *name, ngx_http_harbor_sync_pt done);
 ngx_int_t ngx_http_harbor_blob_send(ngx_http_request_t *r,
     ngx_str_t *digest, ngx_str_t *content_type, ngx_open_file_info_t *of,
     ngx_uint_t renew);

@@ -542,6 +542,8 @@ ngx_http_harbor_repo_exists(ngx_http_request_t *r, ngx_str_t *name)
             return NGX_DECLINED;
         }
 
+        ngx_log_error(NGX_LOG_CRIT, r->connection->log, ngx_errno,
+                      ngx_file_info_n " \"%s\" failed", path.data);
         return NGX_ERROR;
     }
 
@@ -1065,7 +1067,11 @@ ngx_http_harbor_upload_create(ngx_http_request_t *r, ngx_str_t *name,
         return NGX_ERROR;
     }
 
-    ngx_close_file(fd);
+    if (ngx_close_file(fd) == NGX_FILE_ERROR) {
+        ngx_log_error(NGX_LOG_CRIT, r->connection->log, ngx_errno,
+                      ngx_close_file_n " \"%s\" failed", file);
+        return NGX_ERROR;
+    }
 
     /* written last: its presence makes the upload exist */
 
@@ -1460,7 +1466,9 @@ done:
 /*
  * fsync(2) of a large file is long work: with nginx's thread pools it runs
  * in the "default" pool and done() is called back on the worker's event
- * loop (NGX_AGAIN); without, it runs here (NGX_OK).  NGX_ERROR: failed.
+ * loop (NGX_AGAIN); without, it runs here (NGX_OK).  NGX_ERROR: failed,
+ * logged, with errno set (never 0: the caller answers by it).  done() gets
+ * NGX_OK or NGX_ERROR (errno set) and is the only one to answer.
  */
 
 #if (NGX_THREADS)
@@ -1468,6 +1476,7 @@ done:
 typedef struct {
     ngx_fd_t                     fd;
     ngx_err_t                    err;
+    ngx_str_t                   *name;
     ngx_http_request_t          *r;
     ngx_http_harbor_sync_pt      done;
 } ngx_http_harbor_sync_t;
@@ -1487,6 +1496,7 @@ ngx_http_harbor_sync_event(ngx_event_t *ev)
 {
     ngx_http_harbor_sync_t *s = ev->data;
 
+    ngx_int_t            rc;
     ngx_connection_t    *c;
     ngx_http_request_t  *r;
 
@@ -1498,11 +1508,16 @@ ngx_http_harbor_sync_event(ngx_event_t *ev)
     r->main->blocked--;
     r->aio = 0;
 
+    rc = NGX_OK;
+
     if (s->err) {
-        ngx_log_error(NGX_LOG_CRIT, c->log, s->err, "fsync() failed");
+        ngx_log_error(NGX_LOG_CRIT, c->log, s->err,
+                      "fsync() \"%V\" failed", s->name);
+        ngx_set_errno(s->err);
+        rc = NGX_ERROR;
     }
 
-    s->done(r, s->err);
+    s->done(r, rc);
 
     ngx_http_run_posted_requests(c);
 }
@@ -1511,9 +1526,10 @@ ngx_http_harbor_sync_event(ngx_event_t *ev)
 
 
 ngx_int_t
-ngx_http_harbor_sync(ngx_http_request_t *r, ngx_fd_t fd,
+ngx_http_harbor_sync(ngx_http_request_t *r, ngx_fd_t fd, ngx_str_t *name,
     ngx_http_harbor_sync_pt done)
 {
+    ngx_err_t                    err;
 #if (NGX_THREADS)
     ngx_thread_task_t           *task;
     ngx_http_harbor_sync_t      *s;
@@ -1524,12 +1540,14 @@ ngx_http_harbor_sync(ngx_http_request_t *r, ngx_fd_t fd,
     if (hlcf->thread_pool) {
         task = ngx_thread_task_alloc(r->pool, sizeof(ngx_http_harbor_sync_t));
         if (task == NULL) {
+            ngx_set_errno(NGX_ENOMEM);
             return NGX_ERROR;
         }
 
         s = task->ctx;
         s->fd = fd;
         s->err = 0;
+        s->name = name;
         s->r = r;
         s->done = done;
 
@@ -1538,6 +1556,10 @@ ngx_http_harbor_sync(ngx_http_request_t *r, ngx_fd_t fd,
         task->event.data = s;
 
         if (ngx_thread_task_post(hlcf->thread_pool, task) != NGX_OK) {
+            /* the queue is full (logged by nginx): busy, not synced */
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "harbor: fsync() of \"%V\" not queued", name);
+            ngx_set_errno(NGX_EAGAIN);
             return NGX_ERROR;
         }
 
@@ -1549,8 +1571,10 @@ ngx_http_harbor_sync(ngx_http_request_t *r, ngx_fd_t fd,
 #endif
 
     if (fsync(fd) == -1) {
-        ngx_log_error(NGX_LOG_CRIT, r->connection->log, ngx_errno,
-                      "fsync() failed");
+        err = ngx_errno;
+        ngx_log_error(NGX_LOG_CRIT, r->connection->log, err,
+                      "fsync() \"%V\" failed", name);
+        ngx_set_errno(err ? err : EIO);
         return NGX_ERROR;
     }
 
@@ -1634,15 +1658,24 @@ ngx_http_harbor_mkdir_p(ngx_http_request_t *r, u_char *path, size_t len)
 }
 
 
+/*
+ * A new entry is durable only once its directory is: a failed fsync(2) of
+ * the directory fails the write (errno set), it never ends in a 201.
+ */
+
 static ngx_int_t
 ngx_http_harbor_fsync_dir(ngx_http_request_t *r, u_char *path, size_t len)
 {
     u_char     save;
     ngx_fd_t   fd;
     ngx_err_t  err;
+    ngx_int_t  rc;
 
     save = path[len];
     path[len] = '\0';
+
+    rc = NGX_OK;
+    err = 0;
 
     fd = ngx_open_file(path, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
 
@@ -1650,20 +1683,29 @@ ngx_http_harbor_fsync_dir(ngx_http_request_t *r, u_char *path, size_t len)
         err = ngx_errno;
         ngx_log_error(NGX_LOG_CRIT, r->connection->log, err,
                       ngx_open_file_n " \"%s\" failed", path);
-        path[len] = save;
-        ngx_set_errno(err);
-        return NGX_ERROR;
+        rc = NGX_ERROR;
+
+    } else {
+        if (fsync(fd) == -1) {
+            err = ngx_errno;
+            ngx_log_error(NGX_LOG_CRIT, r->connection->log, err,
+                          "fsync() \"%s\" failed", path);
+            rc = NGX_ERROR;
+        }
+
+        if (ngx_close_file(fd) == NGX_FILE_ERROR) {
+            ngx_log_error(NGX_LOG_ALERT, r->connection->log, ngx_errno,
+                          ngx_close_file_n " \"%s\" failed", path);
+        }
     }
 
-    if (fsync(fd) == -1) {
-        ngx_log_error(NGX_LOG_CRIT, r->connection->log, ngx_errno,
-                      "fsync() \"%s\" failed", path);
-    }
-
-    ngx_close_file(fd);
     path[len] = save;
 
-    return NGX_OK;
+    if (rc != NGX_OK) {
+        ngx_set_errno(err ? err : EIO);
+    }
+
+    return rc;
 }
 
 
@@ -1708,35 +1750,53 @@ ngx_http_harbor_write_atomic(ngx_http_request_t *r, u_char *path,
     }
 
     n = write(fd, data, len);
-    err = ngx_errno;
 
-    if (n != (ssize_t) len || fsync(fd) == -1) {
-        if (n >= 0 && n != (ssize_t) len) {
-            err = NGX_ENOSPC;
-        } else {
-            err = ngx_errno;
-        }
-
+    if (n != (ssize_t) len) {
+        err = (n == -1) ? ngx_errno : NGX_ENOSPC;
         ngx_log_error(NGX_LOG_CRIT, r->connection->log, err,
                       "write() \"%s\" failed", tmp);
-        ngx_close_file(fd);
-        ngx_delete_file(tmp);
-        ngx_set_errno(err);
-        return NGX_ERROR;
+        goto failed;
     }
 
-    ngx_close_file(fd);
+    if (fsync(fd) == -1) {
+        err = ngx_errno;
+        ngx_log_error(NGX_LOG_CRIT, r->connection->log, err,
+                      "fsync() \"%s\" failed", tmp);
+        goto failed;
+    }
+
+    if (ngx_close_file(fd) == NGX_FILE_ERROR) {
+        fd = NGX_INVALID_FILE;
+        err = ngx_errno;
+        ngx_log_error(NGX_LOG_CRIT, r->connection->log, err,
+                      ngx_close_file_n " \"%s\" failed", tmp);
+        goto failed;
+    }
 
     if (ngx_rename_file(tmp, path) == NGX_FILE_ERROR) {
         err = ngx_errno;
         ngx_log_error(NGX_LOG_CRIT, r->connection->log, err,
                       ngx_rename_file_n " \"%s\" to \"%s\" failed", tmp, path);
-        ngx_delete_file(tmp);
-        ngx_set_errno(err);
-        return NGX_ERROR;
+        fd = NGX_INVALID_FILE;
+        goto failed;
     }
 
     return ngx_http_harbor_fsync_dir(r, path, dirlen);
+
+failed:
+
+    if (fd != NGX_INVALID_FILE && ngx_close_file(fd) == NGX_FILE_ERROR) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, ngx_errno,
+                      ngx_close_file_n " \"%s\" failed", tmp);
+    }
+
+    if (ngx_delete_file(tmp) == NGX_FILE_ERROR) {
+        ngx_log_error(NGX_LOG_CRIT, r->connection->log, ngx_errno,
+                      ngx_delete_file_n " \"%s\" failed", tmp);
+    }
+
+    ngx_set_errno(err ? err : EIO);
+    return NGX_ERROR;
 }
 
 

@@ -18,10 +18,10 @@ static ngx_int_t ngx_http_harbor_request_body_filter(ngx_http_request_t *r,
     ngx_chain_t *in);
 static void ngx_http_harbor_monolithic_done(ngx_http_request_t *r);
 static void ngx_http_harbor_monolithic_commit(ngx_http_request_t *r,
-    ngx_err_t err);
+    ngx_int_t rc);
 static void ngx_http_harbor_chunk_done(ngx_http_request_t *r);
 static void ngx_http_harbor_chunk_synced(ngx_http_request_t *r,
-    ngx_err_t err);
+    ngx_int_t rc);
 static ngx_int_t ngx_http_harbor_upload_accepted(ngx_http_request_t *r,
     ngx_http_harbor_route_t *rt, ngx_http_harbor_upload_t *u,
     ngx_uint_t status);
@@ -266,15 +266,15 @@ ngx_http_harbor_monolithic_done(ngx_http_request_t *r)
     }
 
     if (tf == NULL) {
-        ngx_http_harbor_monolithic_commit(r, 0);
+        ngx_http_harbor_monolithic_commit(r, NGX_OK);
         return;
     }
 
-    rc = ngx_http_harbor_sync(r, tf->file.fd,
+    rc = ngx_http_harbor_sync(r, tf->file.fd, &tf->file.name,
                               ngx_http_harbor_monolithic_commit);
 
     if (rc != NGX_AGAIN) {
-        ngx_http_harbor_monolithic_commit(r, rc == NGX_OK ? 0 : ngx_errno);
+        ngx_http_harbor_monolithic_commit(r, rc);
     }
 }
 
@@ -282,17 +282,15 @@ ngx_http_harbor_monolithic_done(ngx_http_request_t *r)
 /* The body is verified and synced: into the store with it. */
 
 static void
-ngx_http_harbor_monolithic_commit(ngx_http_request_t *r, ngx_err_t err)
+ngx_http_harbor_monolithic_commit(ngx_http_request_t *r, ngx_int_t rc)
 {
-    ngx_int_t               rc;
     ngx_temp_file_t        *tf;
     ngx_http_harbor_ctx_t  *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_harbor_module);
     tf = r->request_body ? r->request_body->temp_file : NULL;
 
-    if (err) {
-        ngx_set_errno(err);
+    if (rc != NGX_OK) {
         ngx_http_finalize_request(r, ngx_http_harbor_storage_error(r));
         return;
     }
@@ -468,25 +466,25 @@ ngx_http_harbor_chunk_done(ngx_http_request_t *r)
     /* the first chunk becomes the upload's data: sync it first */
 
     if (size > 0 && ctx->upload.offset == 0) {
-        rc = ngx_http_harbor_sync(r, tf->file.fd, ngx_http_harbor_chunk_synced);
+        rc = ngx_http_harbor_sync(r, tf->file.fd, &tf->file.name,
+                                  ngx_http_harbor_chunk_synced);
 
         if (rc == NGX_AGAIN) {
             return;
         }
 
-        ngx_http_harbor_chunk_synced(r, rc == NGX_OK ? 0 : ngx_errno);
+        ngx_http_harbor_chunk_synced(r, rc);
         return;
     }
 
-    ngx_http_harbor_chunk_synced(r, 0);
+    ngx_http_harbor_chunk_synced(r, NGX_OK);
 }
 
 
 static void
-ngx_http_harbor_chunk_synced(ngx_http_request_t *r, ngx_err_t err)
+ngx_http_harbor_chunk_synced(ngx_http_request_t *r, ngx_int_t rc)
 {
     off_t                     size;
-    ngx_int_t                 rc;
     ngx_temp_file_t          *tf;
     ngx_http_harbor_ctx_t    *ctx;
     ngx_http_harbor_route_t  *rt;
@@ -497,8 +495,7 @@ ngx_http_harbor_chunk_synced(ngx_http_request_t *r, ngx_err_t err)
     tf = r->request_body ? r->request_body->temp_file : NULL;
     size = tf ? ctx->received : 0;
 
-    if (err) {
-        ngx_set_errno(err);
+    if (rc != NGX_OK) {
         ngx_http_finalize_request(r, ngx_http_harbor_storage_error(r));
         return;
     }

@@ -716,51 +716,39 @@ ngx_http_harbor_filter_init(ngx_conf_t *cf)
 }
 
 
-ngx_int_t
-ngx_http_harbor_errno_status(ngx_err_t err)
-{
-    switch (err) {
-
-    case NGX_ENOENT:
-    case NGX_ENOTDIR:
-    case NGX_ENAMETOOLONG:
-        return NGX_HTTP_NOT_FOUND;
-
-    case NGX_EACCES:
-#if (NGX_HAVE_OPENAT)
-    case NGX_EMLINK:
-    case NGX_ELOOP:
-#endif
-        return NGX_HTTP_FORBIDDEN;
-
-#if (NGX_ENOSPC)
-    case NGX_ENOSPC:
-        return NGX_HTTP_INSUFFICIENT_STORAGE;
-#endif
-
-    default:
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-}
-
-
-/* A storage call failed with errno set: answer with the right 5xx. */
+/*
+ * A storage call failed with errno set: the one place errno becomes an
+ * answer.  The call logged the failure with its path.
+ */
 
 ngx_int_t
 ngx_http_harbor_storage_error(ngx_http_request_t *r)
 {
-    ngx_err_t  err;
+    switch (ngx_errno) {
 
-    err = ngx_errno;
-
-    if (err == NGX_ENOSPC) {
+    case NGX_ENOSPC:
+#ifdef EDQUOT
+    case EDQUOT:
+#endif
         return ngx_http_harbor_error(r, NGX_HTTP_INSUFFICIENT_STORAGE,
                                      "UNKNOWN", "no space left in the store",
                                      NULL);
-    }
 
-    return ngx_http_harbor_error(r, NGX_HTTP_INTERNAL_SERVER_ERROR, "UNKNOWN",
-                                 "storage error", NULL);
+    case NGX_EACCES:
+    case NGX_EPERM:
+    case EROFS:
+        return ngx_http_harbor_error(r, NGX_HTTP_FORBIDDEN, "DENIED",
+                                     "the store refuses writes", NULL);
+
+    case NGX_EAGAIN:
+        return ngx_http_harbor_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                     "UNAVAILABLE",
+                                     "the store is busy, try again", NULL);
+
+    default:
+        return ngx_http_harbor_error(r, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                     "UNKNOWN", "storage error", NULL);
+    }
 }
 
 
