@@ -124,6 +124,16 @@ typedef enum {
 } ngx_http_harbor_link_e;
 
 
+/* A link taken out of the store by ngx_http_harbor_link_move(). */
+typedef struct {
+    ngx_http_harbor_link_e      kind;
+    ngx_str_t                   path;        /* where it was */
+    size_t                      entry;       /* length of its entry dir */
+    u_char                     *tmp;         /* where it is */
+    time_t                      mtime;       /* written or renewed */
+} ngx_http_harbor_aside_t;
+
+
 extern ngx_module_t  ngx_http_harbor_module;
 
 
@@ -192,6 +202,18 @@ ngx_int_t ngx_http_harbor_link_put(ngx_http_request_t *r, ngx_str_t *name,
     ngx_str_t *digest);
 ngx_int_t ngx_http_harbor_link_delete(ngx_http_request_t *r, ngx_str_t *name,
     ngx_http_harbor_link_e kind, ngx_str_t *key, ngx_str_t *key2);
+ngx_int_t ngx_http_harbor_link_touch(ngx_http_request_t *r, ngx_str_t *name,
+    ngx_http_harbor_link_e kind, ngx_str_t *key, ngx_str_t *key2);
+ngx_int_t ngx_http_harbor_link_time(ngx_http_request_t *r, ngx_str_t *name,
+    ngx_http_harbor_link_e kind, ngx_str_t *key, ngx_str_t *key2,
+    time_t *mtime);
+ngx_int_t ngx_http_harbor_link_move(ngx_http_request_t *r, ngx_str_t *name,
+    ngx_http_harbor_link_e kind, ngx_str_t *key, ngx_str_t *key2,
+    ngx_http_harbor_aside_t *aside);
+ngx_int_t ngx_http_harbor_link_restore(ngx_http_request_t *r,
+    ngx_http_harbor_aside_t *aside);
+ngx_int_t ngx_http_harbor_link_drop(ngx_http_request_t *r,
+    ngx_http_harbor_aside_t *aside);
 ngx_int_t ngx_http_harbor_repo_exists(ngx_http_request_t *r, ngx_str_t *name);
 ngx_int_t ngx_http_harbor_list_tags(ngx_http_request_t *r, ngx_str_t *name,
     ngx_array_t *tags);

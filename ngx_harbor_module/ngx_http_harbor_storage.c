@@ -468,10 +468,23 @@ ngx_http_harbor_link_put(ngx_http_request_t *r, ngx_str_t *name,
 
     rc = ngx_http_harbor_link_get(r, name, kind, key, key2, &old);
 
+    if (rc == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    /*
+     * The same link again renews its time (what an untagged-only delete
+     * with a cutoff reads as "touched"); one moved aside meanwhile by such
+     * a delete is written anew.
+     */
+
     if (rc == NGX_OK && old.len == digest->len
         && ngx_memcmp(old.data, digest->data, old.len) == 0)
     {
-        return NGX_OK;
+        rc = ngx_http_harbor_link_touch(r, name, kind, key, key2);
+        if (rc != NGX_DECLINED) {
+            return rc;
+        }
     }
 
     if (ngx_http_harbor_link_path(r, name, kind, key, key2, &path, &entry)
@@ -486,11 +499,54 @@ ngx_http_harbor_link_put(ngx_http_request_t *r, ngx_str_t *name,
 }
 
 
+/*
+ * Renew a link's time: NGX_OK, NGX_DECLINED if it is not there (moved
+ * aside by a delete, or never written), NGX_ERROR (logged, errno set).
+ */
+
 ngx_int_t
-ngx_http_harbor_link_delete(ngx_http_request_t *r, ngx_str_t *name,
+ngx_http_harbor_link_touch(ngx_http_request_t *r, ngx_str_t *name,
     ngx_http_harbor_link_e kind, ngx_str_t *key, ngx_str_t *key2)
 {
+    size_t     entry;
+    ngx_err_t  err;
+    ngx_str_t  path;
+
+    if (ngx_http_harbor_link_path(r, name, kind, key, key2, &path, &entry)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (utimes((char *) path.data, NULL) == 0) {
+        return NGX_OK;
+    }
+
+    err = ngx_errno;
+
+    if (err == NGX_ENOENT || err == NGX_ENOTDIR) {
+        return NGX_DECLINED;
+    }
+
+    ngx_log_error(NGX_LOG_CRIT, r->connection->log, err,
+                  "utimes() \"%s\" failed", path.data);
+    ngx_set_errno(err);
+    return NGX_ERROR;
+}
+
+
+/*
+ * The time a link was last written or renewed: NGX_OK, NGX_DECLINED if it
+ * is not there, NGX_ERROR.
+ */
+
+ngx_int_t
+ngx_http_harbor_link_time(ngx_http_request_t *r, ngx_str_t *name,
+    ngx_http_harbor_link_e kind, ngx_str_t *key, ngx_str_t *key2,
+    time_t *mtime)
+{
     size_t           entry;
+    ngx_err_t        err;
     ngx_str_t        path;
     ngx_file_info_t  fi;
 
@@ -500,20 +556,221 @@ ngx_http_harbor_link_delete(ngx_http_request_t *r, ngx_str_t *name,
         return NGX_ERROR;
     }
 
-    path.len = entry;
-    path.data[entry] = '\0';
-
     if (ngx_file_info(path.data, &fi) == NGX_FILE_ERROR) {
-        if (ngx_errno == NGX_ENOENT || ngx_errno == NGX_ENOTDIR) {
+        err = ngx_errno;
+
+        if (err == NGX_ENOENT || err == NGX_ENOTDIR) {
             return NGX_DECLINED;
         }
 
-        ngx_log_error(NGX_LOG_CRIT, r->connection->log, ngx_errno,
+        ngx_log_error(NGX_LOG_CRIT, r->connection->log, err,
                       ngx_file_info_n " \"%s\" failed", path.data);
+        ngx_set_errno(err);
         return NGX_ERROR;
     }
 
-    return ngx_http_harbor_delete_tree(r, &path);
+    *mtime = ngx_file_mtime(&fi);
+
+    return NGX_OK;
+}
+
+
+/*
+ * Take a link out of the store in one rename(2) into <storage>/_tmp: the
+ * moment it stops existing.  The moved file keeps its inode, so a renewal
+ * that came before the move shows in *mtime; one after it finds nothing.
+ * Then ngx_http_harbor_link_restore() or ngx_http_harbor_link_drop().
+ * NGX_DECLINED if there is no such link.
+ */
+
+ngx_int_t
+ngx_http_harbor_link_move(ngx_http_request_t *r, ngx_str_t *name,
+    ngx_http_harbor_link_e kind, ngx_str_t *key, ngx_str_t *key2,
+    ngx_http_harbor_aside_t *aside)
+{
+    ngx_err_t                    err;
+    ngx_file_info_t              fi;
+    ngx_http_harbor_loc_conf_t  *hlcf;
+
+    hlcf = ngx_http_harbor_conf(r);
+
+    if (ngx_http_harbor_link_path(r, name, kind, key, key2, &aside->path,
+                                  &aside->entry)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    aside->kind = kind;
+
+    aside->tmp = ngx_pnalloc(r->pool, hlcf->storage.len + sizeof("/_tmp/l.")
+                                      + NGX_INT64_LEN + NGX_INT_T_LEN + 2);
+    if (aside->tmp == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_sprintf(aside->tmp, "%V/_tmp/l.%P.%uD%Z", &hlcf->storage, ngx_pid,
+                (uint32_t) ngx_random());
+
+    if (ngx_rename_file(aside->path.data, aside->tmp) == NGX_FILE_ERROR) {
+        err = ngx_errno;
+
+        if (err == NGX_ENOENT || err == NGX_ENOTDIR) {
+            return NGX_DECLINED;
+        }
+
+        ngx_log_error(NGX_LOG_CRIT, r->connection->log, err,
+                      ngx_rename_file_n " \"%s\" to \"%s\" failed",
+                      aside->path.data, aside->tmp);
+        ngx_set_errno(err);
+        return NGX_ERROR;
+    }
+
+    if (ngx_file_info(aside->tmp, &fi) == NGX_FILE_ERROR) {
+        err = ngx_errno;
+        ngx_log_error(NGX_LOG_CRIT, r->connection->log, err,
+                      ngx_file_info_n " \"%s\" failed", aside->tmp);
+        (void) ngx_http_harbor_link_restore(r, aside);
+        ngx_set_errno(err);
+        return NGX_ERROR;
+    }
+
+    aside->mtime = ngx_file_mtime(&fi);
+
+    return NGX_OK;
+}
+
+
+/*
+ * Put a moved link back.  A link written at its place meanwhile (the same
+ * digest: a revision's link holds its own) wins: link(2) never replaces.
+ */
+
+ngx_int_t
+ngx_http_harbor_link_restore(ngx_http_request_t *r,
+    ngx_http_harbor_aside_t *aside)
+{
+    size_t     dirlen;
+    ngx_err_t  err;
+
+    dirlen = aside->path.len - (sizeof("/link") - 1);
+
+    if (ngx_http_harbor_mkdir_p(r, aside->path.data, dirlen) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (link((char *) aside->tmp, (char *) aside->path.data) == -1) {
+        err = ngx_errno;
+
+        if (err != NGX_EEXIST) {
+            ngx_log_error(NGX_LOG_CRIT, r->connection->log, err,
+                          "link() \"%s\" to \"%s\" failed",
+                          aside->tmp, aside->path.data);
+            ngx_set_errno(err);
+            return NGX_ERROR;
+        }
+    }
+
+    if (ngx_delete_file(aside->tmp) == NGX_FILE_ERROR) {
+        ngx_log_error(NGX_LOG_CRIT, r->connection->log, ngx_errno,
+                      ngx_delete_file_n " \"%s\" failed", aside->tmp);
+    }
+
+    return ngx_http_harbor_fsync_dir(r, aside->path.data, dirlen);
+}
+
+
+/*
+ * Delete a moved link for good, then the directories of its entry that
+ * are empty now (and a tag's index, its history).  A link written at the
+ * same place after the move is a write that came after this delete: it
+ * stays, and so do its directories (ENOTEMPTY).
+ */
+
+ngx_int_t
+ngx_http_harbor_link_drop(ngx_http_request_t *r,
+    ngx_http_harbor_aside_t *aside)
+{
+    u_char     *p, *start;
+    size_t      len;
+    ngx_err_t   err;
+    ngx_str_t   index;
+
+    if (ngx_delete_file(aside->tmp) == NGX_FILE_ERROR) {
+        ngx_log_error(NGX_LOG_CRIT, r->connection->log, ngx_errno,
+                      ngx_delete_file_n " \"%s\" failed", aside->tmp);
+        return NGX_ERROR;
+    }
+
+    start = aside->path.data;
+
+    if (aside->kind == NGX_HTTP_HARBOR_LINK_TAG) {
+        index.len = aside->entry + sizeof("/index") - 1;
+        index.data = ngx_pnalloc(r->pool, index.len + 1);
+        if (index.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_sprintf(index.data, "%*s/index%Z", aside->entry, start);
+
+        if (ngx_http_harbor_delete_tree(r, &index) != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
+    /* from the link's directory up to the entry's */
+
+    len = aside->path.len - (sizeof("/link") - 1);
+
+    while (len >= aside->entry) {
+        start[len] = '\0';
+
+        if (ngx_delete_dir(start) == NGX_FILE_ERROR) {
+            err = ngx_errno;
+            start[len] = '/';
+
+            if (err == NGX_ENOENT || err == ENOTEMPTY || err == NGX_EEXIST) {
+                break;
+            }
+
+            ngx_log_error(NGX_LOG_CRIT, r->connection->log, err,
+                          ngx_delete_dir_n " \"%s\" failed", start);
+            ngx_set_errno(err);
+            return NGX_ERROR;
+        }
+
+        start[len] = '/';
+
+        for (p = start + len; p > start && *(p - 1) != '/'; p--) {
+            /* void */
+        }
+
+        if (p == start) {
+            break;
+        }
+
+        len = p - 1 - start;
+    }
+
+    return NGX_OK;
+}
+
+
+/* A link and its entry: NGX_DECLINED if there was no such link. */
+
+ngx_int_t
+ngx_http_harbor_link_delete(ngx_http_request_t *r, ngx_str_t *name,
+    ngx_http_harbor_link_e kind, ngx_str_t *key, ngx_str_t *key2)
+{
+    ngx_int_t                rc;
+    ngx_http_harbor_aside_t  aside;
+
+    rc = ngx_http_harbor_link_move(r, name, kind, key, key2, &aside);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    return ngx_http_harbor_link_drop(r, &aside);
 }
 
 
@@ -1723,6 +1980,7 @@ ngx_http_harbor_write_atomic(ngx_http_request_t *r, u_char *path,
     ngx_fd_t                     fd;
     ngx_err_t                    err;
     uint32_t                     rnd;
+    ngx_uint_t                   tries;
     ngx_http_harbor_loc_conf_t  *hlcf;
 
     hlcf = ngx_http_harbor_conf(r);
@@ -1773,12 +2031,32 @@ ngx_http_harbor_write_atomic(ngx_http_request_t *r, u_char *path,
         goto failed;
     }
 
-    if (ngx_rename_file(tmp, path) == NGX_FILE_ERROR) {
+    fd = NGX_INVALID_FILE;
+
+    /*
+     * A delete of the same entry (another request) may remove the
+     * directory between mkdir and rename: make it again, a few times.
+     */
+
+    for (tries = 0; /* void */; tries++) {
+
+        if (ngx_rename_file(tmp, path) != NGX_FILE_ERROR) {
+            break;
+        }
+
         err = ngx_errno;
-        ngx_log_error(NGX_LOG_CRIT, r->connection->log, err,
-                      ngx_rename_file_n " \"%s\" to \"%s\" failed", tmp, path);
-        fd = NGX_INVALID_FILE;
-        goto failed;
+
+        if (err != NGX_ENOENT || tries == 3) {
+            ngx_log_error(NGX_LOG_CRIT, r->connection->log, err,
+                          ngx_rename_file_n " \"%s\" to \"%s\" failed",
+                          tmp, path);
+            goto failed;
+        }
+
+        if (ngx_http_harbor_mkdir_p(r, path, dirlen) != NGX_OK) {
+            err = ngx_errno;
+            goto failed;
+        }
     }
 
     return ngx_http_harbor_fsync_dir(r, path, dirlen);
@@ -1874,6 +2152,7 @@ ngx_http_harbor_read_dir(ngx_http_request_t *r, ngx_str_t *path,
 static ngx_int_t
 ngx_http_harbor_delete_tree(ngx_http_request_t *r, ngx_str_t *path)
 {
+    ngx_err_t       err;
     ngx_tree_ctx_t  tree;
 
     tree.init_handler = NULL;
@@ -1890,12 +2169,17 @@ ngx_http_harbor_delete_tree(ngx_http_request_t *r, ngx_str_t *path)
     }
 
     if (ngx_delete_dir(path->data) == NGX_FILE_ERROR) {
-        if (ngx_errno == NGX_ENOENT) {
+        err = ngx_errno;
+
+        /* gone already, or written again by a request after this one */
+
+        if (err == NGX_ENOENT || err == ENOTEMPTY) {
             return NGX_OK;
         }
 
-        ngx_log_error(NGX_LOG_CRIT, r->connection->log, ngx_errno,
+        ngx_log_error(NGX_LOG_CRIT, r->connection->log, err,
                       ngx_delete_dir_n " \"%s\" failed", path->data);
+        ngx_set_errno(err);
         return NGX_ERROR;
     }
 
@@ -1957,7 +2241,7 @@ static ngx_int_t
 ngx_http_harbor_delete_dir(ngx_tree_ctx_t *ctx, ngx_str_t *path)
 {
     if (ngx_delete_dir(path->data) == NGX_FILE_ERROR
-        && ngx_errno != NGX_ENOENT)
+        && ngx_errno != NGX_ENOENT && ngx_errno != ENOTEMPTY)
     {
         ngx_log_error(NGX_LOG_CRIT, ctx->log, ngx_errno,
                       ngx_delete_dir_n " \"%s\" failed", path->data);

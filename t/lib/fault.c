@@ -8,6 +8,9 @@
  *   HARBOR_FAULT_RENAME=<substring>  rename() to such a path fails (EIO)
  *   HARBOR_FAULT_DELAY_PATH=<substring>, HARBOR_FAULT_DELAY=<ms>
  *                                    fsync() of such a path sleeps first
+ *   HARBOR_FAULT_SLOW_UNLINK=<substring>  unlink()/rmdir() of such a path
+ *                                    sleeps HARBOR_FAULT_DELAY ms first (a
+ *                                    wide window for a race)
  *
  * nginx clears the environment of its workers, so the variables are read
  * once, when the master loads the library.  Every injected fault is
@@ -28,11 +31,14 @@
 static char  *fault_fsync;
 static char  *fault_rename;
 static char  *fault_delay_path;
+static char  *fault_slow_unlink;
 static long   fault_delay_ms;
 
 static int  (*real_fsync)(int);
 static int  (*real_fdatasync)(int);
 static int  (*real_rename)(const char *, const char *);
+static int  (*real_unlink)(const char *);
+static int  (*real_rmdir)(const char *);
 
 
 __attribute__((constructor))
@@ -46,6 +52,11 @@ fault_init(void)
     real_rename = (int (*)(const char *, const char *))
                   dlsym(RTLD_NEXT, "rename");
 
+    real_unlink = (int (*)(const char *)) dlsym(RTLD_NEXT, "unlink");
+    real_rmdir = (int (*)(const char *)) dlsym(RTLD_NEXT, "rmdir");
+
+    v = getenv("HARBOR_FAULT_SLOW_UNLINK");
+    fault_slow_unlink = (v && *v) ? strdup(v) : NULL;
     v = getenv("HARBOR_FAULT_FSYNC");
     fault_fsync = (v && *v) ? strdup(v) : NULL;
     v = getenv("HARBOR_FAULT_RENAME");
@@ -137,4 +148,39 @@ rename(const char *from, const char *to)
     }
 
     return real_rename(from, to);
+}
+
+
+static void
+fault_slow(const char *name, const char *path)
+{
+    struct timespec  ts;
+
+    if (fault_slow_unlink == NULL || fault_delay_ms <= 0
+        || strstr(path, fault_slow_unlink) == NULL)
+    {
+        return;
+    }
+
+    fprintf(stderr, "harbor-fault: %s(\"%s\") delayed %ld ms\n",
+            name, path, fault_delay_ms);
+    ts.tv_sec = fault_delay_ms / 1000;
+    ts.tv_nsec = (fault_delay_ms % 1000) * 1000000;
+    nanosleep(&ts, NULL);
+}
+
+
+int
+unlink(const char *path)
+{
+    fault_slow("unlink", path);
+    return real_unlink(path);
+}
+
+
+int
+rmdir(const char *path)
+{
+    fault_slow("rmdir", path);
+    return real_rmdir(path);
 }
