@@ -37,6 +37,8 @@ typedef struct {
 
 static ngx_int_t ngx_http_harbor_open_ro(ngx_http_request_t *r, u_char *path,
     ngx_fd_t *fd);
+static void ngx_http_harbor_close(ngx_http_request_t *r, ngx_fd_t fd,
+    u_char *path);
 static ngx_int_t ngx_http_harbor_mkdir_p(ngx_http_request_t *r, u_char *path,
     size_t len);
 static ngx_int_t ngx_http_harbor_fsync_dir(ngx_http_request_t *r,
@@ -426,16 +428,15 @@ ngx_http_harbor_link_get(ngx_http_request_t *r, ngx_str_t *name,
     }
 
     n = read(fd, buf, sizeof(buf));
-    err = ngx_errno;
-
-    if (ngx_close_file(fd) == NGX_FILE_ERROR) {
-        ngx_log_error(NGX_LOG_ALERT, r->connection->log, ngx_errno,
-                      ngx_close_file_n " \"%s\" failed", path.data);
-    }
 
     if (n == -1) {
-        ngx_log_error(NGX_LOG_CRIT, r->connection->log, err,
+        ngx_log_error(NGX_LOG_CRIT, r->connection->log, ngx_errno,
                       "read() \"%s\" failed", path.data);
+    }
+
+    ngx_http_harbor_close(r, fd, path.data);
+
+    if (n == -1) {
         return NGX_ERROR;
     }
 
@@ -842,7 +843,7 @@ ngx_http_harbor_blob_read(ngx_http_request_t *r, ngx_str_t *digest,
     size = ngx_file_size(&fi);
 
     if (size > (off_t) max) {
-        ngx_close_file(fd);
+        ngx_http_harbor_close(r, fd, path.data);
         return NGX_ABORT;
     }
 
@@ -869,12 +870,12 @@ ngx_http_harbor_blob_read(ngx_http_request_t *r, ngx_str_t *digest,
         out->len += n;
     }
 
-    ngx_close_file(fd);
+    ngx_http_harbor_close(r, fd, path.data);
     return NGX_OK;
 
 failed:
 
-    ngx_close_file(fd);
+    ngx_http_harbor_close(r, fd, path.data);
     return NGX_ERROR;
 }
 
@@ -1405,7 +1406,15 @@ ngx_http_harbor_upload_open(ngx_http_request_t *r, ngx_str_t *name,
 
     if (fd != NGX_INVALID_FILE) {
         n = read(fd, &st, sizeof(st));
-        ngx_close_file(fd);
+
+        if (n == -1) {
+            ngx_log_error(NGX_LOG_CRIT, r->connection->log, ngx_errno,
+                          "read() \"%s\" failed", file);
+            ngx_http_harbor_close(r, fd, file);
+            return NGX_ERROR;
+        }
+
+        ngx_http_harbor_close(r, fd, file);
 
         if (n != sizeof(st)
             || ngx_memcmp(st.magic, NGX_HTTP_HARBOR_STATE_MAGIC, 8) != 0
@@ -1463,17 +1472,29 @@ ngx_http_harbor_close_lock(void *data)
 
 
 /*
- * Release the upload before answering: the client's next request may
- * reach another worker before this request is freed.
+ * Release the upload (the handler does, before it answers: the client's
+ * next request may reach another worker before this request is freed).
+ * errno is left as it was: the answer may still depend on it.
  */
 
 void
 ngx_http_harbor_upload_close(ngx_http_harbor_upload_t *u)
 {
-    if (u->lock != NGX_INVALID_FILE) {
-        ngx_close_file(u->lock);
-        u->lock = NGX_INVALID_FILE;
+    ngx_err_t  err;
+
+    if (u->lock == NGX_INVALID_FILE) {
+        return;
     }
+
+    err = ngx_errno;
+
+    if (ngx_close_file(u->lock) == NGX_FILE_ERROR) {
+        ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, ngx_errno,
+                      ngx_close_file_n " \"%V/startedat\" failed", &u->dir);
+    }
+
+    u->lock = NGX_INVALID_FILE;
+    ngx_set_errno(err);
 }
 
 
@@ -1530,22 +1551,20 @@ ngx_http_harbor_upload_append(ngx_http_request_t *r,
                 err = (n == 0) ? EIO : ngx_errno;
                 ngx_log_error(NGX_LOG_CRIT, r->connection->log, err,
                               "copy_file_range() to \"%s\" failed", file);
-                ngx_close_file(fd);
                 ngx_set_errno(err);
+                ngx_http_harbor_close(r, fd, file);
                 return NGX_ERROR;
             }
         }
 
         if (fsync(fd) == -1) {
-            err = ngx_errno;
-            ngx_log_error(NGX_LOG_CRIT, r->connection->log, err,
+            ngx_log_error(NGX_LOG_CRIT, r->connection->log, ngx_errno,
                           "fsync() \"%s\" failed", file);
-            ngx_close_file(fd);
-            ngx_set_errno(err);
+            ngx_http_harbor_close(r, fd, file);
             return NGX_ERROR;
         }
 
-        ngx_close_file(fd);
+        ngx_http_harbor_close(r, fd, file);
     }
 
     if (size == 0) {
@@ -1669,7 +1688,7 @@ ngx_http_harbor_file_digest(ngx_http_request_t *r, ngx_fd_t fd,
 
     md = EVP_MD_CTX_new();
     if (md == NULL) {
-        goto done;
+        goto evp_failed;
     }
 
     if (EVP_DigestInit_ex(md, alg == HB_DIGEST_SHA512 ? EVP_sha512()
@@ -1677,7 +1696,7 @@ ngx_http_harbor_file_digest(ngx_http_request_t *r, ngx_fd_t fd,
                           NULL)
         != 1)
     {
-        goto done;
+        goto evp_failed;
     }
 
     off = 0;
@@ -1695,16 +1714,29 @@ ngx_http_harbor_file_digest(ngx_http_request_t *r, ngx_fd_t fd,
             break;
         }
 
-        EVP_DigestUpdate(md, buf, n);
+        if (EVP_DigestUpdate(md, buf, n) != 1) {
+            goto evp_failed;
+        }
+
         off += n;
     }
 
     if (EVP_DigestFinal_ex(md, bin, &len) != 1) {
-        goto done;
+        goto evp_failed;
     }
 
     hb_hex(hex, bin, len);
     rc = NGX_OK;
+    goto done;
+
+evp_failed:
+
+    ngx_ssl_error(NGX_LOG_ALERT, r->connection->log, 0,
+                  "harbor: hashing \"%V\" failed", path);
+
+    /* not a file system fault: a plain 500 */
+    ngx_set_errno(0);
+
 
 done:
 
@@ -1713,7 +1745,7 @@ done:
     }
 
     if (rfd != fd) {
-        ngx_close_file(rfd);
+        ngx_http_harbor_close(r, rfd, path->data);
     }
 
     return rc;
@@ -1840,6 +1872,24 @@ ngx_http_harbor_sync(ngx_http_request_t *r, ngx_fd_t fd, ngx_str_t *name,
 
 
 /* helpers */
+
+/* close(2) of a file only read, or already synced: logged, errno kept */
+
+static void
+ngx_http_harbor_close(ngx_http_request_t *r, ngx_fd_t fd, u_char *path)
+{
+    ngx_err_t  err;
+
+    err = ngx_errno;
+
+    if (ngx_close_file(fd) == NGX_FILE_ERROR) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, ngx_errno,
+                      ngx_close_file_n " \"%s\" failed", path);
+    }
+
+    ngx_set_errno(err);
+}
+
 
 /*
  * Create every missing directory of path[0..len), syncing the parent of

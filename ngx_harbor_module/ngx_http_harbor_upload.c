@@ -89,6 +89,10 @@ ngx_http_harbor_request_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 
             ctx->fail_code = "BLOB_UPLOAD_INVALID";
             ctx->fail_message = "the body is longer than its Content-Range";
+
+            /* nginx answers this one: release the upload first */
+            ngx_http_harbor_upload_close(&ctx->upload);
+
             return NGX_HTTP_BAD_REQUEST;
         }
 
@@ -308,7 +312,15 @@ ngx_http_harbor_monolithic_commit(ngx_http_request_t *r, ngx_int_t rc)
 }
 
 
-/* /v2/<name>/blobs/uploads/<uuid>: GET, PATCH, PUT, DELETE */
+/*
+ * /v2/<name>/blobs/uploads/<uuid>: GET, PATCH, PUT, DELETE
+ *
+ * The upload is locked while this request changes it, and released just
+ * before every answer is made: the client's next request may reach
+ * another worker before this one is freed, and must find it free.  (An
+ * error nginx answers by itself while reading the body, such as a timeout
+ * or a malformed chunked body, releases it when the request is freed.)
+ */
 
 ngx_int_t
 ngx_http_harbor_upload(ngx_http_request_t *r, ngx_http_harbor_route_t *rt)
@@ -317,10 +329,16 @@ ngx_http_harbor_upload(ngx_http_request_t *r, ngx_http_harbor_route_t *rt)
     ngx_uint_t               status;
     const char              *message;
     ngx_http_harbor_ctx_t   *ctx;
+    ngx_http_harbor_upload_t  *u;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_harbor_module);
+    u = &ctx->upload;
 
-    rc = ngx_http_harbor_upload_open(r, &rt->name, &rt->ref, &ctx->upload);
+    rc = ngx_http_harbor_upload_open(r, &rt->name, &rt->ref, u);
+
+    if (rc != NGX_OK) {
+        ngx_http_harbor_upload_close(u);
+    }
 
     if (rc == NGX_DECLINED) {
         return ngx_http_harbor_error(r, NGX_HTTP_NOT_FOUND,
@@ -342,11 +360,14 @@ ngx_http_harbor_upload(ngx_http_request_t *r, ngx_http_harbor_route_t *rt)
     switch (r->method) {
 
     case NGX_HTTP_GET:
-        return ngx_http_harbor_upload_accepted(r, rt, &ctx->upload,
-                                               NGX_HTTP_NO_CONTENT);
+        ngx_http_harbor_upload_close(u);
+        return ngx_http_harbor_upload_accepted(r, rt, u, NGX_HTTP_NO_CONTENT);
 
     case NGX_HTTP_DELETE:
-        if (ngx_http_harbor_upload_delete(r, &ctx->upload) != NGX_OK) {
+        rc = ngx_http_harbor_upload_delete(r, u);
+        ngx_http_harbor_upload_close(u);
+
+        if (rc != NGX_OK) {
             return ngx_http_harbor_storage_error(r);
         }
 
@@ -355,6 +376,7 @@ ngx_http_harbor_upload(ngx_http_request_t *r, ngx_http_harbor_route_t *rt)
     case NGX_HTTP_PUT:
         rc = ngx_http_harbor_arg(r, "digest", &ctx->digest);
         if (rc == NGX_ERROR) {
+            ngx_http_harbor_upload_close(u);
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
@@ -363,6 +385,7 @@ ngx_http_harbor_upload(ngx_http_request_t *r, ngx_http_harbor_route_t *rt)
                   : HB_DIGEST_NONE;
 
         if (rt->alg == HB_DIGEST_NONE) {
+            ngx_http_harbor_upload_close(u);
             return ngx_http_harbor_error(r, NGX_HTTP_BAD_REQUEST,
                                          "DIGEST_INVALID",
                                          "a valid ?digest= is required to "
@@ -374,14 +397,22 @@ ngx_http_harbor_upload(ngx_http_request_t *r, ngx_http_harbor_route_t *rt)
     default: /* PATCH */
         if (ngx_http_harbor_check_range(r, ctx, &status, &message) != NGX_OK)
         {
+            ngx_http_harbor_upload_close(u);
             return ngx_http_harbor_error(r, status, "BLOB_UPLOAD_INVALID",
                                          message, NULL);
         }
 
-        ctx->sha = ctx->upload.sha;
+        ctx->sha = u->sha;
 
-        return ngx_http_harbor_read_body(r, ctx->limit,
-                                         ngx_http_harbor_chunk_done);
+        rc = ngx_http_harbor_read_body(r, ctx->limit,
+                                       ngx_http_harbor_chunk_done);
+
+        if (rc != NGX_DONE) {
+            /* nginx answers */
+            ngx_http_harbor_upload_close(u);
+        }
+
+        return rc;
     }
 }
 
@@ -450,11 +481,13 @@ ngx_http_harbor_chunk_done(ngx_http_request_t *r)
         ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
                       "harbor: hashed %O bytes of a %O byte body",
                       size, tf->file.offset);
+        ngx_http_harbor_upload_close(&ctx->upload);
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
 
     if (ctx->limit && size != ctx->limit) {
+        ngx_http_harbor_upload_close(&ctx->upload);
         ngx_http_finalize_request(r,
             ngx_http_harbor_error(r, NGX_HTTP_BAD_REQUEST,
                                   "BLOB_UPLOAD_INVALID",
@@ -495,31 +528,31 @@ ngx_http_harbor_chunk_synced(ngx_http_request_t *r, ngx_int_t rc)
     tf = r->request_body ? r->request_body->temp_file : NULL;
     size = tf ? ctx->received : 0;
 
-    if (rc != NGX_OK) {
-        ngx_http_finalize_request(r, ngx_http_harbor_storage_error(r));
-        return;
+    if (rc == NGX_OK) {
+        rc = ngx_http_harbor_upload_append(r, &ctx->upload, tf, size,
+                                           &ctx->sha);
     }
 
-    if (ngx_http_harbor_upload_append(r, &ctx->upload, tf, size, &ctx->sha)
-        != NGX_OK)
-    {
-        ngx_http_finalize_request(r, ngx_http_harbor_storage_error(r));
-        return;
+    if (rc == NGX_OK && r->method == NGX_HTTP_PUT) {
+        rc = ngx_http_harbor_upload_finish(r, &ctx->upload, &ctx->digest,
+                                           rt->alg);
+
+        if (rc == NGX_DECLINED) {
+            /* a failed upload is over: the client starts again */
+            (void) ngx_http_harbor_upload_delete(r, &ctx->upload);
+        }
     }
 
-    if (r->method == NGX_HTTP_PATCH) {
+    ngx_http_harbor_upload_close(&ctx->upload);
+
+    if (rc == NGX_OK && r->method == NGX_HTTP_PATCH) {
         ngx_http_finalize_request(r,
             ngx_http_harbor_upload_accepted(r, rt, &ctx->upload,
                                             NGX_HTTP_ACCEPTED));
         return;
     }
 
-    rc = ngx_http_harbor_upload_finish(r, &ctx->upload, &ctx->digest, rt->alg);
-
     if (rc == NGX_DECLINED) {
-        /* a failed upload is over: the client starts again */
-        (void) ngx_http_harbor_upload_delete(r, &ctx->upload);
-
         ngx_http_finalize_request(r,
             ngx_http_harbor_error(r, NGX_HTTP_BAD_REQUEST, "DIGEST_INVALID",
                                   "provided digest did not match uploaded "

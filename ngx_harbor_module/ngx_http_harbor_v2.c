@@ -572,13 +572,6 @@ ngx_http_harbor_header_filter(ngx_http_request_t *r)
         return ngx_http_next_header_filter(r);
     }
 
-    /*
-     * The upload is released before the client hears the answer: its next
-     * request may reach another worker before this request is freed.
-     */
-
-    ngx_http_harbor_upload_close(&ctx->upload);
-
     if (ngx_http_harbor_add_header(r, "Docker-Distribution-API-Version",
                                    &ngx_http_harbor_api_version)
         != NGX_OK)
