@@ -153,6 +153,7 @@ ngx_int_t ngx_http_harbor_arg(ngx_http_request_t *r, const char *name,
     ngx_str_t *value);
 ngx_table_elt_t *ngx_http_harbor_header_in(ngx_http_request_t *r,
     const char *name);
+void ngx_http_harbor_errno_fail(ngx_err_t err, ngx_http_harbor_fail_t *fail);
 ngx_int_t ngx_http_harbor_storage_error(ngx_http_request_t *r);
 ngx_int_t ngx_http_harbor_send_list(ngx_http_request_t *r, ngx_array_t *items,
     ngx_str_t *path, const char *prefix, const char *key);

@@ -51,8 +51,11 @@ static ngx_int_t
 ngx_http_harbor_request_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 {
     off_t                   size;
+    ngx_int_t               rc;
+    ngx_err_t               err;
     ngx_chain_t            *cl;
     ngx_http_harbor_ctx_t  *ctx;
+    ngx_http_harbor_fail_t  fail;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_harbor_module);
 
@@ -100,7 +103,35 @@ ngx_http_harbor_request_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
         ctx->received += size;
     }
 
-    return ngx_http_next_request_body_filter(r, in);
+    rc = ngx_http_next_request_body_filter(r, in);
+
+    if (rc == NGX_HTTP_INTERNAL_SERVER_ERROR) {
+
+        /*
+         * nginx could not write the body to its temporary file in the
+         * store (logged with the file's name); errno is that of the
+         * failed write, its last call.  A full store is told as such.
+         */
+
+        err = ngx_errno;
+
+        if (err == NGX_ENOSPC
+#ifdef EDQUOT
+            || err == EDQUOT
+#endif
+           )
+        {
+            ngx_http_harbor_errno_fail(err, &fail);
+            ctx->fail_code = fail.code;
+            ctx->fail_message = fail.message;
+            rc = fail.status;
+        }
+
+        /* nginx answers this one: release the upload first */
+        ngx_http_harbor_upload_close(&ctx->upload);
+    }
+
+    return rc;
 }
 
 

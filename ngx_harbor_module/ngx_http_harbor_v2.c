@@ -711,37 +711,54 @@ ngx_http_harbor_filter_init(ngx_conf_t *cf)
 
 /*
  * A storage call failed with errno set: the one place errno becomes an
- * answer.  The call logged the failure with its path.
+ * answer (the call logged the failure with its path).
  */
 
-ngx_int_t
-ngx_http_harbor_storage_error(ngx_http_request_t *r)
+void
+ngx_http_harbor_errno_fail(ngx_err_t err, ngx_http_harbor_fail_t *fail)
 {
-    switch (ngx_errno) {
+    switch (err) {
 
     case NGX_ENOSPC:
 #ifdef EDQUOT
     case EDQUOT:
 #endif
-        return ngx_http_harbor_error(r, NGX_HTTP_INSUFFICIENT_STORAGE,
-                                     "UNKNOWN", "no space left in the store",
-                                     NULL);
+        fail->status = NGX_HTTP_INSUFFICIENT_STORAGE;
+        fail->code = "UNKNOWN";
+        fail->message = "no space left in the store";
+        break;
 
     case NGX_EACCES:
     case NGX_EPERM:
     case EROFS:
-        return ngx_http_harbor_error(r, NGX_HTTP_FORBIDDEN, "DENIED",
-                                     "the store refuses writes", NULL);
+        fail->status = NGX_HTTP_FORBIDDEN;
+        fail->code = "DENIED";
+        fail->message = "the store refuses writes";
+        break;
 
     case NGX_EAGAIN:
-        return ngx_http_harbor_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                     "UNAVAILABLE",
-                                     "the store is busy, try again", NULL);
+        fail->status = NGX_HTTP_SERVICE_UNAVAILABLE;
+        fail->code = "UNAVAILABLE";
+        fail->message = "the store is busy, try again";
+        break;
 
     default:
-        return ngx_http_harbor_error(r, NGX_HTTP_INTERNAL_SERVER_ERROR,
-                                     "UNKNOWN", "storage error", NULL);
+        fail->status = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        fail->code = "UNKNOWN";
+        fail->message = "storage error";
     }
+}
+
+
+ngx_int_t
+ngx_http_harbor_storage_error(ngx_http_request_t *r)
+{
+    ngx_http_harbor_fail_t  fail;
+
+    ngx_http_harbor_errno_fail(ngx_errno, &fail);
+
+    return ngx_http_harbor_error(r, fail.status, fail.code, fail.message,
+                                 NULL);
 }
 
 
