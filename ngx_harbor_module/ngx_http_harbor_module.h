@@ -230,7 +230,8 @@ ngx_int_t ngx_http_harbor_upload_append(ngx_http_request_t *r,
     ngx_http_harbor_upload_t *u, ngx_temp_file_t *tf, off_t size,
     SHA256_CTX *sha);
 ngx_int_t ngx_http_harbor_upload_finish(ngx_http_request_t *r,
-    ngx_http_harbor_upload_t *u, ngx_str_t *digest, ngx_uint_t alg);
+    ngx_http_harbor_upload_t *u, ngx_str_t *name, ngx_str_t *digest,
+    ngx_uint_t alg);
 ngx_int_t ngx_http_harbor_upload_delete(ngx_http_request_t *r,
     ngx_http_harbor_upload_t *u);
 void ngx_http_harbor_upload_close(ngx_http_harbor_upload_t *u);

@@ -1595,13 +1595,18 @@ ngx_http_harbor_upload_append(ngx_http_request_t *r,
 
 
 /*
- * Check the upload against the digest and move it into the blob store.
- * NGX_DECLINED on a digest mismatch.
+ * Check the upload against the digest, link the blob into the repository
+ * and move the data into the blob store; the caller then deletes the
+ * upload.  NGX_DECLINED on a digest mismatch.  In this order a crash
+ * leaves either the whole upload (the client completes it again; a link
+ * to a blob not yet there answers "unknown" meanwhile) or the blob and
+ * its link.
  */
 
 ngx_int_t
 ngx_http_harbor_upload_finish(ngx_http_request_t *r,
-    ngx_http_harbor_upload_t *u, ngx_str_t *digest, ngx_uint_t alg)
+    ngx_http_harbor_upload_t *u, ngx_str_t *name, ngx_str_t *digest,
+    ngx_uint_t alg)
 {
     u_char      *file;
     ngx_str_t    src;
@@ -1630,13 +1635,14 @@ ngx_http_harbor_upload_finish(ngx_http_request_t *r,
         return NGX_DECLINED;
     }
 
-    if (ngx_http_harbor_blob_commit(r, digest, &src, NGX_INVALID_FILE)
+    if (ngx_http_harbor_link_put(r, name, NGX_HTTP_HARBOR_LINK_LAYER, digest,
+                                 NULL, digest)
         != NGX_OK)
     {
         return NGX_ERROR;
     }
 
-    return ngx_http_harbor_upload_delete(r, u);
+    return ngx_http_harbor_blob_commit(r, digest, &src, NGX_INVALID_FILE);
 }
 
 

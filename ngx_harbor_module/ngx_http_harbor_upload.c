@@ -565,10 +565,13 @@ ngx_http_harbor_chunk_synced(ngx_http_request_t *r, ngx_int_t rc)
     }
 
     if (rc == NGX_OK && r->method == NGX_HTTP_PUT) {
-        rc = ngx_http_harbor_upload_finish(r, &ctx->upload, &ctx->digest,
-                                           rt->alg);
+        rc = ngx_http_harbor_upload_finish(r, &ctx->upload, &rt->name,
+                                           &ctx->digest, rt->alg);
 
-        if (rc == NGX_DECLINED) {
+        if (rc == NGX_OK) {
+            rc = ngx_http_harbor_upload_delete(r, &ctx->upload);
+
+        } else if (rc == NGX_DECLINED) {
             /* a failed upload is over: the client starts again */
             (void) ngx_http_harbor_upload_delete(r, &ctx->upload);
         }
@@ -595,6 +598,8 @@ ngx_http_harbor_chunk_synced(ngx_http_request_t *r, ngx_int_t rc)
         ngx_http_finalize_request(r, ngx_http_harbor_storage_error(r));
         return;
     }
+
+    /* linked by upload_finish() already: this renews the link */
 
     ngx_http_finalize_request(r,
         ngx_http_harbor_blob_created(r, rt, &ctx->digest));
