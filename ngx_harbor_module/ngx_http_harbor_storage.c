@@ -37,6 +37,9 @@ typedef struct {
 
 static ngx_int_t ngx_http_harbor_open_ro(ngx_http_request_t *r, u_char *path,
     ngx_fd_t *fd);
+static ngx_int_t ngx_http_harbor_stat(ngx_http_request_t *r, u_char *path,
+    ngx_file_info_t *fi);
+static ngx_int_t ngx_http_harbor_utimes(ngx_http_request_t *r, u_char *path);
 static void ngx_http_harbor_close(ngx_http_request_t *r, ngx_fd_t fd,
     u_char *path);
 static ngx_int_t ngx_http_harbor_mkdir_p(ngx_http_request_t *r, u_char *path,
@@ -379,7 +382,6 @@ ngx_http_harbor_link_get(ngx_http_request_t *r, ngx_str_t *name,
     ssize_t          n;
     ngx_fd_t         fd;
     ngx_int_t        rc;
-    ngx_err_t        err;
     ngx_str_t        path;
     ngx_file_info_t  fi;
     u_char           buf[HB_DIGEST_MAX + 2];
@@ -397,16 +399,9 @@ ngx_http_harbor_link_get(ngx_http_request_t *r, ngx_str_t *name,
          * GETs): one stat(2), and a size a digest can have.
          */
 
-        if (ngx_file_info(path.data, &fi) == NGX_FILE_ERROR) {
-            err = ngx_errno;
-
-            if (err == NGX_ENOENT || err == NGX_ENOTDIR) {
-                return NGX_DECLINED;
-            }
-
-            ngx_log_error(NGX_LOG_CRIT, r->connection->log, err,
-                          ngx_file_info_n " \"%s\" failed", path.data);
-            return NGX_ERROR;
+        rc = ngx_http_harbor_stat(r, path.data, &fi);
+        if (rc != NGX_OK) {
+            return rc;
         }
 
         if (!ngx_is_file(&fi)
@@ -510,7 +505,6 @@ ngx_http_harbor_link_touch(ngx_http_request_t *r, ngx_str_t *name,
     ngx_http_harbor_link_e kind, ngx_str_t *key, ngx_str_t *key2)
 {
     size_t     entry;
-    ngx_err_t  err;
     ngx_str_t  path;
 
     if (ngx_http_harbor_link_path(r, name, kind, key, key2, &path, &entry)
@@ -519,20 +513,7 @@ ngx_http_harbor_link_touch(ngx_http_request_t *r, ngx_str_t *name,
         return NGX_ERROR;
     }
 
-    if (utimes((char *) path.data, NULL) == 0) {
-        return NGX_OK;
-    }
-
-    err = ngx_errno;
-
-    if (err == NGX_ENOENT || err == NGX_ENOTDIR) {
-        return NGX_DECLINED;
-    }
-
-    ngx_log_error(NGX_LOG_CRIT, r->connection->log, err,
-                  "utimes() \"%s\" failed", path.data);
-    ngx_set_errno(err);
-    return NGX_ERROR;
+    return ngx_http_harbor_utimes(r, path.data);
 }
 
 
@@ -547,7 +528,7 @@ ngx_http_harbor_link_time(ngx_http_request_t *r, ngx_str_t *name,
     time_t *mtime)
 {
     size_t           entry;
-    ngx_err_t        err;
+    ngx_int_t        rc;
     ngx_str_t        path;
     ngx_file_info_t  fi;
 
@@ -557,17 +538,9 @@ ngx_http_harbor_link_time(ngx_http_request_t *r, ngx_str_t *name,
         return NGX_ERROR;
     }
 
-    if (ngx_file_info(path.data, &fi) == NGX_FILE_ERROR) {
-        err = ngx_errno;
-
-        if (err == NGX_ENOENT || err == NGX_ENOTDIR) {
-            return NGX_DECLINED;
-        }
-
-        ngx_log_error(NGX_LOG_CRIT, r->connection->log, err,
-                      ngx_file_info_n " \"%s\" failed", path.data);
-        ngx_set_errno(err);
-        return NGX_ERROR;
+    rc = ngx_http_harbor_stat(r, path.data, &fi);
+    if (rc != NGX_OK) {
+        return rc;
     }
 
     *mtime = ngx_file_mtime(&fi);
@@ -947,26 +920,13 @@ ngx_http_harbor_blob_commit(ngx_http_request_t *r, ngx_str_t *digest,
 ngx_int_t
 ngx_http_harbor_blob_touch(ngx_http_request_t *r, ngx_str_t *digest)
 {
-    ngx_err_t  err;
     ngx_str_t  path;
 
     if (ngx_http_harbor_blob_file(r, digest, &path, NULL) != NGX_OK) {
         return NGX_ERROR;
     }
 
-    if (utimes((char *) path.data, NULL) == 0) {
-        return NGX_OK;
-    }
-
-    err = ngx_errno;
-
-    if (err == NGX_ENOENT || err == NGX_ENOTDIR) {
-        return NGX_DECLINED;
-    }
-
-    ngx_log_error(NGX_LOG_CRIT, r->connection->log, err,
-                  "utimes() \"%s\" failed", path.data);
-    return NGX_ERROR;
+    return ngx_http_harbor_utimes(r, path.data);
 }
 
 
@@ -1878,6 +1838,58 @@ ngx_http_harbor_sync(ngx_http_request_t *r, ngx_fd_t fd, ngx_str_t *name,
 
 
 /* helpers */
+
+/* stat(2): NGX_OK, NGX_DECLINED if the path is gone, NGX_ERROR (logged) */
+
+static ngx_int_t
+ngx_http_harbor_stat(ngx_http_request_t *r, u_char *path,
+    ngx_file_info_t *fi)
+{
+    ngx_err_t  err;
+
+    if (ngx_file_info(path, fi) != NGX_FILE_ERROR) {
+        return NGX_OK;
+    }
+
+    err = ngx_errno;
+
+    if (err == NGX_ENOENT || err == NGX_ENOTDIR) {
+        return NGX_DECLINED;
+    }
+
+    ngx_log_error(NGX_LOG_CRIT, r->connection->log, err,
+                  ngx_file_info_n " \"%s\" failed", path);
+    ngx_set_errno(err);
+    return NGX_ERROR;
+}
+
+
+/*
+ * Refresh a file's time to now, by its path: NGX_OK, NGX_DECLINED if the
+ * path is gone, NGX_ERROR (logged, errno set).
+ */
+
+static ngx_int_t
+ngx_http_harbor_utimes(ngx_http_request_t *r, u_char *path)
+{
+    ngx_err_t  err;
+
+    if (utimes((char *) path, NULL) == 0) {
+        return NGX_OK;
+    }
+
+    err = ngx_errno;
+
+    if (err == NGX_ENOENT || err == NGX_ENOTDIR) {
+        return NGX_DECLINED;
+    }
+
+    ngx_log_error(NGX_LOG_CRIT, r->connection->log, err,
+                  "utimes() \"%s\" failed", path);
+    ngx_set_errno(err);
+    return NGX_ERROR;
+}
+
 
 /* close(2) of a file only read, or already synced: logged, errno kept */
 
