@@ -240,7 +240,12 @@ hb_content_range_parse(const unsigned char *p, size_t len, off_t *start,
         return -1;
     }
 
-    if (*start > *end) {
+    /*
+     * The caller adds 1 to end (the length, the offset that follows): it
+     * must fit in an off_t as well.
+     */
+
+    if (*start > *end || *end == LLONG_MAX) {
         return -1;
     }
 

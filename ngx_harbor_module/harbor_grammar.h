@@ -62,8 +62,9 @@ int hb_digest_parse(const unsigned char *p, size_t len);
 int hb_uuid_valid(const unsigned char *p, size_t len);
 
 /*
- * Content-Range of a chunk: "<start>-<end>", decimal, start <= end, no
- * overflow of off_t.  Returns 0 and sets *start, *end, or -1.
+ * Content-Range of a chunk: "<start>-<end>", decimal, start <= end, end + 1
+ * (its length, the offset after it) fits in an off_t.  Returns 0 and sets
+ * *start, *end, or -1.
  */
 int hb_content_range_parse(const unsigned char *p, size_t len,
     off_t *start, off_t *end);

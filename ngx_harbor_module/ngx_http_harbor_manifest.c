@@ -38,6 +38,12 @@ static ngx_int_t ngx_http_harbor_manifest_delete(ngx_http_request_t *r,
 static ngx_int_t ngx_http_harbor_accepts(ngx_http_request_t *r,
     const char *type);
 static ngx_int_t ngx_http_harbor_untagged_only(ngx_http_request_t *r);
+static ngx_int_t ngx_http_harbor_cutoff(ngx_http_request_t *r,
+    time_t *cutoff);
+static ngx_int_t ngx_http_harbor_subject(ngx_http_request_t *r,
+    ngx_str_t *digest, ngx_str_t *subject);
+static ngx_int_t ngx_http_harbor_subject_kept(ngx_http_request_t *r,
+    ngx_str_t *name, ngx_str_t *subject, time_t cutoff);
 static ngx_int_t ngx_http_harbor_tags_at(ngx_http_request_t *r,
     ngx_str_t *name, ngx_str_t *digest, ngx_uint_t del);
 static ngx_int_t ngx_http_harbor_require(ngx_http_request_t *r,
@@ -584,6 +590,19 @@ ngx_http_harbor_require(ngx_http_request_t *r, ngx_http_harbor_route_t *rt,
         return rc;
     }
 
+    /*
+     * A child of an index is renewed too: an untagged-only delete with a
+     * cutoff keeps it, or has moved it aside already and this fails.
+     */
+
+    if (kind == NGX_HTTP_HARBOR_LINK_REVISION) {
+        rc = ngx_http_harbor_link_touch(r, &rt->name, kind, digest, NULL);
+
+        if (rc != NGX_OK) {
+            return rc;
+        }
+    }
+
     return ngx_http_harbor_blob_touch(r, digest);
 }
 
@@ -609,15 +628,28 @@ ngx_http_harbor_blob_unknown(ngx_http_request_t *r, ngx_str_t *digest)
 }
 
 
+/*
+ * DELETE by tag removes the tag.  DELETE by digest removes the revision
+ * and every tag pointing at it, in this order: the revision is moved
+ * aside first (the moment the manifest stops existing), then the tags go.
+ * A PUT of a tag writes the revision link again after the tag (see
+ * manifest_store), so whatever the interleaving with that PUT, a tag left
+ * at the end was written after this delete looked at the tags, hence
+ * after the move, and the PUT's revision write that follows it finds the
+ * revision gone and writes it: no tag ever points at a removed revision
+ * (docs/gc.md, "DELETE by digest and tag PUT").
+ */
+
 static ngx_int_t
 ngx_http_harbor_manifest_delete(ngx_http_request_t *r,
     ngx_http_harbor_route_t *rt)
 {
-    ngx_int_t      rc;
-    ngx_str_t      digest, body, subject;
-    ngx_uint_t     untagged;
-    hb_manifest_t  m;
-    char           err[128];
+    time_t                   cutoff;
+    ngx_int_t                rc;
+    ngx_str_t                digest, subject;
+    ngx_uint_t               untagged;
+    const char              *why;
+    ngx_http_harbor_aside_t  aside;
 
     if (rt->alg == HB_DIGEST_NONE) {
 
@@ -650,8 +682,29 @@ ngx_http_harbor_manifest_delete(ngx_http_request_t *r,
 
     digest = rt->ref;
 
-    rc = ngx_http_harbor_link_get(r, &rt->name, NGX_HTTP_HARBOR_LINK_REVISION,
-                                  &digest, NULL, NULL);
+    /*
+     * "X-Harbor-Untagged-Only: true" (the garbage collector's deletes of
+     * untagged manifests) with an optional "X-Harbor-Cutoff: <seconds>":
+     * the manifest goes only if, once its revision is moved aside, no tag
+     * points at it and, with a cutoff, it was not written or renewed at
+     * or after the cutoff (a push, a re-push, an index referencing it) and
+     * it is no referrer of a subject tagged or renewed since.  Otherwise
+     * the revision is put back and the answer is 412.  The headers only
+     * make a delete refuse: anyone may send them.
+     */
+
+    untagged = ngx_http_harbor_untagged_only(r);
+    cutoff = -1;
+
+    if (untagged && ngx_http_harbor_cutoff(r, &cutoff) == NGX_ERROR) {
+        return ngx_http_harbor_error(r, NGX_HTTP_BAD_REQUEST, "UNSUPPORTED",
+                                     "X-Harbor-Cutoff is not a time in "
+                                     "seconds", NULL);
+    }
+
+    rc = ngx_http_harbor_link_move(r, &rt->name,
+                                   NGX_HTTP_HARBOR_LINK_REVISION, &digest,
+                                   NULL, &aside);
 
     if (rc == NGX_ERROR) {
         return ngx_http_harbor_storage_error(r);
@@ -662,54 +715,80 @@ ngx_http_harbor_manifest_delete(ngx_http_request_t *r,
                                      "manifest unknown to registry", NULL);
     }
 
+    ngx_str_null(&subject);
+    why = NULL;
+
+    if (cutoff >= 0 && aside.mtime >= cutoff) {
+        why = "the manifest was pushed or referenced after the cutoff";
+    }
+
+    if (why == NULL) {
+        rc = ngx_http_harbor_tags_at(r, &rt->name, &digest, !untagged);
+
+        if (rc == NGX_ERROR) {
+            goto failed;
+        }
+
+        if (untagged && rc == NGX_OK) {
+            why = "the manifest is tagged";
+        }
+    }
+
+    if (why == NULL) {
+        rc = ngx_http_harbor_subject(r, &digest, &subject);
+
+        if (rc == NGX_ERROR) {
+            goto failed;
+        }
+
+        if (cutoff >= 0 && subject.len) {
+            rc = ngx_http_harbor_subject_kept(r, &rt->name, &subject, cutoff);
+
+            if (rc == NGX_ERROR) {
+                goto failed;
+            }
+
+            if (rc == NGX_OK) {
+                why = "the manifest refers to a subject tagged or pushed "
+                      "after the cutoff";
+            }
+        }
+    }
+
+    if (why) {
+        if (ngx_http_harbor_link_restore(r, &aside) != NGX_OK) {
+            return ngx_http_harbor_storage_error(r);
+        }
+
+        return ngx_http_harbor_error(r, NGX_HTTP_PRECONDITION_FAILED,
+                                     "DENIED", why, NULL);
+    }
+
+    if (ngx_http_harbor_link_drop(r, &aside) != NGX_OK) {
+        return ngx_http_harbor_storage_error(r);
+    }
+
     /*
-     * "X-Harbor-Untagged-Only: true" (the garbage collector's deletes of
-     * untagged manifests): a tag pushed since the caller looked keeps the
-     * manifest.  The tags are looked at before the revision goes and again
-     * after; a tag that came in between puts the revision back.  A PUT
-     * writes the revision link again after its tags, so whichever comes
-     * last leaves the tag pointing at a manifest that is there
-     * (docs/gc.md).  The header only makes a delete refuse: anyone may
-     * send it.
+     * Its entry in the referrers of its subject.  A PUT of the same
+     * manifest after the move writes the revision, then this entry: if the
+     * revision is back once the entry is gone, the entry goes back too,
+     * else the PUT's own write of it comes later.
      */
 
-    untagged = ngx_http_harbor_untagged_only(r);
-
-    /* else its tags first, so that no tag ever points at nothing */
-
-    rc = ngx_http_harbor_tags_at(r, &rt->name, &digest, !untagged);
-
-    if (rc == NGX_ERROR) {
-        return ngx_http_harbor_storage_error(r);
-    }
-
-    if (untagged && rc == NGX_OK) {
-        return ngx_http_harbor_error(r, NGX_HTTP_PRECONDITION_FAILED,
-                                     "DENIED", "the manifest is tagged",
-                                     NULL);
-    }
-
-    rc = ngx_http_harbor_link_delete(r, &rt->name,
-                                     NGX_HTTP_HARBOR_LINK_REVISION, &digest,
-                                     NULL);
-    if (rc == NGX_ERROR) {
-        return ngx_http_harbor_storage_error(r);
-    }
-
-    if (untagged) {
-        rc = ngx_http_harbor_tags_at(r, &rt->name, &digest, 0);
+    if (subject.len) {
+        rc = ngx_http_harbor_link_delete(r, &rt->name,
+                                         NGX_HTTP_HARBOR_LINK_REFERRER,
+                                         &subject, &digest);
+        if (rc != NGX_ERROR) {
+            rc = ngx_http_harbor_link_get(r, &rt->name,
+                                          NGX_HTTP_HARBOR_LINK_REVISION,
+                                          &digest, NULL, NULL);
+        }
 
         if (rc == NGX_OK) {
             rc = ngx_http_harbor_link_put(r, &rt->name,
-                                          NGX_HTTP_HARBOR_LINK_REVISION,
-                                          &digest, NULL, &digest);
-            if (rc != NGX_OK) {
-                return ngx_http_harbor_storage_error(r);
-            }
-
-            return ngx_http_harbor_error(r, NGX_HTTP_PRECONDITION_FAILED,
-                                         "DENIED", "the manifest is tagged",
-                                         NULL);
+                                          NGX_HTTP_HARBOR_LINK_REFERRER,
+                                          &subject, &digest, &digest);
         }
 
         if (rc == NGX_ERROR) {
@@ -717,34 +796,118 @@ ngx_http_harbor_manifest_delete(ngx_http_request_t *r,
         }
     }
 
-    /* its entry in the referrers of its subject */
+    ngx_http_harbor_journal(r, "delete", &rt->name, &digest, NULL, NULL, 0);
+
+    return ngx_http_harbor_send(r, NGX_HTTP_ACCEPTED, NULL, NULL);
+
+failed:
+
+    /* nothing is deleted on a fault: the revision goes back */
+
+    (void) ngx_http_harbor_link_restore(r, &aside);
+
+    return ngx_http_harbor_storage_error(r);
+}
+
+
+/* X-Harbor-Cutoff: unix seconds, left as is when absent. */
+
+static ngx_int_t
+ngx_http_harbor_cutoff(ngx_http_request_t *r, time_t *cutoff)
+{
+    long              v;
+    ngx_table_elt_t  *h;
+
+    h = ngx_http_harbor_header_in(r, "X-Harbor-Cutoff");
+    if (h == NULL) {
+        return NGX_DECLINED;
+    }
+
+    v = hb_count_parse(h->value.data, h->value.len, NGX_MAX_INT32_VALUE);
+    if (v < 0) {
+        return NGX_ERROR;
+    }
+
+    *cutoff = (time_t) v;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The subject of a stored manifest, if it has one (subject->len 0 if
+ * not).  A manifest that cannot be read or parsed has none: its referrer
+ * entry, if any, is left to reindex.
+ */
+
+static ngx_int_t
+ngx_http_harbor_subject(ngx_http_request_t *r, ngx_str_t *digest,
+    ngx_str_t *subject)
+{
+    ngx_int_t      rc;
+    ngx_str_t      body;
+    hb_manifest_t  m;
+    char           err[128];
+
+    ngx_str_null(subject);
+
+    rc = ngx_http_harbor_blob_read(r, digest, HB_MANIFEST_MAX, &body);
+
+    if (rc == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    if (rc != NGX_OK) {
+        return NGX_OK;
+    }
 
     ngx_memzero(&m, sizeof(hb_manifest_t));
 
-    if (ngx_http_harbor_blob_read(r, &digest, HB_MANIFEST_MAX, &body) == NGX_OK
-        && hb_manifest_parse((char *) body.data, body.len, NULL, 0, &m, err,
-                             sizeof(err))
-           == 0
+    if (hb_manifest_parse((char *) body.data, body.len, NULL, 0, &m, err,
+                          sizeof(err))
+        == 0
         && m.subject.digest[0])
     {
-        subject.data = (u_char *) m.subject.digest;
-        subject.len = ngx_strlen(m.subject.digest);
+        subject->len = ngx_strlen(m.subject.digest);
+        subject->data = ngx_pnalloc(r->pool, subject->len);
 
-        if (ngx_http_harbor_link_delete(r, &rt->name,
-                                        NGX_HTTP_HARBOR_LINK_REFERRER,
-                                        &subject, &digest)
-            == NGX_ERROR)
-        {
+        if (subject->data == NULL) {
             hb_manifest_free(&m);
-            return ngx_http_harbor_storage_error(r);
+            return NGX_ERROR;
         }
+
+        ngx_memcpy(subject->data, m.subject.digest, subject->len);
     }
 
     hb_manifest_free(&m);
 
-    ngx_http_harbor_journal(r, "delete", &rt->name, &digest, NULL, NULL, 0);
+    return NGX_OK;
+}
 
-    return ngx_http_harbor_send(r, NGX_HTTP_ACCEPTED, NULL, NULL);
+
+/*
+ * A referrer is kept while its subject is: tagged, or its revision
+ * written or renewed (a push, a tag PUT) at or after the cutoff.
+ */
+
+static ngx_int_t
+ngx_http_harbor_subject_kept(ngx_http_request_t *r, ngx_str_t *name,
+    ngx_str_t *subject, time_t cutoff)
+{
+    time_t     mtime;
+    ngx_int_t  rc;
+
+    rc = ngx_http_harbor_link_time(r, name, NGX_HTTP_HARBOR_LINK_REVISION,
+                                   subject, NULL, &mtime);
+    if (rc == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    if (rc == NGX_OK && mtime >= cutoff) {
+        return NGX_OK;
+    }
+
+    return ngx_http_harbor_tags_at(r, name, subject, 0);
 }
 
 

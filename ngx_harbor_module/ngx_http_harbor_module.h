@@ -33,7 +33,6 @@
 #define NGX_HTTP_HARBOR_AUTH_TOKEN   1
 
 #define NGX_HTTP_HARBOR_LIST_MAX     1000    /* cap of n in lists */
-#define NGX_HTTP_HARBOR_LEASE        600     /* s: a HEAD renews a blob */
 
 
 typedef struct {
@@ -125,6 +124,16 @@ typedef enum {
 } ngx_http_harbor_link_e;
 
 
+/* A link taken out of the store by ngx_http_harbor_link_move(). */
+typedef struct {
+    ngx_http_harbor_link_e      kind;
+    ngx_str_t                   path;        /* where it was */
+    size_t                      entry;       /* length of its entry dir */
+    u_char                     *tmp;         /* where it is */
+    time_t                      mtime;       /* written or renewed */
+} ngx_http_harbor_aside_t;
+
+
 extern ngx_module_t  ngx_http_harbor_module;
 
 
@@ -144,7 +153,7 @@ ngx_int_t ngx_http_harbor_arg(ngx_http_request_t *r, const char *name,
     ngx_str_t *value);
 ngx_table_elt_t *ngx_http_harbor_header_in(ngx_http_request_t *r,
     const char *name);
-ngx_int_t ngx_http_harbor_errno_status(ngx_err_t err);
+void ngx_http_harbor_errno_fail(ngx_err_t err, ngx_http_harbor_fail_t *fail);
 ngx_int_t ngx_http_harbor_storage_error(ngx_http_request_t *r);
 ngx_int_t ngx_http_harbor_send_list(ngx_http_request_t *r, ngx_array_t *items,
     ngx_str_t *path, const char *prefix, const char *key);
@@ -171,12 +180,12 @@ ngx_int_t ngx_http_harbor_catalog(ngx_http_request_t *r);
 ngx_int_t ngx_http_harbor_referrers(ngx_http_request_t *r,
     ngx_http_harbor_route_t *rt);
 
-typedef void (*ngx_http_harbor_sync_pt)(ngx_http_request_t *r, ngx_err_t err);
+typedef void (*ngx_http_harbor_sync_pt)(ngx_http_request_t *r, ngx_int_t rc);
 
 
 /* ngx_http_harbor_storage.c: the only code that touches the store */
 ngx_int_t ngx_http_harbor_sync(ngx_http_request_t *r, ngx_fd_t fd,
-    ngx_http_harbor_sync_pt done);
+    ngx_str_t *name, ngx_http_harbor_sync_pt done);
 ngx_int_t ngx_http_harbor_blob_send(ngx_http_request_t *r,
     ngx_str_t *digest, ngx_str_t *content_type, ngx_open_file_info_t *of,
     ngx_uint_t renew);
@@ -194,6 +203,18 @@ ngx_int_t ngx_http_harbor_link_put(ngx_http_request_t *r, ngx_str_t *name,
     ngx_str_t *digest);
 ngx_int_t ngx_http_harbor_link_delete(ngx_http_request_t *r, ngx_str_t *name,
     ngx_http_harbor_link_e kind, ngx_str_t *key, ngx_str_t *key2);
+ngx_int_t ngx_http_harbor_link_touch(ngx_http_request_t *r, ngx_str_t *name,
+    ngx_http_harbor_link_e kind, ngx_str_t *key, ngx_str_t *key2);
+ngx_int_t ngx_http_harbor_link_time(ngx_http_request_t *r, ngx_str_t *name,
+    ngx_http_harbor_link_e kind, ngx_str_t *key, ngx_str_t *key2,
+    time_t *mtime);
+ngx_int_t ngx_http_harbor_link_move(ngx_http_request_t *r, ngx_str_t *name,
+    ngx_http_harbor_link_e kind, ngx_str_t *key, ngx_str_t *key2,
+    ngx_http_harbor_aside_t *aside);
+ngx_int_t ngx_http_harbor_link_restore(ngx_http_request_t *r,
+    ngx_http_harbor_aside_t *aside);
+ngx_int_t ngx_http_harbor_link_drop(ngx_http_request_t *r,
+    ngx_http_harbor_aside_t *aside);
 ngx_int_t ngx_http_harbor_repo_exists(ngx_http_request_t *r, ngx_str_t *name);
 ngx_int_t ngx_http_harbor_list_tags(ngx_http_request_t *r, ngx_str_t *name,
     ngx_array_t *tags);
@@ -209,7 +230,8 @@ ngx_int_t ngx_http_harbor_upload_append(ngx_http_request_t *r,
     ngx_http_harbor_upload_t *u, ngx_temp_file_t *tf, off_t size,
     SHA256_CTX *sha);
 ngx_int_t ngx_http_harbor_upload_finish(ngx_http_request_t *r,
-    ngx_http_harbor_upload_t *u, ngx_str_t *digest, ngx_uint_t alg);
+    ngx_http_harbor_upload_t *u, ngx_str_t *name, ngx_str_t *digest,
+    ngx_uint_t alg);
 ngx_int_t ngx_http_harbor_upload_delete(ngx_http_request_t *r,
     ngx_http_harbor_upload_t *u);
 void ngx_http_harbor_upload_close(ngx_http_harbor_upload_t *u);

@@ -37,6 +37,11 @@ typedef struct {
 
 static ngx_int_t ngx_http_harbor_open_ro(ngx_http_request_t *r, u_char *path,
     ngx_fd_t *fd);
+static ngx_int_t ngx_http_harbor_stat(ngx_http_request_t *r, u_char *path,
+    ngx_file_info_t *fi);
+static ngx_int_t ngx_http_harbor_utimes(ngx_http_request_t *r, u_char *path);
+static void ngx_http_harbor_close(ngx_http_request_t *r, ngx_fd_t fd,
+    u_char *path);
 static ngx_int_t ngx_http_harbor_mkdir_p(ngx_http_request_t *r, u_char *path,
     size_t len);
 static ngx_int_t ngx_http_harbor_fsync_dir(ngx_http_request_t *r,
@@ -122,8 +127,15 @@ ngx_http_harbor_blob_file(ngx_http_request_t *r, ngx_str_t *digest,
  * Send a stored blob (or manifest) as the response, with the given
  * content type: nginx's static file path (open file cache, one in_file
  * buffer, so sendfile, Range and HEAD come from nginx).  NGX_HTTP_NOT_FOUND
- * if it is not there; *of tells its size and time.  With renew, a blob
- * older than the lease gets its time refreshed before the answer.
+ * if it is not there; *of tells its size and time.
+ *
+ * With renew (a HEAD: how a pushing client decides not to upload), the
+ * blob's time is refreshed by its path before anything is opened, and a
+ * path that is gone is a 404: the collector's sweep moves a candidate
+ * aside and then reads its time again (docs/gc.md), so a 200 here means
+ * the blob is in blobs/ with a fresh time, which the sweep keeps for
+ * gc_window seconds.  The open file cache may still hold a descriptor of
+ * a moved file; it is never asked before the path is.
  */
 
 ngx_int_t
@@ -141,6 +153,18 @@ ngx_http_harbor_blob_send(ngx_http_request_t *r, ngx_str_t *digest,
     }
 
     clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    if (renew) {
+        rc = ngx_http_harbor_blob_touch(r, digest);
+
+        if (rc == NGX_DECLINED) {
+            return NGX_HTTP_NOT_FOUND;
+        }
+
+        if (rc != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
 
     if (of->fd == NGX_INVALID_FILE) {
         ngx_memzero(of, sizeof(ngx_open_file_info_t));
@@ -169,13 +193,6 @@ ngx_http_harbor_blob_send(ngx_http_request_t *r, ngx_str_t *digest,
                           "harbor: \"%s\" is not a file", path.data);
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
-    }
-
-    if (renew && ngx_time() - of->mtime > NGX_HTTP_HARBOR_LEASE
-        && utimes((char *) path.data, NULL) == -1)
-    {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, ngx_errno,
-                      "utimes() \"%s\" failed", path.data);
     }
 
     r->root_tested = !r->error_page;
@@ -365,7 +382,6 @@ ngx_http_harbor_link_get(ngx_http_request_t *r, ngx_str_t *name,
     ssize_t          n;
     ngx_fd_t         fd;
     ngx_int_t        rc;
-    ngx_err_t        err;
     ngx_str_t        path;
     ngx_file_info_t  fi;
     u_char           buf[HB_DIGEST_MAX + 2];
@@ -383,16 +399,9 @@ ngx_http_harbor_link_get(ngx_http_request_t *r, ngx_str_t *name,
          * GETs): one stat(2), and a size a digest can have.
          */
 
-        if (ngx_file_info(path.data, &fi) == NGX_FILE_ERROR) {
-            err = ngx_errno;
-
-            if (err == NGX_ENOENT || err == NGX_ENOTDIR) {
-                return NGX_DECLINED;
-            }
-
-            ngx_log_error(NGX_LOG_CRIT, r->connection->log, err,
-                          ngx_file_info_n " \"%s\" failed", path.data);
-            return NGX_ERROR;
+        rc = ngx_http_harbor_stat(r, path.data, &fi);
+        if (rc != NGX_OK) {
+            return rc;
         }
 
         if (!ngx_is_file(&fi)
@@ -414,16 +423,15 @@ ngx_http_harbor_link_get(ngx_http_request_t *r, ngx_str_t *name,
     }
 
     n = read(fd, buf, sizeof(buf));
-    err = ngx_errno;
-
-    if (ngx_close_file(fd) == NGX_FILE_ERROR) {
-        ngx_log_error(NGX_LOG_ALERT, r->connection->log, ngx_errno,
-                      ngx_close_file_n " \"%s\" failed", path.data);
-    }
 
     if (n == -1) {
-        ngx_log_error(NGX_LOG_CRIT, r->connection->log, err,
+        ngx_log_error(NGX_LOG_CRIT, r->connection->log, ngx_errno,
                       "read() \"%s\" failed", path.data);
+    }
+
+    ngx_http_harbor_close(r, fd, path.data);
+
+    if (n == -1) {
         return NGX_ERROR;
     }
 
@@ -456,10 +464,23 @@ ngx_http_harbor_link_put(ngx_http_request_t *r, ngx_str_t *name,
 
     rc = ngx_http_harbor_link_get(r, name, kind, key, key2, &old);
 
+    if (rc == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    /*
+     * The same link again renews its time (what an untagged-only delete
+     * with a cutoff reads as "touched"); one moved aside meanwhile by such
+     * a delete is written anew.
+     */
+
     if (rc == NGX_OK && old.len == digest->len
         && ngx_memcmp(old.data, digest->data, old.len) == 0)
     {
-        return NGX_OK;
+        rc = ngx_http_harbor_link_touch(r, name, kind, key, key2);
+        if (rc != NGX_DECLINED) {
+            return rc;
+        }
     }
 
     if (ngx_http_harbor_link_path(r, name, kind, key, key2, &path, &entry)
@@ -474,11 +495,40 @@ ngx_http_harbor_link_put(ngx_http_request_t *r, ngx_str_t *name,
 }
 
 
+/*
+ * Renew a link's time: NGX_OK, NGX_DECLINED if it is not there (moved
+ * aside by a delete, or never written), NGX_ERROR (logged, errno set).
+ */
+
 ngx_int_t
-ngx_http_harbor_link_delete(ngx_http_request_t *r, ngx_str_t *name,
+ngx_http_harbor_link_touch(ngx_http_request_t *r, ngx_str_t *name,
     ngx_http_harbor_link_e kind, ngx_str_t *key, ngx_str_t *key2)
 {
+    size_t     entry;
+    ngx_str_t  path;
+
+    if (ngx_http_harbor_link_path(r, name, kind, key, key2, &path, &entry)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_harbor_utimes(r, path.data);
+}
+
+
+/*
+ * The time a link was last written or renewed: NGX_OK, NGX_DECLINED if it
+ * is not there, NGX_ERROR.
+ */
+
+ngx_int_t
+ngx_http_harbor_link_time(ngx_http_request_t *r, ngx_str_t *name,
+    ngx_http_harbor_link_e kind, ngx_str_t *key, ngx_str_t *key2,
+    time_t *mtime)
+{
     size_t           entry;
+    ngx_int_t        rc;
     ngx_str_t        path;
     ngx_file_info_t  fi;
 
@@ -488,20 +538,213 @@ ngx_http_harbor_link_delete(ngx_http_request_t *r, ngx_str_t *name,
         return NGX_ERROR;
     }
 
-    path.len = entry;
-    path.data[entry] = '\0';
+    rc = ngx_http_harbor_stat(r, path.data, &fi);
+    if (rc != NGX_OK) {
+        return rc;
+    }
 
-    if (ngx_file_info(path.data, &fi) == NGX_FILE_ERROR) {
-        if (ngx_errno == NGX_ENOENT || ngx_errno == NGX_ENOTDIR) {
-            return NGX_DECLINED;
-        }
+    *mtime = ngx_file_mtime(&fi);
 
-        ngx_log_error(NGX_LOG_CRIT, r->connection->log, ngx_errno,
-                      ngx_file_info_n " \"%s\" failed", path.data);
+    return NGX_OK;
+}
+
+
+/*
+ * Take a link out of the store in one rename(2) into <storage>/_tmp: the
+ * moment it stops existing.  The moved file keeps its inode, so a renewal
+ * that came before the move shows in *mtime; one after it finds nothing.
+ * Then ngx_http_harbor_link_restore() or ngx_http_harbor_link_drop().
+ * NGX_DECLINED if there is no such link.
+ */
+
+ngx_int_t
+ngx_http_harbor_link_move(ngx_http_request_t *r, ngx_str_t *name,
+    ngx_http_harbor_link_e kind, ngx_str_t *key, ngx_str_t *key2,
+    ngx_http_harbor_aside_t *aside)
+{
+    ngx_err_t                    err;
+    ngx_file_info_t              fi;
+    ngx_http_harbor_loc_conf_t  *hlcf;
+
+    hlcf = ngx_http_harbor_conf(r);
+
+    if (ngx_http_harbor_link_path(r, name, kind, key, key2, &aside->path,
+                                  &aside->entry)
+        != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
-    return ngx_http_harbor_delete_tree(r, &path);
+    aside->kind = kind;
+
+    aside->tmp = ngx_pnalloc(r->pool, hlcf->storage.len + sizeof("/_tmp/l.")
+                                      + NGX_INT64_LEN + NGX_INT_T_LEN + 2);
+    if (aside->tmp == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_sprintf(aside->tmp, "%V/_tmp/l.%P.%uD%Z", &hlcf->storage, ngx_pid,
+                (uint32_t) ngx_random());
+
+    if (ngx_rename_file(aside->path.data, aside->tmp) == NGX_FILE_ERROR) {
+        err = ngx_errno;
+
+        if (err == NGX_ENOENT || err == NGX_ENOTDIR) {
+            return NGX_DECLINED;
+        }
+
+        ngx_log_error(NGX_LOG_CRIT, r->connection->log, err,
+                      ngx_rename_file_n " \"%s\" to \"%s\" failed",
+                      aside->path.data, aside->tmp);
+        ngx_set_errno(err);
+        return NGX_ERROR;
+    }
+
+    if (ngx_file_info(aside->tmp, &fi) == NGX_FILE_ERROR) {
+        err = ngx_errno;
+        ngx_log_error(NGX_LOG_CRIT, r->connection->log, err,
+                      ngx_file_info_n " \"%s\" failed", aside->tmp);
+        (void) ngx_http_harbor_link_restore(r, aside);
+        ngx_set_errno(err);
+        return NGX_ERROR;
+    }
+
+    aside->mtime = ngx_file_mtime(&fi);
+
+    return NGX_OK;
+}
+
+
+/*
+ * Put a moved link back.  A link written at its place meanwhile (the same
+ * digest: a revision's link holds its own) wins: link(2) never replaces.
+ */
+
+ngx_int_t
+ngx_http_harbor_link_restore(ngx_http_request_t *r,
+    ngx_http_harbor_aside_t *aside)
+{
+    size_t     dirlen;
+    ngx_err_t  err;
+
+    dirlen = aside->path.len - (sizeof("/link") - 1);
+
+    if (ngx_http_harbor_mkdir_p(r, aside->path.data, dirlen) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (link((char *) aside->tmp, (char *) aside->path.data) == -1) {
+        err = ngx_errno;
+
+        if (err != NGX_EEXIST) {
+            ngx_log_error(NGX_LOG_CRIT, r->connection->log, err,
+                          "link() \"%s\" to \"%s\" failed",
+                          aside->tmp, aside->path.data);
+            ngx_set_errno(err);
+            return NGX_ERROR;
+        }
+    }
+
+    if (ngx_delete_file(aside->tmp) == NGX_FILE_ERROR) {
+        ngx_log_error(NGX_LOG_CRIT, r->connection->log, ngx_errno,
+                      ngx_delete_file_n " \"%s\" failed", aside->tmp);
+    }
+
+    return ngx_http_harbor_fsync_dir(r, aside->path.data, dirlen);
+}
+
+
+/*
+ * Delete a moved link for good, then the directories of its entry that
+ * are empty now (and a tag's index, its history).  A link written at the
+ * same place after the move is a write that came after this delete: it
+ * stays, and so do its directories (ENOTEMPTY).
+ */
+
+ngx_int_t
+ngx_http_harbor_link_drop(ngx_http_request_t *r,
+    ngx_http_harbor_aside_t *aside)
+{
+    u_char     *p, *start;
+    size_t      len;
+    ngx_err_t   err;
+    ngx_str_t   index;
+
+    if (ngx_delete_file(aside->tmp) == NGX_FILE_ERROR) {
+        ngx_log_error(NGX_LOG_CRIT, r->connection->log, ngx_errno,
+                      ngx_delete_file_n " \"%s\" failed", aside->tmp);
+        return NGX_ERROR;
+    }
+
+    start = aside->path.data;
+
+    if (aside->kind == NGX_HTTP_HARBOR_LINK_TAG) {
+        index.len = aside->entry + sizeof("/index") - 1;
+        index.data = ngx_pnalloc(r->pool, index.len + 1);
+        if (index.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_sprintf(index.data, "%*s/index%Z", aside->entry, start);
+
+        if (ngx_http_harbor_delete_tree(r, &index) != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
+    /* from the link's directory up to the entry's */
+
+    len = aside->path.len - (sizeof("/link") - 1);
+
+    while (len >= aside->entry) {
+        start[len] = '\0';
+
+        if (ngx_delete_dir(start) == NGX_FILE_ERROR) {
+            err = ngx_errno;
+            start[len] = '/';
+
+            if (err == NGX_ENOENT || err == ENOTEMPTY || err == NGX_EEXIST) {
+                break;
+            }
+
+            ngx_log_error(NGX_LOG_CRIT, r->connection->log, err,
+                          ngx_delete_dir_n " \"%s\" failed", start);
+            ngx_set_errno(err);
+            return NGX_ERROR;
+        }
+
+        start[len] = '/';
+
+        for (p = start + len; p > start && *(p - 1) != '/'; p--) {
+            /* void */
+        }
+
+        if (p == start) {
+            break;
+        }
+
+        len = p - 1 - start;
+    }
+
+    return NGX_OK;
+}
+
+
+/* A link and its entry: NGX_DECLINED if there was no such link. */
+
+ngx_int_t
+ngx_http_harbor_link_delete(ngx_http_request_t *r, ngx_str_t *name,
+    ngx_http_harbor_link_e kind, ngx_str_t *key, ngx_str_t *key2)
+{
+    ngx_int_t                rc;
+    ngx_http_harbor_aside_t  aside;
+
+    rc = ngx_http_harbor_link_move(r, name, kind, key, key2, &aside);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    return ngx_http_harbor_link_drop(r, &aside);
 }
 
 
@@ -530,6 +773,8 @@ ngx_http_harbor_repo_exists(ngx_http_request_t *r, ngx_str_t *name)
             return NGX_DECLINED;
         }
 
+        ngx_log_error(NGX_LOG_CRIT, r->connection->log, ngx_errno,
+                      ngx_file_info_n " \"%s\" failed", path.data);
         return NGX_ERROR;
     }
 
@@ -571,7 +816,7 @@ ngx_http_harbor_blob_read(ngx_http_request_t *r, ngx_str_t *digest,
     size = ngx_file_size(&fi);
 
     if (size > (off_t) max) {
-        ngx_close_file(fd);
+        ngx_http_harbor_close(r, fd, path.data);
         return NGX_ABORT;
     }
 
@@ -598,12 +843,12 @@ ngx_http_harbor_blob_read(ngx_http_request_t *r, ngx_str_t *digest,
         out->len += n;
     }
 
-    ngx_close_file(fd);
+    ngx_http_harbor_close(r, fd, path.data);
     return NGX_OK;
 
 failed:
 
-    ngx_close_file(fd);
+    ngx_http_harbor_close(r, fd, path.data);
     return NGX_ERROR;
 }
 
@@ -675,26 +920,13 @@ ngx_http_harbor_blob_commit(ngx_http_request_t *r, ngx_str_t *digest,
 ngx_int_t
 ngx_http_harbor_blob_touch(ngx_http_request_t *r, ngx_str_t *digest)
 {
-    ngx_err_t  err;
     ngx_str_t  path;
 
     if (ngx_http_harbor_blob_file(r, digest, &path, NULL) != NGX_OK) {
         return NGX_ERROR;
     }
 
-    if (utimes((char *) path.data, NULL) == 0) {
-        return NGX_OK;
-    }
-
-    err = ngx_errno;
-
-    if (err == NGX_ENOENT || err == NGX_ENOTDIR) {
-        return NGX_DECLINED;
-    }
-
-    ngx_log_error(NGX_LOG_CRIT, r->connection->log, err,
-                  "utimes() \"%s\" failed", path.data);
-    return NGX_ERROR;
+    return ngx_http_harbor_utimes(r, path.data);
 }
 
 
@@ -1053,7 +1285,11 @@ ngx_http_harbor_upload_create(ngx_http_request_t *r, ngx_str_t *name,
         return NGX_ERROR;
     }
 
-    ngx_close_file(fd);
+    if (ngx_close_file(fd) == NGX_FILE_ERROR) {
+        ngx_log_error(NGX_LOG_CRIT, r->connection->log, ngx_errno,
+                      ngx_close_file_n " \"%s\" failed", file);
+        return NGX_ERROR;
+    }
 
     /* written last: its presence makes the upload exist */
 
@@ -1130,7 +1366,15 @@ ngx_http_harbor_upload_open(ngx_http_request_t *r, ngx_str_t *name,
 
     if (fd != NGX_INVALID_FILE) {
         n = read(fd, &st, sizeof(st));
-        ngx_close_file(fd);
+
+        if (n == -1) {
+            ngx_log_error(NGX_LOG_CRIT, r->connection->log, ngx_errno,
+                          "read() \"%s\" failed", file);
+            ngx_http_harbor_close(r, fd, file);
+            return NGX_ERROR;
+        }
+
+        ngx_http_harbor_close(r, fd, file);
 
         if (n != sizeof(st)
             || ngx_memcmp(st.magic, NGX_HTTP_HARBOR_STATE_MAGIC, 8) != 0
@@ -1188,17 +1432,29 @@ ngx_http_harbor_close_lock(void *data)
 
 
 /*
- * Release the upload before answering: the client's next request may
- * reach another worker before this request is freed.
+ * Release the upload (the handler does, before it answers: the client's
+ * next request may reach another worker before this request is freed).
+ * errno is left as it was: the answer may still depend on it.
  */
 
 void
 ngx_http_harbor_upload_close(ngx_http_harbor_upload_t *u)
 {
-    if (u->lock != NGX_INVALID_FILE) {
-        ngx_close_file(u->lock);
-        u->lock = NGX_INVALID_FILE;
+    ngx_err_t  err;
+
+    if (u->lock == NGX_INVALID_FILE) {
+        return;
     }
+
+    err = ngx_errno;
+
+    if (ngx_close_file(u->lock) == NGX_FILE_ERROR) {
+        ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, ngx_errno,
+                      ngx_close_file_n " \"%V/startedat\" failed", &u->dir);
+    }
+
+    u->lock = NGX_INVALID_FILE;
+    ngx_set_errno(err);
 }
 
 
@@ -1255,22 +1511,20 @@ ngx_http_harbor_upload_append(ngx_http_request_t *r,
                 err = (n == 0) ? EIO : ngx_errno;
                 ngx_log_error(NGX_LOG_CRIT, r->connection->log, err,
                               "copy_file_range() to \"%s\" failed", file);
-                ngx_close_file(fd);
                 ngx_set_errno(err);
+                ngx_http_harbor_close(r, fd, file);
                 return NGX_ERROR;
             }
         }
 
         if (fsync(fd) == -1) {
-            err = ngx_errno;
-            ngx_log_error(NGX_LOG_CRIT, r->connection->log, err,
+            ngx_log_error(NGX_LOG_CRIT, r->connection->log, ngx_errno,
                           "fsync() \"%s\" failed", file);
-            ngx_close_file(fd);
-            ngx_set_errno(err);
+            ngx_http_harbor_close(r, fd, file);
             return NGX_ERROR;
         }
 
-        ngx_close_file(fd);
+        ngx_http_harbor_close(r, fd, file);
     }
 
     if (size == 0) {
@@ -1301,13 +1555,18 @@ ngx_http_harbor_upload_append(ngx_http_request_t *r,
 
 
 /*
- * Check the upload against the digest and move it into the blob store.
- * NGX_DECLINED on a digest mismatch.
+ * Check the upload against the digest, link the blob into the repository
+ * and move the data into the blob store; the caller then deletes the
+ * upload.  NGX_DECLINED on a digest mismatch.  In this order a crash
+ * leaves either the whole upload (the client completes it again; a link
+ * to a blob not yet there answers "unknown" meanwhile) or the blob and
+ * its link.
  */
 
 ngx_int_t
 ngx_http_harbor_upload_finish(ngx_http_request_t *r,
-    ngx_http_harbor_upload_t *u, ngx_str_t *digest, ngx_uint_t alg)
+    ngx_http_harbor_upload_t *u, ngx_str_t *name, ngx_str_t *digest,
+    ngx_uint_t alg)
 {
     u_char      *file;
     ngx_str_t    src;
@@ -1336,13 +1595,14 @@ ngx_http_harbor_upload_finish(ngx_http_request_t *r,
         return NGX_DECLINED;
     }
 
-    if (ngx_http_harbor_blob_commit(r, digest, &src, NGX_INVALID_FILE)
+    if (ngx_http_harbor_link_put(r, name, NGX_HTTP_HARBOR_LINK_LAYER, digest,
+                                 NULL, digest)
         != NGX_OK)
     {
         return NGX_ERROR;
     }
 
-    return ngx_http_harbor_upload_delete(r, u);
+    return ngx_http_harbor_blob_commit(r, digest, &src, NGX_INVALID_FILE);
 }
 
 
@@ -1394,7 +1654,7 @@ ngx_http_harbor_file_digest(ngx_http_request_t *r, ngx_fd_t fd,
 
     md = EVP_MD_CTX_new();
     if (md == NULL) {
-        goto done;
+        goto evp_failed;
     }
 
     if (EVP_DigestInit_ex(md, alg == HB_DIGEST_SHA512 ? EVP_sha512()
@@ -1402,7 +1662,7 @@ ngx_http_harbor_file_digest(ngx_http_request_t *r, ngx_fd_t fd,
                           NULL)
         != 1)
     {
-        goto done;
+        goto evp_failed;
     }
 
     off = 0;
@@ -1420,16 +1680,29 @@ ngx_http_harbor_file_digest(ngx_http_request_t *r, ngx_fd_t fd,
             break;
         }
 
-        EVP_DigestUpdate(md, buf, n);
+        if (EVP_DigestUpdate(md, buf, n) != 1) {
+            goto evp_failed;
+        }
+
         off += n;
     }
 
     if (EVP_DigestFinal_ex(md, bin, &len) != 1) {
-        goto done;
+        goto evp_failed;
     }
 
     hb_hex(hex, bin, len);
     rc = NGX_OK;
+    goto done;
+
+evp_failed:
+
+    ngx_ssl_error(NGX_LOG_ALERT, r->connection->log, 0,
+                  "harbor: hashing \"%V\" failed", path);
+
+    /* not a file system fault: a plain 500 */
+    ngx_set_errno(0);
+
 
 done:
 
@@ -1438,7 +1711,7 @@ done:
     }
 
     if (rfd != fd) {
-        ngx_close_file(rfd);
+        ngx_http_harbor_close(r, rfd, path->data);
     }
 
     return rc;
@@ -1448,7 +1721,9 @@ done:
 /*
  * fsync(2) of a large file is long work: with nginx's thread pools it runs
  * in the "default" pool and done() is called back on the worker's event
- * loop (NGX_AGAIN); without, it runs here (NGX_OK).  NGX_ERROR: failed.
+ * loop (NGX_AGAIN); without, it runs here (NGX_OK).  NGX_ERROR: failed,
+ * logged, with errno set (never 0: the caller answers by it).  done() gets
+ * NGX_OK or NGX_ERROR (errno set) and is the only one to answer.
  */
 
 #if (NGX_THREADS)
@@ -1456,6 +1731,7 @@ done:
 typedef struct {
     ngx_fd_t                     fd;
     ngx_err_t                    err;
+    ngx_str_t                   *name;
     ngx_http_request_t          *r;
     ngx_http_harbor_sync_pt      done;
 } ngx_http_harbor_sync_t;
@@ -1475,6 +1751,7 @@ ngx_http_harbor_sync_event(ngx_event_t *ev)
 {
     ngx_http_harbor_sync_t *s = ev->data;
 
+    ngx_int_t            rc;
     ngx_connection_t    *c;
     ngx_http_request_t  *r;
 
@@ -1486,11 +1763,16 @@ ngx_http_harbor_sync_event(ngx_event_t *ev)
     r->main->blocked--;
     r->aio = 0;
 
+    rc = NGX_OK;
+
     if (s->err) {
-        ngx_log_error(NGX_LOG_CRIT, c->log, s->err, "fsync() failed");
+        ngx_log_error(NGX_LOG_CRIT, c->log, s->err,
+                      "fsync() \"%V\" failed", s->name);
+        ngx_set_errno(s->err);
+        rc = NGX_ERROR;
     }
 
-    s->done(r, s->err);
+    s->done(r, rc);
 
     ngx_http_run_posted_requests(c);
 }
@@ -1499,9 +1781,10 @@ ngx_http_harbor_sync_event(ngx_event_t *ev)
 
 
 ngx_int_t
-ngx_http_harbor_sync(ngx_http_request_t *r, ngx_fd_t fd,
+ngx_http_harbor_sync(ngx_http_request_t *r, ngx_fd_t fd, ngx_str_t *name,
     ngx_http_harbor_sync_pt done)
 {
+    ngx_err_t                    err;
 #if (NGX_THREADS)
     ngx_thread_task_t           *task;
     ngx_http_harbor_sync_t      *s;
@@ -1512,12 +1795,14 @@ ngx_http_harbor_sync(ngx_http_request_t *r, ngx_fd_t fd,
     if (hlcf->thread_pool) {
         task = ngx_thread_task_alloc(r->pool, sizeof(ngx_http_harbor_sync_t));
         if (task == NULL) {
+            ngx_set_errno(NGX_ENOMEM);
             return NGX_ERROR;
         }
 
         s = task->ctx;
         s->fd = fd;
         s->err = 0;
+        s->name = name;
         s->r = r;
         s->done = done;
 
@@ -1526,6 +1811,10 @@ ngx_http_harbor_sync(ngx_http_request_t *r, ngx_fd_t fd,
         task->event.data = s;
 
         if (ngx_thread_task_post(hlcf->thread_pool, task) != NGX_OK) {
+            /* the queue is full (logged by nginx): busy, not synced */
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "harbor: fsync() of \"%V\" not queued", name);
+            ngx_set_errno(NGX_EAGAIN);
             return NGX_ERROR;
         }
 
@@ -1537,8 +1826,10 @@ ngx_http_harbor_sync(ngx_http_request_t *r, ngx_fd_t fd,
 #endif
 
     if (fsync(fd) == -1) {
-        ngx_log_error(NGX_LOG_CRIT, r->connection->log, ngx_errno,
-                      "fsync() failed");
+        err = ngx_errno;
+        ngx_log_error(NGX_LOG_CRIT, r->connection->log, err,
+                      "fsync() \"%V\" failed", name);
+        ngx_set_errno(err ? err : EIO);
         return NGX_ERROR;
     }
 
@@ -1547,6 +1838,76 @@ ngx_http_harbor_sync(ngx_http_request_t *r, ngx_fd_t fd,
 
 
 /* helpers */
+
+/* stat(2): NGX_OK, NGX_DECLINED if the path is gone, NGX_ERROR (logged) */
+
+static ngx_int_t
+ngx_http_harbor_stat(ngx_http_request_t *r, u_char *path,
+    ngx_file_info_t *fi)
+{
+    ngx_err_t  err;
+
+    if (ngx_file_info(path, fi) != NGX_FILE_ERROR) {
+        return NGX_OK;
+    }
+
+    err = ngx_errno;
+
+    if (err == NGX_ENOENT || err == NGX_ENOTDIR) {
+        return NGX_DECLINED;
+    }
+
+    ngx_log_error(NGX_LOG_CRIT, r->connection->log, err,
+                  ngx_file_info_n " \"%s\" failed", path);
+    ngx_set_errno(err);
+    return NGX_ERROR;
+}
+
+
+/*
+ * Refresh a file's time to now, by its path: NGX_OK, NGX_DECLINED if the
+ * path is gone, NGX_ERROR (logged, errno set).
+ */
+
+static ngx_int_t
+ngx_http_harbor_utimes(ngx_http_request_t *r, u_char *path)
+{
+    ngx_err_t  err;
+
+    if (utimes((char *) path, NULL) == 0) {
+        return NGX_OK;
+    }
+
+    err = ngx_errno;
+
+    if (err == NGX_ENOENT || err == NGX_ENOTDIR) {
+        return NGX_DECLINED;
+    }
+
+    ngx_log_error(NGX_LOG_CRIT, r->connection->log, err,
+                  "utimes() \"%s\" failed", path);
+    ngx_set_errno(err);
+    return NGX_ERROR;
+}
+
+
+/* close(2) of a file only read, or already synced: logged, errno kept */
+
+static void
+ngx_http_harbor_close(ngx_http_request_t *r, ngx_fd_t fd, u_char *path)
+{
+    ngx_err_t  err;
+
+    err = ngx_errno;
+
+    if (ngx_close_file(fd) == NGX_FILE_ERROR) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, ngx_errno,
+                      ngx_close_file_n " \"%s\" failed", path);
+    }
+
+    ngx_set_errno(err);
+}
+
 
 /*
  * Create every missing directory of path[0..len), syncing the parent of
@@ -1622,15 +1983,24 @@ ngx_http_harbor_mkdir_p(ngx_http_request_t *r, u_char *path, size_t len)
 }
 
 
+/*
+ * A new entry is durable only once its directory is: a failed fsync(2) of
+ * the directory fails the write (errno set), it never ends in a 201.
+ */
+
 static ngx_int_t
 ngx_http_harbor_fsync_dir(ngx_http_request_t *r, u_char *path, size_t len)
 {
     u_char     save;
     ngx_fd_t   fd;
     ngx_err_t  err;
+    ngx_int_t  rc;
 
     save = path[len];
     path[len] = '\0';
+
+    rc = NGX_OK;
+    err = 0;
 
     fd = ngx_open_file(path, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
 
@@ -1638,20 +2008,29 @@ ngx_http_harbor_fsync_dir(ngx_http_request_t *r, u_char *path, size_t len)
         err = ngx_errno;
         ngx_log_error(NGX_LOG_CRIT, r->connection->log, err,
                       ngx_open_file_n " \"%s\" failed", path);
-        path[len] = save;
-        ngx_set_errno(err);
-        return NGX_ERROR;
+        rc = NGX_ERROR;
+
+    } else {
+        if (fsync(fd) == -1) {
+            err = ngx_errno;
+            ngx_log_error(NGX_LOG_CRIT, r->connection->log, err,
+                          "fsync() \"%s\" failed", path);
+            rc = NGX_ERROR;
+        }
+
+        if (ngx_close_file(fd) == NGX_FILE_ERROR) {
+            ngx_log_error(NGX_LOG_ALERT, r->connection->log, ngx_errno,
+                          ngx_close_file_n " \"%s\" failed", path);
+        }
     }
 
-    if (fsync(fd) == -1) {
-        ngx_log_error(NGX_LOG_CRIT, r->connection->log, ngx_errno,
-                      "fsync() \"%s\" failed", path);
-    }
-
-    ngx_close_file(fd);
     path[len] = save;
 
-    return NGX_OK;
+    if (rc != NGX_OK) {
+        ngx_set_errno(err ? err : EIO);
+    }
+
+    return rc;
 }
 
 
@@ -1669,6 +2048,7 @@ ngx_http_harbor_write_atomic(ngx_http_request_t *r, u_char *path,
     ngx_fd_t                     fd;
     ngx_err_t                    err;
     uint32_t                     rnd;
+    ngx_uint_t                   tries;
     ngx_http_harbor_loc_conf_t  *hlcf;
 
     hlcf = ngx_http_harbor_conf(r);
@@ -1696,35 +2076,73 @@ ngx_http_harbor_write_atomic(ngx_http_request_t *r, u_char *path,
     }
 
     n = write(fd, data, len);
-    err = ngx_errno;
 
-    if (n != (ssize_t) len || fsync(fd) == -1) {
-        if (n >= 0 && n != (ssize_t) len) {
-            err = NGX_ENOSPC;
-        } else {
-            err = ngx_errno;
-        }
-
+    if (n != (ssize_t) len) {
+        err = (n == -1) ? ngx_errno : NGX_ENOSPC;
         ngx_log_error(NGX_LOG_CRIT, r->connection->log, err,
                       "write() \"%s\" failed", tmp);
-        ngx_close_file(fd);
-        ngx_delete_file(tmp);
-        ngx_set_errno(err);
-        return NGX_ERROR;
+        goto failed;
     }
 
-    ngx_close_file(fd);
-
-    if (ngx_rename_file(tmp, path) == NGX_FILE_ERROR) {
+    if (fsync(fd) == -1) {
         err = ngx_errno;
         ngx_log_error(NGX_LOG_CRIT, r->connection->log, err,
-                      ngx_rename_file_n " \"%s\" to \"%s\" failed", tmp, path);
-        ngx_delete_file(tmp);
-        ngx_set_errno(err);
-        return NGX_ERROR;
+                      "fsync() \"%s\" failed", tmp);
+        goto failed;
+    }
+
+    if (ngx_close_file(fd) == NGX_FILE_ERROR) {
+        fd = NGX_INVALID_FILE;
+        err = ngx_errno;
+        ngx_log_error(NGX_LOG_CRIT, r->connection->log, err,
+                      ngx_close_file_n " \"%s\" failed", tmp);
+        goto failed;
+    }
+
+    fd = NGX_INVALID_FILE;
+
+    /*
+     * A delete of the same entry (another request) may remove the
+     * directory between mkdir and rename: make it again, a few times.
+     */
+
+    for (tries = 0; /* void */; tries++) {
+
+        if (ngx_rename_file(tmp, path) != NGX_FILE_ERROR) {
+            break;
+        }
+
+        err = ngx_errno;
+
+        if (err != NGX_ENOENT || tries == 3) {
+            ngx_log_error(NGX_LOG_CRIT, r->connection->log, err,
+                          ngx_rename_file_n " \"%s\" to \"%s\" failed",
+                          tmp, path);
+            goto failed;
+        }
+
+        if (ngx_http_harbor_mkdir_p(r, path, dirlen) != NGX_OK) {
+            err = ngx_errno;
+            goto failed;
+        }
     }
 
     return ngx_http_harbor_fsync_dir(r, path, dirlen);
+
+failed:
+
+    if (fd != NGX_INVALID_FILE && ngx_close_file(fd) == NGX_FILE_ERROR) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, ngx_errno,
+                      ngx_close_file_n " \"%s\" failed", tmp);
+    }
+
+    if (ngx_delete_file(tmp) == NGX_FILE_ERROR) {
+        ngx_log_error(NGX_LOG_CRIT, r->connection->log, ngx_errno,
+                      ngx_delete_file_n " \"%s\" failed", tmp);
+    }
+
+    ngx_set_errno(err ? err : EIO);
+    return NGX_ERROR;
 }
 
 
@@ -1802,6 +2220,7 @@ ngx_http_harbor_read_dir(ngx_http_request_t *r, ngx_str_t *path,
 static ngx_int_t
 ngx_http_harbor_delete_tree(ngx_http_request_t *r, ngx_str_t *path)
 {
+    ngx_err_t       err;
     ngx_tree_ctx_t  tree;
 
     tree.init_handler = NULL;
@@ -1818,12 +2237,17 @@ ngx_http_harbor_delete_tree(ngx_http_request_t *r, ngx_str_t *path)
     }
 
     if (ngx_delete_dir(path->data) == NGX_FILE_ERROR) {
-        if (ngx_errno == NGX_ENOENT) {
+        err = ngx_errno;
+
+        /* gone already, or written again by a request after this one */
+
+        if (err == NGX_ENOENT || err == ENOTEMPTY) {
             return NGX_OK;
         }
 
-        ngx_log_error(NGX_LOG_CRIT, r->connection->log, ngx_errno,
+        ngx_log_error(NGX_LOG_CRIT, r->connection->log, err,
                       ngx_delete_dir_n " \"%s\" failed", path->data);
+        ngx_set_errno(err);
         return NGX_ERROR;
     }
 
@@ -1885,7 +2309,7 @@ static ngx_int_t
 ngx_http_harbor_delete_dir(ngx_tree_ctx_t *ctx, ngx_str_t *path)
 {
     if (ngx_delete_dir(path->data) == NGX_FILE_ERROR
-        && ngx_errno != NGX_ENOENT)
+        && ngx_errno != NGX_ENOENT && ngx_errno != ENOTEMPTY)
     {
         ngx_log_error(NGX_LOG_CRIT, ctx->log, ngx_errno,
                       ngx_delete_dir_n " \"%s\" failed", path->data);

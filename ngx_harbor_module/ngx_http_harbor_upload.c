@@ -18,10 +18,10 @@ static ngx_int_t ngx_http_harbor_request_body_filter(ngx_http_request_t *r,
     ngx_chain_t *in);
 static void ngx_http_harbor_monolithic_done(ngx_http_request_t *r);
 static void ngx_http_harbor_monolithic_commit(ngx_http_request_t *r,
-    ngx_err_t err);
+    ngx_int_t rc);
 static void ngx_http_harbor_chunk_done(ngx_http_request_t *r);
 static void ngx_http_harbor_chunk_synced(ngx_http_request_t *r,
-    ngx_err_t err);
+    ngx_int_t rc);
 static ngx_int_t ngx_http_harbor_upload_accepted(ngx_http_request_t *r,
     ngx_http_harbor_route_t *rt, ngx_http_harbor_upload_t *u,
     ngx_uint_t status);
@@ -51,8 +51,11 @@ static ngx_int_t
 ngx_http_harbor_request_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 {
     off_t                   size;
+    ngx_int_t               rc;
+    ngx_err_t               err;
     ngx_chain_t            *cl;
     ngx_http_harbor_ctx_t  *ctx;
+    ngx_http_harbor_fail_t  fail;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_harbor_module);
 
@@ -89,6 +92,10 @@ ngx_http_harbor_request_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 
             ctx->fail_code = "BLOB_UPLOAD_INVALID";
             ctx->fail_message = "the body is longer than its Content-Range";
+
+            /* nginx answers this one: release the upload first */
+            ngx_http_harbor_upload_close(&ctx->upload);
+
             return NGX_HTTP_BAD_REQUEST;
         }
 
@@ -96,7 +103,35 @@ ngx_http_harbor_request_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
         ctx->received += size;
     }
 
-    return ngx_http_next_request_body_filter(r, in);
+    rc = ngx_http_next_request_body_filter(r, in);
+
+    if (rc == NGX_HTTP_INTERNAL_SERVER_ERROR) {
+
+        /*
+         * nginx could not write the body to its temporary file in the
+         * store (logged with the file's name); errno is that of the
+         * failed write, its last call.  A full store is told as such.
+         */
+
+        err = ngx_errno;
+
+        if (err == NGX_ENOSPC
+#ifdef EDQUOT
+            || err == EDQUOT
+#endif
+           )
+        {
+            ngx_http_harbor_errno_fail(err, &fail);
+            ctx->fail_code = fail.code;
+            ctx->fail_message = fail.message;
+            rc = fail.status;
+        }
+
+        /* nginx answers this one: release the upload first */
+        ngx_http_harbor_upload_close(&ctx->upload);
+    }
+
+    return rc;
 }
 
 
@@ -266,15 +301,15 @@ ngx_http_harbor_monolithic_done(ngx_http_request_t *r)
     }
 
     if (tf == NULL) {
-        ngx_http_harbor_monolithic_commit(r, 0);
+        ngx_http_harbor_monolithic_commit(r, NGX_OK);
         return;
     }
 
-    rc = ngx_http_harbor_sync(r, tf->file.fd,
+    rc = ngx_http_harbor_sync(r, tf->file.fd, &tf->file.name,
                               ngx_http_harbor_monolithic_commit);
 
     if (rc != NGX_AGAIN) {
-        ngx_http_harbor_monolithic_commit(r, rc == NGX_OK ? 0 : ngx_errno);
+        ngx_http_harbor_monolithic_commit(r, rc);
     }
 }
 
@@ -282,17 +317,15 @@ ngx_http_harbor_monolithic_done(ngx_http_request_t *r)
 /* The body is verified and synced: into the store with it. */
 
 static void
-ngx_http_harbor_monolithic_commit(ngx_http_request_t *r, ngx_err_t err)
+ngx_http_harbor_monolithic_commit(ngx_http_request_t *r, ngx_int_t rc)
 {
-    ngx_int_t               rc;
     ngx_temp_file_t        *tf;
     ngx_http_harbor_ctx_t  *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_harbor_module);
     tf = r->request_body ? r->request_body->temp_file : NULL;
 
-    if (err) {
-        ngx_set_errno(err);
+    if (rc != NGX_OK) {
         ngx_http_finalize_request(r, ngx_http_harbor_storage_error(r));
         return;
     }
@@ -310,7 +343,15 @@ ngx_http_harbor_monolithic_commit(ngx_http_request_t *r, ngx_err_t err)
 }
 
 
-/* /v2/<name>/blobs/uploads/<uuid>: GET, PATCH, PUT, DELETE */
+/*
+ * /v2/<name>/blobs/uploads/<uuid>: GET, PATCH, PUT, DELETE
+ *
+ * The upload is locked while this request changes it, and released just
+ * before every answer is made: the client's next request may reach
+ * another worker before this one is freed, and must find it free.  (An
+ * error nginx answers by itself while reading the body, such as a timeout
+ * or a malformed chunked body, releases it when the request is freed.)
+ */
 
 ngx_int_t
 ngx_http_harbor_upload(ngx_http_request_t *r, ngx_http_harbor_route_t *rt)
@@ -319,10 +360,16 @@ ngx_http_harbor_upload(ngx_http_request_t *r, ngx_http_harbor_route_t *rt)
     ngx_uint_t               status;
     const char              *message;
     ngx_http_harbor_ctx_t   *ctx;
+    ngx_http_harbor_upload_t  *u;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_harbor_module);
+    u = &ctx->upload;
 
-    rc = ngx_http_harbor_upload_open(r, &rt->name, &rt->ref, &ctx->upload);
+    rc = ngx_http_harbor_upload_open(r, &rt->name, &rt->ref, u);
+
+    if (rc != NGX_OK) {
+        ngx_http_harbor_upload_close(u);
+    }
 
     if (rc == NGX_DECLINED) {
         return ngx_http_harbor_error(r, NGX_HTTP_NOT_FOUND,
@@ -344,11 +391,14 @@ ngx_http_harbor_upload(ngx_http_request_t *r, ngx_http_harbor_route_t *rt)
     switch (r->method) {
 
     case NGX_HTTP_GET:
-        return ngx_http_harbor_upload_accepted(r, rt, &ctx->upload,
-                                               NGX_HTTP_NO_CONTENT);
+        ngx_http_harbor_upload_close(u);
+        return ngx_http_harbor_upload_accepted(r, rt, u, NGX_HTTP_NO_CONTENT);
 
     case NGX_HTTP_DELETE:
-        if (ngx_http_harbor_upload_delete(r, &ctx->upload) != NGX_OK) {
+        rc = ngx_http_harbor_upload_delete(r, u);
+        ngx_http_harbor_upload_close(u);
+
+        if (rc != NGX_OK) {
             return ngx_http_harbor_storage_error(r);
         }
 
@@ -357,6 +407,7 @@ ngx_http_harbor_upload(ngx_http_request_t *r, ngx_http_harbor_route_t *rt)
     case NGX_HTTP_PUT:
         rc = ngx_http_harbor_arg(r, "digest", &ctx->digest);
         if (rc == NGX_ERROR) {
+            ngx_http_harbor_upload_close(u);
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
@@ -365,6 +416,7 @@ ngx_http_harbor_upload(ngx_http_request_t *r, ngx_http_harbor_route_t *rt)
                   : HB_DIGEST_NONE;
 
         if (rt->alg == HB_DIGEST_NONE) {
+            ngx_http_harbor_upload_close(u);
             return ngx_http_harbor_error(r, NGX_HTTP_BAD_REQUEST,
                                          "DIGEST_INVALID",
                                          "a valid ?digest= is required to "
@@ -376,14 +428,22 @@ ngx_http_harbor_upload(ngx_http_request_t *r, ngx_http_harbor_route_t *rt)
     default: /* PATCH */
         if (ngx_http_harbor_check_range(r, ctx, &status, &message) != NGX_OK)
         {
+            ngx_http_harbor_upload_close(u);
             return ngx_http_harbor_error(r, status, "BLOB_UPLOAD_INVALID",
                                          message, NULL);
         }
 
-        ctx->sha = ctx->upload.sha;
+        ctx->sha = u->sha;
 
-        return ngx_http_harbor_read_body(r, ctx->limit,
-                                         ngx_http_harbor_chunk_done);
+        rc = ngx_http_harbor_read_body(r, ctx->limit,
+                                       ngx_http_harbor_chunk_done);
+
+        if (rc != NGX_DONE) {
+            /* nginx answers */
+            ngx_http_harbor_upload_close(u);
+        }
+
+        return rc;
     }
 }
 
@@ -452,11 +512,13 @@ ngx_http_harbor_chunk_done(ngx_http_request_t *r)
         ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
                       "harbor: hashed %O bytes of a %O byte body",
                       size, tf->file.offset);
+        ngx_http_harbor_upload_close(&ctx->upload);
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
 
     if (ctx->limit && size != ctx->limit) {
+        ngx_http_harbor_upload_close(&ctx->upload);
         ngx_http_finalize_request(r,
             ngx_http_harbor_error(r, NGX_HTTP_BAD_REQUEST,
                                   "BLOB_UPLOAD_INVALID",
@@ -468,25 +530,25 @@ ngx_http_harbor_chunk_done(ngx_http_request_t *r)
     /* the first chunk becomes the upload's data: sync it first */
 
     if (size > 0 && ctx->upload.offset == 0) {
-        rc = ngx_http_harbor_sync(r, tf->file.fd, ngx_http_harbor_chunk_synced);
+        rc = ngx_http_harbor_sync(r, tf->file.fd, &tf->file.name,
+                                  ngx_http_harbor_chunk_synced);
 
         if (rc == NGX_AGAIN) {
             return;
         }
 
-        ngx_http_harbor_chunk_synced(r, rc == NGX_OK ? 0 : ngx_errno);
+        ngx_http_harbor_chunk_synced(r, rc);
         return;
     }
 
-    ngx_http_harbor_chunk_synced(r, 0);
+    ngx_http_harbor_chunk_synced(r, NGX_OK);
 }
 
 
 static void
-ngx_http_harbor_chunk_synced(ngx_http_request_t *r, ngx_err_t err)
+ngx_http_harbor_chunk_synced(ngx_http_request_t *r, ngx_int_t rc)
 {
     off_t                     size;
-    ngx_int_t                 rc;
     ngx_temp_file_t          *tf;
     ngx_http_harbor_ctx_t    *ctx;
     ngx_http_harbor_route_t  *rt;
@@ -497,32 +559,34 @@ ngx_http_harbor_chunk_synced(ngx_http_request_t *r, ngx_err_t err)
     tf = r->request_body ? r->request_body->temp_file : NULL;
     size = tf ? ctx->received : 0;
 
-    if (err) {
-        ngx_set_errno(err);
-        ngx_http_finalize_request(r, ngx_http_harbor_storage_error(r));
-        return;
+    if (rc == NGX_OK) {
+        rc = ngx_http_harbor_upload_append(r, &ctx->upload, tf, size,
+                                           &ctx->sha);
     }
 
-    if (ngx_http_harbor_upload_append(r, &ctx->upload, tf, size, &ctx->sha)
-        != NGX_OK)
-    {
-        ngx_http_finalize_request(r, ngx_http_harbor_storage_error(r));
-        return;
+    if (rc == NGX_OK && r->method == NGX_HTTP_PUT) {
+        rc = ngx_http_harbor_upload_finish(r, &ctx->upload, &rt->name,
+                                           &ctx->digest, rt->alg);
+
+        if (rc == NGX_OK) {
+            rc = ngx_http_harbor_upload_delete(r, &ctx->upload);
+
+        } else if (rc == NGX_DECLINED) {
+            /* a failed upload is over: the client starts again */
+            (void) ngx_http_harbor_upload_delete(r, &ctx->upload);
+        }
     }
 
-    if (r->method == NGX_HTTP_PATCH) {
+    ngx_http_harbor_upload_close(&ctx->upload);
+
+    if (rc == NGX_OK && r->method == NGX_HTTP_PATCH) {
         ngx_http_finalize_request(r,
             ngx_http_harbor_upload_accepted(r, rt, &ctx->upload,
                                             NGX_HTTP_ACCEPTED));
         return;
     }
 
-    rc = ngx_http_harbor_upload_finish(r, &ctx->upload, &ctx->digest, rt->alg);
-
     if (rc == NGX_DECLINED) {
-        /* a failed upload is over: the client starts again */
-        (void) ngx_http_harbor_upload_delete(r, &ctx->upload);
-
         ngx_http_finalize_request(r,
             ngx_http_harbor_error(r, NGX_HTTP_BAD_REQUEST, "DIGEST_INVALID",
                                   "provided digest did not match uploaded "
@@ -534,6 +598,8 @@ ngx_http_harbor_chunk_synced(ngx_http_request_t *r, ngx_err_t err)
         ngx_http_finalize_request(r, ngx_http_harbor_storage_error(r));
         return;
     }
+
+    /* linked by upload_finish() already: this renews the link */
 
     ngx_http_finalize_request(r,
         ngx_http_harbor_blob_created(r, rt, &ctx->digest));

@@ -572,13 +572,6 @@ ngx_http_harbor_header_filter(ngx_http_request_t *r)
         return ngx_http_next_header_filter(r);
     }
 
-    /*
-     * The upload is released before the client hears the answer: its next
-     * request may reach another worker before this request is freed.
-     */
-
-    ngx_http_harbor_upload_close(&ctx->upload);
-
     if (ngx_http_harbor_add_header(r, "Docker-Distribution-API-Version",
                                    &ngx_http_harbor_api_version)
         != NGX_OK)
@@ -716,51 +709,56 @@ ngx_http_harbor_filter_init(ngx_conf_t *cf)
 }
 
 
-ngx_int_t
-ngx_http_harbor_errno_status(ngx_err_t err)
+/*
+ * A storage call failed with errno set: the one place errno becomes an
+ * answer (the call logged the failure with its path).
+ */
+
+void
+ngx_http_harbor_errno_fail(ngx_err_t err, ngx_http_harbor_fail_t *fail)
 {
     switch (err) {
 
-    case NGX_ENOENT:
-    case NGX_ENOTDIR:
-    case NGX_ENAMETOOLONG:
-        return NGX_HTTP_NOT_FOUND;
+    case NGX_ENOSPC:
+#ifdef EDQUOT
+    case EDQUOT:
+#endif
+        fail->status = NGX_HTTP_INSUFFICIENT_STORAGE;
+        fail->code = "UNKNOWN";
+        fail->message = "no space left in the store";
+        break;
 
     case NGX_EACCES:
-#if (NGX_HAVE_OPENAT)
-    case NGX_EMLINK:
-    case NGX_ELOOP:
-#endif
-        return NGX_HTTP_FORBIDDEN;
+    case NGX_EPERM:
+    case EROFS:
+        fail->status = NGX_HTTP_FORBIDDEN;
+        fail->code = "DENIED";
+        fail->message = "the store refuses writes";
+        break;
 
-#if (NGX_ENOSPC)
-    case NGX_ENOSPC:
-        return NGX_HTTP_INSUFFICIENT_STORAGE;
-#endif
+    case NGX_EAGAIN:
+        fail->status = NGX_HTTP_SERVICE_UNAVAILABLE;
+        fail->code = "UNAVAILABLE";
+        fail->message = "the store is busy, try again";
+        break;
 
     default:
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        fail->status = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        fail->code = "UNKNOWN";
+        fail->message = "storage error";
     }
 }
 
 
-/* A storage call failed with errno set: answer with the right 5xx. */
-
 ngx_int_t
 ngx_http_harbor_storage_error(ngx_http_request_t *r)
 {
-    ngx_err_t  err;
+    ngx_http_harbor_fail_t  fail;
 
-    err = ngx_errno;
+    ngx_http_harbor_errno_fail(ngx_errno, &fail);
 
-    if (err == NGX_ENOSPC) {
-        return ngx_http_harbor_error(r, NGX_HTTP_INSUFFICIENT_STORAGE,
-                                     "UNKNOWN", "no space left in the store",
-                                     NULL);
-    }
-
-    return ngx_http_harbor_error(r, NGX_HTTP_INTERNAL_SERVER_ERROR, "UNKNOWN",
-                                 "storage error", NULL);
+    return ngx_http_harbor_error(r, fail.status, fail.code, fail.message,
+                                 NULL);
 }
 
 

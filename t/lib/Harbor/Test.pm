@@ -260,6 +260,9 @@ http {
     uwsgi_temp_path       $dir/uwsgi_temp;
     scgi_temp_path        $dir/scgi_temp;
 
+    # as conf/harbor.conf.in ships it
+    open_file_cache  max=10000 inactive=60s;
+
     $http
 
     server {
