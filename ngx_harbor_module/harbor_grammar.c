@@ -240,7 +240,9 @@ hb_content_range_parse(const unsigned char *p, size_t len, off_t *start,
         return -1;
     }
 
-    if (*start > *end) {
+    /* the length, end - start + 1, must be an off_t as well */
+
+    if (*start > *end || *end == LLONG_MAX) {
         return -1;
     }
 

@@ -63,7 +63,8 @@ int hb_uuid_valid(const unsigned char *p, size_t len);
 
 /*
  * Content-Range of a chunk: "<start>-<end>", decimal, start <= end, no
- * overflow of off_t.  Returns 0 and sets *start, *end, or -1.
+ * overflow of off_t, its length end - start + 1 included.  Returns 0 and
+ * sets *start, *end, or -1.
  */
 int hb_content_range_parse(const unsigned char *p, size_t len,
     off_t *start, off_t *end);
