@@ -148,9 +148,12 @@ run: deps all
 stop:
 	@conf/instance.sh stop
 
+# TESTS: what prove runs (default: everything), e.g. TESTS=t/v2-blobs.t
+TESTS ?= -r t/ $(UNIT_TESTS)
+
 test: deps all fuzz
 	$(SAN_ENV) HARBOR_FUZZ=$(BUILD)/fuzz \
-	    prove -j2 -I t/lib -r t/ $(UNIT_TESTS)
+	    prove -j2 -I t/lib $(TESTS)
 
 clean:
 	rm -rf $(BUILD) ui/dist ui/node_modules
