@@ -56,11 +56,13 @@ else
 AUTHD_DIR   := $(CURDIR)/authd
 endif
 
-# libFuzzer targets (t/fuzz/*.c), with ASan and UBSan; t/fuzz.t runs each
-# for a bounded time against its corpus in t/fuzz/corpus/<target>.
+# libFuzzer targets (t/fuzz/*.c), with ASan and UBSan whatever SANITIZE
+# says (so always in build/fuzz); t/fuzz.t runs each for a bounded time
+# against its corpus in t/fuzz/corpus/<target>.
 FUZZ_CC      := clang
+FUZZ_DIR     := $(CURDIR)/build/fuzz
 FUZZ_TARGETS := $(patsubst t/fuzz/%.c,%,$(wildcard t/fuzz/*.c))
-FUZZ_BINS    := $(patsubst %,$(BUILD)/fuzz/%,$(FUZZ_TARGETS))
+FUZZ_BINS    := $(patsubst %,$(FUZZ_DIR)/%,$(FUZZ_TARGETS))
 FUZZ_CFLAGS  := -g -O1 -fno-omit-frame-pointer \
                 -fsanitize=fuzzer,address,undefined \
                 -fno-sanitize-recover=all -Wall -Wextra -Werror -D_GNU_SOURCE \
@@ -115,20 +117,20 @@ $(BUILD)/unit/%: t/unit/%.c t/unit/tap.h ngx_harbor_module/harbor_grammar.c ngx_
 
 fuzz: $(FUZZ_BINS)
 
-$(BUILD)/fuzz/%: t/fuzz/%.c t/fuzz/fuzz.h $(GRAMMAR_SRCS)
-	@mkdir -p $(BUILD)/fuzz
+$(FUZZ_DIR)/%: t/fuzz/%.c t/fuzz/fuzz.h $(GRAMMAR_SRCS)
+	@mkdir -p $(FUZZ_DIR)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< ngx_harbor_module/harbor_grammar.c \
 	    -ljansson
 
-$(BUILD)/fuzz/jwt: t/fuzz/jwt.c t/fuzz/fuzz.h ngx_harbor_module/harbor_jwt.c \
-                   ngx_harbor_module/harbor_jwt.h
-	@mkdir -p $(BUILD)/fuzz
+$(FUZZ_DIR)/jwt: t/fuzz/jwt.c t/fuzz/fuzz.h ngx_harbor_module/harbor_jwt.c \
+                  ngx_harbor_module/harbor_jwt.h
+	@mkdir -p $(FUZZ_DIR)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< ngx_harbor_module/harbor_jwt.c \
 	    -ljansson -lcrypto -lm
 
-$(BUILD)/fuzz/config: t/fuzz/config.c t/fuzz/fuzz.h authd/config.c \
-                      authd/authd.h
-	@mkdir -p $(BUILD)/fuzz
+$(FUZZ_DIR)/config: t/fuzz/config.c t/fuzz/fuzz.h authd/config.c \
+                     authd/authd.h
+	@mkdir -p $(FUZZ_DIR)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< authd/config.c -lyaml
 
 # Install missing Debian packages (needs root; a no-op when all are there).
@@ -152,7 +154,7 @@ stop:
 TESTS ?= -r t/ $(UNIT_TESTS)
 
 test: deps all fuzz
-	$(SAN_ENV) HARBOR_FUZZ=$(BUILD)/fuzz \
+	$(SAN_ENV) HARBOR_FUZZ=$(FUZZ_DIR) \
 	    prove -j2 -I t/lib $(TESTS)
 
 clean:
