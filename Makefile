@@ -150,11 +150,13 @@ run: deps all
 stop:
 	@conf/instance.sh stop
 
-# TESTS: what prove runs (default: everything), e.g. TESTS=t/v2-blobs.t
+# TESTS: what prove runs (default: everything), e.g. TESTS=t/v2-blobs.t.
+# The tree stays as it is: no UI screenshots into docs/screenshots (run
+# prove -I t/lib t/ui-browser.t by hand to refresh them).
 TESTS ?= -r t/ $(UNIT_TESTS)
 
 test: deps all fuzz
-	$(SAN_ENV) HARBOR_FUZZ=$(FUZZ_DIR) \
+	$(SAN_ENV) HARBOR_FUZZ=$(FUZZ_DIR) HARBOR_UI_SCREENSHOTS= \
 	    prove -j2 -I t/lib $(TESTS)
 
 clean:
