@@ -1,6 +1,7 @@
 /*
  * ngx-harbor: libFuzzer target for the grammar of harbor_grammar.c:
- * repository names, tags, digests, upload ids, counts and media types.
+ * repository names, tags, digests, references, upload ids, counts and
+ * media types.
  *
  * The first byte picks the function, the rest is its input, handed over
  * in a heap block of exactly its length (a read past it is an ASan
@@ -175,7 +176,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memcpy(p, data + 1, n);
     s = fuzz_strndup(data + 1, n);
 
-    switch (data[0] % 8) {
+    switch (data[0] % 9) {
 
     case 0:
         got = hb_name_valid(p, n);
@@ -221,8 +222,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         check_media_type_len(p, n);
         break;
 
-    default:
+    case 7:
         check_manifest_type(p, n);
+        break;
+
+    default:
+        /* a reference is a tag or a digest, never both: ':' parts them */
+        got = hb_tag_valid(p, n);
+        want = hb_digest_parse(p, n) != HB_DIGEST_NONE;
+        fuzz_check(!(got && want), "a reference is a tag or a digest");
         break;
     }
 
