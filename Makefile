@@ -45,13 +45,16 @@ AUTHD_DIR   := $(BUILD)/authd
 AUTHD_MAKE  := O=$(AUTHD_DIR) CFLAGS="-O1 -g $(SAN_FLAGS)" \
                LDFLAGS="$(SAN_FLAGS)"
 NGX_SAN_OPT := --with-cc-opt="$(SAN_FLAGS)" --with-ld-opt="$(SAN_FLAGS)"
-# what the tests hand to each process: Harbor::Test and Harbor::Authd add
-# a log_path in the test's own directory, and scan it
+# what the tests hand to each process: Harbor::Test and Harbor::Authd give
+# nginx and authd a log_path in the test's own directory, and scan it;
+# any other instrumented process (authd -n, -R, -I run by a test, a unit
+# test) reports into SAN_REPORTS, and a report there fails make test
+SAN_REPORTS := $(BUILD)/reports
 SAN_ENV     := HARBOR_SANITIZE_RUNTIME=$$($(CC) -print-file-name=libasan.so) \
                HARBOR_MODULE=$(MODULE) AUTHD=$(AUTHD_DIR)/authd \
                AUTHD_UNIT=$(AUTHD_DIR)/t_unit \
-               ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
-               UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+               ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:log_path=$(SAN_REPORTS)/asan \
+               UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:log_path=$(SAN_REPORTS)/ubsan
 else
 AUTHD_DIR   := $(CURDIR)/authd
 endif
@@ -155,9 +158,21 @@ stop:
 # prove -I t/lib t/ui-browser.t by hand to refresh them).
 TESTS ?= -r t/ $(UNIT_TESTS)
 
+ifeq ($(SANITIZE),1)
+SAN_CHECK   := ; rc=$$?; \
+    r=$$(grep -l -E 'ERROR: |runtime error: |SUMMARY: ' $(SAN_REPORTS)/* \
+        2>/dev/null); \
+    if [ -n "$$r" ]; then \
+        echo "sanitizer reports in $(SAN_REPORTS):"; head -n 40 $$r; rc=1; \
+    fi; exit $$rc
+endif
+
 test: deps all fuzz
+ifeq ($(SANITIZE),1)
+	rm -rf $(SAN_REPORTS) && mkdir -m 1777 $(SAN_REPORTS)
+endif
 	$(SAN_ENV) HARBOR_FUZZ=$(FUZZ_DIR) HARBOR_UI_SCREENSHOTS= \
-	    prove -j2 -I t/lib $(TESTS)
+	    prove -j2 -I t/lib $(TESTS) $(SAN_CHECK)
 
 clean:
 	rm -rf $(BUILD) ui/dist ui/node_modules

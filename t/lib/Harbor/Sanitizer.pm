@@ -67,6 +67,9 @@ sub reports {
         my $text = <$fh>;
         close $fh;
 
+        # a report, not the list of suppressions used
+        next unless $text =~ /ERROR: |runtime error: |SUMMARY: /;
+
         my @lines = split /\n/, $text;
         @lines = @lines[0 .. 39] if @lines > 40;
         push @r, join("\n", "sanitizer report $f:", @lines);
