@@ -50,11 +50,12 @@ NGX_SAN_OPT := --with-cc-opt="$(SAN_FLAGS)" --with-ld-opt="$(SAN_FLAGS)"
 # any other instrumented process (authd -n, -R, -I run by a test, a unit
 # test) reports into SAN_REPORTS, and a report there fails make test
 SAN_REPORTS := $(BUILD)/reports
+SAN_ASAN    := detect_leaks=1:abort_on_error=0:log_path=$(SAN_REPORTS)/asan
+SAN_UBSAN   := print_stacktrace=1:halt_on_error=1:log_path=$(SAN_REPORTS)/ubsan
 SAN_ENV     := HARBOR_SANITIZE_RUNTIME=$$($(CC) -print-file-name=libasan.so) \
                HARBOR_MODULE=$(MODULE) AUTHD=$(AUTHD_DIR)/authd \
                AUTHD_UNIT=$(AUTHD_DIR)/t_unit \
-               ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:log_path=$(SAN_REPORTS)/asan \
-               UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:log_path=$(SAN_REPORTS)/ubsan
+               ASAN_OPTIONS=$(SAN_ASAN) UBSAN_OPTIONS=$(SAN_UBSAN)
 else
 AUTHD_DIR   := $(CURDIR)/authd
 endif
