@@ -27,7 +27,10 @@ use JSON::PP;
 use MIME::Base64 qw(encode_base64 decode_base64url);
 use POSIX qw(WNOHANG);
 use Socket qw(SOCK_STREAM);
+use Test::More ();
 use Time::HiRes qw(time);
+
+use Harbor::Sanitizer;
 
 our $ROOT = abs_path(dirname(__FILE__) . '/../../..');
 our $AUTHD = $ENV{AUTHD} // "$ROOT/authd/authd";
@@ -216,6 +219,8 @@ sub _spawn {
         open STDIN, '<', '/dev/null';
         open STDOUT, '>>', $self->{log};
         open STDERR, '>>', $self->{log};
+        my %san = Harbor::Sanitizer::env($self->{dir}, 'authd', leaks => 1);
+        @ENV{keys %san} = values %san;
         exec $AUTHD, '-d', '-f', $self->{conf};
         die "exec $AUTHD: $!";
     }
@@ -268,6 +273,13 @@ sub stop {
         waitpid($pid, 0);
         $self->{exit} = -1;
     }
+
+    # make test SANITIZE=1: what the sanitizers saw in authd fails a test
+    for my $r (Harbor::Sanitizer::reports($self->{dir})) {
+        Test::More::ok(0, 'no sanitizer report from authd');
+        Test::More::diag($r);
+    }
+
     return $self->{exit};
 }
 

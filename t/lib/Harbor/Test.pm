@@ -49,6 +49,8 @@ package Harbor::Test;
 #   HARBOR_NGINX      nginx binary (default /usr/sbin/nginx)
 #   HARBOR_MODULE     module .so (default <repo>/build/ngx_http_harbor_module.so)
 #   HARBOR_TEST_KEEP  keep the temporary directory (its path is printed)
+#   HARBOR_SANITIZE_RUNTIME  (make test SANITIZE=1) nginx runs with it
+#                     preloaded; sanitizer reports count as alerts
 
 use strict;
 use warnings;
@@ -67,6 +69,8 @@ use POSIX qw(:sys_wait_h);
 use Scalar::Util qw(weaken);
 use Test::More ();
 use Time::HiRes qw(sleep time);
+
+use Harbor::Sanitizer;
 
 our $VERSION = '0.1';
 
@@ -304,6 +308,8 @@ sub conf_test {
     my $conf = $self->write_conf('nginx-t.conf',
         $self->conf_text(%{$self->{opt}}, %opt, error_log => $log));
 
+    my %san = Harbor::Sanitizer::env($dir, 'nginx', preload => 1);
+    local @ENV{keys %san} = values %san;
     my $out = qx{$NGINX -t -p $dir/ -c $conf -e $log 2>&1};
     my $code = $? >> 8;
 
@@ -369,6 +375,8 @@ sub _run {
         open STDIN, '<', '/dev/null';
         open STDOUT, '>>', "$dir/stderr.log";
         open STDERR, '>>', "$dir/stderr.log";
+        my %san = Harbor::Sanitizer::env($dir, 'nginx', preload => 1);
+        @ENV{keys %san} = values %san;
         exec($NGINX, '-p', "$dir/", '-c', $conf, '-e', $elog)
             or POSIX::_exit(127);
     }
@@ -497,7 +505,7 @@ sub allow_log {
 
 
 # Lines of error.log (since the last check) with [alert], [crit] or
-# [emerg] that no allow_log pattern matches.
+# [emerg] that no allow_log pattern matches, and sanitizer reports.
 sub alerts {
     my ($self) = @_;
 
@@ -518,6 +526,8 @@ sub alerts {
         next if $self->{stderr_seen}{$line}++;
         push @bad, $line;
     }
+
+    push @bad, Harbor::Sanitizer::reports($self->{dir});
 
     $self->{log_offset} = length $log;
     return @bad;
