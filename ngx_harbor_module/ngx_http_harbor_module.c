@@ -18,6 +18,7 @@ static char *ngx_http_harbor_journal_set(ngx_conf_t *cf, ngx_command_t *cmd,
 static ngx_int_t ngx_http_harbor_init(ngx_conf_t *cf);
 static void *ngx_http_harbor_create_main_conf(ngx_conf_t *cf);
 static ngx_int_t ngx_http_harbor_init_module(ngx_cycle_t *cycle);
+static ngx_int_t ngx_http_harbor_init_process(ngx_cycle_t *cycle);
 
 
 /* request bodies older than this in <storage>/_tmp were left by a crash */
@@ -26,6 +27,7 @@ static ngx_int_t ngx_http_harbor_init_module(ngx_cycle_t *cycle);
 
 typedef struct {
     ngx_array_t                 tmp_paths;   /* of ngx_str_t: <storage>/_tmp */
+    ngx_array_t                 caches;      /* of ngx_open_file_cache_t * */
 } ngx_http_harbor_main_conf_t;
 
 
@@ -120,7 +122,7 @@ ngx_module_t  ngx_http_harbor_module = {
     NGX_HTTP_MODULE,                       /* module type */
     NULL,                                  /* init master */
     ngx_http_harbor_init_module,           /* init module */
-    NULL,                                  /* init process */
+    ngx_http_harbor_init_process,          /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
     NULL,                                  /* exit process */
@@ -164,7 +166,9 @@ ngx_http_harbor_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     u_char                       *p;
     ngx_str_t                    *tmp;
+    ngx_uint_t                    i;
     ngx_path_t                   *path;
+    ngx_open_file_cache_t       **cache;
     ngx_http_core_loc_conf_t     *clcf;
     ngx_http_harbor_main_conf_t  *hmcf;
 
@@ -297,6 +301,27 @@ ngx_http_harbor_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
     clcf->client_body_temp_path = path;
 
+    /* the open file cache is sized against the workers' descriptors */
+
+    if (clcf->open_file_cache) {
+        cache = hmcf->caches.elts;
+
+        for (i = 0; i < hmcf->caches.nelts; i++) {
+            if (cache[i] == clcf->open_file_cache) {
+                break;
+            }
+        }
+
+        if (i == hmcf->caches.nelts) {
+            cache = ngx_array_push(&hmcf->caches);
+            if (cache == NULL) {
+                return NGX_CONF_ERROR;
+            }
+
+            *cache = clcf->open_file_cache;
+        }
+    }
+
     return NGX_CONF_OK;
 }
 
@@ -391,6 +416,13 @@ ngx_http_harbor_create_main_conf(ngx_conf_t *cf)
         return NULL;
     }
 
+    if (ngx_array_init(&hmcf->caches, cf->pool, 1,
+                       sizeof(ngx_open_file_cache_t *))
+        != NGX_OK)
+    {
+        return NULL;
+    }
+
     return hmcf;
 }
 
@@ -421,6 +453,61 @@ ngx_http_harbor_init_module(ngx_cycle_t *cycle)
     for (i = 0; i < hmcf->tmp_paths.nelts; i++) {
         ngx_http_harbor_sweep_tmp(&tmp[i], NGX_HTTP_HARBOR_TMP_AGE,
                                   cycle->log);
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * An open file cache allowed more descriptors than a worker may have
+ * fills the worker's table: then connections, request bodies and links
+ * find none.  It gets half of worker_rlimit_nofile at most (the limit is
+ * set before this runs).
+ */
+
+static ngx_int_t
+ngx_http_harbor_init_process(ngx_cycle_t *cycle)
+{
+    ngx_uint_t                    i, max;
+    struct rlimit                 rl;
+    ngx_open_file_cache_t       **cache;
+    ngx_http_conf_ctx_t          *ctx;
+    ngx_http_harbor_main_conf_t  *hmcf;
+
+    ctx = (ngx_http_conf_ctx_t *) cycle->conf_ctx[ngx_http_module.index];
+    if (ctx == NULL) {
+        return NGX_OK;
+    }
+
+    hmcf = ctx->main_conf[ngx_http_harbor_module.ctx_index];
+
+    if (hmcf->caches.nelts == 0) {
+        return NGX_OK;
+    }
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) == -1) {
+        ngx_log_error(NGX_LOG_ALERT, cycle->log, ngx_errno,
+                      "getrlimit(RLIMIT_NOFILE) failed");
+        return NGX_OK;
+    }
+
+    if (rl.rlim_cur == RLIM_INFINITY) {
+        return NGX_OK;
+    }
+
+    max = ngx_max((ngx_uint_t) rl.rlim_cur / 2, 1);
+    cache = hmcf->caches.elts;
+
+    for (i = 0; i < hmcf->caches.nelts; i++) {
+        if (cache[i]->max > max) {
+            ngx_log_error(NGX_LOG_WARN, cycle->log, 0,
+                          "harbor: open_file_cache max=%ui is more than half "
+                          "of the %ui descriptors a worker may have "
+                          "(worker_rlimit_nofile): %ui used",
+                          cache[i]->max, (ngx_uint_t) rl.rlim_cur, max);
+            cache[i]->max = max;
+        }
     }
 
     return NGX_OK;

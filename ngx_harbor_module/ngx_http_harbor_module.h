@@ -213,6 +213,7 @@ ngx_int_t ngx_http_harbor_upload_finish(ngx_http_request_t *r,
 ngx_int_t ngx_http_harbor_upload_delete(ngx_http_request_t *r,
     ngx_http_harbor_upload_t *u);
 void ngx_http_harbor_upload_close(ngx_http_harbor_upload_t *u);
+ngx_uint_t ngx_http_harbor_release_fds(ngx_http_request_t *r);
 void ngx_http_harbor_sweep_tmp(ngx_str_t *dir, time_t age, ngx_log_t *log);
 ngx_int_t ngx_http_harbor_file_digest(ngx_http_request_t *r, ngx_fd_t fd,
     ngx_str_t *path, ngx_uint_t alg, u_char *hex);
@@ -228,6 +229,9 @@ void ngx_http_harbor_journal(ngx_http_request_t *r, const char *action,
     const char *media_type, off_t size);
 
 /* helpers shared by the files */
+#define ngx_http_harbor_fds_exhausted(err)                                   \
+    ((err) == NGX_EMFILE || (err) == NGX_ENFILE)
+
 void ngx_http_harbor_sha256_hex(SHA256_CTX *sha, u_char *hex);
 
 #endif /* _NGX_HTTP_HARBOR_MODULE_H_INCLUDED_ */

@@ -152,16 +152,27 @@ ngx_http_harbor_blob_send(ngx_http_request_t *r, ngx_str_t *digest,
         of->errors = clcf->open_file_cache_errors;
         of->events = clcf->open_file_cache_events;
 
-        if (ngx_open_cached_file(clcf->open_file_cache, &path, of, r->pool)
-            != NGX_OK)
+        rc = ngx_open_cached_file(clcf->open_file_cache, &path, of,
+                                  r->pool);
+
+        if (rc != NGX_OK && ngx_http_harbor_fds_exhausted(of->err)
+            && ngx_http_harbor_release_fds(r) > 0)
         {
+            rc = ngx_open_cached_file(clcf->open_file_cache, &path, of,
+                                      r->pool);
+        }
+
+        if (rc != NGX_OK) {
             if (of->err == NGX_ENOENT || of->err == NGX_ENOTDIR) {
                 return NGX_HTTP_NOT_FOUND;
             }
 
             ngx_log_error(NGX_LOG_CRIT, r->connection->log, of->err,
                           "%s \"%s\" failed", of->failed, path.data);
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+
+            return ngx_http_harbor_fds_exhausted(of->err)
+                   ? NGX_HTTP_SERVICE_UNAVAILABLE
+                   : NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
         if (!of->is_file) {
@@ -257,6 +268,74 @@ ngx_http_harbor_blob_send(ngx_http_request_t *r, ngx_str_t *digest,
 
 
 /*
+ * A worker out of descriptors.  The open file cache frees an idle entry
+ * only when a later cached open succeeds (it closes the least recently
+ * used one past "max", and one or two older than "inactive" when a
+ * request lets go of its file): once every descriptor is taken and every
+ * open fails, nothing ever frees one, and the worker stays wedged.  So
+ * the idle entries of the location's cache are closed here, the way
+ * nginx expires them (ngx_open_file_cache.c), leaving those that requests
+ * still use.  Returns how many descriptors were closed.
+ */
+
+ngx_uint_t
+ngx_http_harbor_release_fds(ngx_http_request_t *r)
+{
+    ngx_uint_t                 n;
+    ngx_queue_t               *q, *prev;
+    ngx_open_file_cache_t     *cache;
+    ngx_cached_open_file_t    *file;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+    cache = clcf->open_file_cache;
+
+    if (cache == NULL) {
+        return 0;
+    }
+
+    n = 0;
+
+    for (q = ngx_queue_last(&cache->expire_queue);
+         q != ngx_queue_sentinel(&cache->expire_queue);
+         q = prev)
+    {
+        prev = ngx_queue_prev(q);
+        file = ngx_queue_data(q, ngx_cached_open_file_t, queue);
+
+        /* in use by a request, or watched by kqueue: nginx's to close */
+
+        if (file->count || file->event) {
+            continue;
+        }
+
+        ngx_queue_remove(q);
+        ngx_rbtree_delete(&cache->rbtree, &file->node);
+        cache->current--;
+
+        if (file->fd != NGX_INVALID_FILE) {
+            if (ngx_close_file(file->fd) == NGX_FILE_ERROR) {
+                ngx_log_error(NGX_LOG_ALERT, r->connection->log, ngx_errno,
+                              ngx_close_file_n " \"%s\" failed",
+                              file->name);
+            }
+
+            n++;
+        }
+
+        ngx_free(file->name);
+        ngx_free(file);
+    }
+
+    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                  "harbor: out of file descriptors, %ui idle ones of the "
+                  "open file cache closed (see worker_rlimit_nofile)", n);
+
+    return n;
+}
+
+
+/*
  * Open a file of the store for reading: NGX_OK, NGX_DECLINED if it is not
  * there (not an error: the caller answers "unknown"), NGX_ERROR (logged).
  */
@@ -273,6 +352,18 @@ ngx_http_harbor_open_ro(ngx_http_request_t *r, u_char *path, ngx_fd_t *fd)
     }
 
     err = ngx_errno;
+
+    if (ngx_http_harbor_fds_exhausted(err)
+        && ngx_http_harbor_release_fds(r) > 0)
+    {
+        *fd = ngx_open_file(path, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+
+        if (*fd != NGX_INVALID_FILE) {
+            return NGX_OK;
+        }
+
+        err = ngx_errno;
+    }
 
     if (err == NGX_ENOENT || err == NGX_ENOTDIR) {
         return NGX_DECLINED;
