@@ -15,6 +15,8 @@ static char *ngx_http_harbor_registry(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_harbor_journal_set(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_harbor_too_large(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static ngx_int_t ngx_http_harbor_init(ngx_conf_t *cf);
 static void *ngx_http_harbor_create_main_conf(ngx_conf_t *cf);
 static ngx_int_t ngx_http_harbor_init_module(ngx_cycle_t *cycle);
@@ -94,6 +96,13 @@ static ngx_command_t  ngx_http_harbor_commands[] = {
       ngx_conf_set_str_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_harbor_loc_conf_t, token_issuer),
+      NULL },
+
+    { ngx_string("harbor_header_too_large"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_harbor_too_large,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
       NULL },
 
       ngx_null_command
@@ -343,6 +352,25 @@ ngx_http_harbor_registry(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
         clcf->handler = ngx_http_harbor_handler;
     }
+
+    return NGX_CONF_OK;
+}
+
+
+/* the answer of "error_page 494 @name" for oversized request headers */
+
+static char *
+ngx_http_harbor_too_large(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_core_loc_conf_t  *clcf;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    if (clcf->handler) {
+        return "is duplicate, or the location has another handler";
+    }
+
+    clcf->handler = ngx_http_harbor_too_large_handler;
 
     return NGX_CONF_OK;
 }

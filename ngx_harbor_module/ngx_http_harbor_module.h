@@ -222,6 +222,7 @@ ngx_int_t ngx_http_harbor_file_digest(ngx_http_request_t *r, ngx_fd_t fd,
 char *ngx_http_harbor_token_load_key(ngx_conf_t *cf,
     ngx_http_harbor_loc_conf_t *conf);
 ngx_int_t ngx_http_harbor_access_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_harbor_too_large_handler(ngx_http_request_t *r);
 
 /* ngx_http_harbor_journal.c */
 void ngx_http_harbor_journal(ngx_http_request_t *r, const char *action,

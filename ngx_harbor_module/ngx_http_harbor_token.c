@@ -37,6 +37,8 @@ static ngx_http_harbor_token_t
     ngx_http_harbor_tokens[NGX_HTTP_HARBOR_TOKEN_CACHE];
 
 
+static void ngx_http_harbor_token_needs(ngx_http_request_t *r,
+    ngx_http_harbor_ctx_t *ctx, const char **action, const char **scope);
 static json_t *ngx_http_harbor_token_claims(ngx_http_request_t *r,
     ngx_http_harbor_loc_conf_t *hlcf, ngx_str_t *token);
 static ngx_uint_t ngx_http_harbor_equal(const u_char *a, const u_char *b,
@@ -181,34 +183,7 @@ ngx_http_harbor_access_handler(ngx_http_request_t *r)
 
     rt = &ctx->route;
 
-    /* what the request needs: one action, from its route and method */
-
-    scope = NULL;
-    action = NULL;
-
-    if (ctx->route_rc != NGX_OK || rt->type == NGX_HTTP_HARBOR_R_BASE) {
-        /* any valid token; an invalid path is answered after that */
-
-    } else if (rt->type == NGX_HTTP_HARBOR_R_CATALOG) {
-        action = "*";
-        scope = "registry:catalog:*";
-
-    } else if (r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD)) {
-        action = (rt->type == NGX_HTTP_HARBOR_R_UPLOAD) ? "push" : "pull";
-
-    } else if (r->method == NGX_HTTP_DELETE
-               && (rt->type == NGX_HTTP_HARBOR_R_MANIFEST
-                   || rt->type == NGX_HTTP_HARBOR_R_BLOB))
-    {
-        action = "delete";
-
-    } else {
-        action = "push";
-    }
-
-    if (action && scope == NULL) {
-        scope = ngx_strcmp(action, "push") == 0 ? "pull,push" : action;
-    }
+    ngx_http_harbor_token_needs(r, ctx, &action, &scope);
 
     /* Authorization: Bearer <token> */
 
@@ -323,6 +298,103 @@ ngx_http_harbor_access_handler(ngx_http_request_t *r)
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * What the request needs: one action, from its route and method, and the
+ * scope's actions for the challenge.  Both NULL: any valid token.
+ */
+
+static void
+ngx_http_harbor_token_needs(ngx_http_request_t *r, ngx_http_harbor_ctx_t *ctx,
+    const char **action, const char **scope)
+{
+    ngx_http_harbor_route_t  *rt;
+
+    rt = &ctx->route;
+
+    *scope = NULL;
+    *action = NULL;
+
+    if (ctx->route_rc != NGX_OK || rt->type == NGX_HTTP_HARBOR_R_BASE) {
+        /* any valid token; an invalid path is answered after that */
+        return;
+    }
+
+    if (rt->type == NGX_HTTP_HARBOR_R_CATALOG) {
+        *action = "*";
+        *scope = "registry:catalog:*";
+        return;
+    }
+
+    if (r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD)) {
+        *action = (rt->type == NGX_HTTP_HARBOR_R_UPLOAD) ? "push" : "pull";
+
+    } else if (r->method == NGX_HTTP_DELETE
+               && (rt->type == NGX_HTTP_HARBOR_R_MANIFEST
+                   || rt->type == NGX_HTTP_HARBOR_R_BLOB))
+    {
+        *action = "delete";
+
+    } else {
+        *action = "push";
+    }
+
+    *scope = ngx_strcmp(*action, "push") == 0 ? "pull,push" : *action;
+}
+
+
+/*
+ * error_page 494 @name; location @name { harbor_header_too_large; }
+ *
+ * Request headers larger than large_client_header_buffers (a bearer
+ * token over the cap, say) are refused by nginx before a location is
+ * chosen, with an HTML 400.  A named location keeps the request's URI, so
+ * a registry request gets the registry's 401 with the challenge for its
+ * route, and any other request a 400 in Harbor's error JSON.
+ */
+
+ngx_int_t
+ngx_http_harbor_too_large_handler(ngx_http_request_t *r)
+{
+    ngx_str_t                    body;
+    const char                  *action, *scope;
+    ngx_http_harbor_ctx_t       *ctx;
+    ngx_http_harbor_loc_conf_t  *hlcf;
+
+    static ngx_str_t  json = ngx_string("application/json; charset=utf-8");
+
+    hlcf = ngx_http_get_module_loc_conf(r, ngx_http_harbor_module);
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "harbor: request headers too large for \"%V\"", &r->uri);
+
+    /* the status is ours, not the 494 that brought the request here */
+
+    r->err_status = 0;
+    r->keepalive = 0;
+
+    if (r->uri.len < sizeof("/v2/") - 1
+        || ngx_strncmp(r->uri.data, "/v2/", sizeof("/v2/") - 1) != 0)
+    {
+        ngx_str_set(&body, "{\"errors\":[{\"code\":\"BAD_REQUEST\","
+                    "\"message\":\"the request headers are too large\"}]}");
+        return ngx_http_harbor_send(r, NGX_HTTP_BAD_REQUEST, &json, &body);
+    }
+
+    ctx = ngx_http_harbor_get_ctx(r);
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_http_harbor_token_needs(r, ctx, &action, &scope);
+
+    ctx->fail_code = "UNAUTHORIZED";
+    ctx->fail_message = "the request headers are too large: a bearer token "
+                        "may have at most 8192 bytes";
+
+    return ngx_http_harbor_challenge(r, hlcf, ctx, scope, "invalid_token");
 }
 
 

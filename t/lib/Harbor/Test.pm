@@ -261,12 +261,11 @@ sub _conf_directives {
     my (@out, @blocks);
 
     while ($text =~ /\G\s*([^;{}]*?)\s*([;{}])/gc) {
-        my ($stmt, $end) = ($1, $2);
+        my ($stmt, $end, $start) = ($1, $2, $-[1]);
         $stmt =~ s/\s+/ /g;
 
         if ($end eq '{' && $stmt =~ /^location @/ && @blocks == 1) {
             # copy the named location as it is, up to its closing brace
-            my $start = $-[1];
             my $depth = 1;
             while ($depth && $text =~ /\G[^{}]*([{}])/gc) {
                 $depth += $1 eq '{' ? 1 : -1;
