@@ -680,7 +680,7 @@ ngx_http_harbor_challenge(ngx_http_request_t *r,
 {
     u_char           *p;
     size_t            len;
-    ngx_str_t         realm;
+    ngx_str_t         realm, from, mount;
     ngx_table_elt_t  *h;
 
     if (hlcf->token_realm) {
@@ -727,6 +727,30 @@ ngx_http_harbor_challenge(ngx_http_request_t *r,
                + ngx_strlen(scope_actions);
     }
 
+    /*
+     * A cross-repository mount needs pull on its source too: the
+     * challenge names both, as distribution's does, so that a client
+     * asking for exactly the challenged scope gets its mount.
+     */
+
+    ngx_str_null(&from);
+
+    if (scope_actions
+        && ctx->route.type == NGX_HTTP_HARBOR_R_UPLOADS
+        && ngx_http_harbor_arg(r, "mount", &mount) == NGX_OK
+        && ngx_http_harbor_arg(r, "from", &from) == NGX_OK
+        && (!hb_name_valid(from.data, from.len)
+            || (from.len == ctx->route.name.len
+                && ngx_strncmp(from.data, ctx->route.name.data, from.len)
+                   == 0)))
+    {
+        ngx_str_null(&from);
+    }
+
+    if (from.len) {
+        len += sizeof(" repository::pull") - 1 + from.len;
+    }
+
     if (error) {
         len += sizeof(",error=\"\"") - 1 + ngx_strlen(error);
     }
@@ -749,8 +773,14 @@ ngx_http_harbor_challenge(ngx_http_request_t *r,
             p = ngx_sprintf(p, ",scope=\"%s\"", scope_actions);
 
         } else {
-            p = ngx_sprintf(p, ",scope=\"repository:%V:%s\"",
+            p = ngx_sprintf(p, ",scope=\"repository:%V:%s",
                             &ctx->route.name, scope_actions);
+
+            if (from.len) {
+                p = ngx_sprintf(p, " repository:%V:pull", &from);
+            }
+
+            *p++ = '"';
         }
     }
 
