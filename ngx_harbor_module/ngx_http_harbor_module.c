@@ -98,6 +98,20 @@ static ngx_command_t  ngx_http_harbor_commands[] = {
       offsetof(ngx_http_harbor_loc_conf_t, token_issuer),
       NULL },
 
+    { ngx_string("harbor_upload_sessions"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_harbor_loc_conf_t, sessions),
+      NULL },
+
+    { ngx_string("harbor_upload_sessions_per_user"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_harbor_loc_conf_t, sessions_per_user),
+      NULL },
+
     { ngx_string("harbor_header_too_large"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_harbor_too_large,
@@ -162,6 +176,9 @@ ngx_http_harbor_create_loc_conf(ngx_conf_t *cf)
     conf->auth = NGX_CONF_UNSET_UINT;
     conf->token_key = NGX_CONF_UNSET_PTR;
     conf->token_realm = NGX_CONF_UNSET_PTR;
+    conf->limits = NGX_CONF_UNSET_PTR;
+    conf->sessions = NGX_CONF_UNSET_UINT;
+    conf->sessions_per_user = NGX_CONF_UNSET_UINT;
 
     return conf;
 }
@@ -191,6 +208,10 @@ ngx_http_harbor_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                              "harbor-registry");
     ngx_conf_merge_str_value(conf->token_issuer, prev->token_issuer,
                              "harbor-token-issuer");
+    ngx_conf_merge_uint_value(conf->sessions, prev->sessions, 10000);
+    ngx_conf_merge_uint_value(conf->sessions_per_user,
+                              prev->sessions_per_user, 1000);
+    ngx_conf_merge_ptr_value(conf->limits, prev->limits, NULL);
 
     /*
      * token_service and token_issuer are used as C strings: both the
@@ -261,6 +282,12 @@ ngx_http_harbor_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         }
 
         ngx_sprintf(conf->v2.data, "%V/docker/registry/v2", &conf->storage);
+    }
+
+    if (conf->limits == NULL && (conf->sessions || conf->sessions_per_user)
+        && ngx_http_harbor_limits_conf(cf, conf) != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
     }
 
 #if (NGX_THREADS)

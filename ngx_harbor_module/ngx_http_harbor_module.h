@@ -49,6 +49,10 @@ typedef struct {
 #if (NGX_THREADS)
     ngx_thread_pool_t          *thread_pool;
 #endif
+    ngx_shm_zone_t             *limits;
+    ngx_uint_t                  sessions;      /* open uploads, in all */
+    ngx_uint_t                  sessions_per_user;
+    ngx_uint_t                  max_layers;    /* descriptors a manifest */
     ngx_str_t                   token_service; /* aud, NUL-terminated */
     ngx_str_t                   token_issuer;  /* iss, NUL-terminated */
 } ngx_http_harbor_loc_conf_t;
@@ -217,6 +221,12 @@ ngx_uint_t ngx_http_harbor_release_fds(ngx_http_request_t *r);
 void ngx_http_harbor_sweep_tmp(ngx_str_t *dir, time_t age, ngx_log_t *log);
 ngx_int_t ngx_http_harbor_file_digest(ngx_http_request_t *r, ngx_fd_t fd,
     ngx_str_t *path, ngx_uint_t alg, u_char *hex);
+
+/* ngx_http_harbor_limits.c */
+ngx_int_t ngx_http_harbor_limits_conf(ngx_conf_t *cf,
+    ngx_http_harbor_loc_conf_t *conf);
+ngx_int_t ngx_http_harbor_sessions_begin(ngx_http_request_t *r);
+void ngx_http_harbor_sessions_end(ngx_http_request_t *r, ngx_str_t *uuid);
 
 /* ngx_http_harbor_token.c */
 char *ngx_http_harbor_token_load_key(ngx_conf_t *cf,

@@ -1096,11 +1096,14 @@ ngx_int_t
 ngx_http_harbor_upload_create(ngx_http_request_t *r, ngx_str_t *name,
     ngx_str_t *uuid)
 {
-    u_char     *file, *p;
-    ngx_fd_t    fd;
-    ngx_tm_t    tm;
-    ngx_str_t   dir;
-    u_char      rnd[16], hex[32], when[sizeof("1970-01-01T00:00:00Z")];
+    u_char      *file, *p;
+    ngx_fd_t     fd;
+    ngx_tm_t     tm;
+    uint64_t     ms;
+    ngx_str_t    dir;
+    ngx_uint_t   i;
+    ngx_time_t  *tp;
+    u_char       rnd[16], hex[32], when[sizeof("1970-01-01T00:00:00Z")];
 
     if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
         ngx_ssl_error(NGX_LOG_ALERT, r->connection->log, 0,
@@ -1108,7 +1111,19 @@ ngx_http_harbor_upload_create(ngx_http_request_t *r, ngx_str_t *name,
         return NGX_ERROR;
     }
 
-    rnd[6] = (rnd[6] & 0x0f) | 0x40;
+    /*
+     * A UUIDv7: its first 48 bits are the time in milliseconds, which the
+     * session limits read back when the session ends.
+     */
+
+    tp = ngx_timeofday();
+    ms = (uint64_t) tp->sec * 1000 + tp->msec;
+
+    for (i = 0; i < 6; i++) {
+        rnd[i] = (u_char) (ms >> (40 - 8 * i));
+    }
+
+    rnd[6] = (rnd[6] & 0x0f) | 0x70;
     rnd[8] = (rnd[8] & 0x3f) | 0x80;
 
     hb_hex(hex, rnd, sizeof(rnd));
@@ -1441,7 +1456,7 @@ ngx_int_t
 ngx_http_harbor_upload_delete(ngx_http_request_t *r,
     ngx_http_harbor_upload_t *u)
 {
-    ngx_str_t  dir;
+    ngx_str_t  dir, uuid;
 
     dir.len = u->dir.len;
     dir.data = ngx_pnalloc(r->pool, dir.len + 1);
@@ -1451,6 +1466,12 @@ ngx_http_harbor_upload_delete(ngx_http_request_t *r,
 
     ngx_memcpy(dir.data, u->dir.data, dir.len);
     dir.data[dir.len] = '\0';
+
+    /* the session no longer counts against the limits: its id ends dir */
+
+    uuid.len = HB_UUID_LEN;
+    uuid.data = dir.data + dir.len - HB_UUID_LEN;
+    ngx_http_harbor_sessions_end(r, &uuid);
 
     return ngx_http_harbor_delete_tree(r, &dir);
 }
