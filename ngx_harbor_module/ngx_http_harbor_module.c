@@ -19,6 +19,7 @@ static char *ngx_http_harbor_too_large(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static ngx_int_t ngx_http_harbor_init(ngx_conf_t *cf);
 static void *ngx_http_harbor_create_main_conf(ngx_conf_t *cf);
+static char *ngx_http_harbor_init_main_conf(ngx_conf_t *cf, void *conf);
 static ngx_int_t ngx_http_harbor_init_module(ngx_cycle_t *cycle);
 static ngx_int_t ngx_http_harbor_init_process(ngx_cycle_t *cycle);
 
@@ -30,7 +31,23 @@ static ngx_int_t ngx_http_harbor_init_process(ngx_cycle_t *cycle);
 typedef struct {
     ngx_array_t                 tmp_paths;   /* of ngx_str_t: <storage>/_tmp */
     ngx_array_t                 caches;      /* of ngx_open_file_cache_t * */
+    ngx_msec_t                  sweep;       /* harbor_tmp_sweep */
+    time_t                      tmp_age;     /* 2 x client_body_timeout */
+    ngx_event_t                 sweep_event;
+#if (NGX_THREADS)
+    ngx_thread_pool_t          *thread_pool;
+    ngx_thread_task_t          *sweep_task;
+#endif
 } ngx_http_harbor_main_conf_t;
+
+
+static void ngx_http_harbor_sweep_timer(ngx_event_t *ev);
+static void ngx_http_harbor_sweep(ngx_http_harbor_main_conf_t *hmcf,
+    ngx_log_t *log);
+#if (NGX_THREADS)
+static void ngx_http_harbor_sweep_thread(void *data, ngx_log_t *log);
+static void ngx_http_harbor_sweep_done(ngx_event_t *ev);
+#endif
 
 
 static ngx_conf_enum_t  ngx_http_harbor_auth_modes[] = {
@@ -112,6 +129,13 @@ static ngx_command_t  ngx_http_harbor_commands[] = {
       offsetof(ngx_http_harbor_loc_conf_t, sessions_per_user),
       NULL },
 
+    { ngx_string("harbor_tmp_sweep"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_harbor_main_conf_t, sweep),
+      NULL },
+
     { ngx_string("harbor_header_too_large"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_harbor_too_large,
@@ -128,7 +152,7 @@ static ngx_http_module_t  ngx_http_harbor_module_ctx = {
     ngx_http_harbor_init,                  /* postconfiguration */
 
     ngx_http_harbor_create_main_conf,      /* create main configuration */
-    NULL,                                  /* init main configuration */
+    ngx_http_harbor_init_main_conf,        /* init main configuration */
 
     NULL,                                  /* create server configuration */
     NULL,                                  /* merge server configuration */
@@ -337,6 +361,19 @@ ngx_http_harbor_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
     clcf->client_body_temp_path = path;
 
+    /*
+     * A live upload writes its body file at least every
+     * client_body_timeout, or nginx drops it: the periodic sweep takes
+     * files idle twice as long (and that nobody holds open).
+     */
+
+    hmcf->tmp_age = ngx_max(hmcf->tmp_age,
+                            (time_t) (2 * clcf->client_body_timeout / 1000));
+
+#if (NGX_THREADS)
+    hmcf->thread_pool = conf->thread_pool;
+#endif
+
     /* the open file cache is sized against the workers' descriptors */
 
     if (clcf->open_file_cache) {
@@ -478,7 +515,20 @@ ngx_http_harbor_create_main_conf(ngx_conf_t *cf)
         return NULL;
     }
 
+    hmcf->sweep = NGX_CONF_UNSET_MSEC;
+
     return hmcf;
+}
+
+
+static char *
+ngx_http_harbor_init_main_conf(ngx_conf_t *cf, void *conf)
+{
+    ngx_http_harbor_main_conf_t *hmcf = conf;
+
+    ngx_conf_init_msec_value(hmcf->sweep, 300000);
+
+    return NGX_CONF_OK;
 }
 
 
@@ -537,6 +587,19 @@ ngx_http_harbor_init_process(ngx_cycle_t *cycle)
 
     hmcf = ctx->main_conf[ngx_http_harbor_module.ctx_index];
 
+    /* one worker sweeps <storage>/_tmp now and then */
+
+    if (ngx_process == NGX_PROCESS_WORKER && ngx_worker == 0
+        && hmcf->tmp_paths.nelts && hmcf->sweep)
+    {
+        hmcf->sweep_event.handler = ngx_http_harbor_sweep_timer;
+        hmcf->sweep_event.data = hmcf;
+        hmcf->sweep_event.log = cycle->log;
+        hmcf->sweep_event.cancelable = 1;
+
+        ngx_add_timer(&hmcf->sweep_event, hmcf->sweep);
+    }
+
     if (hmcf->caches.nelts == 0) {
         return NGX_OK;
     }
@@ -567,3 +630,103 @@ ngx_http_harbor_init_process(ngx_cycle_t *cycle)
 
     return NGX_OK;
 }
+
+
+/*
+ * A worker killed in the middle of an upload leaves its request body in
+ * <storage>/_tmp.  One worker looks there every harbor_tmp_sweep, the
+ * walk done in a thread of the "default" pool: files idle for twice
+ * client_body_timeout that no process holds open for writing go.
+ */
+
+static void
+ngx_http_harbor_sweep_timer(ngx_event_t *ev)
+{
+    ngx_http_harbor_main_conf_t *hmcf = ev->data;
+
+#if (NGX_THREADS)
+    ngx_thread_task_t  *task;
+#endif
+
+    if (ngx_exiting || ngx_quit || ngx_terminate) {
+        return;
+    }
+
+#if (NGX_THREADS)
+
+    if (hmcf->thread_pool) {
+        task = hmcf->sweep_task;
+
+        if (task == NULL) {
+            task = ngx_thread_task_alloc(ngx_cycle->pool, 0);
+            if (task == NULL) {
+                goto again;
+            }
+
+            task->handler = ngx_http_harbor_sweep_thread;
+            task->ctx = hmcf;
+            task->event.handler = ngx_http_harbor_sweep_done;
+            task->event.data = hmcf;
+            task->event.log = ev->log;
+
+            hmcf->sweep_task = task;
+        }
+
+        if (ngx_thread_task_post(hmcf->thread_pool, task) == NGX_OK) {
+            /* the timer is set again when the walk is done */
+            return;
+        }
+
+        ngx_log_error(NGX_LOG_ERR, ev->log, 0,
+                      "harbor: the sweep of _tmp could not be queued");
+        goto again;
+    }
+
+#endif
+
+    ngx_http_harbor_sweep(hmcf, ev->log);
+
+#if (NGX_THREADS)
+again:
+#endif
+
+    ngx_add_timer(ev, hmcf->sweep);
+}
+
+
+static void
+ngx_http_harbor_sweep(ngx_http_harbor_main_conf_t *hmcf, ngx_log_t *log)
+{
+    ngx_str_t   *tmp;
+    ngx_uint_t   i;
+
+    tmp = hmcf->tmp_paths.elts;
+
+    for (i = 0; i < hmcf->tmp_paths.nelts; i++) {
+        ngx_http_harbor_sweep_tmp(&tmp[i], hmcf->tmp_age, log);
+    }
+}
+
+
+#if (NGX_THREADS)
+
+static void
+ngx_http_harbor_sweep_thread(void *data, ngx_log_t *log)
+{
+    ngx_http_harbor_sweep(data, log);
+}
+
+
+static void
+ngx_http_harbor_sweep_done(ngx_event_t *ev)
+{
+    ngx_http_harbor_main_conf_t *hmcf = ev->data;
+
+    if (ngx_exiting || ngx_quit || ngx_terminate) {
+        return;
+    }
+
+    ngx_add_timer(&hmcf->sweep_event, hmcf->sweep);
+}
+
+#endif

@@ -1967,14 +1967,72 @@ ngx_http_harbor_sweep_tmp(ngx_str_t *dir, time_t age, ngx_log_t *log)
 }
 
 
+/*
+ * Whether a process has the file open for writing: a live request body
+ * (nginx keeps its temporary file open until the request ends, and a slow
+ * client may leave it untouched for long while its bytes fill the body
+ * buffer).  A read lease is refused while anyone writes the file; while
+ * it is held, nobody can open the file for writing unnoticed, so the
+ * file is removed under it.  A filesystem without leases lets the age
+ * alone decide.
+ */
+
+static ngx_uint_t
+ngx_http_harbor_file_in_use(ngx_str_t *path, ngx_log_t *log, ngx_fd_t *fd)
+{
+    ngx_err_t  err;
+
+    *fd = ngx_open_file(path->data, NGX_FILE_RDONLY|NGX_FILE_NONBLOCK,
+                        NGX_FILE_OPEN, 0);
+
+    if (*fd == NGX_INVALID_FILE) {
+        err = ngx_errno;
+
+        if (err != NGX_ENOENT) {
+            ngx_log_error(NGX_LOG_ERR, log, err,
+                          ngx_open_file_n " \"%s\" failed", path->data);
+        }
+
+        /* gone, or not ours to judge: left alone */
+        return 1;
+    }
+
+    if (fcntl(*fd, F_SETLEASE, F_RDLCK) == -1) {
+        err = ngx_errno;
+
+        if (err == NGX_EAGAIN || err == EBUSY) {
+            return 1;
+        }
+
+        ngx_log_debug1(NGX_LOG_DEBUG_CORE, log, err,
+                       "fcntl(F_SETLEASE) \"%s\" failed", path->data);
+    }
+
+    return 0;
+}
+
+
 /* ctx->data, if set, is the age a file must have to go */
 
 static ngx_int_t
 ngx_http_harbor_delete_file(ngx_tree_ctx_t *ctx, ngx_str_t *path)
 {
+    ngx_fd_t    fd;
+    ngx_uint_t  busy;
+
+    fd = NGX_INVALID_FILE;
+
     if (ctx->data) {
         if (ngx_time() - ctx->mtime < *(time_t *) ctx->data) {
             return NGX_OK;
+        }
+
+        busy = ngx_http_harbor_file_in_use(path, ctx->log, &fd);
+
+        if (busy) {
+            ngx_log_debug1(NGX_LOG_DEBUG_CORE, ctx->log, 0,
+                           "harbor: \"%s\" is being written", path->data);
+            goto done;
         }
 
         ngx_log_error(NGX_LOG_NOTICE, ctx->log, 0,
@@ -1987,6 +2045,15 @@ ngx_http_harbor_delete_file(ngx_tree_ctx_t *ctx, ngx_str_t *path)
     {
         ngx_log_error(NGX_LOG_CRIT, ctx->log, ngx_errno,
                       ngx_delete_file_n " \"%s\" failed", path->data);
+    }
+
+done:
+
+    /* the lease, if taken, goes with the descriptor */
+
+    if (fd != NGX_INVALID_FILE && ngx_close_file(fd) == NGX_FILE_ERROR) {
+        ngx_log_error(NGX_LOG_ALERT, ctx->log, ngx_errno,
+                      ngx_close_file_n " \"%s\" failed", path->data);
     }
 
     return NGX_OK;
