@@ -40,6 +40,8 @@ static ngx_int_t ngx_http_harbor_accepts(ngx_http_request_t *r,
 static ngx_int_t ngx_http_harbor_untagged_only(ngx_http_request_t *r);
 static ngx_int_t ngx_http_harbor_tags_at(ngx_http_request_t *r,
     ngx_str_t *name, ngx_str_t *digest, ngx_uint_t del);
+static ngx_int_t ngx_http_harbor_too_many(ngx_http_request_t *r,
+    hb_manifest_t *m, char *err, size_t len);
 static ngx_int_t ngx_http_harbor_require(ngx_http_request_t *r,
     ngx_http_harbor_route_t *rt, ngx_http_harbor_link_e kind,
     ngx_str_t *digest);
@@ -401,6 +403,40 @@ ngx_http_harbor_manifest_put_done(ngx_http_request_t *r)
 }
 
 
+/*
+ * Every descriptor of a pushed manifest costs a link lookup and a stat in
+ * the event loop: how many a manifest may have is capped
+ * (harbor_manifest_descriptors), with a message that names the limit.
+ */
+
+static ngx_int_t
+ngx_http_harbor_too_many(ngx_http_request_t *r, hb_manifest_t *m, char *err,
+    size_t len)
+{
+    size_t                       n;
+    ngx_http_harbor_loc_conf_t  *hlcf;
+
+    hlcf = ngx_http_get_module_loc_conf(r, ngx_http_harbor_module);
+
+    n = m->nblobs + m->nmanifests + (m->config.digest[0] ? 1 : 0);
+
+    if (hlcf->descriptors == 0 || n <= hlcf->descriptors) {
+        return 0;
+    }
+
+    ngx_snprintf((u_char *) err, len,
+                 "the manifest has %uz descriptors, more than the %ui this "
+                 "registry accepts (harbor_manifest_descriptors)%Z",
+                 n, hlcf->descriptors);
+    err[len - 1] = '\0';
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "harbor: manifest refused: %s", err);
+
+    return 1;
+}
+
+
 static ngx_int_t
 ngx_http_harbor_manifest_store(ngx_http_request_t *r,
     ngx_http_harbor_route_t *rt, ngx_str_t *body, ngx_str_t *digest)
@@ -429,6 +465,12 @@ ngx_http_harbor_manifest_store(ngx_http_request_t *r,
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "harbor: manifest refused: %V", &msg);
 
+        return ngx_http_harbor_error(r, NGX_HTTP_BAD_REQUEST,
+                                     "MANIFEST_INVALID", err, NULL);
+    }
+
+    if (ngx_http_harbor_too_many(r, &m, err, sizeof(err))) {
+        hb_manifest_free(&m);
         return ngx_http_harbor_error(r, NGX_HTTP_BAD_REQUEST,
                                      "MANIFEST_INVALID", err, NULL);
     }

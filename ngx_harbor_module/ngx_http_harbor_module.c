@@ -129,6 +129,13 @@ static ngx_command_t  ngx_http_harbor_commands[] = {
       offsetof(ngx_http_harbor_loc_conf_t, sessions_per_user),
       NULL },
 
+    { ngx_string("harbor_manifest_descriptors"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_harbor_loc_conf_t, descriptors),
+      NULL },
+
     { ngx_string("harbor_tmp_sweep"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_msec_slot,
@@ -203,6 +210,7 @@ ngx_http_harbor_create_loc_conf(ngx_conf_t *cf)
     conf->limits = NGX_CONF_UNSET_PTR;
     conf->sessions = NGX_CONF_UNSET_UINT;
     conf->sessions_per_user = NGX_CONF_UNSET_UINT;
+    conf->descriptors = NGX_CONF_UNSET_UINT;
 
     return conf;
 }
@@ -236,6 +244,14 @@ ngx_http_harbor_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_uint_value(conf->sessions_per_user,
                               prev->sessions_per_user, 1000);
     ngx_conf_merge_ptr_value(conf->limits, prev->limits, NULL);
+
+    /*
+     * Each descriptor of a pushed manifest costs a link lookup and a stat
+     * in the event loop.  Images have at most 127 layers (overlayfs), an
+     * index tens of platforms: 512 leaves room for artifacts.
+     */
+
+    ngx_conf_merge_uint_value(conf->descriptors, prev->descriptors, 512);
 
     /*
      * token_service and token_issuer are used as C strings: both the

@@ -52,7 +52,7 @@ typedef struct {
     ngx_shm_zone_t             *limits;
     ngx_uint_t                  sessions;      /* open uploads, in all */
     ngx_uint_t                  sessions_per_user;
-    ngx_uint_t                  max_layers;    /* descriptors a manifest */
+    ngx_uint_t                  descriptors;   /* most in a manifest */
     ngx_str_t                   token_service; /* aud, NUL-terminated */
     ngx_str_t                   token_issuer;  /* iss, NUL-terminated */
 } ngx_http_harbor_loc_conf_t;
