@@ -33,6 +33,8 @@
 #define NGX_HTTP_HARBOR_AUTH_TOKEN   1
 
 #define NGX_HTTP_HARBOR_LIST_MAX     1000    /* cap of n in lists */
+#define NGX_HTTP_HARBOR_REFERRERS    100     /* cap of n in referrers */
+#define NGX_HTTP_HARBOR_REFERRERS_READ  (4 * 1024 * 1024)  /* per page */
 #define NGX_HTTP_HARBOR_LEASE        600     /* s: a HEAD renews a blob */
 
 
@@ -129,6 +131,19 @@ typedef enum {
 } ngx_http_harbor_link_e;
 
 
+/*
+ * A page of a sorted list: the first n names after last, and one more if
+ * there is one (then a Link to the next page is due).  Only names that
+ * may be on the page are kept: a page costs O(n) memory, not O(list).
+ */
+typedef struct {
+    ngx_array_t                 items;       /* of ngx_str_t, sorted */
+    ngx_str_t                   last;
+    ngx_uint_t                  n;
+    int                       (*valid)(const unsigned char *p, size_t len);
+} ngx_http_harbor_page_t;
+
+
 extern ngx_module_t  ngx_http_harbor_module;
 
 
@@ -152,6 +167,10 @@ ngx_int_t ngx_http_harbor_errno_status(ngx_err_t err);
 ngx_int_t ngx_http_harbor_storage_error(ngx_http_request_t *r);
 ngx_int_t ngx_http_harbor_send_list(ngx_http_request_t *r, ngx_array_t *items,
     ngx_str_t *path, const char *prefix, const char *key);
+ngx_int_t ngx_http_harbor_list_args(ngx_http_request_t *r, ngx_int_t *n,
+    ngx_str_t *last);
+ngx_int_t ngx_http_harbor_page_init(ngx_http_request_t *r,
+    ngx_http_harbor_page_t *page, ngx_uint_t max);
 
 /* ngx_http_harbor_blob.c */
 ngx_int_t ngx_http_harbor_blob(ngx_http_request_t *r,
@@ -200,11 +219,13 @@ ngx_int_t ngx_http_harbor_link_delete(ngx_http_request_t *r, ngx_str_t *name,
     ngx_http_harbor_link_e kind, ngx_str_t *key, ngx_str_t *key2);
 ngx_int_t ngx_http_harbor_repo_exists(ngx_http_request_t *r, ngx_str_t *name);
 ngx_int_t ngx_http_harbor_list_tags(ngx_http_request_t *r, ngx_str_t *name,
+    ngx_http_harbor_page_t *page);
+ngx_int_t ngx_http_harbor_all_tags(ngx_http_request_t *r, ngx_str_t *name,
     ngx_array_t *tags);
 ngx_int_t ngx_http_harbor_list_repos(ngx_http_request_t *r,
-    ngx_array_t *names);
+    ngx_http_harbor_page_t *page);
 ngx_int_t ngx_http_harbor_list_referrers(ngx_http_request_t *r,
-    ngx_str_t *name, ngx_str_t *subject, ngx_array_t *digests);
+    ngx_str_t *name, ngx_str_t *subject, ngx_http_harbor_page_t *page);
 ngx_int_t ngx_http_harbor_upload_create(ngx_http_request_t *r,
     ngx_str_t *name, ngx_str_t *uuid);
 ngx_int_t ngx_http_harbor_upload_open(ngx_http_request_t *r, ngx_str_t *name,

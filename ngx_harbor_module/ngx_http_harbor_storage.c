@@ -51,12 +51,17 @@ static ngx_int_t ngx_http_harbor_delete_dir(ngx_tree_ctx_t *ctx,
     ngx_str_t *path);
 static ngx_int_t ngx_http_harbor_noop(ngx_tree_ctx_t *ctx, ngx_str_t *path);
 static ngx_int_t ngx_http_harbor_read_dir(ngx_http_request_t *r,
-    ngx_str_t *path, ngx_array_t *names, ngx_uint_t dirs_only);
+    ngx_str_t *path, ngx_array_t *names, ngx_http_harbor_page_t *page,
+    ngx_uint_t dirs_only);
+static ngx_int_t ngx_http_harbor_tags_dir(ngx_http_request_t *r,
+    ngx_str_t *name, ngx_str_t *path);
+static ngx_int_t ngx_http_harbor_page_add(ngx_http_request_t *r,
+    ngx_http_harbor_page_t *page, u_char *data, size_t len);
+static ngx_uint_t ngx_http_harbor_page_skips(ngx_http_harbor_page_t *page,
+    u_char *prefix, size_t len);
 static ngx_int_t ngx_http_harbor_walk_repos(ngx_http_request_t *r,
-    u_char *path, size_t len, size_t base, ngx_array_t *names,
+    u_char *path, size_t len, size_t base, ngx_http_harbor_page_t *page,
     ngx_uint_t depth);
-static int ngx_libc_cdecl ngx_http_harbor_cmp_str(const void *one,
-    const void *two);
 static void ngx_http_harbor_close_lock(void *data);
 
 
@@ -789,16 +794,14 @@ ngx_http_harbor_blob_touch(ngx_http_request_t *r, ngx_str_t *digest)
 }
 
 
-/* Tags of a repository, sorted.  NGX_DECLINED if the repository is unknown. */
+/* The tags directory of a repository; NGX_DECLINED: no repository. */
 
-ngx_int_t
-ngx_http_harbor_list_tags(ngx_http_request_t *r, ngx_str_t *name,
-    ngx_array_t *tags)
+static ngx_int_t
+ngx_http_harbor_tags_dir(ngx_http_request_t *r, ngx_str_t *name,
+    ngx_str_t *path)
 {
     u_char                      *p;
     ngx_int_t                    rc;
-    ngx_str_t                    path, *t;
-    ngx_uint_t                   i, j;
     ngx_http_harbor_loc_conf_t  *hlcf;
 
     rc = ngx_http_harbor_repo_exists(r, name);
@@ -808,18 +811,63 @@ ngx_http_harbor_list_tags(ngx_http_request_t *r, ngx_str_t *name,
 
     hlcf = ngx_http_harbor_conf(r);
 
-    path.data = ngx_pnalloc(r->pool,
-                            hlcf->v2.len + name->len
-                            + sizeof("/repositories//_manifests/tags"));
-    if (path.data == NULL) {
+    path->data = ngx_pnalloc(r->pool,
+                             hlcf->v2.len + name->len
+                             + sizeof("/repositories//_manifests/tags"));
+    if (path->data == NULL) {
         return NGX_ERROR;
     }
 
-    p = ngx_sprintf(path.data, "%V/repositories/%V/_manifests/tags%Z",
+    p = ngx_sprintf(path->data, "%V/repositories/%V/_manifests/tags%Z",
                     &hlcf->v2, name);
-    path.len = p - 1 - path.data;
+    path->len = p - 1 - path->data;
 
-    rc = ngx_http_harbor_read_dir(r, &path, tags, 1);
+    return NGX_OK;
+}
+
+
+/*
+ * A page of the tags of a repository.  NGX_DECLINED if the repository is
+ * unknown.  The directory is read once; only the names that may be on
+ * the page are kept (a filesystem lists them unsorted).
+ */
+
+ngx_int_t
+ngx_http_harbor_list_tags(ngx_http_request_t *r, ngx_str_t *name,
+    ngx_http_harbor_page_t *page)
+{
+    ngx_int_t  rc;
+    ngx_str_t  path;
+
+    rc = ngx_http_harbor_tags_dir(r, name, &path);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    page->valid = hb_tag_valid;
+
+    rc = ngx_http_harbor_read_dir(r, &path, NULL, page, 1);
+
+    return (rc == NGX_DECLINED) ? NGX_OK : rc;
+}
+
+
+/* Every tag of a repository, unsorted.  NGX_DECLINED: no repository. */
+
+ngx_int_t
+ngx_http_harbor_all_tags(ngx_http_request_t *r, ngx_str_t *name,
+    ngx_array_t *tags)
+{
+    ngx_int_t   rc;
+    ngx_str_t   path, *t;
+    ngx_uint_t  i, j;
+
+    rc = ngx_http_harbor_tags_dir(r, name, &path);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    rc = ngx_http_harbor_read_dir(r, &path, tags, NULL, 1);
     if (rc == NGX_DECLINED) {
         return NGX_OK;
     }
@@ -838,21 +886,21 @@ ngx_http_harbor_list_tags(ngx_http_request_t *r, ngx_str_t *name,
 
     tags->nelts = j;
 
-    ngx_qsort(tags->elts, tags->nelts, sizeof(ngx_str_t),
-              ngx_http_harbor_cmp_str);
-
     return NGX_OK;
 }
 
 
-/* Every repository (a directory holding _manifests), sorted. */
+/*
+ * A page of the repositories (directories holding _manifests).  Subtrees
+ * whose names all come before ?last=, or after a full page, are not
+ * read.
+ */
 
 ngx_int_t
-ngx_http_harbor_list_repos(ngx_http_request_t *r, ngx_array_t *names)
+ngx_http_harbor_list_repos(ngx_http_request_t *r, ngx_http_harbor_page_t *page)
 {
     u_char                      *path;
     size_t                       len;
-    ngx_int_t                    rc;
     ngx_http_harbor_loc_conf_t  *hlcf;
 
     hlcf = ngx_http_harbor_conf(r);
@@ -866,24 +914,16 @@ ngx_http_harbor_list_repos(ngx_http_request_t *r, ngx_array_t *names)
 
     ngx_sprintf(path, "%V/repositories%Z", &hlcf->v2);
 
-    rc = ngx_http_harbor_walk_repos(r, path, len, len + 1, names, 0);
-    if (rc != NGX_OK) {
-        return rc;
-    }
-
-    ngx_qsort(names->elts, names->nelts, sizeof(ngx_str_t),
-              ngx_http_harbor_cmp_str);
-
-    return NGX_OK;
+    return ngx_http_harbor_walk_repos(r, path, len, len + 1, page, 0);
 }
 
 
 static ngx_int_t
 ngx_http_harbor_walk_repos(ngx_http_request_t *r, u_char *path, size_t len,
-    size_t base, ngx_array_t *names, ngx_uint_t depth)
+    size_t base, ngx_http_harbor_page_t *page, ngx_uint_t depth)
 {
     ngx_int_t    rc;
-    ngx_str_t    dir, *sub, *name;
+    ngx_str_t    dir, *sub;
     ngx_uint_t   i;
     ngx_array_t  subs;
 
@@ -899,7 +939,7 @@ ngx_http_harbor_walk_repos(ngx_http_request_t *r, u_char *path, size_t len,
     dir.len = len;
     path[len] = '\0';
 
-    rc = ngx_http_harbor_read_dir(r, &dir, &subs, 1);
+    rc = ngx_http_harbor_read_dir(r, &dir, &subs, NULL, 1);
     if (rc == NGX_DECLINED) {
         return NGX_OK;
     }
@@ -915,18 +955,12 @@ ngx_http_harbor_walk_repos(ngx_http_request_t *r, u_char *path, size_t len,
         if (sub[i].len == 10 && ngx_strncmp(sub[i].data, "_manifests", 10) == 0
             && len > base && hb_name_valid(path + base, len - base))
         {
-            name = ngx_array_push(names);
-            if (name == NULL) {
+            if (ngx_http_harbor_page_add(r, page, path + base, len - base)
+                != NGX_OK)
+            {
                 return NGX_ERROR;
             }
 
-            name->len = len - base;
-            name->data = ngx_pnalloc(r->pool, name->len);
-            if (name->data == NULL) {
-                return NGX_ERROR;
-            }
-
-            ngx_memcpy(name->data, path + base, name->len);
             continue;
         }
 
@@ -935,11 +969,20 @@ ngx_http_harbor_walk_repos(ngx_http_request_t *r, u_char *path, size_t len,
             continue;
         }
 
+        /* the names below start with "<sub>/": any for this page? */
+
         path[len] = '/';
         ngx_memcpy(path + len + 1, sub[i].data, sub[i].len);
+        path[len + 1 + sub[i].len] = '/';
+
+        if (ngx_http_harbor_page_skips(page, path + base,
+                                       len + 2 + sub[i].len - base))
+        {
+            continue;
+        }
 
         rc = ngx_http_harbor_walk_repos(r, path, len + 1 + sub[i].len, base,
-                                        names, depth + 1);
+                                        page, depth + 1);
         if (rc != NGX_OK) {
             return rc;
         }
@@ -951,17 +994,21 @@ ngx_http_harbor_walk_repos(ngx_http_request_t *r, u_char *path, size_t len,
 }
 
 
-/* Digests of the manifests whose subject is the given digest. */
+/*
+ * A page of the digests of the manifests whose subject is the given
+ * digest.
+ */
 
 ngx_int_t
 ngx_http_harbor_list_referrers(ngx_http_request_t *r, ngx_str_t *name,
-    ngx_str_t *subject, ngx_array_t *digests)
+    ngx_str_t *subject, ngx_http_harbor_page_t *page)
 {
     u_char                      *p;
     ngx_int_t                    rc;
-    ngx_str_t                    path, sub, *alg, *hex, *d;
+    ngx_str_t                    path, sub, *alg, *hex;
     ngx_uint_t                   i, j;
     ngx_array_t                  algs, hexes;
+    u_char                       d[HB_DIGEST_MAX];
     ngx_http_harbor_loc_conf_t  *hlcf;
 
     hlcf = ngx_http_harbor_conf(r);
@@ -983,7 +1030,7 @@ ngx_http_harbor_list_referrers(ngx_http_request_t *r, ngx_str_t *name,
         return NGX_ERROR;
     }
 
-    rc = ngx_http_harbor_read_dir(r, &path, &algs, 1);
+    rc = ngx_http_harbor_read_dir(r, &path, &algs, NULL, 1);
     if (rc == NGX_DECLINED) {
         return NGX_OK;
     }
@@ -1008,7 +1055,7 @@ ngx_http_harbor_list_referrers(ngx_http_request_t *r, ngx_str_t *name,
             return NGX_ERROR;
         }
 
-        rc = ngx_http_harbor_read_dir(r, &sub, &hexes, 1);
+        rc = ngx_http_harbor_read_dir(r, &sub, &hexes, NULL, 1);
         if (rc == NGX_DECLINED) {
             continue;
         }
@@ -1020,27 +1067,21 @@ ngx_http_harbor_list_referrers(ngx_http_request_t *r, ngx_str_t *name,
         hex = hexes.elts;
 
         for (j = 0; j < hexes.nelts; j++) {
-            d = ngx_array_push(digests);
-            if (d == NULL) {
-                return NGX_ERROR;
+            if (alg[i].len + 1 + hex[j].len > HB_DIGEST_MAX) {
+                continue;
             }
 
-            d->data = ngx_pnalloc(r->pool, alg[i].len + 1 + hex[j].len);
-            if (d->data == NULL) {
-                return NGX_ERROR;
+            p = ngx_sprintf(d, "%V:%V", &alg[i], &hex[j]);
+
+            if (hb_digest_parse(d, p - d) == HB_DIGEST_NONE) {
+                continue;
             }
 
-            d->len = ngx_sprintf(d->data, "%V:%V", &alg[i], &hex[j])
-                     - d->data;
-
-            if (hb_digest_parse(d->data, d->len) == HB_DIGEST_NONE) {
-                digests->nelts--;
+            if (ngx_http_harbor_page_add(r, page, d, p - d) != NGX_OK) {
+                return NGX_ERROR;
             }
         }
     }
-
-    ngx_qsort(digests->elts, digests->nelts, sizeof(ngx_str_t),
-              ngx_http_harbor_cmp_str);
 
     return NGX_OK;
 }
@@ -1844,7 +1885,7 @@ ngx_http_harbor_write_atomic(ngx_http_request_t *r, u_char *path,
 
 static ngx_int_t
 ngx_http_harbor_read_dir(ngx_http_request_t *r, ngx_str_t *path,
-    ngx_array_t *names, ngx_uint_t dirs_only)
+    ngx_array_t *names, ngx_http_harbor_page_t *page, ngx_uint_t dirs_only)
 {
     size_t      len;
     ngx_dir_t   dir;
@@ -1886,6 +1927,17 @@ ngx_http_harbor_read_dir(ngx_http_request_t *r, ngx_str_t *path,
         }
 
         if (dirs_only && dir.type != 0 && !ngx_de_is_dir(&dir)) {
+            continue;
+        }
+
+        if (page) {
+            if (ngx_http_harbor_page_add(r, page, ngx_de_name(&dir), len)
+                != NGX_OK)
+            {
+                ngx_close_dir(&dir);
+                return NGX_ERROR;
+            }
+
             continue;
         }
 
@@ -2081,13 +2133,107 @@ ngx_http_harbor_noop(ngx_tree_ctx_t *ctx, ngx_str_t *path)
 }
 
 
-static int ngx_libc_cdecl
-ngx_http_harbor_cmp_str(const void *one, const void *two)
-{
-    const ngx_str_t  *a = one;
-    const ngx_str_t  *b = two;
+/*
+ * Offer a name to a page: it is kept, in order, if it comes after last,
+ * passes the page's check, and is among the first n + 1 seen so far.
+ * The copy is made only then.
+ */
 
-    return ngx_memn2cmp(a->data, b->data, a->len, b->len);
+static ngx_int_t
+ngx_http_harbor_page_add(ngx_http_request_t *r, ngx_http_harbor_page_t *page,
+    u_char *data, size_t len)
+{
+    ngx_str_t   *it;
+    ngx_uint_t   lo, hi, mid, max;
+
+    if (page->last.len
+        && ngx_memn2cmp(data, page->last.data, len, page->last.len) <= 0)
+    {
+        return NGX_OK;
+    }
+
+    if (page->valid && !page->valid(data, len)) {
+        return NGX_OK;
+    }
+
+    it = page->items.elts;
+    max = page->n + 1;
+
+    if (page->items.nelts == max
+        && ngx_memn2cmp(data, it[max - 1].data, len, it[max - 1].len) >= 0)
+    {
+        return NGX_OK;
+    }
+
+    /* where it goes */
+
+    lo = 0;
+    hi = page->items.nelts;
+
+    while (lo < hi) {
+        mid = (lo + hi) / 2;
+
+        if (ngx_memn2cmp(it[mid].data, data, it[mid].len, len) < 0) {
+            lo = mid + 1;
+
+        } else {
+            hi = mid;
+        }
+    }
+
+    if (lo < page->items.nelts
+        && ngx_memn2cmp(it[lo].data, data, it[lo].len, len) == 0)
+    {
+        return NGX_OK;
+    }
+
+    if (page->items.nelts < max) {
+        if (ngx_array_push(&page->items) == NULL) {
+            return NGX_ERROR;
+        }
+
+        it = page->items.elts;
+    }
+
+    ngx_memmove(&it[lo + 1], &it[lo],
+                (page->items.nelts - 1 - lo) * sizeof(ngx_str_t));
+
+    it[lo].len = len;
+    it[lo].data = ngx_pnalloc(r->pool, len);
+    if (it[lo].data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(it[lo].data, data, len);
+
+    return NGX_OK;
+}
+
+
+/*
+ * Whether no name that starts with this prefix can be on the page: all
+ * of them come before last, or after the page is full.
+ */
+
+static ngx_uint_t
+ngx_http_harbor_page_skips(ngx_http_harbor_page_t *page, u_char *prefix,
+    size_t len)
+{
+    ngx_str_t  *it;
+
+    if (page->last.len
+        && !(page->last.len >= len
+             && ngx_strncmp(page->last.data, prefix, len) == 0)
+        && ngx_memn2cmp(prefix, page->last.data, len, page->last.len) < 0)
+    {
+        return 1;
+    }
+
+    it = page->items.elts;
+
+    return page->items.nelts == page->n + 1
+           && ngx_memn2cmp(prefix, it[page->n].data, len, it[page->n].len)
+              > 0;
 }
 
 

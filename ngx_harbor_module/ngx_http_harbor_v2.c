@@ -11,8 +11,6 @@
 
 static ngx_int_t ngx_http_harbor_parse_route(ngx_http_request_t *r,
     ngx_http_harbor_route_t *rt, ngx_http_harbor_fail_t *fail);
-static ngx_int_t ngx_http_harbor_list_args(ngx_http_request_t *r,
-    ngx_int_t *n, ngx_str_t *last);
 static ngx_uint_t ngx_http_harbor_out_of_fds(ngx_http_request_t *r);
 
 
@@ -826,7 +824,7 @@ ngx_http_harbor_storage_error(ngx_http_request_t *r)
 
 /* ?n= and ?last= of the list endpoints.  n is -1 when absent. */
 
-static ngx_int_t
+ngx_int_t
 ngx_http_harbor_list_args(ngx_http_request_t *r, ngx_int_t *n, ngx_str_t *last)
 {
     ngx_str_t  v;
@@ -853,6 +851,37 @@ ngx_http_harbor_list_args(ngx_http_request_t *r, ngx_int_t *n, ngx_str_t *last)
 
     rc = ngx_http_harbor_arg(r, "last", last);
     if (rc == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The page ?n= and ?last= ask for, at most max names (NGX_DECLINED: a bad
+ * n, answered by send_list()).
+ */
+
+ngx_int_t
+ngx_http_harbor_page_init(ngx_http_request_t *r, ngx_http_harbor_page_t *page,
+    ngx_uint_t max)
+{
+    ngx_int_t  n, rc;
+
+    ngx_memzero(page, sizeof(ngx_http_harbor_page_t));
+
+    rc = ngx_http_harbor_list_args(r, &n, &page->last);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    page->n = (n < 0 || (ngx_uint_t) n > max) ? max : (ngx_uint_t) n;
+
+    if (ngx_array_init(&page->items, r->pool, ngx_min(page->n + 1, 64),
+                       sizeof(ngx_str_t))
+        != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
