@@ -43,6 +43,8 @@ typedef struct {
 
 static ngx_int_t ngx_http_harbor_limits_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
+static ngx_http_harbor_limits_sh_t *ngx_http_harbor_limits_get(
+    ngx_http_request_t *r, ngx_slab_pool_t **shpool);
 static ngx_uint_t ngx_http_harbor_buckets_sum(ngx_http_harbor_buckets_t *b,
     time_t hour);
 static void ngx_http_harbor_buckets_less(ngx_http_harbor_buckets_t *b,
@@ -130,15 +132,13 @@ ngx_http_harbor_sessions_begin(ngx_http_request_t *r)
     ngx_http_harbor_loc_conf_t   *hlcf;
     ngx_http_harbor_limits_sh_t  *sh;
 
-    hlcf = ngx_http_get_module_loc_conf(r, ngx_http_harbor_module);
-    ctx = ngx_http_get_module_ctx(r, ngx_http_harbor_module);
-
-    if (hlcf->limits == NULL) {
+    sh = ngx_http_harbor_limits_get(r, &shpool);
+    if (sh == NULL) {
         return NGX_OK;
     }
 
-    shpool = (ngx_slab_pool_t *) hlcf->limits->shm.addr;
-    sh = hlcf->limits->data;
+    hlcf = ngx_http_get_module_loc_conf(r, ngx_http_harbor_module);
+    ctx = ngx_http_get_module_ctx(r, ngx_http_harbor_module);
 
     hour = ngx_time() / 3600;
     u = NULL;
@@ -228,13 +228,12 @@ ngx_http_harbor_sessions_end(ngx_http_request_t *r, ngx_str_t *uuid)
     ngx_slab_pool_t              *shpool;
     ngx_http_harbor_ctx_t        *ctx;
     ngx_http_harbor_user_t       *u;
-    ngx_http_harbor_loc_conf_t   *hlcf;
     ngx_http_harbor_limits_sh_t  *sh;
 
-    hlcf = ngx_http_get_module_loc_conf(r, ngx_http_harbor_module);
+    sh = ngx_http_harbor_limits_get(r, &shpool);
     ctx = ngx_http_get_module_ctx(r, ngx_http_harbor_module);
 
-    if (hlcf->limits == NULL || ctx == NULL) {
+    if (sh == NULL || ctx == NULL) {
         return;
     }
 
@@ -267,9 +266,6 @@ ngx_http_harbor_sessions_end(ngx_http_request_t *r, ngx_str_t *uuid)
         hour = (time_t) (ms / 1000 / 3600);
     }
 
-    shpool = (ngx_slab_pool_t *) hlcf->limits->shm.addr;
-    sh = hlcf->limits->data;
-
     ngx_shmtx_lock(&shpool->mutex);
 
     ngx_http_harbor_buckets_less(&sh->sessions, now, hour);
@@ -288,6 +284,25 @@ ngx_http_harbor_sessions_end(ngx_http_request_t *r, ngx_str_t *uuid)
     }
 
     ngx_shmtx_unlock(&shpool->mutex);
+}
+
+
+/* The counts of the location's zone, if it has one. */
+
+static ngx_http_harbor_limits_sh_t *
+ngx_http_harbor_limits_get(ngx_http_request_t *r, ngx_slab_pool_t **shpool)
+{
+    ngx_http_harbor_loc_conf_t  *hlcf;
+
+    hlcf = ngx_http_get_module_loc_conf(r, ngx_http_harbor_module);
+
+    if (hlcf->limits == NULL) {
+        return NULL;
+    }
+
+    *shpool = (ngx_slab_pool_t *) hlcf->limits->shm.addr;
+
+    return hlcf->limits->data;
 }
 
 

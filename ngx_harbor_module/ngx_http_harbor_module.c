@@ -42,8 +42,10 @@ typedef struct {
 
 
 static void ngx_http_harbor_sweep_timer(ngx_event_t *ev);
+static ngx_http_harbor_main_conf_t *ngx_http_harbor_main_conf(
+    ngx_cycle_t *cycle);
 static void ngx_http_harbor_sweep(ngx_http_harbor_main_conf_t *hmcf,
-    ngx_log_t *log);
+    time_t age, ngx_log_t *log);
 #if (NGX_THREADS)
 static void ngx_http_harbor_sweep_thread(void *data, ngx_log_t *log);
 static void ngx_http_harbor_sweep_done(ngx_event_t *ev);
@@ -558,25 +560,28 @@ ngx_http_harbor_init_main_conf(ngx_conf_t *cf, void *conf)
 static ngx_int_t
 ngx_http_harbor_init_module(ngx_cycle_t *cycle)
 {
-    ngx_str_t                    *tmp;
-    ngx_uint_t                    i;
-    ngx_http_conf_ctx_t          *ctx;
     ngx_http_harbor_main_conf_t  *hmcf;
 
-    ctx = (ngx_http_conf_ctx_t *) cycle->conf_ctx[ngx_http_module.index];
-    if (ctx == NULL) {
-        return NGX_OK;
-    }
+    hmcf = ngx_http_harbor_main_conf(cycle);
 
-    hmcf = ctx->main_conf[ngx_http_harbor_module.ctx_index];
-    tmp = hmcf->tmp_paths.elts;
-
-    for (i = 0; i < hmcf->tmp_paths.nelts; i++) {
-        ngx_http_harbor_sweep_tmp(&tmp[i], NGX_HTTP_HARBOR_TMP_AGE,
-                                  cycle->log);
+    if (hmcf) {
+        ngx_http_harbor_sweep(hmcf, NGX_HTTP_HARBOR_TMP_AGE, cycle->log);
     }
 
     return NGX_OK;
+}
+
+
+/* The module's main configuration in a cycle, if it has an http block. */
+
+static ngx_http_harbor_main_conf_t *
+ngx_http_harbor_main_conf(ngx_cycle_t *cycle)
+{
+    ngx_http_conf_ctx_t  *ctx;
+
+    ctx = (ngx_http_conf_ctx_t *) cycle->conf_ctx[ngx_http_module.index];
+
+    return ctx ? ctx->main_conf[ngx_http_harbor_module.ctx_index] : NULL;
 }
 
 
@@ -593,15 +598,12 @@ ngx_http_harbor_init_process(ngx_cycle_t *cycle)
     ngx_uint_t                    i, max;
     struct rlimit                 rl;
     ngx_open_file_cache_t       **cache;
-    ngx_http_conf_ctx_t          *ctx;
     ngx_http_harbor_main_conf_t  *hmcf;
 
-    ctx = (ngx_http_conf_ctx_t *) cycle->conf_ctx[ngx_http_module.index];
-    if (ctx == NULL) {
+    hmcf = ngx_http_harbor_main_conf(cycle);
+    if (hmcf == NULL) {
         return NGX_OK;
     }
-
-    hmcf = ctx->main_conf[ngx_http_harbor_module.ctx_index];
 
     /* one worker sweeps <storage>/_tmp now and then */
 
@@ -700,7 +702,7 @@ ngx_http_harbor_sweep_timer(ngx_event_t *ev)
 
 #endif
 
-    ngx_http_harbor_sweep(hmcf, ev->log);
+    ngx_http_harbor_sweep(hmcf, hmcf->tmp_age, ev->log);
 
 #if (NGX_THREADS)
 again:
@@ -711,7 +713,8 @@ again:
 
 
 static void
-ngx_http_harbor_sweep(ngx_http_harbor_main_conf_t *hmcf, ngx_log_t *log)
+ngx_http_harbor_sweep(ngx_http_harbor_main_conf_t *hmcf, time_t age,
+    ngx_log_t *log)
 {
     ngx_str_t   *tmp;
     ngx_uint_t   i;
@@ -719,7 +722,7 @@ ngx_http_harbor_sweep(ngx_http_harbor_main_conf_t *hmcf, ngx_log_t *log)
     tmp = hmcf->tmp_paths.elts;
 
     for (i = 0; i < hmcf->tmp_paths.nelts; i++) {
-        ngx_http_harbor_sweep_tmp(&tmp[i], hmcf->tmp_age, log);
+        ngx_http_harbor_sweep_tmp(&tmp[i], age, log);
     }
 }
 
@@ -729,7 +732,9 @@ ngx_http_harbor_sweep(ngx_http_harbor_main_conf_t *hmcf, ngx_log_t *log)
 static void
 ngx_http_harbor_sweep_thread(void *data, ngx_log_t *log)
 {
-    ngx_http_harbor_sweep(data, log);
+    ngx_http_harbor_main_conf_t *hmcf = data;
+
+    ngx_http_harbor_sweep(hmcf, hmcf->tmp_age, log);
 }
 
 

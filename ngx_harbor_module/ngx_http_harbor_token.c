@@ -390,9 +390,10 @@ ngx_http_harbor_too_large_handler(ngx_http_request_t *r)
 
     ngx_http_harbor_token_needs(r, ctx, &action, &scope);
 
+    /* the answer to any token over the cap, as the access check gives */
+
     ctx->fail_code = "UNAUTHORIZED";
-    ctx->fail_message = "the request headers are too large: a bearer token "
-                        "may have at most 8192 bytes";
+    ctx->fail_message = "the token is invalid or has expired";
 
     return ngx_http_harbor_challenge(r, hlcf, ctx, scope, "invalid_token");
 }
@@ -680,8 +681,9 @@ ngx_http_harbor_challenge(ngx_http_request_t *r,
 {
     u_char           *p;
     size_t            len;
-    ngx_str_t         realm, from, mount;
+    ngx_str_t         realm, from, mount, addr;
     ngx_table_elt_t  *h;
+    u_char            text[NGX_SOCKADDR_STRLEN];
 
     if (hlcf->token_realm) {
         if (ngx_http_complex_value(r, hlcf->token_realm, &realm) != NGX_OK) {
@@ -705,11 +707,26 @@ ngx_http_harbor_challenge(ngx_http_request_t *r,
 #endif
                         );
 
+        addr.len = NGX_SOCKADDR_STRLEN;
+        addr.data = text;
+
         if (r->headers_in.host && ngx_http_harbor_host_safe(
                                       &r->headers_in.host->value))
         {
             p = ngx_cpymem(p, r->headers_in.host->value.data,
                            r->headers_in.host->value.len);
+
+        } else if (r->headers_in.host == NULL
+                   && ngx_connection_local_sockaddr(r->connection, &addr, 1)
+                      == NGX_OK
+                   && r->connection->local_sockaddr->sa_family != AF_UNIX)
+        {
+            /*
+             * No Host header (HTTP/1.0, or request headers too large to
+             * be read to it): the address the client connected to.
+             */
+
+            p = ngx_cpymem(p, addr.data, addr.len);
 
         } else {
             p = ngx_cpymem(p, "localhost", sizeof("localhost") - 1);
