@@ -46,11 +46,16 @@ static ngx_int_t ngx_http_harbor_subject_kept(ngx_http_request_t *r,
     ngx_str_t *name, ngx_str_t *subject, time_t cutoff);
 static ngx_int_t ngx_http_harbor_tags_at(ngx_http_request_t *r,
     ngx_str_t *name, ngx_str_t *digest, ngx_uint_t del);
+static ngx_int_t ngx_http_harbor_too_many(ngx_http_request_t *r,
+    hb_manifest_t *m, char *err, size_t len);
 static ngx_int_t ngx_http_harbor_require(ngx_http_request_t *r,
     ngx_http_harbor_route_t *rt, ngx_http_harbor_link_e kind,
     ngx_str_t *digest);
 static ngx_int_t ngx_http_harbor_blob_unknown(ngx_http_request_t *r,
     ngx_str_t *digest);
+static ngx_int_t ngx_http_harbor_referrers_link(ngx_http_request_t *r,
+    ngx_http_harbor_route_t *rt, ngx_http_harbor_page_t *page,
+    ngx_str_t *last, ngx_str_t *filter);
 static ngx_int_t ngx_http_harbor_send_json(ngx_http_request_t *r,
     json_t *root, ngx_str_t *content_type);
 
@@ -407,6 +412,40 @@ ngx_http_harbor_manifest_put_done(ngx_http_request_t *r)
 }
 
 
+/*
+ * Every descriptor of a pushed manifest costs a link lookup and a stat in
+ * the event loop: how many a manifest may have is capped
+ * (harbor_manifest_descriptors), with a message that names the limit.
+ */
+
+static ngx_int_t
+ngx_http_harbor_too_many(ngx_http_request_t *r, hb_manifest_t *m, char *err,
+    size_t len)
+{
+    size_t                       n;
+    ngx_http_harbor_loc_conf_t  *hlcf;
+
+    hlcf = ngx_http_get_module_loc_conf(r, ngx_http_harbor_module);
+
+    n = m->nblobs + m->nmanifests + (m->config.digest[0] ? 1 : 0);
+
+    if (hlcf->descriptors == 0 || n <= hlcf->descriptors) {
+        return 0;
+    }
+
+    ngx_snprintf((u_char *) err, len,
+                 "the manifest has %uz descriptors, more than the %ui this "
+                 "registry accepts (harbor_manifest_descriptors)%Z",
+                 n, hlcf->descriptors);
+    err[len - 1] = '\0';
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "harbor: manifest refused: %s", err);
+
+    return 1;
+}
+
+
 static ngx_int_t
 ngx_http_harbor_manifest_store(ngx_http_request_t *r,
     ngx_http_harbor_route_t *rt, ngx_str_t *body, ngx_str_t *digest)
@@ -435,6 +474,12 @@ ngx_http_harbor_manifest_store(ngx_http_request_t *r,
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "harbor: manifest refused: %V", &msg);
 
+        return ngx_http_harbor_error(r, NGX_HTTP_BAD_REQUEST,
+                                     "MANIFEST_INVALID", err, NULL);
+    }
+
+    if (ngx_http_harbor_too_many(r, &m, err, sizeof(err))) {
+        hb_manifest_free(&m);
         return ngx_http_harbor_error(r, NGX_HTTP_BAD_REQUEST,
                                      "MANIFEST_INVALID", err, NULL);
     }
@@ -929,7 +974,7 @@ ngx_http_harbor_tags_at(ngx_http_request_t *r, ngx_str_t *name,
         return NGX_ERROR;
     }
 
-    rc = ngx_http_harbor_list_tags(r, name, &tags);
+    rc = ngx_http_harbor_all_tags(r, name, &tags);
     if (rc != NGX_OK) {
         return rc;
     }
@@ -972,16 +1017,21 @@ ngx_http_harbor_tags_at(ngx_http_request_t *r, ngx_str_t *name,
 ngx_int_t
 ngx_http_harbor_tags(ngx_http_request_t *r, ngx_http_harbor_route_t *rt)
 {
-    u_char       *p;
-    ngx_int_t     rc;
-    ngx_str_t     path;
-    ngx_array_t   tags;
+    u_char                  *p;
+    ngx_int_t                rc;
+    ngx_str_t                path;
+    ngx_http_harbor_page_t   page;
 
-    if (ngx_array_init(&tags, r->pool, 16, sizeof(ngx_str_t)) != NGX_OK) {
+    rc = ngx_http_harbor_page_init(r, &page, NGX_HTTP_HARBOR_LIST_MAX);
+
+    if (rc == NGX_ERROR) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    rc = ngx_http_harbor_list_tags(r, &rt->name, &tags);
+    /* a bad ?n= is answered by send_list() */
+
+    rc = (rc == NGX_OK) ? ngx_http_harbor_list_tags(r, &rt->name, &page)
+                        : ngx_http_harbor_repo_exists(r, &rt->name);
 
     if (rc == NGX_ERROR) {
         return ngx_http_harbor_storage_error(r);
@@ -1010,40 +1060,48 @@ ngx_http_harbor_tags(ngx_http_request_t *r, ngx_http_harbor_route_t *rt)
 
     ngx_sprintf(p, "\"name\":\"%V\",%Z", &rt->name);
 
-    return ngx_http_harbor_send_list(r, &tags, &path, (char *) p, "tags");
+    return ngx_http_harbor_send_list(r, &page.items, &path, (char *) p,
+                                     "tags");
 }
 
 
 ngx_int_t
 ngx_http_harbor_catalog(ngx_http_request_t *r)
 {
-    ngx_str_t     path;
-    ngx_array_t   names;
+    ngx_int_t                rc;
+    ngx_str_t                path;
+    ngx_http_harbor_page_t   page;
 
-    if (ngx_array_init(&names, r->pool, 64, sizeof(ngx_str_t)) != NGX_OK) {
+    rc = ngx_http_harbor_page_init(r, &page, NGX_HTTP_HARBOR_LIST_MAX);
+
+    if (rc == NGX_ERROR) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (ngx_http_harbor_list_repos(r, &names) != NGX_OK) {
+    /* a bad ?n= is answered by send_list() */
+
+    if (rc == NGX_OK && ngx_http_harbor_list_repos(r, &page) != NGX_OK) {
         return ngx_http_harbor_storage_error(r);
     }
 
     ngx_str_set(&path, "/v2/_catalog");
 
-    return ngx_http_harbor_send_list(r, &names, &path, "", "repositories");
+    return ngx_http_harbor_send_list(r, &page.items, &path, "",
+                                     "repositories");
 }
 
 
 ngx_int_t
 ngx_http_harbor_referrers(ngx_http_request_t *r, ngx_http_harbor_route_t *rt)
 {
-    json_t         *root, *list, *desc, *ann;
-    ngx_int_t       rc;
-    ngx_str_t       filter, body, *d, ct;
-    ngx_uint_t      i;
-    ngx_array_t     digests;
-    hb_manifest_t   m;
-    char            err[128];
+    json_t                  *root, *list, *desc, *ann;
+    size_t                   read;
+    ngx_int_t                rc;
+    ngx_str_t                filter, body, *d, ct, *next;
+    ngx_uint_t               i, n;
+    hb_manifest_t            m;
+    ngx_http_harbor_page_t   page;
+    char                     err[128];
 
     rc = ngx_http_harbor_arg(r, "artifactType", &filter);
     if (rc == NGX_ERROR) {
@@ -1054,11 +1112,27 @@ ngx_http_harbor_referrers(ngx_http_request_t *r, ngx_http_harbor_route_t *rt)
         ngx_str_null(&filter);
     }
 
-    if (ngx_array_init(&digests, r->pool, 8, sizeof(ngx_str_t)) != NGX_OK) {
+    /*
+     * A page holds at most NGX_HTTP_HARBOR_REFERRERS referrers, and stops
+     * early once NGX_HTTP_HARBOR_REFERRERS_READ bytes of manifests were
+     * read for it: one request cannot make a worker parse thousands of
+     * 4 MiB manifests.  The Link header leads to the next page.
+     */
+
+    rc = ngx_http_harbor_page_init(r, &page, NGX_HTTP_HARBOR_REFERRERS);
+
+    if (rc == NGX_ERROR) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (ngx_http_harbor_list_referrers(r, &rt->name, &rt->ref, &digests)
+    if (rc == NGX_DECLINED) {
+        return ngx_http_harbor_error(r, NGX_HTTP_BAD_REQUEST,
+                                     "PAGINATION_NUMBER_INVALID",
+                                     "invalid number of results requested",
+                                     NULL);
+    }
+
+    if (ngx_http_harbor_list_referrers(r, &rt->name, &rt->ref, &page)
         != NGX_OK)
     {
         return ngx_http_harbor_storage_error(r);
@@ -1071,15 +1145,25 @@ ngx_http_harbor_referrers(ngx_http_request_t *r, ngx_http_harbor_route_t *rt)
     }
 
     list = json_object_get(root, "manifests");
-    d = digests.elts;
+    d = page.items.elts;
+    n = ngx_min(page.items.nelts, page.n);
+    next = (n && page.items.nelts > n) ? &d[n - 1] : NULL;
+    read = 0;
 
-    for (i = 0; i < digests.nelts; i++) {
+    for (i = 0; i < n; i++) {
+
+        if (read >= NGX_HTTP_HARBOR_REFERRERS_READ) {
+            next = &d[i - 1];
+            break;
+        }
 
         if (ngx_http_harbor_blob_read(r, &d[i], HB_MANIFEST_MAX, &body)
             != NGX_OK)
         {
             continue;
         }
+
+        read += body.len;
 
         if (hb_manifest_parse((char *) body.data, body.len, NULL, 0, &m, err,
                               sizeof(err))
@@ -1132,9 +1216,53 @@ ngx_http_harbor_referrers(ngx_http_request_t *r, ngx_http_harbor_route_t *rt)
         }
     }
 
+    if (next && ngx_http_harbor_referrers_link(r, rt, &page, next, &filter)
+                != NGX_OK)
+    {
+        json_decref(root);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
     ngx_str_set(&ct, HB_MT_OCI_INDEX_S);
 
     return ngx_http_harbor_send_json(r, root, &ct);
+}
+
+
+/* Link: </v2/<name>/referrers/<digest>?n=..&last=..[&artifactType=..]> */
+
+static ngx_int_t
+ngx_http_harbor_referrers_link(ngx_http_request_t *r,
+    ngx_http_harbor_route_t *rt, ngx_http_harbor_page_t *page,
+    ngx_str_t *last, ngx_str_t *filter)
+{
+    u_char     *p;
+    size_t      len;
+    ngx_str_t   link;
+
+    len = sizeof("</v2//referrers/?n=&last=&artifactType=>; rel=\"next\"")
+          + rt->name.len + rt->ref.len + NGX_INT_T_LEN + last->len
+          + filter->len + 2 * ngx_escape_uri(NULL, filter->data, filter->len,
+                                             NGX_ESCAPE_ARGS);
+
+    link.data = ngx_pnalloc(r->pool, len);
+    if (link.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_sprintf(link.data, "</v2/%V/referrers/%V?n=%ui&last=%V",
+                    &rt->name, &rt->ref, page->n, last);
+
+    if (filter->len) {
+        p = ngx_cpymem(p, "&artifactType=", sizeof("&artifactType=") - 1);
+        p = (u_char *) ngx_escape_uri(p, filter->data, filter->len,
+                                      NGX_ESCAPE_ARGS);
+    }
+
+    p = ngx_cpymem(p, ">; rel=\"next\"", sizeof(">; rel=\"next\"") - 1);
+    link.len = p - link.data;
+
+    return ngx_http_harbor_add_header(r, "Link", &link);
 }
 
 

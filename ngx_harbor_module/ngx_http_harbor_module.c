@@ -15,9 +15,13 @@ static char *ngx_http_harbor_registry(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_harbor_journal_set(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_harbor_too_large(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static ngx_int_t ngx_http_harbor_init(ngx_conf_t *cf);
 static void *ngx_http_harbor_create_main_conf(ngx_conf_t *cf);
+static char *ngx_http_harbor_init_main_conf(ngx_conf_t *cf, void *conf);
 static ngx_int_t ngx_http_harbor_init_module(ngx_cycle_t *cycle);
+static ngx_int_t ngx_http_harbor_init_process(ngx_cycle_t *cycle);
 
 
 /* request bodies older than this in <storage>/_tmp were left by a crash */
@@ -26,7 +30,26 @@ static ngx_int_t ngx_http_harbor_init_module(ngx_cycle_t *cycle);
 
 typedef struct {
     ngx_array_t                 tmp_paths;   /* of ngx_str_t: <storage>/_tmp */
+    ngx_array_t                 caches;      /* of ngx_open_file_cache_t * */
+    ngx_msec_t                  sweep;       /* harbor_tmp_sweep */
+    time_t                      tmp_age;     /* 2 x client_body_timeout */
+    ngx_event_t                 sweep_event;
+#if (NGX_THREADS)
+    ngx_thread_pool_t          *thread_pool;
+    ngx_thread_task_t          *sweep_task;
+#endif
 } ngx_http_harbor_main_conf_t;
+
+
+static void ngx_http_harbor_sweep_timer(ngx_event_t *ev);
+static ngx_http_harbor_main_conf_t *ngx_http_harbor_main_conf(
+    ngx_cycle_t *cycle);
+static void ngx_http_harbor_sweep(ngx_http_harbor_main_conf_t *hmcf,
+    time_t age, ngx_log_t *log);
+#if (NGX_THREADS)
+static void ngx_http_harbor_sweep_thread(void *data, ngx_log_t *log);
+static void ngx_http_harbor_sweep_done(ngx_event_t *ev);
+#endif
 
 
 static ngx_conf_enum_t  ngx_http_harbor_auth_modes[] = {
@@ -94,6 +117,41 @@ static ngx_command_t  ngx_http_harbor_commands[] = {
       offsetof(ngx_http_harbor_loc_conf_t, token_issuer),
       NULL },
 
+    { ngx_string("harbor_upload_sessions"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_harbor_loc_conf_t, sessions),
+      NULL },
+
+    { ngx_string("harbor_upload_sessions_per_user"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_harbor_loc_conf_t, sessions_per_user),
+      NULL },
+
+    { ngx_string("harbor_manifest_descriptors"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_harbor_loc_conf_t, descriptors),
+      NULL },
+
+    { ngx_string("harbor_tmp_sweep"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_harbor_main_conf_t, sweep),
+      NULL },
+
+    { ngx_string("harbor_header_too_large"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_harbor_too_large,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
       ngx_null_command
 };
 
@@ -103,7 +161,7 @@ static ngx_http_module_t  ngx_http_harbor_module_ctx = {
     ngx_http_harbor_init,                  /* postconfiguration */
 
     ngx_http_harbor_create_main_conf,      /* create main configuration */
-    NULL,                                  /* init main configuration */
+    ngx_http_harbor_init_main_conf,        /* init main configuration */
 
     NULL,                                  /* create server configuration */
     NULL,                                  /* merge server configuration */
@@ -120,7 +178,7 @@ ngx_module_t  ngx_http_harbor_module = {
     NGX_HTTP_MODULE,                       /* module type */
     NULL,                                  /* init master */
     ngx_http_harbor_init_module,           /* init module */
-    NULL,                                  /* init process */
+    ngx_http_harbor_init_process,          /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
     NULL,                                  /* exit process */
@@ -151,6 +209,10 @@ ngx_http_harbor_create_loc_conf(ngx_conf_t *cf)
     conf->auth = NGX_CONF_UNSET_UINT;
     conf->token_key = NGX_CONF_UNSET_PTR;
     conf->token_realm = NGX_CONF_UNSET_PTR;
+    conf->limits = NGX_CONF_UNSET_PTR;
+    conf->sessions = NGX_CONF_UNSET_UINT;
+    conf->sessions_per_user = NGX_CONF_UNSET_UINT;
+    conf->descriptors = NGX_CONF_UNSET_UINT;
 
     return conf;
 }
@@ -164,7 +226,9 @@ ngx_http_harbor_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     u_char                       *p;
     ngx_str_t                    *tmp;
+    ngx_uint_t                    i;
     ngx_path_t                   *path;
+    ngx_open_file_cache_t       **cache;
     ngx_http_core_loc_conf_t     *clcf;
     ngx_http_harbor_main_conf_t  *hmcf;
 
@@ -178,6 +242,18 @@ ngx_http_harbor_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                              "harbor-registry");
     ngx_conf_merge_str_value(conf->token_issuer, prev->token_issuer,
                              "harbor-token-issuer");
+    ngx_conf_merge_uint_value(conf->sessions, prev->sessions, 10000);
+    ngx_conf_merge_uint_value(conf->sessions_per_user,
+                              prev->sessions_per_user, 1000);
+    ngx_conf_merge_ptr_value(conf->limits, prev->limits, NULL);
+
+    /*
+     * Each descriptor of a pushed manifest costs a link lookup and a stat
+     * in the event loop.  Images have at most 127 layers (overlayfs), an
+     * index tens of platforms: 512 leaves room for artifacts.
+     */
+
+    ngx_conf_merge_uint_value(conf->descriptors, prev->descriptors, 512);
 
     /*
      * token_service and token_issuer are used as C strings: both the
@@ -250,6 +326,12 @@ ngx_http_harbor_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         ngx_sprintf(conf->v2.data, "%V/docker/registry/v2", &conf->storage);
     }
 
+    if (conf->limits == NULL && (conf->sessions || conf->sessions_per_user)
+        && ngx_http_harbor_limits_conf(cf, conf) != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
 #if (NGX_THREADS)
     /* fsync of large uploads runs in nginx's "default" thread pool */
 
@@ -297,6 +379,40 @@ ngx_http_harbor_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
     clcf->client_body_temp_path = path;
 
+    /*
+     * A live upload writes its body file at least every
+     * client_body_timeout, or nginx drops it: the periodic sweep takes
+     * files idle twice as long (and that nobody holds open).
+     */
+
+    hmcf->tmp_age = ngx_max(hmcf->tmp_age,
+                            (time_t) (2 * clcf->client_body_timeout / 1000));
+
+#if (NGX_THREADS)
+    hmcf->thread_pool = conf->thread_pool;
+#endif
+
+    /* the open file cache is sized against the workers' descriptors */
+
+    if (clcf->open_file_cache) {
+        cache = hmcf->caches.elts;
+
+        for (i = 0; i < hmcf->caches.nelts; i++) {
+            if (cache[i] == clcf->open_file_cache) {
+                break;
+            }
+        }
+
+        if (i == hmcf->caches.nelts) {
+            cache = ngx_array_push(&hmcf->caches);
+            if (cache == NULL) {
+                return NGX_CONF_ERROR;
+            }
+
+            *cache = clcf->open_file_cache;
+        }
+    }
+
     return NGX_CONF_OK;
 }
 
@@ -318,6 +434,25 @@ ngx_http_harbor_registry(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
         clcf->handler = ngx_http_harbor_handler;
     }
+
+    return NGX_CONF_OK;
+}
+
+
+/* the answer of "error_page 494 @name" for oversized request headers */
+
+static char *
+ngx_http_harbor_too_large(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_core_loc_conf_t  *clcf;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    if (clcf->handler) {
+        return "is duplicate, or the location has another handler";
+    }
+
+    clcf->handler = ngx_http_harbor_too_large_handler;
 
     return NGX_CONF_OK;
 }
@@ -391,7 +526,27 @@ ngx_http_harbor_create_main_conf(ngx_conf_t *cf)
         return NULL;
     }
 
+    if (ngx_array_init(&hmcf->caches, cf->pool, 1,
+                       sizeof(ngx_open_file_cache_t *))
+        != NGX_OK)
+    {
+        return NULL;
+    }
+
+    hmcf->sweep = NGX_CONF_UNSET_MSEC;
+
     return hmcf;
+}
+
+
+static char *
+ngx_http_harbor_init_main_conf(ngx_conf_t *cf, void *conf)
+{
+    ngx_http_harbor_main_conf_t *hmcf = conf;
+
+    ngx_conf_init_msec_value(hmcf->sweep, 300000);
+
+    return NGX_CONF_OK;
 }
 
 
@@ -405,23 +560,194 @@ ngx_http_harbor_create_main_conf(ngx_conf_t *cf)
 static ngx_int_t
 ngx_http_harbor_init_module(ngx_cycle_t *cycle)
 {
-    ngx_str_t                    *tmp;
-    ngx_uint_t                    i;
-    ngx_http_conf_ctx_t          *ctx;
     ngx_http_harbor_main_conf_t  *hmcf;
 
-    ctx = (ngx_http_conf_ctx_t *) cycle->conf_ctx[ngx_http_module.index];
-    if (ctx == NULL) {
-        return NGX_OK;
-    }
+    hmcf = ngx_http_harbor_main_conf(cycle);
 
-    hmcf = ctx->main_conf[ngx_http_harbor_module.ctx_index];
-    tmp = hmcf->tmp_paths.elts;
-
-    for (i = 0; i < hmcf->tmp_paths.nelts; i++) {
-        ngx_http_harbor_sweep_tmp(&tmp[i], NGX_HTTP_HARBOR_TMP_AGE,
-                                  cycle->log);
+    if (hmcf) {
+        ngx_http_harbor_sweep(hmcf, NGX_HTTP_HARBOR_TMP_AGE, cycle->log);
     }
 
     return NGX_OK;
 }
+
+
+/* The module's main configuration in a cycle, if it has an http block. */
+
+static ngx_http_harbor_main_conf_t *
+ngx_http_harbor_main_conf(ngx_cycle_t *cycle)
+{
+    ngx_http_conf_ctx_t  *ctx;
+
+    ctx = (ngx_http_conf_ctx_t *) cycle->conf_ctx[ngx_http_module.index];
+
+    return ctx ? ctx->main_conf[ngx_http_harbor_module.ctx_index] : NULL;
+}
+
+
+/*
+ * An open file cache allowed more descriptors than a worker may have
+ * fills the worker's table: then connections, request bodies and links
+ * find none.  It gets half of worker_rlimit_nofile at most (the limit is
+ * set before this runs).
+ */
+
+static ngx_int_t
+ngx_http_harbor_init_process(ngx_cycle_t *cycle)
+{
+    ngx_uint_t                    i, max;
+    struct rlimit                 rl;
+    ngx_open_file_cache_t       **cache;
+    ngx_http_harbor_main_conf_t  *hmcf;
+
+    hmcf = ngx_http_harbor_main_conf(cycle);
+    if (hmcf == NULL) {
+        return NGX_OK;
+    }
+
+    /* one worker sweeps <storage>/_tmp now and then */
+
+    if (ngx_process == NGX_PROCESS_WORKER && ngx_worker == 0
+        && hmcf->tmp_paths.nelts && hmcf->sweep)
+    {
+        hmcf->sweep_event.handler = ngx_http_harbor_sweep_timer;
+        hmcf->sweep_event.data = hmcf;
+        hmcf->sweep_event.log = cycle->log;
+        hmcf->sweep_event.cancelable = 1;
+
+        ngx_add_timer(&hmcf->sweep_event, hmcf->sweep);
+    }
+
+    if (hmcf->caches.nelts == 0) {
+        return NGX_OK;
+    }
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) == -1) {
+        ngx_log_error(NGX_LOG_ALERT, cycle->log, ngx_errno,
+                      "getrlimit(RLIMIT_NOFILE) failed");
+        return NGX_OK;
+    }
+
+    if (rl.rlim_cur == RLIM_INFINITY) {
+        return NGX_OK;
+    }
+
+    max = ngx_max((ngx_uint_t) rl.rlim_cur / 2, 1);
+    cache = hmcf->caches.elts;
+
+    for (i = 0; i < hmcf->caches.nelts; i++) {
+        if (cache[i]->max > max) {
+            ngx_log_error(NGX_LOG_WARN, cycle->log, 0,
+                          "harbor: open_file_cache max=%ui is more than half "
+                          "of the %ui descriptors a worker may have "
+                          "(worker_rlimit_nofile): %ui used",
+                          cache[i]->max, (ngx_uint_t) rl.rlim_cur, max);
+            cache[i]->max = max;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * A worker killed in the middle of an upload leaves its request body in
+ * <storage>/_tmp.  One worker looks there every harbor_tmp_sweep, the
+ * walk done in a thread of the "default" pool: files idle for twice
+ * client_body_timeout that no process holds open for writing go.
+ */
+
+static void
+ngx_http_harbor_sweep_timer(ngx_event_t *ev)
+{
+    ngx_http_harbor_main_conf_t *hmcf = ev->data;
+
+#if (NGX_THREADS)
+    ngx_thread_task_t  *task;
+#endif
+
+    if (ngx_exiting || ngx_quit || ngx_terminate) {
+        return;
+    }
+
+#if (NGX_THREADS)
+
+    if (hmcf->thread_pool) {
+        task = hmcf->sweep_task;
+
+        if (task == NULL) {
+            task = ngx_thread_task_alloc(ngx_cycle->pool, 0);
+            if (task == NULL) {
+                goto again;
+            }
+
+            task->handler = ngx_http_harbor_sweep_thread;
+            task->ctx = hmcf;
+            task->event.handler = ngx_http_harbor_sweep_done;
+            task->event.data = hmcf;
+            task->event.log = ev->log;
+
+            hmcf->sweep_task = task;
+        }
+
+        if (ngx_thread_task_post(hmcf->thread_pool, task) == NGX_OK) {
+            /* the timer is set again when the walk is done */
+            return;
+        }
+
+        ngx_log_error(NGX_LOG_ERR, ev->log, 0,
+                      "harbor: the sweep of _tmp could not be queued");
+        goto again;
+    }
+
+#endif
+
+    ngx_http_harbor_sweep(hmcf, hmcf->tmp_age, ev->log);
+
+#if (NGX_THREADS)
+again:
+#endif
+
+    ngx_add_timer(ev, hmcf->sweep);
+}
+
+
+static void
+ngx_http_harbor_sweep(ngx_http_harbor_main_conf_t *hmcf, time_t age,
+    ngx_log_t *log)
+{
+    ngx_str_t   *tmp;
+    ngx_uint_t   i;
+
+    tmp = hmcf->tmp_paths.elts;
+
+    for (i = 0; i < hmcf->tmp_paths.nelts; i++) {
+        ngx_http_harbor_sweep_tmp(&tmp[i], age, log);
+    }
+}
+
+
+#if (NGX_THREADS)
+
+static void
+ngx_http_harbor_sweep_thread(void *data, ngx_log_t *log)
+{
+    ngx_http_harbor_main_conf_t *hmcf = data;
+
+    ngx_http_harbor_sweep(hmcf, hmcf->tmp_age, log);
+}
+
+
+static void
+ngx_http_harbor_sweep_done(ngx_event_t *ev)
+{
+    ngx_http_harbor_main_conf_t *hmcf = ev->data;
+
+    if (ngx_exiting || ngx_quit || ngx_terminate) {
+        return;
+    }
+
+    ngx_add_timer(&hmcf->sweep_event, hmcf->sweep);
+}
+
+#endif

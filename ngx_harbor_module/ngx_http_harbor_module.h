@@ -33,6 +33,8 @@
 #define NGX_HTTP_HARBOR_AUTH_TOKEN   1
 
 #define NGX_HTTP_HARBOR_LIST_MAX     1000    /* cap of n in lists */
+#define NGX_HTTP_HARBOR_REFERRERS    100     /* cap of n in referrers */
+#define NGX_HTTP_HARBOR_REFERRERS_READ  (4 * 1024 * 1024)  /* per page */
 
 
 typedef struct {
@@ -48,6 +50,10 @@ typedef struct {
 #if (NGX_THREADS)
     ngx_thread_pool_t          *thread_pool;
 #endif
+    ngx_shm_zone_t             *limits;
+    ngx_uint_t                  sessions;      /* open uploads, in all */
+    ngx_uint_t                  sessions_per_user;
+    ngx_uint_t                  descriptors;   /* most in a manifest */
     ngx_str_t                   token_service; /* aud, NUL-terminated */
     ngx_str_t                   token_issuer;  /* iss, NUL-terminated */
 } ngx_http_harbor_loc_conf_t;
@@ -134,6 +140,19 @@ typedef struct {
 } ngx_http_harbor_aside_t;
 
 
+/*
+ * A page of a sorted list: the first n names after last, and one more if
+ * there is one (then a Link to the next page is due).  Only names that
+ * may be on the page are kept: a page costs O(n) memory, not O(list).
+ */
+typedef struct {
+    ngx_array_t                 items;       /* of ngx_str_t, sorted */
+    ngx_str_t                   last;
+    ngx_uint_t                  n;
+    int                       (*valid)(const unsigned char *p, size_t len);
+} ngx_http_harbor_page_t;
+
+
 extern ngx_module_t  ngx_http_harbor_module;
 
 
@@ -157,6 +176,10 @@ void ngx_http_harbor_errno_fail(ngx_err_t err, ngx_http_harbor_fail_t *fail);
 ngx_int_t ngx_http_harbor_storage_error(ngx_http_request_t *r);
 ngx_int_t ngx_http_harbor_send_list(ngx_http_request_t *r, ngx_array_t *items,
     ngx_str_t *path, const char *prefix, const char *key);
+ngx_int_t ngx_http_harbor_list_args(ngx_http_request_t *r, ngx_int_t *n,
+    ngx_str_t *last);
+ngx_int_t ngx_http_harbor_page_init(ngx_http_request_t *r,
+    ngx_http_harbor_page_t *page, ngx_uint_t max);
 
 /* ngx_http_harbor_blob.c */
 ngx_int_t ngx_http_harbor_blob(ngx_http_request_t *r,
@@ -217,11 +240,13 @@ ngx_int_t ngx_http_harbor_link_drop(ngx_http_request_t *r,
     ngx_http_harbor_aside_t *aside);
 ngx_int_t ngx_http_harbor_repo_exists(ngx_http_request_t *r, ngx_str_t *name);
 ngx_int_t ngx_http_harbor_list_tags(ngx_http_request_t *r, ngx_str_t *name,
+    ngx_http_harbor_page_t *page);
+ngx_int_t ngx_http_harbor_all_tags(ngx_http_request_t *r, ngx_str_t *name,
     ngx_array_t *tags);
 ngx_int_t ngx_http_harbor_list_repos(ngx_http_request_t *r,
-    ngx_array_t *names);
+    ngx_http_harbor_page_t *page);
 ngx_int_t ngx_http_harbor_list_referrers(ngx_http_request_t *r,
-    ngx_str_t *name, ngx_str_t *subject, ngx_array_t *digests);
+    ngx_str_t *name, ngx_str_t *subject, ngx_http_harbor_page_t *page);
 ngx_int_t ngx_http_harbor_upload_create(ngx_http_request_t *r,
     ngx_str_t *name, ngx_str_t *uuid);
 ngx_int_t ngx_http_harbor_upload_open(ngx_http_request_t *r, ngx_str_t *name,
@@ -235,14 +260,22 @@ ngx_int_t ngx_http_harbor_upload_finish(ngx_http_request_t *r,
 ngx_int_t ngx_http_harbor_upload_delete(ngx_http_request_t *r,
     ngx_http_harbor_upload_t *u);
 void ngx_http_harbor_upload_close(ngx_http_harbor_upload_t *u);
+ngx_uint_t ngx_http_harbor_release_fds(ngx_http_request_t *r);
 void ngx_http_harbor_sweep_tmp(ngx_str_t *dir, time_t age, ngx_log_t *log);
 ngx_int_t ngx_http_harbor_file_digest(ngx_http_request_t *r, ngx_fd_t fd,
     ngx_str_t *path, ngx_uint_t alg, u_char *hex);
+
+/* ngx_http_harbor_limits.c */
+ngx_int_t ngx_http_harbor_limits_conf(ngx_conf_t *cf,
+    ngx_http_harbor_loc_conf_t *conf);
+ngx_int_t ngx_http_harbor_sessions_begin(ngx_http_request_t *r);
+void ngx_http_harbor_sessions_end(ngx_http_request_t *r, ngx_str_t *uuid);
 
 /* ngx_http_harbor_token.c */
 char *ngx_http_harbor_token_load_key(ngx_conf_t *cf,
     ngx_http_harbor_loc_conf_t *conf);
 ngx_int_t ngx_http_harbor_access_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_harbor_too_large_handler(ngx_http_request_t *r);
 
 /* ngx_http_harbor_journal.c */
 void ngx_http_harbor_journal(ngx_http_request_t *r, const char *action,
@@ -250,6 +283,9 @@ void ngx_http_harbor_journal(ngx_http_request_t *r, const char *action,
     const char *media_type, off_t size);
 
 /* helpers shared by the files */
+#define ngx_http_harbor_fds_exhausted(err)                                   \
+    ((err) == NGX_EMFILE || (err) == NGX_ENFILE)
+
 void ngx_http_harbor_sha256_hex(SHA256_CTX *sha, u_char *hex);
 
 #endif /* _NGX_HTTP_HARBOR_MODULE_H_INCLUDED_ */

@@ -56,12 +56,17 @@ static ngx_int_t ngx_http_harbor_delete_dir(ngx_tree_ctx_t *ctx,
     ngx_str_t *path);
 static ngx_int_t ngx_http_harbor_noop(ngx_tree_ctx_t *ctx, ngx_str_t *path);
 static ngx_int_t ngx_http_harbor_read_dir(ngx_http_request_t *r,
-    ngx_str_t *path, ngx_array_t *names, ngx_uint_t dirs_only);
+    ngx_str_t *path, ngx_array_t *names, ngx_http_harbor_page_t *page,
+    ngx_uint_t dirs_only);
+static ngx_int_t ngx_http_harbor_tags_dir(ngx_http_request_t *r,
+    ngx_str_t *name, ngx_str_t *path);
+static ngx_int_t ngx_http_harbor_page_add(ngx_http_request_t *r,
+    ngx_http_harbor_page_t *page, u_char *data, size_t len);
+static ngx_uint_t ngx_http_harbor_page_skips(ngx_http_harbor_page_t *page,
+    u_char *prefix, size_t len);
 static ngx_int_t ngx_http_harbor_walk_repos(ngx_http_request_t *r,
-    u_char *path, size_t len, size_t base, ngx_array_t *names,
+    u_char *path, size_t len, size_t base, ngx_http_harbor_page_t *page,
     ngx_uint_t depth);
-static int ngx_libc_cdecl ngx_http_harbor_cmp_str(const void *one,
-    const void *two);
 static void ngx_http_harbor_close_lock(void *data);
 
 
@@ -176,16 +181,27 @@ ngx_http_harbor_blob_send(ngx_http_request_t *r, ngx_str_t *digest,
         of->errors = clcf->open_file_cache_errors;
         of->events = clcf->open_file_cache_events;
 
-        if (ngx_open_cached_file(clcf->open_file_cache, &path, of, r->pool)
-            != NGX_OK)
+        rc = ngx_open_cached_file(clcf->open_file_cache, &path, of,
+                                  r->pool);
+
+        if (rc != NGX_OK && ngx_http_harbor_fds_exhausted(of->err)
+            && ngx_http_harbor_release_fds(r) > 0)
         {
+            rc = ngx_open_cached_file(clcf->open_file_cache, &path, of,
+                                      r->pool);
+        }
+
+        if (rc != NGX_OK) {
             if (of->err == NGX_ENOENT || of->err == NGX_ENOTDIR) {
                 return NGX_HTTP_NOT_FOUND;
             }
 
             ngx_log_error(NGX_LOG_CRIT, r->connection->log, of->err,
                           "%s \"%s\" failed", of->failed, path.data);
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+
+            return ngx_http_harbor_fds_exhausted(of->err)
+                   ? NGX_HTTP_SERVICE_UNAVAILABLE
+                   : NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
         if (!of->is_file) {
@@ -274,6 +290,74 @@ ngx_http_harbor_blob_send(ngx_http_request_t *r, ngx_str_t *digest,
 
 
 /*
+ * A worker out of descriptors.  The open file cache frees an idle entry
+ * only when a later cached open succeeds (it closes the least recently
+ * used one past "max", and one or two older than "inactive" when a
+ * request lets go of its file): once every descriptor is taken and every
+ * open fails, nothing ever frees one, and the worker stays wedged.  So
+ * the idle entries of the location's cache are closed here, the way
+ * nginx expires them (ngx_open_file_cache.c), leaving those that requests
+ * still use.  Returns how many descriptors were closed.
+ */
+
+ngx_uint_t
+ngx_http_harbor_release_fds(ngx_http_request_t *r)
+{
+    ngx_uint_t                 n;
+    ngx_queue_t               *q, *prev;
+    ngx_open_file_cache_t     *cache;
+    ngx_cached_open_file_t    *file;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+    cache = clcf->open_file_cache;
+
+    if (cache == NULL) {
+        return 0;
+    }
+
+    n = 0;
+
+    for (q = ngx_queue_last(&cache->expire_queue);
+         q != ngx_queue_sentinel(&cache->expire_queue);
+         q = prev)
+    {
+        prev = ngx_queue_prev(q);
+        file = ngx_queue_data(q, ngx_cached_open_file_t, queue);
+
+        /* in use by a request, or watched by kqueue: nginx's to close */
+
+        if (file->count || file->event) {
+            continue;
+        }
+
+        ngx_queue_remove(q);
+        ngx_rbtree_delete(&cache->rbtree, &file->node);
+        cache->current--;
+
+        if (file->fd != NGX_INVALID_FILE) {
+            if (ngx_close_file(file->fd) == NGX_FILE_ERROR) {
+                ngx_log_error(NGX_LOG_ALERT, r->connection->log, ngx_errno,
+                              ngx_close_file_n " \"%s\" failed",
+                              file->name);
+            }
+
+            n++;
+        }
+
+        ngx_free(file->name);
+        ngx_free(file);
+    }
+
+    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                  "harbor: out of file descriptors, %ui idle ones of the "
+                  "open file cache closed (see worker_rlimit_nofile)", n);
+
+    return n;
+}
+
+
+/*
  * Open a file of the store for reading: NGX_OK, NGX_DECLINED if it is not
  * there (not an error: the caller answers "unknown"), NGX_ERROR (logged).
  */
@@ -290,6 +374,18 @@ ngx_http_harbor_open_ro(ngx_http_request_t *r, u_char *path, ngx_fd_t *fd)
     }
 
     err = ngx_errno;
+
+    if (ngx_http_harbor_fds_exhausted(err)
+        && ngx_http_harbor_release_fds(r) > 0)
+    {
+        *fd = ngx_open_file(path, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+
+        if (*fd != NGX_INVALID_FILE) {
+            return NGX_OK;
+        }
+
+        err = ngx_errno;
+    }
 
     if (err == NGX_ENOENT || err == NGX_ENOTDIR) {
         return NGX_DECLINED;
@@ -930,16 +1026,14 @@ ngx_http_harbor_blob_touch(ngx_http_request_t *r, ngx_str_t *digest)
 }
 
 
-/* Tags of a repository, sorted.  NGX_DECLINED if the repository is unknown. */
+/* The tags directory of a repository; NGX_DECLINED: no repository. */
 
-ngx_int_t
-ngx_http_harbor_list_tags(ngx_http_request_t *r, ngx_str_t *name,
-    ngx_array_t *tags)
+static ngx_int_t
+ngx_http_harbor_tags_dir(ngx_http_request_t *r, ngx_str_t *name,
+    ngx_str_t *path)
 {
     u_char                      *p;
     ngx_int_t                    rc;
-    ngx_str_t                    path, *t;
-    ngx_uint_t                   i, j;
     ngx_http_harbor_loc_conf_t  *hlcf;
 
     rc = ngx_http_harbor_repo_exists(r, name);
@@ -949,18 +1043,63 @@ ngx_http_harbor_list_tags(ngx_http_request_t *r, ngx_str_t *name,
 
     hlcf = ngx_http_harbor_conf(r);
 
-    path.data = ngx_pnalloc(r->pool,
-                            hlcf->v2.len + name->len
-                            + sizeof("/repositories//_manifests/tags"));
-    if (path.data == NULL) {
+    path->data = ngx_pnalloc(r->pool,
+                             hlcf->v2.len + name->len
+                             + sizeof("/repositories//_manifests/tags"));
+    if (path->data == NULL) {
         return NGX_ERROR;
     }
 
-    p = ngx_sprintf(path.data, "%V/repositories/%V/_manifests/tags%Z",
+    p = ngx_sprintf(path->data, "%V/repositories/%V/_manifests/tags%Z",
                     &hlcf->v2, name);
-    path.len = p - 1 - path.data;
+    path->len = p - 1 - path->data;
 
-    rc = ngx_http_harbor_read_dir(r, &path, tags, 1);
+    return NGX_OK;
+}
+
+
+/*
+ * A page of the tags of a repository.  NGX_DECLINED if the repository is
+ * unknown.  The directory is read once; only the names that may be on
+ * the page are kept (a filesystem lists them unsorted).
+ */
+
+ngx_int_t
+ngx_http_harbor_list_tags(ngx_http_request_t *r, ngx_str_t *name,
+    ngx_http_harbor_page_t *page)
+{
+    ngx_int_t  rc;
+    ngx_str_t  path;
+
+    rc = ngx_http_harbor_tags_dir(r, name, &path);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    page->valid = hb_tag_valid;
+
+    rc = ngx_http_harbor_read_dir(r, &path, NULL, page, 1);
+
+    return (rc == NGX_DECLINED) ? NGX_OK : rc;
+}
+
+
+/* Every tag of a repository, unsorted.  NGX_DECLINED: no repository. */
+
+ngx_int_t
+ngx_http_harbor_all_tags(ngx_http_request_t *r, ngx_str_t *name,
+    ngx_array_t *tags)
+{
+    ngx_int_t   rc;
+    ngx_str_t   path, *t;
+    ngx_uint_t  i, j;
+
+    rc = ngx_http_harbor_tags_dir(r, name, &path);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    rc = ngx_http_harbor_read_dir(r, &path, tags, NULL, 1);
     if (rc == NGX_DECLINED) {
         return NGX_OK;
     }
@@ -979,21 +1118,21 @@ ngx_http_harbor_list_tags(ngx_http_request_t *r, ngx_str_t *name,
 
     tags->nelts = j;
 
-    ngx_qsort(tags->elts, tags->nelts, sizeof(ngx_str_t),
-              ngx_http_harbor_cmp_str);
-
     return NGX_OK;
 }
 
 
-/* Every repository (a directory holding _manifests), sorted. */
+/*
+ * A page of the repositories (directories holding _manifests).  Subtrees
+ * whose names all come before ?last=, or after a full page, are not
+ * read.
+ */
 
 ngx_int_t
-ngx_http_harbor_list_repos(ngx_http_request_t *r, ngx_array_t *names)
+ngx_http_harbor_list_repos(ngx_http_request_t *r, ngx_http_harbor_page_t *page)
 {
     u_char                      *path;
     size_t                       len;
-    ngx_int_t                    rc;
     ngx_http_harbor_loc_conf_t  *hlcf;
 
     hlcf = ngx_http_harbor_conf(r);
@@ -1007,24 +1146,16 @@ ngx_http_harbor_list_repos(ngx_http_request_t *r, ngx_array_t *names)
 
     ngx_sprintf(path, "%V/repositories%Z", &hlcf->v2);
 
-    rc = ngx_http_harbor_walk_repos(r, path, len, len + 1, names, 0);
-    if (rc != NGX_OK) {
-        return rc;
-    }
-
-    ngx_qsort(names->elts, names->nelts, sizeof(ngx_str_t),
-              ngx_http_harbor_cmp_str);
-
-    return NGX_OK;
+    return ngx_http_harbor_walk_repos(r, path, len, len + 1, page, 0);
 }
 
 
 static ngx_int_t
 ngx_http_harbor_walk_repos(ngx_http_request_t *r, u_char *path, size_t len,
-    size_t base, ngx_array_t *names, ngx_uint_t depth)
+    size_t base, ngx_http_harbor_page_t *page, ngx_uint_t depth)
 {
     ngx_int_t    rc;
-    ngx_str_t    dir, *sub, *name;
+    ngx_str_t    dir, *sub;
     ngx_uint_t   i;
     ngx_array_t  subs;
 
@@ -1040,7 +1171,7 @@ ngx_http_harbor_walk_repos(ngx_http_request_t *r, u_char *path, size_t len,
     dir.len = len;
     path[len] = '\0';
 
-    rc = ngx_http_harbor_read_dir(r, &dir, &subs, 1);
+    rc = ngx_http_harbor_read_dir(r, &dir, &subs, NULL, 1);
     if (rc == NGX_DECLINED) {
         return NGX_OK;
     }
@@ -1056,18 +1187,12 @@ ngx_http_harbor_walk_repos(ngx_http_request_t *r, u_char *path, size_t len,
         if (sub[i].len == 10 && ngx_strncmp(sub[i].data, "_manifests", 10) == 0
             && len > base && hb_name_valid(path + base, len - base))
         {
-            name = ngx_array_push(names);
-            if (name == NULL) {
+            if (ngx_http_harbor_page_add(r, page, path + base, len - base)
+                != NGX_OK)
+            {
                 return NGX_ERROR;
             }
 
-            name->len = len - base;
-            name->data = ngx_pnalloc(r->pool, name->len);
-            if (name->data == NULL) {
-                return NGX_ERROR;
-            }
-
-            ngx_memcpy(name->data, path + base, name->len);
             continue;
         }
 
@@ -1076,11 +1201,20 @@ ngx_http_harbor_walk_repos(ngx_http_request_t *r, u_char *path, size_t len,
             continue;
         }
 
+        /* the names below start with "<sub>/": any for this page? */
+
         path[len] = '/';
         ngx_memcpy(path + len + 1, sub[i].data, sub[i].len);
+        path[len + 1 + sub[i].len] = '/';
+
+        if (ngx_http_harbor_page_skips(page, path + base,
+                                       len + 2 + sub[i].len - base))
+        {
+            continue;
+        }
 
         rc = ngx_http_harbor_walk_repos(r, path, len + 1 + sub[i].len, base,
-                                        names, depth + 1);
+                                        page, depth + 1);
         if (rc != NGX_OK) {
             return rc;
         }
@@ -1092,17 +1226,21 @@ ngx_http_harbor_walk_repos(ngx_http_request_t *r, u_char *path, size_t len,
 }
 
 
-/* Digests of the manifests whose subject is the given digest. */
+/*
+ * A page of the digests of the manifests whose subject is the given
+ * digest.
+ */
 
 ngx_int_t
 ngx_http_harbor_list_referrers(ngx_http_request_t *r, ngx_str_t *name,
-    ngx_str_t *subject, ngx_array_t *digests)
+    ngx_str_t *subject, ngx_http_harbor_page_t *page)
 {
     u_char                      *p;
     ngx_int_t                    rc;
-    ngx_str_t                    path, sub, *alg, *hex, *d;
+    ngx_str_t                    path, sub, *alg, *hex;
     ngx_uint_t                   i, j;
     ngx_array_t                  algs, hexes;
+    u_char                       d[HB_DIGEST_MAX];
     ngx_http_harbor_loc_conf_t  *hlcf;
 
     hlcf = ngx_http_harbor_conf(r);
@@ -1124,7 +1262,7 @@ ngx_http_harbor_list_referrers(ngx_http_request_t *r, ngx_str_t *name,
         return NGX_ERROR;
     }
 
-    rc = ngx_http_harbor_read_dir(r, &path, &algs, 1);
+    rc = ngx_http_harbor_read_dir(r, &path, &algs, NULL, 1);
     if (rc == NGX_DECLINED) {
         return NGX_OK;
     }
@@ -1149,7 +1287,7 @@ ngx_http_harbor_list_referrers(ngx_http_request_t *r, ngx_str_t *name,
             return NGX_ERROR;
         }
 
-        rc = ngx_http_harbor_read_dir(r, &sub, &hexes, 1);
+        rc = ngx_http_harbor_read_dir(r, &sub, &hexes, NULL, 1);
         if (rc == NGX_DECLINED) {
             continue;
         }
@@ -1161,27 +1299,21 @@ ngx_http_harbor_list_referrers(ngx_http_request_t *r, ngx_str_t *name,
         hex = hexes.elts;
 
         for (j = 0; j < hexes.nelts; j++) {
-            d = ngx_array_push(digests);
-            if (d == NULL) {
-                return NGX_ERROR;
+            if (alg[i].len + 1 + hex[j].len > HB_DIGEST_MAX) {
+                continue;
             }
 
-            d->data = ngx_pnalloc(r->pool, alg[i].len + 1 + hex[j].len);
-            if (d->data == NULL) {
-                return NGX_ERROR;
+            p = ngx_sprintf(d, "%V:%V", &alg[i], &hex[j]);
+
+            if (hb_digest_parse(d, p - d) == HB_DIGEST_NONE) {
+                continue;
             }
 
-            d->len = ngx_sprintf(d->data, "%V:%V", &alg[i], &hex[j])
-                     - d->data;
-
-            if (hb_digest_parse(d->data, d->len) == HB_DIGEST_NONE) {
-                digests->nelts--;
+            if (ngx_http_harbor_page_add(r, page, d, p - d) != NGX_OK) {
+                return NGX_ERROR;
             }
         }
     }
-
-    ngx_qsort(digests->elts, digests->nelts, sizeof(ngx_str_t),
-              ngx_http_harbor_cmp_str);
 
     return NGX_OK;
 }
@@ -1237,11 +1369,14 @@ ngx_int_t
 ngx_http_harbor_upload_create(ngx_http_request_t *r, ngx_str_t *name,
     ngx_str_t *uuid)
 {
-    u_char     *file, *p;
-    ngx_fd_t    fd;
-    ngx_tm_t    tm;
-    ngx_str_t   dir;
-    u_char      rnd[16], hex[32], when[sizeof("1970-01-01T00:00:00Z")];
+    u_char      *file, *p;
+    ngx_fd_t     fd;
+    ngx_tm_t     tm;
+    uint64_t     ms;
+    ngx_str_t    dir;
+    ngx_uint_t   i;
+    ngx_time_t  *tp;
+    u_char       rnd[16], hex[32], when[sizeof("1970-01-01T00:00:00Z")];
 
     if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
         ngx_ssl_error(NGX_LOG_ALERT, r->connection->log, 0,
@@ -1249,7 +1384,19 @@ ngx_http_harbor_upload_create(ngx_http_request_t *r, ngx_str_t *name,
         return NGX_ERROR;
     }
 
-    rnd[6] = (rnd[6] & 0x0f) | 0x40;
+    /*
+     * A UUIDv7: its first 48 bits are the time in milliseconds, which the
+     * session limits read back when the session ends.
+     */
+
+    tp = ngx_timeofday();
+    ms = (uint64_t) tp->sec * 1000 + tp->msec;
+
+    for (i = 0; i < 6; i++) {
+        rnd[i] = (u_char) (ms >> (40 - 8 * i));
+    }
+
+    rnd[6] = (rnd[6] & 0x0f) | 0x70;
     rnd[8] = (rnd[8] & 0x3f) | 0x80;
 
     hb_hex(hex, rnd, sizeof(rnd));
@@ -1610,7 +1757,7 @@ ngx_int_t
 ngx_http_harbor_upload_delete(ngx_http_request_t *r,
     ngx_http_harbor_upload_t *u)
 {
-    ngx_str_t  dir;
+    ngx_str_t  dir, uuid;
 
     dir.len = u->dir.len;
     dir.data = ngx_pnalloc(r->pool, dir.len + 1);
@@ -1620,6 +1767,12 @@ ngx_http_harbor_upload_delete(ngx_http_request_t *r,
 
     ngx_memcpy(dir.data, u->dir.data, dir.len);
     dir.data[dir.len] = '\0';
+
+    /* the session no longer counts against the limits: its id ends dir */
+
+    uuid.len = HB_UUID_LEN;
+    uuid.data = dir.data + dir.len - HB_UUID_LEN;
+    ngx_http_harbor_sessions_end(r, &uuid);
 
     return ngx_http_harbor_delete_tree(r, &dir);
 }
@@ -2150,7 +2303,7 @@ failed:
 
 static ngx_int_t
 ngx_http_harbor_read_dir(ngx_http_request_t *r, ngx_str_t *path,
-    ngx_array_t *names, ngx_uint_t dirs_only)
+    ngx_array_t *names, ngx_http_harbor_page_t *page, ngx_uint_t dirs_only)
 {
     size_t      len;
     ngx_dir_t   dir;
@@ -2192,6 +2345,17 @@ ngx_http_harbor_read_dir(ngx_http_request_t *r, ngx_str_t *path,
         }
 
         if (dirs_only && dir.type != 0 && !ngx_de_is_dir(&dir)) {
+            continue;
+        }
+
+        if (page) {
+            if (ngx_http_harbor_page_add(r, page, ngx_de_name(&dir), len)
+                != NGX_OK)
+            {
+                ngx_close_dir(&dir);
+                return NGX_ERROR;
+            }
+
             continue;
         }
 
@@ -2279,14 +2443,72 @@ ngx_http_harbor_sweep_tmp(ngx_str_t *dir, time_t age, ngx_log_t *log)
 }
 
 
+/*
+ * Whether a process has the file open for writing: a live request body
+ * (nginx keeps its temporary file open until the request ends, and a slow
+ * client may leave it untouched for long while its bytes fill the body
+ * buffer).  A read lease is refused while anyone writes the file; while
+ * it is held, nobody can open the file for writing unnoticed, so the
+ * file is removed under it.  A filesystem without leases lets the age
+ * alone decide.
+ */
+
+static ngx_uint_t
+ngx_http_harbor_file_in_use(ngx_str_t *path, ngx_log_t *log, ngx_fd_t *fd)
+{
+    ngx_err_t  err;
+
+    *fd = ngx_open_file(path->data, NGX_FILE_RDONLY|NGX_FILE_NONBLOCK,
+                        NGX_FILE_OPEN, 0);
+
+    if (*fd == NGX_INVALID_FILE) {
+        err = ngx_errno;
+
+        if (err != NGX_ENOENT) {
+            ngx_log_error(NGX_LOG_ERR, log, err,
+                          ngx_open_file_n " \"%s\" failed", path->data);
+        }
+
+        /* gone, or not ours to judge: left alone */
+        return 1;
+    }
+
+    if (fcntl(*fd, F_SETLEASE, F_RDLCK) == -1) {
+        err = ngx_errno;
+
+        if (err == NGX_EAGAIN || err == EBUSY) {
+            return 1;
+        }
+
+        ngx_log_debug1(NGX_LOG_DEBUG_CORE, log, err,
+                       "fcntl(F_SETLEASE) \"%s\" failed", path->data);
+    }
+
+    return 0;
+}
+
+
 /* ctx->data, if set, is the age a file must have to go */
 
 static ngx_int_t
 ngx_http_harbor_delete_file(ngx_tree_ctx_t *ctx, ngx_str_t *path)
 {
+    ngx_fd_t    fd;
+    ngx_uint_t  busy;
+
+    fd = NGX_INVALID_FILE;
+
     if (ctx->data) {
         if (ngx_time() - ctx->mtime < *(time_t *) ctx->data) {
             return NGX_OK;
+        }
+
+        busy = ngx_http_harbor_file_in_use(path, ctx->log, &fd);
+
+        if (busy) {
+            ngx_log_debug1(NGX_LOG_DEBUG_CORE, ctx->log, 0,
+                           "harbor: \"%s\" is being written", path->data);
+            goto done;
         }
 
         ngx_log_error(NGX_LOG_NOTICE, ctx->log, 0,
@@ -2299,6 +2521,15 @@ ngx_http_harbor_delete_file(ngx_tree_ctx_t *ctx, ngx_str_t *path)
     {
         ngx_log_error(NGX_LOG_CRIT, ctx->log, ngx_errno,
                       ngx_delete_file_n " \"%s\" failed", path->data);
+    }
+
+done:
+
+    /* the lease, if taken, goes with the descriptor */
+
+    if (fd != NGX_INVALID_FILE && ngx_close_file(fd) == NGX_FILE_ERROR) {
+        ngx_log_error(NGX_LOG_ALERT, ctx->log, ngx_errno,
+                      ngx_close_file_n " \"%s\" failed", path->data);
     }
 
     return NGX_OK;
@@ -2326,13 +2557,107 @@ ngx_http_harbor_noop(ngx_tree_ctx_t *ctx, ngx_str_t *path)
 }
 
 
-static int ngx_libc_cdecl
-ngx_http_harbor_cmp_str(const void *one, const void *two)
-{
-    const ngx_str_t  *a = one;
-    const ngx_str_t  *b = two;
+/*
+ * Offer a name to a page: it is kept, in order, if it comes after last,
+ * passes the page's check, and is among the first n + 1 seen so far.
+ * The copy is made only then.
+ */
 
-    return ngx_memn2cmp(a->data, b->data, a->len, b->len);
+static ngx_int_t
+ngx_http_harbor_page_add(ngx_http_request_t *r, ngx_http_harbor_page_t *page,
+    u_char *data, size_t len)
+{
+    ngx_str_t   *it;
+    ngx_uint_t   lo, hi, mid, max;
+
+    if (page->last.len
+        && ngx_memn2cmp(data, page->last.data, len, page->last.len) <= 0)
+    {
+        return NGX_OK;
+    }
+
+    if (page->valid && !page->valid(data, len)) {
+        return NGX_OK;
+    }
+
+    it = page->items.elts;
+    max = page->n + 1;
+
+    if (page->items.nelts == max
+        && ngx_memn2cmp(data, it[max - 1].data, len, it[max - 1].len) >= 0)
+    {
+        return NGX_OK;
+    }
+
+    /* where it goes */
+
+    lo = 0;
+    hi = page->items.nelts;
+
+    while (lo < hi) {
+        mid = (lo + hi) / 2;
+
+        if (ngx_memn2cmp(it[mid].data, data, it[mid].len, len) < 0) {
+            lo = mid + 1;
+
+        } else {
+            hi = mid;
+        }
+    }
+
+    if (lo < page->items.nelts
+        && ngx_memn2cmp(it[lo].data, data, it[lo].len, len) == 0)
+    {
+        return NGX_OK;
+    }
+
+    if (page->items.nelts < max) {
+        if (ngx_array_push(&page->items) == NULL) {
+            return NGX_ERROR;
+        }
+
+        it = page->items.elts;
+    }
+
+    ngx_memmove(&it[lo + 1], &it[lo],
+                (page->items.nelts - 1 - lo) * sizeof(ngx_str_t));
+
+    it[lo].len = len;
+    it[lo].data = ngx_pnalloc(r->pool, len);
+    if (it[lo].data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(it[lo].data, data, len);
+
+    return NGX_OK;
+}
+
+
+/*
+ * Whether no name that starts with this prefix can be on the page: all
+ * of them come before last, or after the page is full.
+ */
+
+static ngx_uint_t
+ngx_http_harbor_page_skips(ngx_http_harbor_page_t *page, u_char *prefix,
+    size_t len)
+{
+    ngx_str_t  *it;
+
+    if (page->last.len
+        && !(page->last.len >= len
+             && ngx_strncmp(page->last.data, prefix, len) == 0)
+        && ngx_memn2cmp(prefix, page->last.data, len, page->last.len) < 0)
+    {
+        return 1;
+    }
+
+    it = page->items.elts;
+
+    return page->items.nelts == page->n + 1
+           && ngx_memn2cmp(prefix, it[page->n].data, len, it[page->n].len)
+              > 0;
 }
 
 

@@ -37,6 +37,8 @@ static ngx_http_harbor_token_t
     ngx_http_harbor_tokens[NGX_HTTP_HARBOR_TOKEN_CACHE];
 
 
+static void ngx_http_harbor_token_needs(ngx_http_request_t *r,
+    ngx_http_harbor_ctx_t *ctx, const char **action, const char **scope);
 static json_t *ngx_http_harbor_token_claims(ngx_http_request_t *r,
     ngx_http_harbor_loc_conf_t *hlcf, ngx_str_t *token);
 static ngx_uint_t ngx_http_harbor_equal(const u_char *a, const u_char *b,
@@ -181,34 +183,7 @@ ngx_http_harbor_access_handler(ngx_http_request_t *r)
 
     rt = &ctx->route;
 
-    /* what the request needs: one action, from its route and method */
-
-    scope = NULL;
-    action = NULL;
-
-    if (ctx->route_rc != NGX_OK || rt->type == NGX_HTTP_HARBOR_R_BASE) {
-        /* any valid token; an invalid path is answered after that */
-
-    } else if (rt->type == NGX_HTTP_HARBOR_R_CATALOG) {
-        action = "*";
-        scope = "registry:catalog:*";
-
-    } else if (r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD)) {
-        action = (rt->type == NGX_HTTP_HARBOR_R_UPLOAD) ? "push" : "pull";
-
-    } else if (r->method == NGX_HTTP_DELETE
-               && (rt->type == NGX_HTTP_HARBOR_R_MANIFEST
-                   || rt->type == NGX_HTTP_HARBOR_R_BLOB))
-    {
-        action = "delete";
-
-    } else {
-        action = "push";
-    }
-
-    if (action && scope == NULL) {
-        scope = ngx_strcmp(action, "push") == 0 ? "pull,push" : action;
-    }
+    ngx_http_harbor_token_needs(r, ctx, &action, &scope);
 
     /* Authorization: Bearer <token> */
 
@@ -323,6 +298,104 @@ ngx_http_harbor_access_handler(ngx_http_request_t *r)
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * What the request needs: one action, from its route and method, and the
+ * scope's actions for the challenge.  Both NULL: any valid token.
+ */
+
+static void
+ngx_http_harbor_token_needs(ngx_http_request_t *r, ngx_http_harbor_ctx_t *ctx,
+    const char **action, const char **scope)
+{
+    ngx_http_harbor_route_t  *rt;
+
+    rt = &ctx->route;
+
+    *scope = NULL;
+    *action = NULL;
+
+    if (ctx->route_rc != NGX_OK || rt->type == NGX_HTTP_HARBOR_R_BASE) {
+        /* any valid token; an invalid path is answered after that */
+        return;
+    }
+
+    if (rt->type == NGX_HTTP_HARBOR_R_CATALOG) {
+        *action = "*";
+        *scope = "registry:catalog:*";
+        return;
+    }
+
+    if (r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD)) {
+        *action = (rt->type == NGX_HTTP_HARBOR_R_UPLOAD) ? "push" : "pull";
+
+    } else if (r->method == NGX_HTTP_DELETE
+               && (rt->type == NGX_HTTP_HARBOR_R_MANIFEST
+                   || rt->type == NGX_HTTP_HARBOR_R_BLOB))
+    {
+        *action = "delete";
+
+    } else {
+        *action = "push";
+    }
+
+    *scope = ngx_strcmp(*action, "push") == 0 ? "pull,push" : *action;
+}
+
+
+/*
+ * error_page 494 @name; location @name { harbor_header_too_large; }
+ *
+ * Request headers larger than large_client_header_buffers (a bearer
+ * token over the cap, say) are refused by nginx before a location is
+ * chosen, with an HTML 400.  A named location keeps the request's URI, so
+ * a registry request gets the registry's 401 with the challenge for its
+ * route, and any other request a 400 in Harbor's error JSON.
+ */
+
+ngx_int_t
+ngx_http_harbor_too_large_handler(ngx_http_request_t *r)
+{
+    ngx_str_t                    body;
+    const char                  *action, *scope;
+    ngx_http_harbor_ctx_t       *ctx;
+    ngx_http_harbor_loc_conf_t  *hlcf;
+
+    static ngx_str_t  json = ngx_string("application/json; charset=utf-8");
+
+    hlcf = ngx_http_get_module_loc_conf(r, ngx_http_harbor_module);
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "harbor: request headers too large for \"%V\"", &r->uri);
+
+    /* the status is ours, not the 494 that brought the request here */
+
+    r->err_status = 0;
+    r->keepalive = 0;
+
+    if (r->uri.len < sizeof("/v2/") - 1
+        || ngx_strncmp(r->uri.data, "/v2/", sizeof("/v2/") - 1) != 0)
+    {
+        ngx_str_set(&body, "{\"errors\":[{\"code\":\"BAD_REQUEST\","
+                    "\"message\":\"the request headers are too large\"}]}");
+        return ngx_http_harbor_send(r, NGX_HTTP_BAD_REQUEST, &json, &body);
+    }
+
+    ctx = ngx_http_harbor_get_ctx(r);
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_http_harbor_token_needs(r, ctx, &action, &scope);
+
+    /* the answer to any token over the cap, as the access check gives */
+
+    ctx->fail_code = "UNAUTHORIZED";
+    ctx->fail_message = "the token is invalid or has expired";
+
+    return ngx_http_harbor_challenge(r, hlcf, ctx, scope, "invalid_token");
 }
 
 
@@ -608,8 +681,9 @@ ngx_http_harbor_challenge(ngx_http_request_t *r,
 {
     u_char           *p;
     size_t            len;
-    ngx_str_t         realm;
+    ngx_str_t         realm, from, mount, addr;
     ngx_table_elt_t  *h;
+    u_char            text[NGX_SOCKADDR_STRLEN];
 
     if (hlcf->token_realm) {
         if (ngx_http_complex_value(r, hlcf->token_realm, &realm) != NGX_OK) {
@@ -633,11 +707,26 @@ ngx_http_harbor_challenge(ngx_http_request_t *r,
 #endif
                         );
 
+        addr.len = NGX_SOCKADDR_STRLEN;
+        addr.data = text;
+
         if (r->headers_in.host && ngx_http_harbor_host_safe(
                                       &r->headers_in.host->value))
         {
             p = ngx_cpymem(p, r->headers_in.host->value.data,
                            r->headers_in.host->value.len);
+
+        } else if (r->headers_in.host == NULL
+                   && ngx_connection_local_sockaddr(r->connection, &addr, 1)
+                      == NGX_OK
+                   && r->connection->local_sockaddr->sa_family != AF_UNIX)
+        {
+            /*
+             * No Host header (HTTP/1.0, or request headers too large to
+             * be read to it): the address the client connected to.
+             */
+
+            p = ngx_cpymem(p, addr.data, addr.len);
 
         } else {
             p = ngx_cpymem(p, "localhost", sizeof("localhost") - 1);
@@ -653,6 +742,30 @@ ngx_http_harbor_challenge(ngx_http_request_t *r,
     if (scope_actions) {
         len += sizeof(",scope=\"repository::\"") - 1 + ctx->route.name.len
                + ngx_strlen(scope_actions);
+    }
+
+    /*
+     * A cross-repository mount needs pull on its source too: the
+     * challenge names both, as distribution's does, so that a client
+     * asking for exactly the challenged scope gets its mount.
+     */
+
+    ngx_str_null(&from);
+
+    if (scope_actions
+        && ctx->route.type == NGX_HTTP_HARBOR_R_UPLOADS
+        && ngx_http_harbor_arg(r, "mount", &mount) == NGX_OK
+        && ngx_http_harbor_arg(r, "from", &from) == NGX_OK
+        && (!hb_name_valid(from.data, from.len)
+            || (from.len == ctx->route.name.len
+                && ngx_strncmp(from.data, ctx->route.name.data, from.len)
+                   == 0)))
+    {
+        ngx_str_null(&from);
+    }
+
+    if (from.len) {
+        len += sizeof(" repository::pull") - 1 + from.len;
     }
 
     if (error) {
@@ -677,8 +790,14 @@ ngx_http_harbor_challenge(ngx_http_request_t *r,
             p = ngx_sprintf(p, ",scope=\"%s\"", scope_actions);
 
         } else {
-            p = ngx_sprintf(p, ",scope=\"repository:%V:%s\"",
+            p = ngx_sprintf(p, ",scope=\"repository:%V:%s",
                             &ctx->route.name, scope_actions);
+
+            if (from.len) {
+                p = ngx_sprintf(p, " repository:%V:pull", &from);
+            }
+
+            *p++ = '"';
         }
     }
 

@@ -250,8 +250,24 @@ ngx_http_harbor_uploads(ngx_http_request_t *r, ngx_http_harbor_route_t *rt)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    /* open sessions are limited per user and in all */
+
+    rc = ngx_http_harbor_sessions_begin(r);
+
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (rc == NGX_DECLINED) {
+        return ngx_http_harbor_error(r, NGX_HTTP_TOO_MANY_REQUESTS,
+                                     "TOOMANYREQUESTS", ctx->fail_message,
+                                     NULL);
+    }
+
     if (ngx_http_harbor_upload_create(r, &rt->name, &uuid) != NGX_OK) {
-        return ngx_http_harbor_storage_error(r);
+        rc = ngx_http_harbor_storage_error(r);
+        ngx_http_harbor_sessions_end(r, NULL);
+        return rc;
     }
 
     rt->ref = uuid;

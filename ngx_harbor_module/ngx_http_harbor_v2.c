@@ -11,8 +11,7 @@
 
 static ngx_int_t ngx_http_harbor_parse_route(ngx_http_request_t *r,
     ngx_http_harbor_route_t *rt, ngx_http_harbor_fail_t *fail);
-static ngx_int_t ngx_http_harbor_list_args(ngx_http_request_t *r,
-    ngx_int_t *n, ngx_str_t *last);
+static ngx_uint_t ngx_http_harbor_out_of_fds(ngx_http_request_t *r);
 
 
 static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
@@ -21,6 +20,7 @@ static ngx_http_output_body_filter_pt    ngx_http_next_body_filter;
 static ngx_str_t  ngx_http_harbor_json_type =
     ngx_string("application/json; charset=utf-8");
 static ngx_str_t  ngx_http_harbor_api_version = ngx_string("registry/2.0");
+static ngx_str_t  ngx_http_harbor_retry_after = ngx_string("1");
 
 
 /*
@@ -579,6 +579,33 @@ ngx_http_harbor_header_filter(ngx_http_request_t *r)
         return NGX_ERROR;
     }
 
+    /*
+     * A request that failed because the worker ran out of descriptors (a
+     * request body's temporary file, a link, a blob) is a 503 to retry
+     * soon, and the idle descriptors of the open file cache are let go.
+     */
+
+    if (r->headers_out.status == NGX_HTTP_INTERNAL_SERVER_ERROR
+        && ngx_http_harbor_out_of_fds(r))
+    {
+        (void) ngx_http_harbor_release_fds(r);
+        r->headers_out.status = NGX_HTTP_SERVICE_UNAVAILABLE;
+        r->headers_out.status_line.len = 0;
+    }
+
+    if (r->headers_out.status == NGX_HTTP_SERVICE_UNAVAILABLE) {
+        if (ngx_http_harbor_add_header(r, "Retry-After",
+                                       &ngx_http_harbor_retry_after)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        ctx->error_sent = 0;
+        ctx->fail_code = "UNAVAILABLE";
+        ctx->fail_message = "the registry is busy, retry in a moment";
+    }
+
     if (r->headers_out.status < NGX_HTTP_BAD_REQUEST || ctx->error_sent) {
         return ngx_http_next_header_filter(r);
     }
@@ -643,6 +670,37 @@ ngx_http_harbor_header_filter(ngx_http_request_t *r)
     r->headers_out.content_length_n = body.len;
 
     return ngx_http_next_header_filter(r);
+}
+
+
+/*
+ * Whether a 500 came from running out of descriptors: the call that
+ * failed said so, or no descriptor can be had now (the request may have
+ * closed some of its own since).
+ */
+
+static ngx_uint_t
+ngx_http_harbor_out_of_fds(ngx_http_request_t *r)
+{
+    ngx_fd_t   fd;
+    ngx_err_t  err;
+
+    err = ngx_errno;
+
+    if (ngx_http_harbor_fds_exhausted(err)) {
+        return 1;
+    }
+
+    fd = dup(r->connection->fd);
+
+    if (fd == -1) {
+        err = ngx_errno;
+        return ngx_http_harbor_fds_exhausted(err);
+    }
+
+    (void) close(fd);
+
+    return 0;
 }
 
 
@@ -764,7 +822,7 @@ ngx_http_harbor_storage_error(ngx_http_request_t *r)
 
 /* ?n= and ?last= of the list endpoints.  n is -1 when absent. */
 
-static ngx_int_t
+ngx_int_t
 ngx_http_harbor_list_args(ngx_http_request_t *r, ngx_int_t *n, ngx_str_t *last)
 {
     ngx_str_t  v;
@@ -791,6 +849,37 @@ ngx_http_harbor_list_args(ngx_http_request_t *r, ngx_int_t *n, ngx_str_t *last)
 
     rc = ngx_http_harbor_arg(r, "last", last);
     if (rc == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The page ?n= and ?last= ask for, at most max names (NGX_DECLINED: a bad
+ * n, answered by send_list()).
+ */
+
+ngx_int_t
+ngx_http_harbor_page_init(ngx_http_request_t *r, ngx_http_harbor_page_t *page,
+    ngx_uint_t max)
+{
+    ngx_int_t  n, rc;
+
+    ngx_memzero(page, sizeof(ngx_http_harbor_page_t));
+
+    rc = ngx_http_harbor_list_args(r, &n, &page->last);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    page->n = (n < 0 || (ngx_uint_t) n > max) ? max : (ngx_uint_t) n;
+
+    if (ngx_array_init(&page->items, r->pool, ngx_min(page->n + 1, 64),
+                       sizeof(ngx_str_t))
+        != NGX_OK)
+    {
         return NGX_ERROR;
     }
 

@@ -14,7 +14,7 @@ package Harbor::Stack;
 #   $s->stop;
 #
 # new(%opt)
-#   workers      nginx worker_processes (1)
+#   workers      nginx worker_processes (2)
 #   authd_conf   { key => value } for authd's YAML (see Harbor::Authd)
 #   registry     extra directives inside location /v2/
 #   server       extra server-level directives
@@ -122,7 +122,6 @@ sub registry_conf {
         'harbor_journal  ' . $t->journal . ';',
         'harbor_auth     token;',
         'harbor_token_certificate ' . $self->cert_file . ';',
-        'client_max_body_size 0;',
         $self->{opt}{registry} || '';
 }
 
@@ -172,9 +171,7 @@ sub server_conf {
 
     my (undef, $authd) = $self->authd_conf;
 
-    # tokens near the module's 8 KiB cap must reach the module
-    return "large_client_header_buffers 4 32k;\n" . $authd
-        . ($self->{opt}{server} || '');
+    return $authd . ($self->{opt}{server} || '');
 }
 
 
@@ -185,7 +182,7 @@ sub start_nginx {
         registry => $self->registry_conf,
         server   => $self->server_conf,
         http     => ($self->authd_conf)[0] . ($self->{opt}{http} || ''),
-        workers  => $self->{opt}{workers} || 1,
+        workers  => $self->{opt}{workers} || 2,
     );
 
     # the proxy to authd answers
