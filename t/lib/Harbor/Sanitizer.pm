@@ -44,7 +44,10 @@ sub env {
             "log_path=$san/$who-ubsan", 'halt_on_error=0'),
     );
 
-    $env{LD_PRELOAD} = $RUNTIME if $o{preload};
+    # the runtime first; a library a test preloads (t/lib/fault.c) after it
+    $env{LD_PRELOAD} = join ' ', $RUNTIME,
+        grep { defined && length } $ENV{LD_PRELOAD}
+        if $o{preload};
 
     return %env;
 }
