@@ -11,6 +11,8 @@
 
 static ngx_int_t ngx_http_harbor_parse_route(ngx_http_request_t *r,
     ngx_http_harbor_route_t *rt, ngx_http_harbor_fail_t *fail);
+static ngx_int_t ngx_http_harbor_refuse(ngx_http_harbor_fail_t *fail,
+    ngx_uint_t status, const char *code, const char *message);
 static ngx_uint_t ngx_http_harbor_out_of_fds(ngx_http_request_t *r);
 
 
@@ -150,6 +152,20 @@ ngx_http_harbor_handler(ngx_http_request_t *r)
 }
 
 
+/* A route refused: why, for the answer. */
+
+static ngx_int_t
+ngx_http_harbor_refuse(ngx_http_harbor_fail_t *fail, ngx_uint_t status,
+    const char *code, const char *message)
+{
+    fail->status = status;
+    fail->code = code;
+    fail->message = message;
+
+    return NGX_DECLINED;
+}
+
+
 /*
  * /v2/                                     base
  * /v2/_catalog                             catalog
@@ -163,11 +179,6 @@ ngx_http_harbor_handler(ngx_http_request_t *r)
  * The name may hold "/", so the route is recognized from the right.
  */
 
-#define ngx_http_harbor_fail(st, c, m)                                       \
-    fail->status = st; fail->code = c; fail->message = m;                    \
-    return NGX_DECLINED
-
-
 static ngx_int_t
 ngx_http_harbor_parse_route(ngx_http_request_t *r, ngx_http_harbor_route_t *rt,
     ngx_http_harbor_fail_t *fail)
@@ -178,8 +189,8 @@ ngx_http_harbor_parse_route(ngx_http_request_t *r, ngx_http_harbor_route_t *rt,
     path = r->uri;
 
     if (path.len < 4 || ngx_strncmp(path.data, "/v2/", 4) != 0) {
-        ngx_http_harbor_fail(NGX_HTTP_NOT_FOUND, "NOT_FOUND",
-                             "not a registry path");
+        return ngx_http_harbor_refuse(fail, NGX_HTTP_NOT_FOUND, "NOT_FOUND",
+                                      "not a registry path");
     }
 
     p = path.data + 4;
@@ -263,16 +274,17 @@ ngx_http_harbor_parse_route(ngx_http_request_t *r, ngx_http_harbor_route_t *rt,
 
 unknown:
 
-    ngx_http_harbor_fail(NGX_HTTP_NOT_FOUND, "NOT_FOUND",
-                         "not a registry path");
+    return ngx_http_harbor_refuse(fail, NGX_HTTP_NOT_FOUND, "NOT_FOUND",
+                                  "not a registry path");
 
 name:
 
     if (!hb_name_valid(rt->name.data, rt->name.len)) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "harbor: invalid repository name \"%V\"", &rt->name);
-        ngx_http_harbor_fail(NGX_HTTP_BAD_REQUEST, "NAME_INVALID",
-                             "invalid repository name");
+        return ngx_http_harbor_refuse(fail, NGX_HTTP_BAD_REQUEST,
+                                      "NAME_INVALID",
+                                      "invalid repository name");
     }
 
     switch (rt->type) {
@@ -281,8 +293,9 @@ name:
     case NGX_HTTP_HARBOR_R_REFERRERS:
         rt->alg = hb_digest_parse(rt->ref.data, rt->ref.len);
         if (rt->alg == HB_DIGEST_NONE) {
-            ngx_http_harbor_fail(NGX_HTTP_BAD_REQUEST, "DIGEST_INVALID",
-                                 "provided digest is invalid");
+            return ngx_http_harbor_refuse(fail, NGX_HTTP_BAD_REQUEST,
+                                          "DIGEST_INVALID",
+                                          "provided digest is invalid");
         }
 
         break;
@@ -293,20 +306,23 @@ name:
             && !hb_tag_valid(rt->ref.data, rt->ref.len))
         {
             if (r->method == NGX_HTTP_PUT) {
-                ngx_http_harbor_fail(NGX_HTTP_BAD_REQUEST, "MANIFEST_INVALID",
-                                     "invalid tag or digest");
+                return ngx_http_harbor_refuse(fail, NGX_HTTP_BAD_REQUEST,
+                                              "MANIFEST_INVALID",
+                                              "invalid tag or digest");
             }
 
-            ngx_http_harbor_fail(NGX_HTTP_NOT_FOUND, "MANIFEST_UNKNOWN",
-                                 "invalid tag or digest");
+            return ngx_http_harbor_refuse(fail, NGX_HTTP_NOT_FOUND,
+                                          "MANIFEST_UNKNOWN",
+                                          "invalid tag or digest");
         }
 
         break;
 
     case NGX_HTTP_HARBOR_R_UPLOAD:
         if (!hb_uuid_valid(rt->ref.data, rt->ref.len)) {
-            ngx_http_harbor_fail(NGX_HTTP_NOT_FOUND, "BLOB_UPLOAD_UNKNOWN",
-                                 "blob upload unknown to registry");
+            return ngx_http_harbor_refuse(fail, NGX_HTTP_NOT_FOUND,
+                                          "BLOB_UPLOAD_UNKNOWN",
+                                          "blob upload unknown to registry");
         }
 
         break;
