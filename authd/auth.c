@@ -356,6 +356,52 @@ auth_failed(const char *ip, const char *name, size_t nlen)
 }
 
 
+/* 1 if s is well-formed UTF-8 (RFC 3629: no overlong forms, surrogates) */
+static int
+auth_utf8_valid(const char *s, size_t len)
+{
+    const unsigned char  *p, *e;
+    unsigned              c, min;
+    int                   n;
+
+    p = (const unsigned char *) s;
+    e = p + len;
+
+    while (p < e) {
+        c = *p++;
+
+        if (c < 0x80) {
+            continue;
+        } else if (c >= 0xc2 && c <= 0xdf) {
+            n = 1; c &= 0x1f; min = 0x80;
+        } else if (c >= 0xe0 && c <= 0xef) {
+            n = 2; c &= 0x0f; min = 0x800;
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            n = 3; c &= 0x07; min = 0x10000;
+        } else {
+            return 0;
+        }
+
+        if (e - p < n) {
+            return 0;
+        }
+
+        while (n--) {
+            if ((*p & 0xc0) != 0x80) {
+                return 0;
+            }
+            c = (c << 6) | (*p++ & 0x3f);
+        }
+
+        if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff)) {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
 /* the local user of a verified directory login, created at the first */
 static int
 auth_onboard(struct dbc *db, const char *name, const struct dir_user *lu,
@@ -365,10 +411,11 @@ auth_onboard(struct dbc *db, const char *name, const struct dir_user *lu,
 
     /* a race of two first logins: the loser's INSERT conflicts */
     if (db_cmd(db, "INSERT INTO users (username, email, realname, password)"
-               " SELECT $1, CASE WHEN $2 = '' OR EXISTS (SELECT 1 FROM users"
-               " WHERE lower(email) = lower($2)) THEN NULL ELSE $2 END, $3, ''"
+               " SELECT $1::text, CASE WHEN $2::text = '' OR EXISTS (SELECT 1"
+               " FROM users WHERE lower(email) = lower($2::text)) THEN NULL"
+               " ELSE $2::text END, $3::text, ''"
                " WHERE NOT EXISTS (SELECT 1 FROM users"
-               " WHERE lower(username) = lower($1))",
+               " WHERE lower(username) = lower($1::text))",
                3, name, lu->mail, lu->realname) < 0
         && db->err != DB_ERR_CONFLICT)
     {
@@ -473,7 +520,8 @@ auth_check(struct dbc *db, const char *name, size_t nlen, const char *pw,
     memset(u, 0, sizeof(*u));
 
     if (nlen == 0 || nlen > AUTHD_USER_MAX || plen == 0
-        || plen > AUTHD_PASSWORD_MAX || memchr(name, '\0', nlen) != NULL)
+        || plen > AUTHD_PASSWORD_MAX || memchr(name, '\0', nlen) != NULL
+        || !auth_utf8_valid(name, nlen))
     {
         (void) auth_verify(NULL, pw, plen);
         return AUTH_FAIL;
