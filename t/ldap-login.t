@@ -132,10 +132,13 @@ is(token_as("\xe4dmin", $Harbor::Authd::ADMIN_PASSWORD)->{status}, 401,
 
 # alice's login is cached now; eve has never logged in
 $l->pause;
-open my $st, '<', "/proc/" . $l->pid . "/status" or die "status: $!";
-my ($state) = grep { /^State:/ } <$st>;
-close $st;
-like($state, qr/^State:\s+T/, 'slapd is stopped (SIGSTOP)');
+sub proc_state {
+    open my $st, '<', "/proc/" . $l->pid . "/status" or die "status: $!";
+    my ($state) = map { /^State:\s+(\S)/ ? $1 : () } <$st>;
+    return $state // '';
+}
+ok(Harbor::Authd::wait_for(5, sub { proc_state() eq 'T' }),
+   'slapd is stopped (SIGSTOP)');
 
 my $t0 = time;
 $r = token_as('admin', $Harbor::Authd::ADMIN_PASSWORD);
