@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <ldap.h>
 
@@ -131,20 +132,28 @@ dir_connect(const struct dir_conf *lc, const char *url, LDAP **out)
            != LDAP_OPT_SUCCESS
         || ldap_set_option(ld, LDAP_OPT_TIMEOUT, &tv) != LDAP_OPT_SUCCESS
         || ldap_set_option(ld, LDAP_OPT_REFERRALS, LDAP_OPT_OFF)
-           != LDAP_OPT_SUCCESS
-        || ldap_set_option(ld, LDAP_OPT_X_TLS_REQUIRE_CERT, &req)
-           != LDAP_OPT_SUCCESS
-        || (lc->ca_file[0] != '\0'
-            && ldap_set_option(ld, LDAP_OPT_X_TLS_CACERTFILE, lc->ca_file)
-               != LDAP_OPT_SUCCESS))
+           != LDAP_OPT_SUCCESS)
     {
         ldap_unbind_ext_s(ld, NULL, NULL);
         return LDAP_LOCAL_ERROR;
     }
 
-    /* this connection's own TLS context, with the options above */
-    v = 0;
-    (void) ldap_set_option(ld, LDAP_OPT_X_TLS_NEWCTX, &v);
+    /* ldaps: this connection's own TLS context, with our options */
+    if (strncasecmp(url, "ldaps://", 8) == 0) {
+        v = 0;
+
+        if (ldap_set_option(ld, LDAP_OPT_X_TLS_REQUIRE_CERT, &req)
+               != LDAP_OPT_SUCCESS
+            || (lc->ca_file[0] != '\0'
+                && ldap_set_option(ld, LDAP_OPT_X_TLS_CACERTFILE,
+                                   lc->ca_file) != LDAP_OPT_SUCCESS)
+            || ldap_set_option(ld, LDAP_OPT_X_TLS_NEWCTX, &v)
+               != LDAP_OPT_SUCCESS)
+        {
+            ldap_unbind_ext_s(ld, NULL, NULL);
+            return LDAP_LOCAL_ERROR;
+        }
+    }
 
     rc = dir_bind_pw(ld, lc->search_dn[0] != '\0' ? lc->search_dn : NULL,
                       lc->search_password, strlen(lc->search_password));

@@ -123,6 +123,8 @@ is(token_as('admin', 'DirAdm1n!pw')->{status}, 401,
    'the directory\'s "admin" does not log in as the local admin');
 is(token_as('admin', $Harbor::Authd::ADMIN_PASSWORD)->{status}, 200,
    'the local admin logs in from the database');
+is(token_as('admin ', 'DirAdm1n!pw')->{status}, 401,
+   'nor does "admin " (the directory ignores the space)');
 is(token_as("admin\0", $Harbor::Authd::ADMIN_PASSWORD)->{status}, 401,
    'a name with a NUL is not admin (Basic)');
 is(token_as("\xe4dmin", $Harbor::Authd::ADMIN_PASSWORD)->{status}, 401,

@@ -66,6 +66,17 @@ sub start {
         ldapi => _ldapi_url("$dir/ldapi"),
     }, $class;
 
+    # tls => 1: a test CA, a certificate for 127.0.0.1, and ldaps too
+    my ($tls, $ldaps) = ('', '');
+    if ($o{tls}) {
+        $self->_make_ca;
+        $self->{sport} = _free_port();
+        $tls = "TLSCACertificateFile $dir/ca.pem\n"
+             . "TLSCertificateFile $dir/server.pem\n"
+             . "TLSCertificateKeyFile $dir/server.key\n";
+        $ldaps = " ldaps://127.0.0.1:$self->{sport}/";
+    }
+
     open my $f, '>', "$dir/slapd.conf" or die "$dir/slapd.conf: $!";
     print $f <<"EOF";
 include /etc/ldap/schema/core.schema
@@ -73,7 +84,7 @@ include /etc/ldap/schema/cosine.schema
 include /etc/ldap/schema/inetorgperson.schema
 include /etc/ldap/schema/nis.schema
 pidfile $dir/slapd.pid
-modulepath /usr/lib/ldap
+${tls}modulepath /usr/lib/ldap
 moduleload back_mdb
 loglevel none
 database mdb
@@ -108,7 +119,7 @@ EOF
         open STDERR, '>>', "$dir/slapd.log";
         # -d 0: in the foreground, as our child, so that we can stop it
         exec $SLAPD, '-d', '0', '-f', "$dir/slapd.conf",
-            '-h', "ldap://127.0.0.1:$self->{port}/ $self->{ldapi}";
+            '-h', "ldap://127.0.0.1:$self->{port}/$ldaps $self->{ldapi}";
         die "exec $SLAPD: $!";
     }
     $self->{pid} = $pid;
@@ -132,6 +143,35 @@ sub _user_ldif {
     return "$l\n";
 }
 
+# a CA (ca.pem) and a certificate of it for 127.0.0.1; another CA
+# (other-ca.pem) that did not sign it
+sub _make_ca {
+    my ($self) = @_;
+    my $d = $self->{dir};
+    for my $c (
+        [qw(openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=test-ca),
+         '-keyout', "$d/ca.key", '-out', "$d/ca.pem"],
+        [qw(openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=other-ca),
+         '-keyout', "$d/other-ca.key", '-out', "$d/other-ca.pem"],
+        [qw(openssl req -newkey rsa:2048 -nodes -subj /CN=127.0.0.1),
+         '-keyout', "$d/server.key", '-out', "$d/server.csr"],
+    ) {
+        my $out = _cmd(@$c);
+        die "@$c: $out" if $?;
+    }
+    open my $f, '>', "$d/ext.cnf" or die "$d/ext.cnf: $!";
+    print $f "subjectAltName = IP:127.0.0.1\n";
+    close $f;
+    my $out = _cmd(qw(openssl x509 -req -days 2 -CAcreateserial),
+                   '-in', "$d/server.csr", '-CA', "$d/ca.pem", '-CAkey',
+                   "$d/ca.key", '-extfile', "$d/ext.cnf", '-out',
+                   "$d/server.pem");
+    die "openssl x509: $out" if $?;
+}
+
+sub ldaps_url { "ldaps://127.0.0.1:$_[0]{sport}" }
+sub ca_file { "$_[0]{dir}/ca.pem" }
+sub other_ca_file { "$_[0]{dir}/other-ca.pem" }
 sub url { "ldap://127.0.0.1:$_[0]{port}" }
 sub port { $_[0]{port} }
 sub base { $BASE }
