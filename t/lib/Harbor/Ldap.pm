@@ -17,10 +17,10 @@ use strict;
 use warnings;
 
 use File::Temp qw(tempdir);
-use IO::Socket::INET;
 use POSIX qw(WNOHANG);
 
 use Harbor::Authd;
+use Harbor::Clients ();
 
 our $SLAPD = '/usr/sbin/slapd';
 our $BASE = 'dc=example,dc=org';
@@ -35,15 +35,6 @@ our %USERS = (
     bob   => ['B0b!secret', 'bob@example.org', 'Bob Builder'],
     eve   => ['Ev3!secret', '', 'Eve NoMail'],
 );
-
-sub _free_port {
-    my $s = IO::Socket::INET->new(Listen => 1, LocalAddr => '127.0.0.1',
-                                  LocalPort => 0, Proto => 'tcp')
-        or die "no free port: $!\n";
-    my $p = $s->sockport;
-    close $s;
-    return $p;
-}
 
 sub _ldapi_url {
     my $path = shift;
@@ -62,7 +53,7 @@ sub start {
 
     my $self = bless {
         dir   => $dir,
-        port  => _free_port(),
+        port  => Harbor::Clients::free_port(),
         ldapi => _ldapi_url("$dir/ldapi"),
     }, $class;
 
@@ -70,7 +61,7 @@ sub start {
     my ($tls, $ldaps) = ('', '');
     if ($o{tls}) {
         $self->_make_ca;
-        $self->{sport} = _free_port();
+        $self->{sport} = Harbor::Clients::free_port();
         $tls = "TLSCACertificateFile $dir/ca.pem\n"
              . "TLSCertificateFile $dir/server.pem\n"
              . "TLSCertificateKeyFile $dir/server.key\n";
