@@ -498,7 +498,8 @@ api_config_put(struct req *r)
             goto done;
         }
         if (users) {
-            http_error(r, 403, "the auth mode cannot be changed while users "
+            /* Harbor answers this with a 400 too */
+            http_error(r, 400, "the auth mode cannot be changed while users "
                        "other than admin exist");
             goto done;
         }

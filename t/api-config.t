@@ -155,7 +155,7 @@ is($r->{json}{auth_mode}{editable}, $F, 'auth_mode not editable now');
 
 $r = $d->api(PUT => '/configurations', $admin,
              json => { auth_mode => 'ldap_auth' });
-is($r->{status}, 403, 'users exist: switching to ldap_auth is refused');
+is($r->{status}, 400, 'users exist: switching to ldap_auth is refused');
 like(err($r), qr/users other than admin exist/, 'and says why');
 is($d->api(GET => '/configurations', $admin)->{json}{auth_mode}{value},
    'db_auth', 'the mode stays db_auth');

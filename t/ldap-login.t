@@ -98,9 +98,13 @@ my $before = users();
 
 is(token_as('alice', 'wrong-Passw0rd')->{status}, 401, 'wrong password: 401');
 is(token_as('nobody', 'Whatever1!')->{status}, 401, 'unknown user: 401');
+my $binds = $l->binds('alice');
+cmp_ok($binds, '>', 0, 'slapd logs the binds as alice');
 is(token_as('alice', '')->{status}, 401, 'empty password: 401');
 is(token_as('eve', '')->{status}, 401,
    'empty password of a user never logged in: 401');
+is($l->binds('alice') + $l->binds('eve'), $binds,
+   'no bind was tried with an empty password');
 
 # each with alice's password: a filter that matched her would log in
 for my $name ('*', 'al*', '*)(uid=*', ')(uid=*', 'alice)(uid=*',
@@ -116,6 +120,7 @@ for my $name ('*', 'al*', '*)(uid=*', ')(uid=*', 'alice)(uid=*',
        "injection \"$show\" refused ($r->{status})");
 }
 is(users(), $before, 'no one was logged in or created by any of them');
+is($l->binds('alice'), $binds, 'none of them got as far as a bind as alice');
 
 # the local admin is never a directory login, even if the directory has one
 $l->add_user('admin', password => 'DirAdm1n!pw', mail => 'a@example.org');

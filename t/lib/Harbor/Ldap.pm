@@ -10,6 +10,7 @@ package Harbor::Ldap;
 #   $l->base;                   # dc=example,dc=org
 #   $l->admin_dn, $l->admin_pw  # the search DN and its password
 #   $l->add_user('carol', password => 'C4rol!pw', mail => ..., cn => ...);
+#   $l->binds('alice');         # binds as her entry seen so far
 #   $l->pause; $l->resume;      # SIGSTOP / SIGCONT
 #   $l->stop;
 
@@ -77,7 +78,7 @@ include /etc/ldap/schema/nis.schema
 pidfile $dir/slapd.pid
 ${tls}modulepath /usr/lib/ldap
 moduleload back_mdb
-loglevel none
+loglevel stats
 database mdb
 maxsize 16777216
 suffix "$BASE"
@@ -108,8 +109,9 @@ EOF
         open STDIN, '<', '/dev/null';
         open STDOUT, '>>', "$dir/slapd.log";
         open STDERR, '>>', "$dir/slapd.log";
-        # -d 0: in the foreground, as our child, so that we can stop it
-        exec $SLAPD, '-d', '0', '-f', "$dir/slapd.conf",
+        # -d 256: in the foreground, as our child, so that we can stop it;
+        # the operations (stats) logged to slapd.log
+        exec $SLAPD, '-d', '256', '-f', "$dir/slapd.conf",
             '-h', "ldap://127.0.0.1:$self->{port}/$ldaps $self->{ldapi}";
         die "exec $SLAPD: $!";
     }
@@ -204,6 +206,13 @@ sub add_user {
     my $out = _cmd('timeout', '10', 'ldapadd', '-x', '-H', $self->{ldapi},
                    '-D', $ADMIN_DN, '-w', $ADMIN_PW, '-f', $file);
     die "ldapadd $uid failed: $out" if $?;
+}
+
+# how many binds as uid's entry slapd has seen (its stats log)
+sub binds {
+    my ($self, $uid) = @_;
+    my @b = $self->log =~ /BIND dn="uid=\Q$uid\E,[^"]*" method=/g;
+    return scalar @b;
 }
 
 sub pause { kill 'STOP', $_[0]{pid} or die "SIGSTOP slapd: $!" }
