@@ -207,6 +207,18 @@ is($d->api(POST => '/users', $admin, json => { username => 'zed',
     email => 'z@example.org', realname => 'z', password => 'Passw0rd!' })
    ->{status}, 403, 'no local users are created in ldap_auth');
 
+# ------------------------------------------------------------ throttle
+
+# directory logins count against the address and the account as database
+# ones do: the attempt after the tenth failure never reaches slapd
+my $bob_binds = $l->binds('bob');
+my @codes = map {
+    $d->request(GET => '/api/v2.0/users/current', user => 'bob',
+                pass => "Wr0ng-$_", headers => { 'X-Forwarded-For' => '10.9.9.9' })
+      ->{status} } 1 .. 11;
+is_deeply(\@codes, [(401) x 10, 429], 'ten failures, then 429');
+is($l->binds('bob'), $bob_binds + 10, 'the throttled attempt made no bind');
+
 my $log = $d->log;
 unlike($log, qr/\Q$U{alice}[0]\E|\Q${\ $l->admin_pw}\E/,
        'no password in the log');
