@@ -30,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <sodium.h>
@@ -207,6 +208,15 @@ auth_cache_add(const unsigned char *d, long long user_id)
 
 
 void
+auth_forget_all(void)
+{
+    pthread_mutex_lock(&auth_mtx);
+    sodium_memzero(auth_cache, sizeof(auth_cache));
+    pthread_mutex_unlock(&auth_mtx);
+}
+
+
+void
 auth_forget(long long user_id)
 {
     size_t  i;
@@ -346,6 +356,152 @@ auth_failed(const char *ip, const char *name, size_t nlen)
 }
 
 
+/* 1 if s is well-formed UTF-8 (RFC 3629: no overlong forms, surrogates) */
+static int
+auth_utf8_valid(const char *s, size_t len)
+{
+    const unsigned char  *p, *e;
+    unsigned              c, min;
+    int                   n;
+
+    p = (const unsigned char *) s;
+    e = p + len;
+
+    while (p < e) {
+        c = *p++;
+
+        if (c < 0x80) {
+            continue;
+        } else if (c >= 0xc2 && c <= 0xdf) {
+            n = 1; c &= 0x1f; min = 0x80;
+        } else if (c >= 0xe0 && c <= 0xef) {
+            n = 2; c &= 0x0f; min = 0x800;
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            n = 3; c &= 0x07; min = 0x10000;
+        } else {
+            return 0;
+        }
+
+        if (e - p < n) {
+            return 0;
+        }
+
+        while (n--) {
+            if ((*p & 0xc0) != 0x80) {
+                return 0;
+            }
+            c = (c << 6) | (*p++ & 0x3f);
+        }
+
+        if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff)) {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+/* the local user of a verified directory login, created at the first */
+static int
+auth_onboard(struct dbc *db, const char *name, const struct dir_user *lu,
+    struct user *u)
+{
+    PGresult  *r;
+
+    /* a race of two first logins: the loser's INSERT conflicts */
+    if (db_cmd(db, "INSERT INTO users (username, email, realname, password)"
+               " SELECT $1::text, CASE WHEN $2::text = '' OR EXISTS (SELECT 1"
+               " FROM users WHERE lower(email) = lower($2::text)) THEN NULL"
+               " ELSE $2::text END, $3::text, ''"
+               " WHERE NOT EXISTS (SELECT 1 FROM users"
+               " WHERE lower(username) = lower($1::text))",
+               3, name, lu->mail, lu->realname) < 0
+        && db->err != DB_ERR_CONFLICT)
+    {
+        return AUTH_ERROR;
+    }
+
+    r = db_execv(db, "SELECT user_id, username, sysadmin_flag FROM users"
+                 " WHERE lower(username) = lower($1) AND NOT deleted", 1,
+                 name);
+    if (r == NULL) {
+        return AUTH_ERROR;
+    }
+
+    /* the directory never logs anyone in as the local admin */
+    if (PQntuples(r) != 1 || db_ll(r, 0, 0) == 1) {
+        PQclear(r);
+        return AUTH_FAIL;
+    }
+
+    u->id = db_ll(r, 0, 0);
+    snprintf(u->name, sizeof(u->name), "%s", db_s(r, 0, 1));
+    u->sysadmin = db_b(r, 0, 2);
+    PQclear(r);
+
+    return AUTH_OK;
+}
+
+
+/*
+ * A login of auth_mode ldap_auth (every name but admin's): the cache,
+ * else the directory; a first login creates the local user.
+ */
+static int
+auth_check_ldap(struct dbc *db, const char *nm, size_t nlen, const char *pw,
+    size_t plen, struct user *u)
+{
+    struct dir_conf   lc;
+    struct dir_user   lu;
+    PGresult          *r;
+    unsigned char      d[crypto_generichash_BYTES];
+    int                rc;
+
+    /* what marks a directory login in the cache, instead of a hash */
+    auth_digest(d, nm, nlen, pw, plen, "\001ldap");
+
+    r = db_execv(db, "SELECT user_id, username, sysadmin_flag FROM users"
+                 " WHERE lower(username) = lower($1) AND NOT deleted"
+                 " AND user_id <> 1", 1, nm);
+    if (r == NULL) {
+        return AUTH_ERROR;
+    }
+
+    if (PQntuples(r) == 1 && auth_cache_hit(d, db_ll(r, 0, 0))) {
+        u->id = db_ll(r, 0, 0);
+        snprintf(u->name, sizeof(u->name), "%s", db_s(r, 0, 1));
+        u->sysadmin = db_b(r, 0, 2);
+        PQclear(r);
+        sodium_memzero(d, sizeof(d));
+        return AUTH_OK;
+    }
+
+    PQclear(r);
+
+    if (dir_conf_get(&lc) != 0) {
+        return AUTH_ERROR;
+    }
+
+    rc = dir_login(&lc, nm, nlen, pw, plen, &lu);
+    dir_conf_free(&lc);
+
+    if (rc == AUTH_OK) {
+        rc = auth_onboard(db, lu.uid[0] != '\0' ? lu.uid : nm, &lu, u);
+    }
+
+    if (rc == AUTH_OK) {
+        auth_cache_add(d, u->id);
+    } else {
+        memset(u, 0, sizeof(*u));
+    }
+
+    sodium_memzero(d, sizeof(d));
+
+    return rc;
+}
+
+
 /*
  * Check a username and password against the users table.
  * AUTH_OK fills u; AUTH_FAIL for an unknown user or a wrong password
@@ -364,7 +520,8 @@ auth_check(struct dbc *db, const char *name, size_t nlen, const char *pw,
     memset(u, 0, sizeof(*u));
 
     if (nlen == 0 || nlen > AUTHD_USER_MAX || plen == 0
-        || plen > AUTHD_PASSWORD_MAX || memchr(name, '\0', nlen) != NULL)
+        || plen > AUTHD_PASSWORD_MAX || memchr(name, '\0', nlen) != NULL
+        || !auth_utf8_valid(name, nlen))
     {
         (void) auth_verify(NULL, pw, plen);
         return AUTH_FAIL;
@@ -375,6 +532,12 @@ auth_check(struct dbc *db, const char *name, size_t nlen, const char *pw,
 
         memcpy(nm, name, nlen);
         nm[nlen] = '\0';
+
+        /* the local admin always logs in from the database */
+        if (conf->auth_mode == AUTH_MODE_LDAP && strcasecmp(nm, "admin") != 0)
+        {
+            return auth_check_ldap(db, nm, nlen, pw, plen, u);
+        }
 
         r = db_execv(db, "SELECT user_id, username, sysadmin_flag, password"
                      " FROM users WHERE username = $1 AND NOT deleted",

@@ -125,6 +125,10 @@ authd_database(void)
         fatalx("creating the first administrator failed");
     }
 
+    if (settings_load(c) != 0) {
+        fatalx("the stored configuration could not be read");
+    }
+
     if (auth_is_default_admin(c)) {
         log_warnx("**********************************************************");
         log_warnx("WARNING: user \"admin\" still has the default password.");

@@ -90,6 +90,9 @@ struct config {
     int     ldap_scope;
     int     ldap_timeout;
     int     ldap_verify_cert;
+    char   *ldap_ca_file;               /* ours: CA of ldaps/StartTLS */
+    int     robot_token_duration;       /* days */
+    char   *robot_name_prefix;
     char   *ldap_group_base_dn;
     char   *ldap_group_search_filter;
     char   *ldap_group_attribute_name;
@@ -222,6 +225,8 @@ void keys_free(struct token_key *tk);
 #define AUTH_ERROR           2           /* database unavailable */
 #define AUTH_THROTTLED       3           /* refused untried: too many
                                             failures */
+#define AUTH_UNAVAILABLE     4           /* the LDAP directory did not
+                                            answer in time */
 
 #define AUTH_FAIL_MAX        10          /* failed logins per address... */
 #define AUTH_ACCOUNT_FAIL_MAX 10         /* ...and per account... */
@@ -239,8 +244,48 @@ int auth_verify(const char *hash, const char *pw, size_t len);
 int auth_user(struct dbc *db, const char *name, size_t nlen, const char *pw,
     size_t plen, const char *ip, struct user *u, long *wait);
 void auth_forget(long long user_id);
+void auth_forget_all(void);
 int auth_password_ok(const char *pw, char *err, size_t errlen);
 int auth_is_default_admin(struct dbc *db);
+
+
+/* ldap.c */
+
+struct dir_conf {
+    char       *url;
+    char       *search_dn;
+    char       *search_password;
+    char       *base_dn;
+    char       *filter;
+    char       *uid;
+    char       *ca_file;
+    int         scope;
+    int         timeout;
+    int         verify_cert;
+};
+
+struct dir_user {
+    char        uid[AUTHD_USER_MAX + 1];
+    char        mail[256];
+    char        realname[256];
+};
+
+int dir_conf_get(struct dir_conf *lc);
+void dir_conf_free(struct dir_conf *lc);
+int dir_login(const struct dir_conf *lc, const char *name, size_t nlen,
+    const char *pw, size_t plen, struct dir_user *lu);
+int dir_ping(const struct dir_conf *lc, char *err, size_t errlen);
+
+
+/* api_config.c */
+
+struct req;
+
+void settings_rdlock(void);
+void settings_unlock(void);
+int settings_load(struct dbc *db);
+void api_configurations(struct req *r);
+void api_ldap_ping(struct req *r);
 
 
 /* rbac.c */

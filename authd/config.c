@@ -159,6 +159,9 @@ static const struct ckey  top_keys[] = {
     INT("ldap_scope", ldap_scope, 0, 2),
     INT("ldap_timeout", ldap_timeout, 1, 300),
     BOOL("ldap_verify_cert", ldap_verify_cert),
+    PATH("ldap_ca_file", ldap_ca_file, 4000),
+    INT("robot_token_duration", robot_token_duration, 1, 36500),
+    STR("robot_name_prefix", robot_name_prefix, 64),
     STR("ldap_group_base_dn", ldap_group_base_dn, 1024),
     STR("ldap_group_search_filter", ldap_group_search_filter, 1024),
     STR("ldap_group_attribute_name", ldap_group_attribute_name, 255),
@@ -464,6 +467,12 @@ config_defaults(struct config *c)
         { &c->token_issuer, "harbor-token-issuer" },
         { &c->ldap_uid, "uid" },
         { &c->ldap_filter, "" },
+        { &c->ldap_url, "" },
+        { &c->ldap_search_dn, "" },
+        { &c->ldap_search_password, "" },
+        { &c->ldap_base_dn, "" },
+        { &c->ldap_ca_file, "" },
+        { &c->robot_name_prefix, "robot$" },
     };
     size_t  i;
 
@@ -487,6 +496,7 @@ config_defaults(struct config *c)
     c->ldap_scope = 2;
     c->ldap_timeout = 5;
     c->ldap_verify_cert = 1;
+    c->robot_token_duration = 30;
     c->token_key_bits = 2048;
     c->workers = 4;
     c->request_timeout = 30;
@@ -546,12 +556,6 @@ config_check(struct cparse *p)
     if (c->admin_password[0] == '\0') {
         config_error(p, config_find(p, NULL, "harbor_admin_password"),
                      "\"harbor_admin_password\" must not be empty");
-    }
-
-    if (c->auth_mode == AUTH_MODE_LDAP) {
-        config_error(p, config_find(p, NULL, "auth_mode"),
-                     "\"auth_mode\" ldap_auth is not supported by this "
-                     "version of authd; use db_auth");
     }
 
     if (c->db_sslmode != NULL) {

@@ -50,6 +50,8 @@ static const struct route  routes[] = {
     { M_GET,            "/api/v2.0/ping",                  api_ping },
     { M_GET,            "/api/v2.0/health",                api_health },
     { M_GET,            "/api/v2.0/systeminfo",            api_systeminfo },
+    { M_GET | M_PUT,    "/api/v2.0/configurations",  api_configurations },
+    { M_POST,           "/api/v2.0/ldap/ping",             api_ldap_ping },
 
     { M_HEAD,           "/api/v2.0/projects",              api_projects_head },
     { M_GET | M_POST,   "/api/v2.0/projects",              api_projects },
@@ -215,6 +217,11 @@ http_login(struct req *r, const char *name, size_t nlen, const char *pw,
 
     case AUTH_ERROR:
         http_db_error(r);
+        return -1;
+
+    case AUTH_UNAVAILABLE:
+        http_error(r, 503, "the LDAP directory is unavailable; try again "
+                   "later");
         return -1;
 
     case AUTH_THROTTLED:

@@ -784,7 +784,10 @@ http_basic(const char *h, char *user, size_t ulen, char *pw, size_t plen,
         /* void */
     }
 
-    if (i == n || i >= ulen || n - i - 1 >= plen) {
+    /* "alice\0x" is not alice: a name with a NUL is no name at all */
+    if (i == n || i >= ulen || n - i - 1 >= plen
+        || memchr(buf, '\0', i) != NULL)
+    {
         sodium_memzero(buf, sizeof(buf));
         return -1;
     }
