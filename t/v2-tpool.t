@@ -25,13 +25,42 @@ my $DELAY = 4000;
 ###############################################################################
 
 sub start {
-    my ($slow) = @_;
+    my ($slow, %o) = @_;
+    my $conf = delete $o{conf} || {};
     my %env = Harbor::Fault::env(HARBOR_FAULT_SLOW_IO => $slow,
-                                 HARBOR_FAULT_DELAY => $DELAY);
+                                 HARBOR_FAULT_DELAY => $DELAY, %o);
     my $t = Harbor::Test->new;
     local @ENV{keys %env} = values %env;
-    $t->run(workers => 1);
+    $t->run(workers => 1, %$conf);
+    $t->allow_log(qr/fsync\(\)|queue overflow|not queued/);
     return $t;
+}
+
+sub relative {
+    my ($r) = @_;
+    my $loc = $r->{headers}{location} // '';
+    $loc =~ s{^https?://[^/]+}{};
+    return $loc;
+}
+
+sub connect_raw {
+    my ($t, $req) = @_;
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                  PeerPort => $t->port, Proto => 'tcp')
+        or die "connect: $!";
+    print $s $req;
+    return $s;
+}
+
+sub wait_fault {
+    my ($t, $call, $n) = @_;
+    my $deadline = time + 30;
+    while (time < $deadline) {
+        my @l = grep { /$call/ } Harbor::Fault::injected($t);
+        return scalar @l if @l >= $n;
+        sleep 0.05;
+    }
+    return 0;
 }
 
 # Sends $req on its own connection, waits for the fault to hold it, then
@@ -128,6 +157,79 @@ is(sha512($t->http(GET => "/v2/tp/mono/blobs/$d")->{body}), $d,
 $r = $t->http(POST => '/v2/tp/mono/blobs/uploads/?digest=' . sha512('x'),
               body => $c);
 is($r->{status}, 400, 'sha512 monolithic: a wrong digest is refused');
+$t->stop;
+
+# a later chunk whose data could not be synced: no 202, nothing counted
+
+$t = start('/nothing-slow/', HARBOR_FAULT_FSYNC => '/data');
+($loc) = $t->upload_start('tp/fail');
+$r = $t->http(PATCH => $loc, body => $a,
+              headers => ['Content-Range' => '0-65535']);
+is($r->{status}, 202, 'failed append: first chunk');
+$loc = relative($r);
+$r = $t->http(PATCH => $loc, body => $b,
+              headers => ['Content-Range' => '65536-131071']);
+ok((grep { /fsync\(".*\/data"\) failed/ } Harbor::Fault::injected($t)),
+   'failed append: the fsync of the data failed');
+$t->is_error($r, 500, 'UNKNOWN', 'failed append: no 202');
+is($t->http(GET => $loc)->{headers}{range}, '0-65535',
+   'failed append: the upload is as it was, and free');
+$t->stop;
+
+# the pool's queue is full: a chunk not appended answers 503
+
+$t = start('_uploads/', conf => {
+    main => 'thread_pool default threads=1 max_queue=1;' });
+my @locs;
+for my $i (1 .. 3) {
+    ($loc) = $t->upload_start("tp/q$i");
+    $r = $t->http(PATCH => $loc, body => $a,
+                  headers => ['Content-Range' => '0-65535']);
+    push @locs, relative($r);
+}
+my @socks = map {
+    connect_raw($t, raw(PATCH => $_, $b, 'Content-Range: 65536-131071'))
+} @locs;
+my @status;
+for my $s (@socks) {
+    local $/;
+    my $raw = <$s> // '';
+    push @status, $raw =~ m{^HTTP/1\.1 (\d+)} ? $1 : 0;
+    close $s;
+}
+like($t->read_file('error.log'), qr/queue overflow/,
+     'queue full: the thread pool queue overflowed');
+is(scalar(grep { $_ == 503 } @status), 1, 'queue full: one chunk got 503')
+    or diag("@status");
+is(scalar(grep { $_ == 202 } @status), 2, 'queue full: the others 202')
+    or diag("@status");
+for my $i (0 .. 2) {
+    is($t->http(GET => $locs[$i])->{headers}{range},
+       $status[$i] == 202 ? '0-131071' : '0-65535',
+       "queue full: upload $i holds what its answer said");
+}
+$t->stop;
+
+# the client goes away while its chunk is appended: the worker lives on
+
+$t = start('_uploads/');
+($loc) = $t->upload_start('tp/gone');
+$r = $t->http(PATCH => $loc, body => $a,
+              headers => ['Content-Range' => '0-65535']);
+$loc = relative($r);
+my $s = connect_raw($t, raw(PATCH => $loc, $b, 'Content-Range: 65536-131071'));
+ok(wait_fault($t, 'copy_file_range', 1), 'client gone: the append was held');
+close $s;
+my $deadline = time + 30;
+my $range = '';
+while (time < $deadline) {
+    $range = $t->http(GET => $loc)->{headers}{range} // '';
+    last if $range eq '0-131071';
+    sleep 0.1;
+}
+is($range, '0-131071', 'client gone: the append completed, the upload free');
+unlike($t->read_file('error.log'), qr/exited on signal/,
+       'client gone: no worker crashed');
 $t->stop;
 
 done_testing();
