@@ -86,6 +86,7 @@ sub held {
     my $t0 = time;
     my $g = $t->http(GET => '/v2/');
     my $took = time - $t0;
+    note(sprintf '%s: GET /v2/ took %.3f s', $what, $took);
     ok($g->{status} == 200 || $g->{status} == 401,
        "$what: GET /v2/ answered") or diag($g->{status});
     cmp_ok($took, '<', $DELAY / 2000, "$what: GET /v2/ did not wait")
