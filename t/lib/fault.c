@@ -103,12 +103,30 @@ fault_fd_path(int fd, char *buf, size_t size)
 }
 
 
+/* sleeps HARBOR_FAULT_DELAY ms if path holds which (and says so) */
+
+static void
+fault_slow(const char *which, const char *name, const char *path)
+{
+    struct timespec  ts;
+
+    if (which == NULL || fault_delay_ms <= 0 || strstr(path, which) == NULL) {
+        return;
+    }
+
+    fprintf(stderr, "harbor-fault: %s(\"%s\") delayed %ld ms\n",
+            name, path, fault_delay_ms);
+    ts.tv_sec = fault_delay_ms / 1000;
+    ts.tv_nsec = (fault_delay_ms % 1000) * 1000000;
+    nanosleep(&ts, NULL);
+}
+
+
 static int
 fault_sync(int fd, int (*real)(int), const char *name)
 {
-    int              saved;
-    char             path[4096];
-    struct timespec  ts;
+    int   saved;
+    char  path[4096];
 
     saved = errno;
 
@@ -119,15 +137,7 @@ fault_sync(int fd, int (*real)(int), const char *name)
         return real(fd);
     }
 
-    if (fault_delay_path && fault_delay_ms > 0
-        && strstr(path, fault_delay_path))
-    {
-        fprintf(stderr, "harbor-fault: %s(\"%s\") delayed %ld ms\n",
-                name, path, fault_delay_ms);
-        ts.tv_sec = fault_delay_ms / 1000;
-        ts.tv_nsec = (fault_delay_ms % 1000) * 1000000;
-        nanosleep(&ts, NULL);
-    }
+    fault_slow(fault_delay_path, name, path);
 
     if (fault_fsync && strstr(path, fault_fsync)) {
         fprintf(stderr, "harbor-fault: %s(\"%s\") failed\n", name, path);
@@ -168,29 +178,10 @@ rename(const char *from, const char *to)
 }
 
 
-static void
-fault_slow(const char *name, const char *path)
-{
-    struct timespec  ts;
-
-    if (fault_slow_unlink == NULL || fault_delay_ms <= 0
-        || strstr(path, fault_slow_unlink) == NULL)
-    {
-        return;
-    }
-
-    fprintf(stderr, "harbor-fault: %s(\"%s\") delayed %ld ms\n",
-            name, path, fault_delay_ms);
-    ts.tv_sec = fault_delay_ms / 1000;
-    ts.tv_nsec = (fault_delay_ms % 1000) * 1000000;
-    nanosleep(&ts, NULL);
-}
-
-
 int
 unlink(const char *path)
 {
-    fault_slow("unlink", path);
+    fault_slow(fault_slow_unlink, "unlink", path);
     return real_unlink(path);
 }
 
@@ -198,7 +189,7 @@ unlink(const char *path)
 int
 rmdir(const char *path)
 {
-    fault_slow("rmdir", path);
+    fault_slow(fault_slow_unlink, "rmdir", path);
     return real_rmdir(path);
 }
 
@@ -206,25 +197,14 @@ rmdir(const char *path)
 static void
 fault_slow_fd(const char *name, int fd)
 {
-    int              saved;
-    char             path[4096];
-    struct timespec  ts;
+    int   saved;
+    char  path[4096];
 
     saved = errno;
 
-    if (fault_slow_io == NULL || fault_delay_ms <= 0
-        || fault_fd_path(fd, path, sizeof(path)) != 0
-        || strstr(path, fault_slow_io) == NULL)
-    {
-        errno = saved;
-        return;
+    if (fault_slow_io && fault_fd_path(fd, path, sizeof(path)) == 0) {
+        fault_slow(fault_slow_io, name, path);
     }
-
-    fprintf(stderr, "harbor-fault: %s(\"%s\") delayed %ld ms\n",
-            name, path, fault_delay_ms);
-    ts.tv_sec = fault_delay_ms / 1000;
-    ts.tv_nsec = (fault_delay_ms % 1000) * 1000000;
-    nanosleep(&ts, NULL);
 
     errno = saved;
 }
