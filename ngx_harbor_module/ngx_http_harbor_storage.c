@@ -1706,9 +1706,9 @@ ngx_http_harbor_body_copy(ngx_http_harbor_body_task_t *b)
 static ngx_int_t
 ngx_http_harbor_body_state(ngx_http_harbor_body_task_t *b)
 {
-    ssize_t   n;
-    ngx_fd_t  fd;
-    ngx_err_t err;
+    ssize_t    n;
+    ngx_fd_t   fd;
+    ngx_err_t  err;
 
     fd = ngx_open_file(b->state_tmp, NGX_FILE_WRONLY, NGX_FILE_TRUNCATE,
                        NGX_FILE_DEFAULT_ACCESS);
