@@ -105,6 +105,7 @@ typedef struct {
     off_t                       received;
     off_t                       limit;       /* of the body; 0: none */
     ngx_str_t                   digest;      /* ?digest= */
+    u_char                      hex[HB_SHA512_HEX];  /* a task's digest */
     ngx_str_t                   user;        /* subject of the token */
 
     const char                 *fail_code;   /* for nginx's own errors */
@@ -205,10 +206,27 @@ ngx_int_t ngx_http_harbor_referrers(ngx_http_request_t *r,
 
 typedef void (*ngx_http_harbor_sync_pt)(ngx_http_request_t *r, ngx_int_t rc);
 
+typedef struct ngx_http_harbor_task_s  ngx_http_harbor_task_t;
+
+typedef void (*ngx_http_harbor_work_pt)(ngx_http_harbor_task_t *t);
+
+/* slow work, in the thread pool: the header of every kind of task */
+struct ngx_http_harbor_task_s {
+    ngx_http_request_t         *r;
+    ngx_http_harbor_work_pt     work;        /* in a thread */
+    ngx_http_harbor_sync_pt     done;        /* back on the event loop */
+    const char                 *failed;      /* the call that failed */
+    u_char                     *path;        /* its file */
+    ngx_err_t                   err;         /* its errno; 0: not the fs */
+};
+
 
 /* ngx_http_harbor_storage.c: the only code that touches the store */
-ngx_int_t ngx_http_harbor_sync(ngx_http_request_t *r, ngx_fd_t fd,
-    ngx_str_t *name, ngx_http_harbor_sync_pt done);
+ngx_http_harbor_task_t *ngx_http_harbor_task_alloc(ngx_http_request_t *r,
+    size_t size);
+ngx_int_t ngx_http_harbor_task(ngx_http_request_t *r,
+    ngx_http_harbor_task_t *t, ngx_http_harbor_work_pt work,
+    ngx_http_harbor_sync_pt done);
 ngx_int_t ngx_http_harbor_blob_send(ngx_http_request_t *r,
     ngx_str_t *digest, ngx_str_t *content_type, ngx_open_file_info_t *of,
     ngx_uint_t renew);
@@ -253,17 +271,16 @@ ngx_int_t ngx_http_harbor_upload_open(ngx_http_request_t *r, ngx_str_t *name,
     ngx_str_t *uuid, ngx_http_harbor_upload_t *u);
 ngx_int_t ngx_http_harbor_upload_append(ngx_http_request_t *r,
     ngx_http_harbor_upload_t *u, ngx_temp_file_t *tf, off_t size,
-    SHA256_CTX *sha);
+    SHA256_CTX *sha, ngx_uint_t alg, u_char *hex,
+    ngx_http_harbor_sync_pt done);
 ngx_int_t ngx_http_harbor_upload_finish(ngx_http_request_t *r,
     ngx_http_harbor_upload_t *u, ngx_str_t *name, ngx_str_t *digest,
-    ngx_uint_t alg);
+    ngx_uint_t alg, u_char *hashed);
 ngx_int_t ngx_http_harbor_upload_delete(ngx_http_request_t *r,
     ngx_http_harbor_upload_t *u);
 void ngx_http_harbor_upload_close(ngx_http_harbor_upload_t *u);
 ngx_uint_t ngx_http_harbor_release_fds(ngx_http_request_t *r);
 void ngx_http_harbor_sweep_tmp(ngx_str_t *dir, time_t age, ngx_log_t *log);
-ngx_int_t ngx_http_harbor_file_digest(ngx_http_request_t *r, ngx_fd_t fd,
-    ngx_str_t *path, ngx_uint_t alg, u_char *hex);
 
 /* ngx_http_harbor_limits.c */
 ngx_int_t ngx_http_harbor_limits_conf(ngx_conf_t *cf,

@@ -35,6 +35,8 @@ typedef struct {
 } ngx_http_harbor_state_t;
 
 
+static ngx_int_t ngx_http_harbor_task_fail(ngx_http_harbor_task_t *t,
+    const char *call, u_char *path, ngx_err_t err);
 static ngx_int_t ngx_http_harbor_open_ro(ngx_http_request_t *r, u_char *path,
     ngx_fd_t *fd);
 static ngx_int_t ngx_http_harbor_stat(ngx_http_request_t *r, u_char *path,
@@ -1606,99 +1608,340 @@ ngx_http_harbor_upload_close(ngx_http_harbor_upload_t *u)
 
 
 /*
- * Append a request body kept in tf (size bytes, synced) to the upload,
- * then save the hash state that covers it.  The first chunk is renamed
- * into place; later ones are copied in the kernel and synced.
+ * The slow work of an upload's request body, as one thread-pool task
+ * (ngx_http_harbor_task): for a chunk, the body is synced and renamed
+ * into place (the first chunk) or copied in the kernel and synced (a
+ * later one), then the hash state that covers it is written (temporary
+ * file, fsync, rename, fsync of the upload's directory); a monolithic
+ * body is synced.  A sha512 digest is computed by reading the result back.
+ * Nothing here may touch the pool or the log: a failure is told by the
+ * call, its file and errno, and logged by ngx_http_harbor_task_event().
+ */
+
+typedef struct {
+    ngx_http_harbor_task_t       task;
+    ngx_http_harbor_upload_t    *u;          /* NULL: a monolithic body */
+    ngx_fd_t                     body;
+    u_char                      *body_name;
+    off_t                        size;
+    u_char                      *data;       /* the upload's data */
+    u_char                      *state;      /* its hbstate */
+    u_char                      *state_tmp;  /* in <storage>/_tmp */
+    u_char                      *dir;        /* the upload's directory */
+    ngx_http_harbor_state_t      st;
+    ngx_uint_t                   alg;        /* to hash; NONE: no hashing */
+    u_char                      *hex;
+} ngx_http_harbor_body_task_t;
+
+
+static ngx_int_t
+ngx_http_harbor_fsync_path(ngx_http_harbor_task_t *t, u_char *path)
+{
+    ngx_fd_t  fd;
+
+    fd = ngx_open_file(path, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+    if (fd == NGX_INVALID_FILE) {
+        return ngx_http_harbor_task_fail(t, ngx_open_file_n, path,
+                                         ngx_errno);
+    }
+
+    if (fsync(fd) == -1) {
+        (void) ngx_close_file(fd);
+        return ngx_http_harbor_task_fail(t, "fsync()", path, ngx_errno);
+    }
+
+    if (ngx_close_file(fd) == NGX_FILE_ERROR) {
+        return ngx_http_harbor_task_fail(t, ngx_close_file_n, path,
+                                         ngx_errno);
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_harbor_body_copy(ngx_http_harbor_body_task_t *b)
+{
+    off_t     in, out;
+    ssize_t   n;
+    ngx_fd_t  fd;
+
+    fd = ngx_open_file(b->data, NGX_FILE_WRONLY, NGX_FILE_OPEN, 0);
+    if (fd == NGX_INVALID_FILE) {
+        return ngx_http_harbor_task_fail(&b->task, ngx_open_file_n, b->data,
+                                         ngx_errno);
+    }
+
+    in = 0;
+    out = b->u->offset;
+
+    while (in < b->size) {
+        n = copy_file_range(b->body, &in, fd, &out, b->size - in, 0);
+
+        if (n <= 0) {
+            (void) ngx_http_harbor_task_fail(&b->task, "copy_file_range()",
+                                             b->data,
+                                             (n == 0) ? EIO : ngx_errno);
+            (void) ngx_close_file(fd);
+            return NGX_ERROR;
+        }
+    }
+
+    if (fsync(fd) == -1) {
+        (void) ngx_http_harbor_task_fail(&b->task, "fsync()", b->data,
+                                         ngx_errno);
+        (void) ngx_close_file(fd);
+        return NGX_ERROR;
+    }
+
+    if (ngx_close_file(fd) == NGX_FILE_ERROR) {
+        return ngx_http_harbor_task_fail(&b->task, ngx_close_file_n, b->data,
+                                         ngx_errno);
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_harbor_body_state(ngx_http_harbor_body_task_t *b)
+{
+    ssize_t    n;
+    ngx_fd_t   fd;
+    ngx_err_t  err;
+
+    fd = ngx_open_file(b->state_tmp, NGX_FILE_WRONLY, NGX_FILE_TRUNCATE,
+                       NGX_FILE_DEFAULT_ACCESS);
+    if (fd == NGX_INVALID_FILE) {
+        return ngx_http_harbor_task_fail(&b->task, ngx_open_file_n,
+                                         b->state_tmp, ngx_errno);
+    }
+
+    n = write(fd, &b->st, sizeof(b->st));
+
+    if (n != (ssize_t) sizeof(b->st)) {
+        err = (n == -1) ? ngx_errno : NGX_ENOSPC;
+        (void) ngx_http_harbor_task_fail(&b->task, "write()", b->state_tmp,
+                                         err);
+        goto failed;
+    }
+
+    if (fsync(fd) == -1) {
+        (void) ngx_http_harbor_task_fail(&b->task, "fsync()", b->state_tmp,
+                                         ngx_errno);
+        goto failed;
+    }
+
+    if (ngx_close_file(fd) == NGX_FILE_ERROR) {
+        fd = NGX_INVALID_FILE;
+        (void) ngx_http_harbor_task_fail(&b->task, ngx_close_file_n,
+                                         b->state_tmp, ngx_errno);
+        goto failed;
+    }
+
+    if (ngx_rename_file(b->state_tmp, b->state) == NGX_FILE_ERROR) {
+        fd = NGX_INVALID_FILE;
+        (void) ngx_http_harbor_task_fail(&b->task, ngx_rename_file_n,
+                                         b->state, ngx_errno);
+        goto failed;
+    }
+
+    /* the directory holds the new hbstate, and a first chunk's data */
+
+    return ngx_http_harbor_fsync_path(&b->task, b->dir);
+
+failed:
+
+    if (fd != NGX_INVALID_FILE) {
+        (void) ngx_close_file(fd);
+    }
+
+    (void) ngx_delete_file(b->state_tmp);
+
+    return NGX_ERROR;
+}
+
+
+static ngx_int_t
+ngx_http_harbor_body_hash(ngx_http_harbor_body_task_t *b)
+{
+    off_t          off;
+    u_char        *path;
+    ssize_t        n;
+    ngx_fd_t       fd;
+    ngx_int_t      rc;
+    EVP_MD_CTX    *md;
+    unsigned int   len;
+    u_char         buf[65536], bin[EVP_MAX_MD_SIZE];
+
+    path = b->u ? b->data : b->body_name;
+
+    fd = ngx_open_file(path, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+    if (fd == NGX_INVALID_FILE) {
+        return ngx_http_harbor_task_fail(&b->task, ngx_open_file_n, path,
+                                         ngx_errno);
+    }
+
+    /* errno 0 tells a failure that is not the file system's: a 500 */
+
+    rc = ngx_http_harbor_task_fail(&b->task, "hashing", path, 0);
+
+    md = EVP_MD_CTX_new();
+    if (md == NULL
+        || EVP_DigestInit_ex(md, b->alg == HB_DIGEST_SHA512 ? EVP_sha512()
+                                                            : EVP_sha256(),
+                             NULL)
+           != 1)
+    {
+        goto done;
+    }
+
+    for (off = 0; /* void */; off += n) {
+        n = pread(fd, buf, sizeof(buf), off);
+
+        if (n == -1) {
+            (void) ngx_http_harbor_task_fail(&b->task, "pread()", path,
+                                             ngx_errno);
+            goto done;
+        }
+
+        if (n == 0) {
+            break;
+        }
+
+        if (EVP_DigestUpdate(md, buf, n) != 1) {
+            goto done;
+        }
+    }
+
+    if (EVP_DigestFinal_ex(md, bin, &len) != 1) {
+        goto done;
+    }
+
+    hb_hex(b->hex, bin, len);
+    b->task.failed = NULL;
+    rc = NGX_OK;
+
+done:
+
+    if (md) {
+        EVP_MD_CTX_free(md);
+    }
+
+    (void) ngx_close_file(fd);
+
+    return rc;
+}
+
+
+static void
+ngx_http_harbor_body_work(ngx_http_harbor_task_t *t)
+{
+    ngx_http_harbor_body_task_t *b = (ngx_http_harbor_body_task_t *) t;
+
+    if (b->size > 0 && (b->u == NULL || b->u->offset == 0)) {
+
+        /* a monolithic body or a first chunk: synced, then renamed */
+
+        if (fsync(b->body) == -1) {
+            (void) ngx_http_harbor_task_fail(t, "fsync()", b->body_name,
+                                             ngx_errno);
+            return;
+        }
+
+        if (b->u
+            && ngx_rename_file(b->body_name, b->data) == NGX_FILE_ERROR)
+        {
+            (void) ngx_http_harbor_task_fail(t, ngx_rename_file_n, b->data,
+                                             ngx_errno);
+            return;
+        }
+
+    } else if (b->size > 0 && ngx_http_harbor_body_copy(b) != NGX_OK) {
+        return;
+    }
+
+    if (b->u && b->size > 0) {
+        if (ngx_http_harbor_body_state(b) != NGX_OK) {
+            return;
+        }
+
+        /* the request is blocked: only this thread touches the upload */
+
+        b->u->offset = b->st.offset;
+        b->u->sha = b->st.sha;
+    }
+
+    if (b->alg != HB_DIGEST_NONE) {
+        (void) ngx_http_harbor_body_hash(b);
+    }
+}
+
+
+/*
+ * Append a request body kept in tf (size bytes) to the upload u and save
+ * the hash state sha that covers it; with u NULL, sync a monolithic body.
+ * With alg not HB_DIGEST_NONE, the digest of the result (the upload, or
+ * the body) is written to hex.  What ngx_http_harbor_task() returns.
  */
 
 ngx_int_t
 ngx_http_harbor_upload_append(ngx_http_request_t *r,
     ngx_http_harbor_upload_t *u, ngx_temp_file_t *tf, off_t size,
-    SHA256_CTX *sha)
+    SHA256_CTX *sha, ngx_uint_t alg, u_char *hex,
+    ngx_http_harbor_sync_pt done)
 {
-    u_char                   *file;
-    off_t                     in, out;
-    ssize_t                   n;
-    ngx_fd_t                  fd;
-    ngx_err_t                 err;
-    ngx_http_harbor_state_t   st;
+    ngx_http_harbor_task_t       *t;
+    ngx_http_harbor_loc_conf_t   *hlcf;
+    ngx_http_harbor_body_task_t  *b;
 
-    file = ngx_http_harbor_upload_file(r, &u->dir, "data");
-    if (file == NULL) {
-        return NGX_ERROR;
-    }
-
-    if (size > 0 && u->offset == 0) {
-
-        /* the caller synced the body (ngx_http_harbor_sync) */
-
-        if (ngx_rename_file(tf->file.name.data, file) == NGX_FILE_ERROR) {
-            ngx_log_error(NGX_LOG_CRIT, r->connection->log, ngx_errno,
-                          ngx_rename_file_n " \"%s\" to \"%s\" failed",
-                          tf->file.name.data, file);
-            return NGX_ERROR;
-        }
-
-    } else if (size > 0) {
-
-        fd = ngx_open_file(file, NGX_FILE_WRONLY, NGX_FILE_OPEN, 0);
-        if (fd == NGX_INVALID_FILE) {
-            ngx_log_error(NGX_LOG_CRIT, r->connection->log, ngx_errno,
-                          ngx_open_file_n " \"%s\" failed", file);
-            return NGX_ERROR;
-        }
-
-        in = 0;
-        out = u->offset;
-
-        while (in < size) {
-            n = copy_file_range(tf->file.fd, &in, fd, &out, size - in, 0);
-
-            if (n <= 0) {
-                err = (n == 0) ? EIO : ngx_errno;
-                ngx_log_error(NGX_LOG_CRIT, r->connection->log, err,
-                              "copy_file_range() to \"%s\" failed", file);
-                ngx_set_errno(err);
-                ngx_http_harbor_close(r, fd, file);
-                return NGX_ERROR;
-            }
-        }
-
-        if (fsync(fd) == -1) {
-            ngx_log_error(NGX_LOG_CRIT, r->connection->log, ngx_errno,
-                          "fsync() \"%s\" failed", file);
-            ngx_http_harbor_close(r, fd, file);
-            return NGX_ERROR;
-        }
-
-        ngx_http_harbor_close(r, fd, file);
-    }
-
-    if (size == 0) {
+    if (size == 0 && alg == HB_DIGEST_NONE) {
         return NGX_OK;
     }
 
-    ngx_memcpy(st.magic, NGX_HTTP_HARBOR_STATE_MAGIC, 8);
-    st.offset = u->offset + size;
-    st.sha = *sha;
-
-    file = ngx_http_harbor_upload_file(r, &u->dir, "hbstate");
-    if (file == NULL) {
+    t = ngx_http_harbor_task_alloc(r, sizeof(ngx_http_harbor_body_task_t));
+    if (t == NULL) {
         return NGX_ERROR;
     }
 
-    if (ngx_http_harbor_write_atomic(r, file, u->dir.len, (u_char *) &st,
-                                     sizeof(st))
-        != NGX_OK)
-    {
-        return NGX_ERROR;
+    b = (ngx_http_harbor_body_task_t *) t;
+
+    b->u = u;
+    b->size = size;
+    b->body = tf ? tf->file.fd : NGX_INVALID_FILE;
+    b->body_name = tf ? tf->file.name.data : NULL;
+    b->alg = alg;
+    b->hex = hex;
+
+    if (u) {
+        hlcf = ngx_http_harbor_conf(r);
+
+        b->data = ngx_http_harbor_upload_file(r, &u->dir, "data");
+        b->state = ngx_http_harbor_upload_file(r, &u->dir, "hbstate");
+        b->dir = ngx_pnalloc(r->pool, u->dir.len + 1);
+        b->state_tmp = ngx_pnalloc(r->pool, hlcf->storage.len
+                                   + sizeof("/_tmp/w.") + NGX_INT64_LEN
+                                   + NGX_INT_T_LEN + 2);
+
+        if (b->data == NULL || b->state == NULL || b->dir == NULL
+            || b->state_tmp == NULL)
+        {
+            ngx_set_errno(NGX_ENOMEM);
+            return NGX_ERROR;
+        }
+
+        ngx_cpystrn(b->dir, u->dir.data, u->dir.len + 1);
+        ngx_sprintf(b->state_tmp, "%V/_tmp/w.%P.%uD%Z", &hlcf->storage,
+                    ngx_pid, (uint32_t) ngx_random());
+
+        ngx_memcpy(b->st.magic, NGX_HTTP_HARBOR_STATE_MAGIC, 8);
+        b->st.offset = u->offset + size;
+        b->st.sha = *sha;
     }
 
-    u->offset += size;
-    u->sha = *sha;
-
-    return NGX_OK;
+    return ngx_http_harbor_task(r, t, ngx_http_harbor_body_work, done);
 }
+
 
 
 /*
@@ -1713,12 +1956,12 @@ ngx_http_harbor_upload_append(ngx_http_request_t *r,
 ngx_int_t
 ngx_http_harbor_upload_finish(ngx_http_request_t *r,
     ngx_http_harbor_upload_t *u, ngx_str_t *name, ngx_str_t *digest,
-    ngx_uint_t alg)
+    ngx_uint_t alg, u_char *hashed)
 {
-    u_char      *file;
+    u_char      *file, *hex;
     ngx_str_t    src;
     SHA256_CTX   sha;
-    u_char       hex[HB_SHA512_HEX];
+    u_char       buf[HB_SHA512_HEX];
 
     file = ngx_http_harbor_upload_file(r, &u->dir, "data");
     if (file == NULL) {
@@ -1728,14 +1971,14 @@ ngx_http_harbor_upload_finish(ngx_http_request_t *r,
     src.data = file;
     src.len = ngx_strlen(file);
 
+    /* other digests were computed by ngx_http_harbor_upload_append() */
+
+    hex = hashed;
+
     if (alg == HB_DIGEST_SHA256) {
         sha = u->sha;
-        ngx_http_harbor_sha256_hex(&sha, hex);
-
-    } else if (ngx_http_harbor_file_digest(r, NGX_INVALID_FILE, &src, alg, hex)
-               != NGX_OK)
-    {
-        return NGX_ERROR;
+        ngx_http_harbor_sha256_hex(&sha, buf);
+        hex = buf;
     }
 
     if (ngx_memcmp(hex, digest->data + 7, digest->len - 7) != 0) {
@@ -1778,137 +2021,83 @@ ngx_http_harbor_upload_delete(ngx_http_request_t *r,
 }
 
 
-/* The digest of a whole file, as lowercase hex. */
+/*
+ * Slow work (fsync(2), copies, hashing) runs as a task in the location's
+ * thread pool ("default"), and done() is called back on the worker's event
+ * loop (NGX_AGAIN); without a pool it runs here (NGX_OK or NGX_ERROR, and
+ * done() is not called).  The request stays alive until the task is over
+ * (r->main->blocked, as nginx's own thread users), even if the client has
+ * gone.  A work function only sets t->failed, t->path and t->err: the
+ * failure is logged and errno set here, on the event loop.  done() gets
+ * NGX_OK or NGX_ERROR (errno set; 0 for a failure that is not the file
+ * system's, never a 2xx) and is the only one to answer.  A task the
+ * pool's full queue refuses is NGX_ERROR with EAGAIN (503).
+ */
 
-ngx_int_t
-ngx_http_harbor_file_digest(ngx_http_request_t *r, ngx_fd_t fd,
-    ngx_str_t *path, ngx_uint_t alg, u_char *hex)
+ngx_http_harbor_task_t *
+ngx_http_harbor_task_alloc(ngx_http_request_t *r, size_t size)
 {
-    off_t          off;
-    ssize_t        n;
-    ngx_fd_t       rfd;
-    ngx_int_t      rc;
-    EVP_MD_CTX    *md;
-    unsigned int   len;
-    u_char         buf[65536], bin[EVP_MAX_MD_SIZE];
+    ngx_http_harbor_task_t  *t;
 
-    rc = NGX_ERROR;
-
-    rfd = fd;
-
-    if (rfd == NGX_INVALID_FILE) {
-        rfd = ngx_open_file(path->data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
-        if (rfd == NGX_INVALID_FILE) {
-            ngx_log_error(NGX_LOG_CRIT, r->connection->log, ngx_errno,
-                          ngx_open_file_n " \"%s\" failed", path->data);
-            return NGX_ERROR;
-        }
+    t = ngx_pcalloc(r->pool, size);
+    if (t == NULL) {
+        ngx_set_errno(NGX_ENOMEM);
+        return NULL;
     }
 
-    md = EVP_MD_CTX_new();
-    if (md == NULL) {
-        goto evp_failed;
-    }
+    t->r = r;
 
-    if (EVP_DigestInit_ex(md, alg == HB_DIGEST_SHA512 ? EVP_sha512()
-                                                       : EVP_sha256(),
-                          NULL)
-        != 1)
-    {
-        goto evp_failed;
-    }
-
-    off = 0;
-
-    for ( ;; ) {
-        n = pread(rfd, buf, sizeof(buf), off);
-
-        if (n == -1) {
-            ngx_log_error(NGX_LOG_CRIT, r->connection->log, ngx_errno,
-                          "pread() \"%s\" failed", path->data);
-            goto done;
-        }
-
-        if (n == 0) {
-            break;
-        }
-
-        if (EVP_DigestUpdate(md, buf, n) != 1) {
-            goto evp_failed;
-        }
-
-        off += n;
-    }
-
-    if (EVP_DigestFinal_ex(md, bin, &len) != 1) {
-        goto evp_failed;
-    }
-
-    hb_hex(hex, bin, len);
-    rc = NGX_OK;
-    goto done;
-
-evp_failed:
-
-    ngx_ssl_error(NGX_LOG_ALERT, r->connection->log, 0,
-                  "harbor: hashing \"%V\" failed", path);
-
-    /* not a file system fault: a plain 500 */
-    ngx_set_errno(0);
-
-
-done:
-
-    if (md) {
-        EVP_MD_CTX_free(md);
-    }
-
-    if (rfd != fd) {
-        ngx_http_harbor_close(r, rfd, path->data);
-    }
-
-    return rc;
+    return t;
 }
 
 
-/*
- * fsync(2) of a large file is long work: with nginx's thread pools it runs
- * in the "default" pool and done() is called back on the worker's event
- * loop (NGX_AGAIN); without, it runs here (NGX_OK).  NGX_ERROR: failed,
- * logged, with errno set (never 0: the caller answers by it).  done() gets
- * NGX_OK or NGX_ERROR (errno set) and is the only one to answer.
- */
+static ngx_int_t
+ngx_http_harbor_task_fail(ngx_http_harbor_task_t *t, const char *call,
+    u_char *path, ngx_err_t err)
+{
+    t->failed = call;
+    t->path = path;
+    t->err = err;
+
+    return NGX_ERROR;
+}
+
+
+static ngx_int_t
+ngx_http_harbor_task_result(ngx_http_harbor_task_t *t)
+{
+    if (t->failed == NULL) {
+        return NGX_OK;
+    }
+
+    ngx_log_error(NGX_LOG_CRIT, t->r->connection->log, t->err,
+                  "%s \"%s\" failed", t->failed, t->path);
+    ngx_set_errno(t->err);
+
+    return NGX_ERROR;
+}
+
 
 #if (NGX_THREADS)
 
-typedef struct {
-    ngx_fd_t                     fd;
-    ngx_err_t                    err;
-    ngx_str_t                   *name;
-    ngx_http_request_t          *r;
-    ngx_http_harbor_sync_pt      done;
-} ngx_http_harbor_sync_t;
-
-
 static void
-ngx_http_harbor_sync_thread(void *data, ngx_log_t *log)
+ngx_http_harbor_task_thread(void *data, ngx_log_t *log)
 {
-    ngx_http_harbor_sync_t *s = data;
+    ngx_http_harbor_task_t *t = *(ngx_http_harbor_task_t **) data;
 
-    s->err = (fsync(s->fd) == -1) ? ngx_errno : 0;
+    t->work(t);
 }
 
 
 static void
-ngx_http_harbor_sync_event(ngx_event_t *ev)
+ngx_http_harbor_task_event(ngx_event_t *ev)
 {
-    ngx_http_harbor_sync_t *s = ev->data;
+    ngx_http_harbor_task_t *t = ev->data;
 
-    ngx_int_t            rc;
     ngx_connection_t    *c;
     ngx_http_request_t  *r;
 
-    r = s->r;
+    r = t->r;
     c = r->connection;
 
     ngx_http_set_log_request(c->log, r);
@@ -1916,16 +2105,7 @@ ngx_http_harbor_sync_event(ngx_event_t *ev)
     r->main->blocked--;
     r->aio = 0;
 
-    rc = NGX_OK;
-
-    if (s->err) {
-        ngx_log_error(NGX_LOG_CRIT, c->log, s->err,
-                      "fsync() \"%V\" failed", s->name);
-        ngx_set_errno(s->err);
-        rc = NGX_ERROR;
-    }
-
-    s->done(r, rc);
+    t->done(r, ngx_http_harbor_task_result(t));
 
     ngx_http_run_posted_requests(c);
 }
@@ -1934,39 +2114,37 @@ ngx_http_harbor_sync_event(ngx_event_t *ev)
 
 
 ngx_int_t
-ngx_http_harbor_sync(ngx_http_request_t *r, ngx_fd_t fd, ngx_str_t *name,
-    ngx_http_harbor_sync_pt done)
+ngx_http_harbor_task(ngx_http_request_t *r, ngx_http_harbor_task_t *t,
+    ngx_http_harbor_work_pt work, ngx_http_harbor_sync_pt done)
 {
-    ngx_err_t                    err;
 #if (NGX_THREADS)
     ngx_thread_task_t           *task;
-    ngx_http_harbor_sync_t      *s;
     ngx_http_harbor_loc_conf_t  *hlcf;
+#endif
 
+    t->work = work;
+    t->done = done;
+
+#if (NGX_THREADS)
     hlcf = ngx_http_harbor_conf(r);
 
     if (hlcf->thread_pool) {
-        task = ngx_thread_task_alloc(r->pool, sizeof(ngx_http_harbor_sync_t));
+        task = ngx_thread_task_alloc(r->pool, sizeof(ngx_http_harbor_task_t *));
         if (task == NULL) {
             ngx_set_errno(NGX_ENOMEM);
             return NGX_ERROR;
         }
 
-        s = task->ctx;
-        s->fd = fd;
-        s->err = 0;
-        s->name = name;
-        s->r = r;
-        s->done = done;
+        *(ngx_http_harbor_task_t **) task->ctx = t;
 
-        task->handler = ngx_http_harbor_sync_thread;
-        task->event.handler = ngx_http_harbor_sync_event;
-        task->event.data = s;
+        task->handler = ngx_http_harbor_task_thread;
+        task->event.handler = ngx_http_harbor_task_event;
+        task->event.data = t;
 
         if (ngx_thread_task_post(hlcf->thread_pool, task) != NGX_OK) {
-            /* the queue is full (logged by nginx): busy, not synced */
+            /* the queue is full (logged by nginx): busy, not done */
             ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                          "harbor: fsync() of \"%V\" not queued", name);
+                          "harbor: storage task not queued");
             ngx_set_errno(NGX_EAGAIN);
             return NGX_ERROR;
         }
@@ -1978,16 +2156,11 @@ ngx_http_harbor_sync(ngx_http_request_t *r, ngx_fd_t fd, ngx_str_t *name,
     }
 #endif
 
-    if (fsync(fd) == -1) {
-        err = ngx_errno;
-        ngx_log_error(NGX_LOG_CRIT, r->connection->log, err,
-                      "fsync() \"%V\" failed", name);
-        ngx_set_errno(err ? err : EIO);
-        return NGX_ERROR;
-    }
+    work(t);
 
-    return NGX_OK;
+    return ngx_http_harbor_task_result(t);
 }
+
 
 
 /* helpers */

@@ -278,51 +278,41 @@ ngx_http_harbor_uploads(ngx_http_request_t *r, ngx_http_harbor_route_t *rt)
 }
 
 
+/*
+ * The body is read: its sha256 is known, a sha512 is computed with the
+ * fsync of the body, in the thread pool.
+ */
+
 static void
 ngx_http_harbor_monolithic_done(ngx_http_request_t *r)
 {
     ngx_int_t                rc;
+    ngx_uint_t               alg;
     ngx_temp_file_t         *tf;
     ngx_http_harbor_ctx_t   *ctx;
-    u_char                   hex[HB_SHA512_HEX];
     u_char                   bin[SHA512_DIGEST_LENGTH];
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_harbor_module);
     ctx->hashing = 0;
 
     tf = r->request_body ? r->request_body->temp_file : NULL;
+    alg = HB_DIGEST_NONE;
 
     if (ctx->route.alg == HB_DIGEST_SHA256) {
-        ngx_http_harbor_sha256_hex(&ctx->sha, hex);
+        ngx_http_harbor_sha256_hex(&ctx->sha, ctx->hex);
 
     } else if (tf == NULL) {
         /* the empty blob */
         SHA512((u_char *) "", 0, bin);
-        hb_hex(hex, bin, SHA512_DIGEST_LENGTH);
+        hb_hex(ctx->hex, bin, SHA512_DIGEST_LENGTH);
 
-    } else if (ngx_http_harbor_file_digest(r, tf->file.fd, &tf->file.name,
-                                           ctx->route.alg, hex)
-               != NGX_OK)
-    {
-        ngx_http_finalize_request(r, ngx_http_harbor_storage_error(r));
-        return;
+    } else {
+        alg = ctx->route.alg;
     }
 
-    if (ngx_memcmp(hex, ctx->digest.data + 7, ctx->digest.len - 7) != 0) {
-        ngx_http_finalize_request(r,
-            ngx_http_harbor_error(r, NGX_HTTP_BAD_REQUEST, "DIGEST_INVALID",
-                                  "provided digest did not match uploaded "
-                                  "content", NULL));
-        return;
-    }
-
-    if (tf == NULL) {
-        ngx_http_harbor_monolithic_commit(r, NGX_OK);
-        return;
-    }
-
-    rc = ngx_http_harbor_sync(r, tf->file.fd, &tf->file.name,
-                              ngx_http_harbor_monolithic_commit);
+    rc = ngx_http_harbor_upload_append(r, NULL, tf, tf ? ctx->received : 0,
+                                       NULL, alg, ctx->hex,
+                                       ngx_http_harbor_monolithic_commit);
 
     if (rc != NGX_AGAIN) {
         ngx_http_harbor_monolithic_commit(r, rc);
@@ -330,7 +320,7 @@ ngx_http_harbor_monolithic_done(ngx_http_request_t *r)
 }
 
 
-/* The body is verified and synced: into the store with it. */
+/* The body is synced and hashed: into the store with it if it matches. */
 
 static void
 ngx_http_harbor_monolithic_commit(ngx_http_request_t *r, ngx_int_t rc)
@@ -343,6 +333,16 @@ ngx_http_harbor_monolithic_commit(ngx_http_request_t *r, ngx_int_t rc)
 
     if (rc != NGX_OK) {
         ngx_http_finalize_request(r, ngx_http_harbor_storage_error(r));
+        return;
+    }
+
+    if (ngx_memcmp(ctx->hex, ctx->digest.data + 7, ctx->digest.len - 7)
+        != 0)
+    {
+        ngx_http_finalize_request(r,
+            ngx_http_harbor_error(r, NGX_HTTP_BAD_REQUEST, "DIGEST_INVALID",
+                                  "provided digest did not match uploaded "
+                                  "content", NULL));
         return;
     }
 
@@ -515,6 +515,7 @@ ngx_http_harbor_chunk_done(ngx_http_request_t *r)
 {
     off_t                     size;
     ngx_int_t                 rc;
+    ngx_uint_t                alg;
     ngx_temp_file_t          *tf;
     ngx_http_harbor_ctx_t    *ctx;
 
@@ -543,46 +544,38 @@ ngx_http_harbor_chunk_done(ngx_http_request_t *r)
         return;
     }
 
-    /* the first chunk becomes the upload's data: sync it first */
+    /*
+     * The chunk goes into the upload, and a sha512 upload being completed
+     * is read back, in the thread pool.
+     */
 
-    if (size > 0 && ctx->upload.offset == 0) {
-        rc = ngx_http_harbor_sync(r, tf->file.fd, &tf->file.name,
-                                  ngx_http_harbor_chunk_synced);
+    alg = (r->method == NGX_HTTP_PUT && ctx->route.alg != HB_DIGEST_SHA256)
+          ? ctx->route.alg : HB_DIGEST_NONE;
 
-        if (rc == NGX_AGAIN) {
-            return;
-        }
+    rc = ngx_http_harbor_upload_append(r, &ctx->upload, tf, size, &ctx->sha,
+                                       alg, ctx->hex,
+                                       ngx_http_harbor_chunk_synced);
 
+    if (rc != NGX_AGAIN) {
         ngx_http_harbor_chunk_synced(r, rc);
-        return;
     }
-
-    ngx_http_harbor_chunk_synced(r, NGX_OK);
 }
 
+
+/* The chunk is stored (and a sha512 upload hashed): answer. */
 
 static void
 ngx_http_harbor_chunk_synced(ngx_http_request_t *r, ngx_int_t rc)
 {
-    off_t                     size;
-    ngx_temp_file_t          *tf;
     ngx_http_harbor_ctx_t    *ctx;
     ngx_http_harbor_route_t  *rt;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_harbor_module);
     rt = &ctx->route;
 
-    tf = r->request_body ? r->request_body->temp_file : NULL;
-    size = tf ? ctx->received : 0;
-
-    if (rc == NGX_OK) {
-        rc = ngx_http_harbor_upload_append(r, &ctx->upload, tf, size,
-                                           &ctx->sha);
-    }
-
     if (rc == NGX_OK && r->method == NGX_HTTP_PUT) {
         rc = ngx_http_harbor_upload_finish(r, &ctx->upload, &rt->name,
-                                           &ctx->digest, rt->alg);
+                                           &ctx->digest, rt->alg, ctx->hex);
 
         if (rc == NGX_OK) {
             rc = ngx_http_harbor_upload_delete(r, &ctx->upload);
