@@ -27,6 +27,7 @@
 #include <openssl/evp.h>
 
 #include "harbor_grammar.h"
+#include "harbor_layout.h"
 
 
 #define NGX_HTTP_HARBOR_AUTH_OFF     0

@@ -79,52 +79,38 @@ ngx_http_harbor_conf(ngx_http_request_t *r)
 }
 
 
-/* "sha256:<hex>" as "sha256/<hex>" */
-
-static u_char *
-ngx_http_harbor_cpy_digest(u_char *p, ngx_str_t *digest)
-{
-    u_char  *colon;
-
-    colon = ngx_strlchr(digest->data, digest->data + digest->len, ':');
-
-    p = ngx_cpymem(p, digest->data, colon - digest->data);
-    *p++ = '/';
-
-    return ngx_cpymem(p, colon + 1, digest->data + digest->len - colon - 1);
-}
-
-
 /* A NUL-terminated path in the request pool. */
 
 static ngx_int_t
 ngx_http_harbor_blob_file(ngx_http_request_t *r, ngx_str_t *digest,
     ngx_str_t *path, size_t *dirlen)
 {
-    u_char                      *p, *hex;
+    int                          n;
+    size_t                       len;
     ngx_http_harbor_loc_conf_t  *hlcf;
 
     hlcf = ngx_http_harbor_conf(r);
 
-    path->data = ngx_pnalloc(r->pool, hlcf->v2.len + digest->len
-                                      + sizeof("/blobs//xx//data"));
+    len = hlcf->v2.len + HB_LAYOUT_EXTRA;
+
+    path->data = ngx_pnalloc(r->pool, len);
     if (path->data == NULL) {
         return NGX_ERROR;
     }
 
-    hex = ngx_strlchr(digest->data, digest->data + digest->len, ':') + 1;
-
-    p = ngx_sprintf(path->data, "%V/blobs/%*s/%*s/", &hlcf->v2,
-                    (size_t) (hex - 1 - digest->data), digest->data,
-                    (size_t) 2, hex);
-    p = ngx_cpymem(p, hex, digest->data + digest->len - hex);
-
-    if (dirlen) {
-        *dirlen = p - path->data;
+    n = hb_layout_blob_data((char *) path->data, len, (char *) hlcf->v2.data,
+                            hlcf->v2.len, (char *) digest->data, digest->len);
+    if (n == -1) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "harbor: no blob path for \"%V\"", digest);
+        return NGX_ERROR;
     }
 
-    p = ngx_cpymem(p, "/data", sizeof("/data"));
-    path->len = p - 1 - path->data;
+    path->len = n;
+
+    if (dirlen) {
+        *dirlen = n - (sizeof("/data") - 1);
+    }
 
     return NGX_OK;
 }
@@ -409,58 +395,40 @@ ngx_http_harbor_link_path(ngx_http_request_t *r, ngx_str_t *name,
     ngx_http_harbor_link_e kind, ngx_str_t *key, ngx_str_t *key2,
     ngx_str_t *path, size_t *entry)
 {
-    u_char                      *p;
+    int                          n;
     size_t                       len;
     ngx_http_harbor_loc_conf_t  *hlcf;
 
+    static const int  kinds[] = {
+        HB_LINK_LAYER,                  /* NGX_HTTP_HARBOR_LINK_LAYER */
+        HB_LINK_REVISION,               /* NGX_HTTP_HARBOR_LINK_REVISION */
+        HB_LINK_TAG,                    /* NGX_HTTP_HARBOR_LINK_TAG */
+        HB_LINK_TAG_INDEX,              /* NGX_HTTP_HARBOR_LINK_TAG_INDEX */
+        HB_LINK_REFERRER                /* NGX_HTTP_HARBOR_LINK_REFERRER */
+    };
+
     hlcf = ngx_http_harbor_conf(r);
 
-    len = hlcf->v2.len + sizeof("/repositories/") + name->len
-          + sizeof("/_manifests/revisions/") + key->len
-          + (key2 ? key2->len : 0) + sizeof("/index//current/link");
+    len = hlcf->v2.len + HB_LAYOUT_EXTRA;
 
     path->data = ngx_pnalloc(r->pool, len);
     if (path->data == NULL) {
         return NGX_ERROR;
     }
 
-    p = ngx_sprintf(path->data, "%V/repositories/%V/", &hlcf->v2, name);
-
-    switch (kind) {
-
-    case NGX_HTTP_HARBOR_LINK_LAYER:
-        p = ngx_cpymem(p, "_layers/", 8);
-        p = ngx_http_harbor_cpy_digest(p, key);
-        break;
-
-    case NGX_HTTP_HARBOR_LINK_REVISION:
-        p = ngx_cpymem(p, "_manifests/revisions/", 21);
-        p = ngx_http_harbor_cpy_digest(p, key);
-        break;
-
-    case NGX_HTTP_HARBOR_LINK_TAG:
-        p = ngx_sprintf(p, "_manifests/tags/%V", key);
-        *entry = p - path->data;
-        p = ngx_cpymem(p, "/current/link", sizeof("/current/link"));
-        path->len = p - 1 - path->data;
-        return NGX_OK;
-
-    case NGX_HTTP_HARBOR_LINK_TAG_INDEX:
-        p = ngx_sprintf(p, "_manifests/tags/%V/index/", key);
-        p = ngx_http_harbor_cpy_digest(p, key2);
-        break;
-
-    case NGX_HTTP_HARBOR_LINK_REFERRER:
-        p = ngx_cpymem(p, "_referrers/", 11);
-        p = ngx_http_harbor_cpy_digest(p, key);
-        *p++ = '/';
-        p = ngx_http_harbor_cpy_digest(p, key2);
-        break;
+    n = hb_layout_link((char *) path->data, len, (char *) hlcf->v2.data,
+                       hlcf->v2.len, (char *) name->data, name->len,
+                       kinds[kind], (char *) key->data, key->len,
+                       key2 ? (char *) key2->data : NULL,
+                       key2 ? key2->len : 0, entry);
+    if (n == -1) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "harbor: no link path in \"%V\" for \"%V\"",
+                      name, key);
+        return NGX_ERROR;
     }
 
-    *entry = p - path->data;
-    p = ngx_cpymem(p, "/link", sizeof("/link"));
-    path->len = p - 1 - path->data;
+    path->len = n;
 
     return NGX_OK;
 }
@@ -1237,6 +1205,7 @@ ngx_int_t
 ngx_http_harbor_list_referrers(ngx_http_request_t *r, ngx_str_t *name,
     ngx_str_t *subject, ngx_http_harbor_page_t *page)
 {
+    int                          n;
     u_char                      *p;
     ngx_int_t                    rc;
     ngx_str_t                    path, sub, *alg, *hex;
@@ -1247,18 +1216,23 @@ ngx_http_harbor_list_referrers(ngx_http_request_t *r, ngx_str_t *name,
 
     hlcf = ngx_http_harbor_conf(r);
 
-    path.data = ngx_pnalloc(r->pool, hlcf->v2.len + name->len + subject->len
-                                     + sizeof("/repositories//_referrers/")
-                                     + 16);
+    path.data = ngx_pnalloc(r->pool, hlcf->v2.len + HB_LAYOUT_EXTRA);
     if (path.data == NULL) {
         return NGX_ERROR;
     }
 
-    p = ngx_sprintf(path.data, "%V/repositories/%V/_referrers/", &hlcf->v2,
-                    name);
-    p = ngx_http_harbor_cpy_digest(p, subject);
-    *p = '\0';
-    path.len = p - path.data;
+    n = hb_layout_referrers((char *) path.data, hlcf->v2.len + HB_LAYOUT_EXTRA,
+                            (char *) hlcf->v2.data, hlcf->v2.len,
+                            (char *) name->data, name->len,
+                            (char *) subject->data, subject->len);
+    if (n == -1) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "harbor: no referrers path in \"%V\" for \"%V\"",
+                      name, subject);
+        return NGX_ERROR;
+    }
+
+    path.len = n;
 
     if (ngx_array_init(&algs, r->pool, 2, sizeof(ngx_str_t)) != NGX_OK) {
         return NGX_ERROR;
