@@ -146,6 +146,7 @@ sub head_of {
 }
 
 my $n = 0;
+my $try = 0;        # names each attempt's tag: a missed kill tries again
 my $whole_left = $WHOLE;
 
 # a config blob and a few layers for the manifests
@@ -153,6 +154,7 @@ my $cfg = '{"architecture":"amd64","os":"linux"}';
 my $cfgd = $t->push_blob('kill/m', $cfg);
 
 while ($n < $KILLS) {
+    $try++;
     my $whole = $whole_left > 0
         && ($KILLS - $n <= $whole_left || rand() < $WHOLE / $KILLS);
     my $kind = (qw(monolithic chunk final manifest))[int rand 4];
@@ -219,10 +221,10 @@ while ($n < $KILLS) {
             layers => [{ mediaType => MT_OCI_LAYER, digest => $ld,
                          size => length $layer }] });
         ($hit, $r) = killed_request(
-            head_of(PUT => "/v2/$repo/manifests/t$n", length $man,
+            head_of(PUT => "/v2/$repo/manifests/t$try", length $man,
                     'Content-Type: ' . MT_OCI_MANIFEST), $man, $whole);
         $acked_blob{$ld} = [$repo, $layer];
-        $acked_man{"$repo:t$n"} = $man if $r->{status} == 201;
+        $acked_man{"$repo:t$try"} = $man if $r->{status} == 201;
     }
 
     next unless $hit;
