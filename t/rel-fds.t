@@ -162,7 +162,7 @@ diag(sprintf 'pushes: %d done, %d answered busy first, %.1f s', $ok, $busy,
 # the readers find the workers nearly out of descriptors
 
 my @slow;
-for my $i (1 .. 24) {
+for my $i (1 .. 40) {
     my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
         PeerPort => $t->port, Proto => 'tcp') or die "connect: $!";
     my $size = 3 * 1024 * 1024;
