@@ -237,7 +237,7 @@ dir_verify(LDAP *ld, const struct dir_conf *lc, const char *name,
     LDAPMessage    *res, *e;
     char           *filter, *dn, *attrs[5];
     const char     *f;
-    size_t          flen;
+    size_t          flen, size;
     int             rc, n, scope;
 
     res = NULL;
@@ -256,22 +256,26 @@ dir_verify(LDAP *ld, const struct dir_conf *lc, const char *name,
     f = lc->filter;
     flen = strlen(f);
 
-    filter = malloc(flen + esc.bv_len + strlen(lc->uid) + 16);
+    size = flen + esc.bv_len + strlen(lc->uid) + 16;
+
+    filter = malloc(size);
     if (filter == NULL) {
         rc = -LDAP_NO_MEMORY;
         goto done;
     }
 
     if (flen == 0) {
-        n = sprintf(filter, "(%s=%s)", lc->uid, esc.bv_val);
+        n = snprintf(filter, size, "(%s=%s)", lc->uid, esc.bv_val);
     } else if (f[0] == '(') {
-        n = sprintf(filter, "(&(%s=%s)%s)", lc->uid, esc.bv_val, f);
+        n = snprintf(filter, size, "(&(%s=%s)%s)", lc->uid, esc.bv_val, f);
     } else {
-        n = sprintf(filter, "(&(%s=%s)(%s))", lc->uid, esc.bv_val, f);
+        n = snprintf(filter, size, "(&(%s=%s)(%s))", lc->uid, esc.bv_val,
+                     f);
     }
 
-    if (n < 0) {
-        rc = -LDAP_NO_MEMORY;
+    if (n < 0 || (size_t) n >= size) {
+        log_warnx("ldap: search filter does not fit");
+        rc = -LDAP_FILTER_ERROR;
         goto done;
     }
 
