@@ -74,9 +74,19 @@ sub connect_worker {
     return ($sock, $pid);
 }
 
+# a zombie is gone: it holds no socket and serves nothing
+sub alive {
+    my ($pid) = @_;
+    open my $fh, '<', "/proc/$pid/stat" or return 0;
+    my $st = <$fh> // '';
+    return $st !~ /^\d+ \(.*\) [ZX] /s;
+}
+
+# the master and its live workers (a killed worker stays its child, as a
+# zombie, until the master reaps it and forks another)
 sub nginx_pids {
     my $master = $t->pid;
-    my @w = split ' ', qx{ps -o pid= --ppid $master};
+    my @w = grep { alive($_) } split ' ', qx{ps -o pid= --ppid $master};
     return ($master, @w);
 }
 
@@ -126,14 +136,19 @@ sub killed_request {
     if ($whole) {
         # the port is free once every process holding it is gone
         my $deadline = time() + 10;
-        sleep 0.01 while (grep { kill 0, $_ } @killed[1 .. $#killed])
+        sleep 0.01 while (grep { alive($_) } @killed[1 .. $#killed])
                          && time() < $deadline;
         $t->restart;
     } else {
-        # the master starts another worker
-        my $deadline = time() + 5;
-        sleep 0.01 while scalar(my @p = nginx_pids()) < 3
-                         && time() < $deadline;
+        # the master reaps the killed worker and starts another: until
+        # then a kill of the whole nginx could miss the new one, which
+        # would keep the port
+        my $deadline = time() + 10;
+        while (time() < $deadline) {
+            my @p = nginx_pids();
+            last if @p >= 3 && !grep { $_ == $pid } @p;
+            sleep 0.01;
+        }
     }
 
     return ($hit, $r);
