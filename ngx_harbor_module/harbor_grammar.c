@@ -204,7 +204,9 @@ hb_off_parse(const unsigned char *p, const unsigned char *end, off_t *out)
         p++;
     }
 
-    if (p == s || p - s > 19) {
+    /* leading zeros are digits like any other: the bound is the value */
+
+    if (p == s) {
         return 0;
     }
 
@@ -434,6 +436,34 @@ hb_descriptor_free(hb_descriptor_t *d)
 }
 
 
+/* image-spec: annotations, where present, map strings to strings */
+static int
+hb_annotations_valid(json_t *v, const char *what, char *err, size_t errlen)
+{
+    const char  *key;
+    json_t      *val;
+
+    if (v == NULL) {
+        return 0;
+    }
+
+    if (!json_is_object(v)) {
+        snprintf(err, errlen, "%s annotations is not an object", what);
+        return -1;
+    }
+
+    json_object_foreach(v, key, val) {
+        if (!json_is_string(val)) {
+            snprintf(err, errlen, "%s annotation values must be strings",
+                     what);
+            return -1;
+        }
+    }
+
+    return 0;
+}
+
+
 /* A descriptor: {mediaType, digest, size, ...}.  Returns 0 or -1. */
 static int
 hb_descriptor_parse(json_t *o, hb_descriptor_t *d, const char *what,
@@ -489,6 +519,12 @@ hb_descriptor_parse(json_t *o, hb_descriptor_t *d, const char *what,
         }
 
         d->artifact_type = strdup(json_string_value(at));
+    }
+
+    if (hb_annotations_valid(json_object_get(o, "annotations"), what, err,
+                             errlen) != 0)
+    {
+        return -1;
     }
 
     d->has_urls = json_is_array(json_object_get(o, "urls"))
@@ -712,8 +748,7 @@ hb_manifest_parse(const char *body, size_t len, const char *content_type,
 
     v = json_object_get(root, "annotations");
     if (v != NULL) {
-        if (!json_is_object(v)) {
-            snprintf(err, errlen, "annotations is not an object");
+        if (hb_annotations_valid(v, "manifest", err, errlen) != 0) {
             goto fail;
         }
 

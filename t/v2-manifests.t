@@ -261,6 +261,11 @@ my @invalid = (
         =~ s/"x"/"x\0y"/r],
     ['invalid UTF-8', encode_json({ %good, annotations => { a => 'x' } })
         =~ s/"x"/"\xff\xfe"/r],
+    # image-spec: annotations map strings to strings
+    ['annotation value a number',
+        encode_json({ %good, annotations => { a => 1 } })],
+    ['annotation value an object',
+        encode_json({ %good, annotations => { a => { b => 'c' } } })],
 );
 
 for my $case (@invalid) {

@@ -14,33 +14,42 @@
 #include "fuzz.h"
 
 
-/* "<digits>-<digits>" and nothing else; the values in 128 bits. */
+/*
+ * "<digits>-<digits>" and nothing else; the values in 128 bits, digits
+ * the most significant digits of either.
+ */
 static int
 reference(const uint8_t *p, size_t n, __int128 *start, __int128 *end,
     size_t *digits)
 {
-    size_t     i, d;
+    size_t     i, d, sig;
     __int128  *v;
 
     v = start;
     *start = 0;
     *end = 0;
     d = 0;
+    sig = 0;
     *digits = 0;
 
     for (i = 0; i < n; i++) {
         if (p[i] >= '0' && p[i] <= '9') {
-            if (d < 30) {
-                *v = *v * 10 + (p[i] - '0');
+            /* leading zeros are not significant digits */
+            if (sig > 0 || p[i] != '0') {
+                if (sig < 30) {
+                    *v = *v * 10 + (p[i] - '0');
+                }
+                sig++;
+                *digits = sig > *digits ? sig : *digits;
             }
             d++;
-            *digits = d > *digits ? d : *digits;
             continue;
         }
 
         if (p[i] == '-' && v == start && d > 0) {
             v = end;
             d = 0;
+            sig = 0;
             continue;
         }
 
