@@ -27,7 +27,8 @@ DEB_PKGS := nginx nginx-dev libjansson-dev libssl-dev libpcre2-dev zlib1g-dev \
             perl skopeo podman buildah docker-registry wrk apache2-utils \
             uidmap curl pkg-config postgresql libpq-dev libmicrohttpd-dev libyaml-dev \
             libsodium-dev libldap-dev slapd ldap-utils libcurl4-openssl-dev \
-            chromium fonts-wqy-microhei clang libclang-rt-14-dev
+            chromium fonts-wqy-microhei clang libclang-rt-14-dev \
+            ceph-mon ceph-osd radosgw
 
 export HARBOR_PORT HARBOR_DATA HARBOR_NGINX
 
@@ -115,9 +116,10 @@ ui/dist/index.html: ui/node_modules/.package-lock.json $(UI_SRCS)
 
 unit: $(UNIT_TESTS)
 
-UNIT_LIB := ngx_harbor_module/harbor_grammar.c ngx_harbor_module/harbor_layout.c
+UNIT_LIB := ngx_harbor_module/harbor_grammar.c ngx_harbor_module/harbor_layout.c \
+            ngx_harbor_module/harbor_sigv4.c
 
-$(BUILD)/unit/%: t/unit/%.c t/unit/tap.h $(UNIT_LIB) ngx_harbor_module/harbor_grammar.h ngx_harbor_module/harbor_layout.h
+$(BUILD)/unit/%: t/unit/%.c t/unit/tap.h $(UNIT_LIB) $(UNIT_LIB:.c=.h)
 	@mkdir -p $(BUILD)/unit
 	$(CC) $(CFLAGS_UNIT) -o $@ $< $(UNIT_LIB) -ljansson -lcrypto
 
@@ -138,6 +140,14 @@ $(FUZZ_DIR)/config: t/fuzz/config.c t/fuzz/fuzz.h authd/config.c \
                      authd/authd.h
 	@mkdir -p $(FUZZ_DIR)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< authd/config.c -lyaml
+
+# t/s3/s3c: one S3 request signed by harbor_sigv4.c (the tests' client)
+S3C := $(BUILD)/s3c
+
+$(S3C): t/s3/s3c.c ngx_harbor_module/harbor_sigv4.c \
+        ngx_harbor_module/harbor_sigv4.h
+	$(CC) $(CFLAGS_UNIT) -o $@ $< ngx_harbor_module/harbor_sigv4.c \
+	    -lcurl -lcrypto
 
 # Install missing Debian packages (needs root; a no-op when all are there).
 deps:
@@ -170,11 +180,11 @@ SAN_CHECK   := ; rc=$$?; \
     fi; exit $$rc
 endif
 
-test: deps all fuzz
+test: deps all fuzz $(S3C)
 ifeq ($(SANITIZE),1)
 	rm -rf $(SAN_REPORTS) && mkdir -m 1777 $(SAN_REPORTS)
 endif
-	$(SAN_ENV) HARBOR_FUZZ=$(FUZZ_DIR) HARBOR_UI_SCREENSHOTS= \
+	$(SAN_ENV) HARBOR_FUZZ=$(FUZZ_DIR) HARBOR_S3C=$(S3C) HARBOR_UI_SCREENSHOTS= \
 	    prove -j2 -I t/lib $(TESTS) $(SAN_CHECK)
 
 clean:
