@@ -35,6 +35,15 @@ typedef struct {
 
 
 static void
+hb_sigv4_buf_init(hb_sigv4_buf_t *b, char *p, size_t size)
+{
+    b->p = p;
+    b->end = p + size;
+    b->overflow = 0;
+}
+
+
+static void
 hb_sigv4_put(hb_sigv4_buf_t *b, const char *s, size_t n)
 {
     if (b->overflow || (size_t) (b->end - b->p) < n) {
@@ -130,9 +139,7 @@ hb_sigv4_encode(const char *in, size_t len, int encode_slash, char *out,
         return -1;
     }
 
-    b.p = out;
-    b.end = out + outlen - 1;
-    b.overflow = 0;
+    hb_sigv4_buf_init(&b, out, outlen - 1);
 
     hb_sigv4_encode_buf(&b, in, len, encode_slash);
     if (b.overflow) {
@@ -193,9 +200,7 @@ hb_sigv4_query(const hb_sigv4_pair_t *q, size_t nq, hb_sigv4_buf_t *out)
         return -1;
     }
 
-    w.p = work;
-    w.end = work + sizeof(work);
-    w.overflow = 0;
+    hb_sigv4_buf_init(&w, work, sizeof(work));
 
     for (i = 0; i < nq; i++) {
         kv[i].name = w.p;
@@ -246,9 +251,7 @@ hb_sigv4_headers(const hb_sigv4_pair_t *h, size_t nh, hb_sigv4_buf_t *ch,
         return -1;
     }
 
-    w.p = work;
-    w.end = work + sizeof(work);
-    w.overflow = 0;
+    hb_sigv4_buf_init(&w, work, sizeof(work));
 
     for (i = 0; i < nh; i++) {
         kv[i].name = w.p;
@@ -504,15 +507,9 @@ hb_sigv4_authorization(const hb_sigv4_key_t *key, const hb_sigv4_req_t *req,
         return -1;
     }
 
-    q.p = query;
-    q.end = query + sizeof(query);
-    q.overflow = 0;
-    ch.p = chb;
-    ch.end = chb + sizeof(chb);
-    ch.overflow = 0;
-    sh.p = shb;
-    sh.end = shb + sizeof(shb);
-    sh.overflow = 0;
+    hb_sigv4_buf_init(&q, query, sizeof(query));
+    hb_sigv4_buf_init(&ch, chb, sizeof(chb));
+    hb_sigv4_buf_init(&sh, shb, sizeof(shb));
 
     if (hb_sigv4_query(req->query, req->nquery, &q) != 0
         || hb_sigv4_headers(req->headers, req->nheaders, &ch, &sh) != 0
@@ -574,15 +571,9 @@ hb_sigv4_presign(const hb_sigv4_key_t *key, const hb_sigv4_req_t *req,
     r.nquery = req->nquery + 5;
     r.payload = HB_SIGV4_UNSIGNED;
 
-    o.p = out;
-    o.end = out + outlen;
-    o.overflow = 0;
-    ch.p = chb;
-    ch.end = chb + sizeof(chb);
-    ch.overflow = 0;
-    sh.p = shb;
-    sh.end = shb + sizeof(shb);
-    sh.overflow = 0;
+    hb_sigv4_buf_init(&o, out, outlen);
+    hb_sigv4_buf_init(&ch, chb, sizeof(chb));
+    hb_sigv4_buf_init(&sh, shb, sizeof(shb));
 
     if (hb_sigv4_query(r.query, r.nquery, &o) != 0
         || hb_sigv4_headers(r.headers, r.nheaders, &ch, &sh) != 0

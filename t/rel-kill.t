@@ -25,6 +25,7 @@ use IO::Socket::INET;
 use Test::More;
 use Time::HiRes qw(sleep time);
 use Harbor::Test qw(:all);
+use Harbor::Clients ();
 use Harbor::Fault;
 
 ###############################################################################
@@ -74,19 +75,11 @@ sub connect_worker {
     return ($sock, $pid);
 }
 
-# a zombie is gone: it holds no socket and serves nothing
-sub alive {
-    my ($pid) = @_;
-    open my $fh, '<', "/proc/$pid/stat" or return 0;
-    my $st = <$fh> // '';
-    return $st !~ /^\d+ \(.*\) [ZX] /s;
-}
-
 # the master and its live workers (a killed worker stays its child, as a
 # zombie, until the master reaps it and forks another)
 sub nginx_pids {
     my $master = $t->pid;
-    my @w = grep { alive($_) } split ' ', qx{ps -o pid= --ppid $master};
+    my @w = grep { Harbor::Clients::pid_alive($_) } split ' ', qx{ps -o pid= --ppid $master};
     return ($master, @w);
 }
 
@@ -136,7 +129,8 @@ sub killed_request {
     if ($whole) {
         # the port is free once every process holding it is gone
         my $deadline = time() + 10;
-        sleep 0.01 while (grep { alive($_) } @killed[1 .. $#killed])
+        sleep 0.01 while (grep { Harbor::Clients::pid_alive($_) }
+                          @killed[1 .. $#killed])
                          && time() < $deadline;
         $t->restart;
     } else {

@@ -445,6 +445,16 @@ sub layouts_same {
 }
 
 
+# A process that is there and not a zombie (one not reaped yet holds no
+# socket and runs nothing).
+sub pid_alive {
+    my ($pid) = @_;
+    open my $fh, '<', "/proc/$pid/stat" or return 0;
+    my $st = <$fh> // '';
+    return $st !~ /^\d+ \(.*\) [ZX] /s;
+}
+
+
 sub free_port {
     my $s = IO::Socket::INET->new(Listen => 1, LocalAddr => '127.0.0.1',
                                   LocalPort => 0, Proto => 'tcp')

@@ -149,21 +149,13 @@ sub _pid {
     return $pid && $pid =~ /^(\d+)/ ? $1 : undef;
 }
 
-# gone, or a zombie not reaped yet (it holds nothing)
-sub _alive {
-    my ($pid) = @_;
-    open my $fh, '<', "/proc/$pid/stat" or return 0;
-    my $st = <$fh> // '';
-    return $st !~ /^\d+ \(.*\) [ZX] /s;
-}
-
 sub _kill {
     my ($self, $name) = @_;
     my $pid = $self->_pid($name) or return;
     kill 'TERM', $pid;
     my $deadline = time() + 10;
-    sleep 0.02 while _alive($pid) && time() < $deadline;
-    kill 'KILL', $pid if _alive($pid);
+    sleep 0.02 while Harbor::Clients::pid_alive($pid) && time() < $deadline;
+    kill 'KILL', $pid if Harbor::Clients::pid_alive($pid);
     unlink "$self->{dir}/run/$name.pid";
 }
 
