@@ -49,7 +49,8 @@ static void
 usage(void)
 {
     fprintf(stderr, "usage: authd [-dInRvV] [-f file]\n"
-            "       authd -G run [-d] [-f file]\n");
+            "       authd -G run [-d] [-f file]\n"
+            "       authd cert [-d dir] [-r] name|address ...\n");
     exit(1);
 }
 
@@ -198,6 +199,11 @@ main(int argc, char *argv[])
     gcrun = NULL;
 
     log_init(1, LOG_DAEMON);
+
+    /* subcommands: tools for the operator, no configuration */
+    if (argc > 1 && strcmp(argv[1], "cert") == 0) {
+        return tls_cert_main(argc - 1, argv + 1);
+    }
 
     while ((ch = getopt(argc, argv, "df:G:InRvV")) != -1) {
         switch (ch) {

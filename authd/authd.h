@@ -7,6 +7,8 @@
 #ifndef AUTHD_H
 #define AUTHD_H
 
+#include <sys/types.h>
+
 #include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -15,6 +17,7 @@
 
 #include <jansson.h>
 #include <libpq-fe.h>
+#include <openssl/bio.h>
 #include <openssl/evp.h>
 
 #include "harbor_grammar.h"
@@ -117,6 +120,7 @@ struct config {
     char   *journal;                    /* the module's journal, or NULL */
     char   *registry_storage;           /* harbor_storage, read only */
     char   *registry_url;               /* nginx, for /v2 requests */
+    char   *registry_ca;                /* CA file, when that is https */
     int     registry_timeout;           /* seconds per /v2 request */
 
     int     gc_window;                  /* seconds: younger blobs stay */
@@ -216,6 +220,15 @@ extern struct token_key  token_key;
 int keys_load(const char *keypath, const char *certpath, int bits,
     struct token_key *tk);
 void keys_free(struct token_key *tk);
+/* data written to path with mode: a temporary file, synced, renamed */
+int keys_write(const char *path, mode_t mode, BIO *data);
+/* logs what OpenSSL says went wrong in what */
+void keys_ssl_error(const char *what);
+
+
+/* tls.c */
+
+int tls_cert_main(int argc, char *argv[]);
 
 
 /* auth.c */

@@ -134,6 +134,7 @@ static const struct ckey  authd_keys[] = {
     PATH("journal", journal, 4000),
     PATH("registry_storage", registry_storage, 4000),
     STR("registry_url", registry_url, 1024),
+    PATH("registry_ca", registry_ca, 4000),
     INT("registry_timeout", registry_timeout, 1, 3600),
     INT("gc_window", gc_window, 0, 30 * 86400),
     INT("gc_upload_age", gc_upload_age, 0, 365 * 86400),

@@ -34,12 +34,11 @@
 
 struct token_key  token_key;
 
-static int keys_write(const char *path, mode_t mode, BIO *data);
 static EVP_PKEY *keys_generate(int bits);
 static X509 *keys_certificate(EVP_PKEY *key);
 
 
-static void
+void
 keys_ssl_error(const char *what)
 {
     unsigned long  e;
@@ -52,7 +51,7 @@ keys_ssl_error(const char *what)
 }
 
 
-static int
+int
 keys_write(const char *path, mode_t mode, BIO *data)
 {
     char    tmp[4096], dir[4096];

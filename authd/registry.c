@@ -235,6 +235,9 @@ registry_request(const char *method, const char *user, const char *name,
 
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+    if (conf->registry_ca != NULL) {
+        curl_easy_setopt(c, CURLOPT_CAINFO, conf->registry_ca);
+    }
     curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 5L);

@@ -183,6 +183,7 @@ sub start_nginx {
         server   => $self->server_conf,
         http     => ($self->authd_conf)[0] . ($self->{opt}{http} || ''),
         workers  => $self->{opt}{workers} || 2,
+        ($self->{opt}{tls} ? (tls => $self->{opt}{tls}) : ()),
     );
 
     # the proxy to authd answers

@@ -64,6 +64,7 @@ use File::Spec;
 use File::Temp qw(tempdir);
 use IO::Select;
 use IO::Socket::INET;
+use IO::Socket::SSL ();
 use JSON::PP ();
 use POSIX qw(:sys_wait_h);
 use Scalar::Util qw(weaken);
@@ -174,7 +175,7 @@ sub new {
 
 sub dir     { $_[0]{dir} }
 sub port    { $_[0]{port} }
-sub url     { 'http://127.0.0.1:' . $_[0]{port} }
+sub url     { ($_[0]{tls} ? 'https' : 'http') . '://127.0.0.1:' . $_[0]{port} }
 sub storage { $_[0]{dir} . '/registry' }
 sub journal { $_[0]{dir} . '/journal/events.log' }
 sub pid     { $_[0]{pid} }
@@ -333,6 +334,19 @@ sub conf_text {
     my $load = defined $module && $module ne ''
         ? "load_module $module;\n" : '';
 
+    # tls => DIR (server.crt, server.key, ca.crt from authd cert): https
+    # and HTTP/2 on the port, with conf/harbor-tls.conf.in as shipped
+    my ($listen, $tls) = ("127.0.0.1:$self->{port}", '');
+    $self->{tls} = $opt{tls};
+    if ($opt{tls}) {
+        $listen .= ' ssl http2';
+        open my $fh, '<', "$ROOT/conf/harbor-tls.conf.in"
+            or croak "conf/harbor-tls.conf.in: $!";
+        $tls = join '', grep { !/^\s*#/ } <$fh>;
+        close $fh;
+        $tls =~ s/\@TLS\@/$opt{tls}/g;
+    }
+
     # the shipped settings, unless the test sets the same directive
     my $sh = shipped();
     my $main_sh = _shipped_text($sh->{main}, $main, 0);
@@ -370,8 +384,10 @@ http {
     $http
 
     server {
-        listen 127.0.0.1:$self->{port};
+        listen $listen;
         server_name localhost;
+
+        $tls
 
         # conf/harbor.conf.in
         $server_sh
@@ -740,16 +756,26 @@ sub http {
         $req = $head . "\r\n" . (defined $body ? $body : '');
     }
 
-    my $s = IO::Socket::INET->new(
-        PeerAddr => '127.0.0.1',
-        PeerPort => $self->{port},
-        Proto    => 'tcp',
-        Timeout  => 5,
-    );
+    my $s = $self->{tls}
+        ? IO::Socket::SSL->new(
+              PeerAddr        => '127.0.0.1',
+              PeerPort        => $self->{port},
+              Timeout         => 5,
+              SSL_ca_file     => "$self->{tls}/ca.crt",
+              SSL_verifycn_name => '127.0.0.1',
+          )
+        : IO::Socket::INET->new(
+              PeerAddr => '127.0.0.1',
+              PeerPort => $self->{port},
+              Proto    => 'tcp',
+              Timeout  => 5,
+          );
 
     unless ($s) {
         return { status => 0, headers => {}, body => '', raw => '',
-                 error => "connect: $!" };
+                 error => "connect: $!"
+                          . ($self->{tls} ? " $IO::Socket::SSL::SSL_ERROR"
+                                          : '') };
     }
 
     binmode $s;
@@ -771,7 +797,8 @@ sub http {
     while (1) {
         my $left = $deadline - time();
         last if $left <= 0;
-        last unless $sel->can_read($left);
+        # TLS may hold decrypted bytes the socket no longer shows
+        last unless ($self->{tls} && $s->pending) || $sel->can_read($left);
         my $n = sysread($s, my $buf, 65536);
         last unless $n;
         $raw .= $buf;
