@@ -40,6 +40,11 @@
 #   v2/client.go getAccessoryArts -> getArtifact
 #       GET .../artifacts/{digest}?with_accessory=true&with_tag=true
 #
+# Both ways, the registry's health first (the base adapter embeds
+# native.Adapter): native/adapter.go HealthCheck -> PingSimple -> Ping
+#       GET /v2/ (401 with a Bearer challenge), GET /service/token with
+#       Basic credentials, GET /v2/ with the token         200
+#
 # {r} is encoded as lib/encode/repository.Encode does it: "/" as %252F.
 
 use strict;
@@ -173,9 +178,22 @@ ok($x->{ok}, 'image in project 123 pushed');
 ok($s->sync, 'journal applied');
 
 ###############################################################################
+# HealthCheck: /v2/ through its challenge
+
+my $r = $s->http(GET => '/v2/');
+is($r->{status}, 401, 'GET /v2/: 401');
+my ($realm) = ($r->{headers}{'www-authenticate'} // '')
+    =~ m{^Bearer realm="https?://[^/]+(/service/token)",service="harbor-registry"};
+is($realm, '/service/token', 'a Bearer challenge naming the token service');
+my $t = $s->token(user => 'repl', pass => $pw);
+is($t->{status}, 200, 'a token for the endpoint\'s credentials');
+is($s->http(GET => '/v2/', token => $t->{json}{token})->{status}, 200,
+   'GET /v2/ with it: 200, the endpoint is healthy');
+
+###############################################################################
 # factory.Create: the API's version, before anything else
 
-my $r = $s->http(GET => '/api/version');
+$r = $s->http(GET => '/api/version');
 is($r->{status}, 200, 'GET /api/version, anonymous: 200');
 is($JSON->decode($r->{body})->{version}, 'v2.0', 'version v2.0: the v2 adapter');
 like($r->{headers}{'content-type'}, qr{^application/json}, 'as JSON');
