@@ -7,7 +7,7 @@
 // Configuration entry, the forbidden view at its URL, a 403 from the API.
 
 import {
-  env, finish, is, launch, ok, pageFetch, shot, step, text,
+  env, finish, is, launch, login, ok, pageFetch, shot, step, text, waitText,
 } from './lib.mjs';
 
 const en = (k, v) => text('en', k, v);
@@ -15,15 +15,8 @@ const zh = (k, v) => text('zh', k, v);
 
 let { ctx, page, errors } = await launch({ locale: 'en-US' });
 
-async function waitText(locator, s) {
-  await locator.filter({ hasText: s }).first().waitFor();
-}
-
-async function login(user, pass) {
-  await page.goto('/login');
-  await page.fill('input[name=principal]', user);
-  await page.fill('input[name=password]', pass);
-  await page.click('button[type=submit]');
+async function loginTo(user, pass) {
+  await login(page, user, pass);
   await page.waitForURL(/\/projects$/);
 }
 
@@ -41,7 +34,7 @@ const last = (path) => sent.filter((s) => s.path.endsWith(path)).at(-1);
 let failure = null;
 try {
   await step('admin logs in and finds Configuration in the menu', async () => {
-    await login('admin', env.adminPassword);
+    await loginTo('admin', env.adminPassword);
     await page.getByRole('link', { name: en('settings.nav') }).click();
     await page.waitForURL(/\/admin\/configurations$/);
     await page.getByRole('heading', { name: en('settings.title') }).waitFor();
@@ -156,7 +149,7 @@ try {
     ok(errors.length === 0, 'no JavaScript errors in the admin\'s page', errors.join('\n'));
     await ctx.close();
     ({ ctx, page, errors } = await launch({ locale: 'en-US' }));
-    await login('dev', 'Passw0rd!');
+    await loginTo('dev', 'Passw0rd!');
     is(await page.getByRole('link', { name: en('settings.nav') }).count(), 0, 'no Configuration link');
   });
 

@@ -78,31 +78,35 @@ function intOf(s) {
   return /^\d{1,9}$/.test(v) ? Number(v) : null;
 }
 
+// the choices of a select: [value, words]; numbers stay numbers
+const CHOICES = {
+  auth_mode: () => [
+    ['db_auth', t('settings.authMode.db')],
+    ['ldap_auth', t('settings.authMode.ldap')],
+  ],
+  restriction: () => [
+    ['everyone', t('settings.creation.everyone')],
+    ['adminonly', t('settings.creation.adminonly')],
+  ],
+  scope: () => [
+    [0, t('settings.ldapScope.base')],
+    [1, t('settings.ldapScope.one')],
+    [2, t('settings.ldapScope.sub')],
+  ],
+};
+
 function Input({ name, kind, value, editable, onChange }) {
   const common = { name, id: `cfg-${name}`, disabled: editable === false };
+  if (CHOICES[kind]) {
+    const choices = CHOICES[kind]();
+    const pick = (v) => choices.find(([c]) => String(c) === v)[0];
+    return (
+      <select {...common} value={String(value)} onChange={(e) => onChange(pick(e.currentTarget.value))}>
+        {choices.map(([v, words]) => <option value={String(v)}>{words}</option>)}
+      </select>
+    );
+  }
   switch (kind) {
-  case 'auth_mode':
-    return (
-      <select {...common} value={value} onChange={(e) => onChange(e.currentTarget.value)}>
-        <option value="db_auth">{t('settings.authMode.db')}</option>
-        <option value="ldap_auth">{t('settings.authMode.ldap')}</option>
-      </select>
-    );
-  case 'restriction':
-    return (
-      <select {...common} value={value} onChange={(e) => onChange(e.currentTarget.value)}>
-        <option value="everyone">{t('settings.creation.everyone')}</option>
-        <option value="adminonly">{t('settings.creation.adminonly')}</option>
-      </select>
-    );
-  case 'scope':
-    return (
-      <select {...common} value={String(value)} onChange={(e) => onChange(Number(e.currentTarget.value))}>
-        <option value="0">{t('settings.ldapScope.base')}</option>
-        <option value="1">{t('settings.ldapScope.one')}</option>
-        <option value="2">{t('settings.ldapScope.sub')}</option>
-      </select>
-    );
   case 'bool':
     return (
       <input {...common} type="checkbox" checked={!!value}
