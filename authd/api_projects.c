@@ -373,6 +373,10 @@ projects_list(struct req *r)
     }
 
     order = req_printf(r, "%s, p.project_id", order);
+    if (order == NULL) {
+        http_error(r, 500, "out of memory");
+        return;
+    }
 
 #define PROJECTS_FROM                                                       \
     " FROM projects p JOIN users u ON u.user_id = p.owner_id"               \

@@ -6,12 +6,13 @@
  * k=v exact, k=~v fuzzy (LIKE with the value's own % _ \ escaped, so
  * they match themselves), k=[a~b] range (either end may be empty),
  * k={a b} any of, k=(a b) all of; items separated by commas outside
- * brackets.  As Harbor's parser (src/lib/q/builder.go), the values of a
- * range or a list lose their spaces and quotes around them: Harbor's
- * replication adapter asks for projects as name={'a' 'b'}, quoted so that
- * a name of digits stays a string.  Keys come from a table per endpoint, each with the SQL we
- * wrote for it and the operators and value type it takes; anything else
- * is a 400.  Values only ever travel as parameters of PQexecParams.
+ * brackets.  As in Harbor's parser (src/lib/q/builder.go), the values
+ * of a range or a list lose the spaces and quotes around them: Harbor's
+ * replication adapter asks for projects as name={'a' 'b'}, quoted so
+ * that a name of digits stays a string.  Keys come from a table per
+ * endpoint, each with the SQL we wrote for it and the operators and
+ * value type it takes; anything else is a 400.  Values only ever travel
+ * as parameters of PQexecParams.
  * sort=name,-creation_time from an allow-list too ("-": descending).
  */
 

@@ -212,20 +212,12 @@ export function SettingsPage({ query }) {
     setPing(null);
     const body = {};
     for (const k of Object.keys(AUTH_KEYS)) {
-      if (k === 'auth_mode' || !(k in form) || (k !== SECRET && !(k in loaded))) {
+      if (k === 'auth_mode' || (k === SECRET ? !form[SECRET] : !(k in loaded))) {
         continue;
       }
-      if (k === SECRET) {
-        if (form[SECRET]) {
-          body[SECRET] = form[SECRET];
-        }
-      } else if (KINDS[k] === 'int') {
-        const v = intOf(form[k]);
-        if (v !== null) {
-          body[k] = v;
-        }
-      } else {
-        body[k] = form[k];
+      const v = KINDS[k] === 'int' ? intOf(form[k]) : form[k];
+      if (v !== null) {
+        body[k] = v;
       }
     }
     try {
