@@ -305,147 +305,65 @@ project_get(struct req *r, struct project *p)
 }
 
 
-/* LIKE pattern matching s anywhere, with s's own % _ \ escaped */
-static char *
-project_like(struct req *r, const char *s)
-{
-    char    *p, *o;
-
-    p = req_alloc(r, strlen(s) * 2 + 3);
-    if (p == NULL) {
-        return NULL;
-    }
-
-    o = p;
-    *o++ = '%';
-    for ( ; *s; s++) {
-        if (*s == '%' || *s == '_' || *s == '\\') {
-            *o++ = '\\';
-        }
-        *o++ = *s;
-    }
-    *o++ = '%';
-    *o = '\0';
-
-    return p;
-}
-
-
 /*
- * q=name=~abc,public=true: the keys of keys[] only, exact ("=") or fuzzy
- * ("=~").  Returns 0 and fills exact[i] / fuzzy[i], or -1 with 400 sent.
+ * q= keys (query.c's grammar, Harbor's keys): name={'a' 'b'} is how
+ * Harbor's replication adapter asks which projects exist already.
  */
-static int
-project_q(struct req *r, const char *q, const char *const *keys, int nkeys,
-    const char **exact, const char **fuzzy)
-{
-    char   *s, *item, *eq, *save;
-    int     i;
-
-    s = req_strdup(r, q);
-    if (s == NULL) {
-        http_error(r, 500, "out of memory");
-        return -1;
-    }
-
-    for (item = strtok_r(s, ",", &save); item != NULL;
-         item = strtok_r(NULL, ",", &save))
-    {
-        eq = strchr(item, '=');
-        if (eq == NULL) {
-            http_error(r, 400, "q: \"%.64s\" is not key=value", item);
-            return -1;
-        }
-        *eq++ = '\0';
-
-        for (i = 0; i < nkeys; i++) {
-            if (strcmp(item, keys[i]) == 0) {
-                break;
-            }
-        }
-
-        if (i == nkeys) {
-            http_error(r, 400, "q: unsupported key \"%.64s\"", item);
-            return -1;
-        }
-
-        if (*eq == '~') {
-            fuzzy[i] = eq + 1;
-
-        } else if (*eq == '[' || *eq == '{' || *eq == '(') {
-            http_error(r, 400, "q: only exact (k=v) and fuzzy (k=~v) "
-                       "matches are supported");
-            return -1;
-
-        } else {
-            exact[i] = eq;
-        }
-    }
-
-    return 0;
-}
+static const struct qfield  project_fields[] = {
+    { "name",        "p.name",        Q_TEXT, Q_EQ | Q_FUZZY | Q_ANY, NULL },
+    { "public",      "(" PROJECT_PUBLIC("p.project_id") ")",
+                                      Q_BOOL, Q_EQ, NULL },
+    { "owner",       "u.username",    Q_TEXT, Q_EQ | Q_ANY, NULL },
+    { "project_id",  "p.project_id",  Q_INT,  Q_EQ | Q_ANY | Q_RANGE, NULL },
+    { "creation_time", "p.creation_time", Q_TIME, Q_EQ | Q_RANGE, NULL },
+    { "update_time", "p.update_time", Q_TIME, Q_EQ | Q_RANGE, NULL },
+};
 
 
 static void
 projects_list(struct req *r)
 {
-    static const char *const  qkeys[] = { "name", "public", "owner",
-                                          "project_id" };
-    const char  *exact[4] = { NULL }, *fuzzy[4] = { NULL };
-    const char  *q, *s, *order, *like;
-    char         uid[32], limit[32], offset[32], *sql;
-    long         page, page_size;
-    long long    total;
-    PGresult    *res;
-    json_t      *list;
-    int          i;
+    struct qitem   items[Q_ITEMS_MAX];
+    struct qsql    s;
+    PGresult      *res;
+    const char    *order, *sql;
+    char          *uid;
+    json_t        *list;
+    long           page, page_size;
+    int            n, i, a, b;
 
-    if (http_page(r, &page, &page_size) != 0) {
-        return;
-    }
-
-    q = http_arg(r, "q");
-    if (q != NULL && project_q(r, q, qkeys, 4, exact, fuzzy) != 0) {
-        return;
-    }
-
-    /* Harbor's own parameters: name is fuzzy, public and owner exact */
-    s = http_arg(r, "name");
-    if (s != NULL) {
-        fuzzy[0] = s;
-    }
-    s = http_arg(r, "public");
-    if (s != NULL) {
-        exact[1] = s;
-    }
-    s = http_arg(r, "owner");
-    if (s != NULL) {
-        exact[2] = s;
-    }
-
-    if (fuzzy[1] != NULL || fuzzy[2] != NULL || fuzzy[3] != NULL) {
-        http_error(r, 400, "q: only name takes a fuzzy match");
-        return;
-    }
-
-    if (exact[1] != NULL && strcmp(exact[1], "true") != 0
-        && strcmp(exact[1], "false") != 0)
+    if (http_page(r, &page, &page_size) != 0
+        || q_parse(r, http_arg(r, "q"), items, &n) != 0)
     {
-        http_error(r, 400, "public must be true or false");
         return;
     }
 
-    if (exact[3] != NULL) {
-        if (exact[3][0] == '\0') {
-            http_error(r, 400, "project_id must be a number");
-            return;
-        }
-        for (i = 0; exact[3][i]; i++) {
-            if (exact[3][i] < '0' || exact[3][i] > '9' || i > 8) {
-                http_error(r, 400, "project_id must be a number");
-                return;
-            }
-        }
+    /* Harbor's own parameters win over q: name is fuzzy, the others exact */
+    if (q_set(r, items, &n, "name", Q_FUZZY, http_arg(r, "name")) != 0
+        || q_set(r, items, &n, "public", Q_EQ, http_arg(r, "public")) != 0
+        || q_set(r, items, &n, "owner", Q_EQ, http_arg(r, "owner")) != 0)
+    {
+        return;
+    }
+
+    q_init(&s, r);
+
+    /* $1 the caller (PROJECT_COLUMNS reads it), $2 whether an admin */
+    uid = req_printf(r, "%lld", r->user.id);
+    a = uid != NULL ? q_param(&s, uid) : -1;
+    b = q_param(&s, r->user.sysadmin ? "t" : "f");
+    if (a < 0 || b < 0) {
+        return;
+    }
+
+    sql = req_printf(r, PROJECT_VISIBLE("p.project_id", "$%d", "$%d"),
+                     b, a, a);
+    if (sql == NULL || q_add(&s, "%s", sql) != 0) {
+        return;
+    }
+
+    if (q_where(&s, items, n, project_fields, nitems(project_fields)) != 0) {
+        return;
     }
 
     order = q_order(r, http_arg(r, "sort"), project_sort,
@@ -454,52 +372,20 @@ projects_list(struct req *r)
         return;
     }
 
-    like = fuzzy[0] != NULL ? project_like(r, fuzzy[0]) : NULL;
-
-    if (http_db(r) == NULL) {
-        return;
-    }
-
-    snprintf(uid, sizeof(uid), "%lld", r->user.id);
-    snprintf(limit, sizeof(limit), "%ld", page_size);
-    snprintf(offset, sizeof(offset), "%lld",
-             (long long) (page - 1) * page_size);
-
-#define PROJECTS_WHERE                                                      \
-    " FROM projects p JOIN users u ON u.user_id = p.owner_id"               \
-    " WHERE NOT p.deleted"                                                  \
-    " AND ($2::boolean OR " PROJECT_PUBLIC("p.project_id")                  \
-    " OR " PROJECT_ROLES("p.project_id", "$1::integer") " IS NOT NULL)"     \
-    " AND ($3::text IS NULL OR p.name = $3)"                                \
-    " AND ($4::text IS NULL OR p.name LIKE $4)"                             \
-    " AND ($5::text IS NULL OR (" PROJECT_PUBLIC("p.project_id")            \
-    ") = $5::boolean)"                                                      \
-    " AND ($6::text IS NULL OR u.username = $6)"                            \
-    " AND ($7::text IS NULL OR p.project_id = $7::integer)"
-
-    res = db_execv(r->db, "SELECT count(*)" PROJECTS_WHERE, 7, uid,
-                   r->user.sysadmin ? "t" : "f", exact[0], like, exact[1],
-                   exact[2], exact[3]);
-    if (res == NULL) {
-        http_db_error(r);
-        return;
-    }
-
-    total = db_ll(res, 0, 0);
-    PQclear(res);
-
-    sql = req_printf(r, "SELECT " PROJECT_COLUMNS PROJECTS_WHERE
-                     " ORDER BY %s, p.project_id LIMIT $8 OFFSET $9", order);
-    if (sql == NULL) {
+    order = req_printf(r, "%s, p.project_id", order);
+    if (order == NULL) {
         http_error(r, 500, "out of memory");
         return;
     }
 
-    res = db_execv(r->db, sql, 9, uid, r->user.sysadmin ? "t" : "f",
-                   exact[0], like, exact[1], exact[2], exact[3], limit,
-                   offset);
-    if (res == NULL) {
-        http_db_error(r);
+#define PROJECTS_FROM                                                       \
+    " FROM projects p JOIN users u ON u.user_id = p.owner_id"               \
+    " WHERE NOT p.deleted"
+
+    if (q_list(r, &s, "SELECT count(*)" PROJECTS_FROM,
+               "SELECT " PROJECT_COLUMNS PROJECTS_FROM, order, page,
+               page_size, &res) != 0)
+    {
         return;
     }
 
@@ -509,7 +395,6 @@ projects_list(struct req *r)
     }
     PQclear(res);
 
-    http_page_links(r, page, page_size, total);
     http_json(r, 200, list);
 }
 

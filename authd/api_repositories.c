@@ -34,6 +34,13 @@ static const struct qfield  repo_fields[] = {
     { "pull_count",  "r.pull_count",     Q_INT,  Q_EQ | Q_RANGE, NULL },
     { "creation_time", "r.creation_time", Q_TIME, Q_EQ | Q_RANGE, NULL },
     { "update_time", "r.update_time",    Q_TIME, Q_EQ | Q_RANGE, NULL },
+    /* the repositories holding a blob (its manifest, config or a layer):
+       Harbor's replication adapter asks before it pushes a blob, to mount
+       it from there (adapter/harbor/v2/client.go) */
+    { "blob_digest", "b.digest",         Q_TEXT, Q_EQ | Q_ANY,
+      "EXISTS (SELECT 1 FROM artifact ba JOIN artifact_blob b"
+      " ON b.artifact_id = ba.id WHERE ba.repository_id = r.repository_id"
+      " AND %s)" },
 };
 
 static const struct qsort  repo_sort[] = {

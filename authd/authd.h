@@ -494,6 +494,8 @@ void api_user_sysadmin(struct req *r);
 void api_ping(struct req *r);
 void api_health(struct req *r);
 void api_systeminfo(struct req *r);
+void api_version(struct req *r);
+void api_labels(struct req *r);
 
 
 /* query.c: q= and sort= of lists, from allow-lists, into SQL of ours */
@@ -545,6 +547,8 @@ struct qsql {
 
 int q_parse(struct req *r, const char *q, struct qitem *items, int *n);
 struct qitem *q_take(struct qitem *items, int n, const char *key);
+int q_set(struct req *r, struct qitem *items, int *n, const char *key,
+    int op, const char *v);
 void q_init(struct qsql *s, struct req *r);
 int q_param(struct qsql *s, const char *v);
 int q_add(struct qsql *s, const char *fmt, ...)

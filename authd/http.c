@@ -47,6 +47,7 @@ struct route {
 static const struct route  routes[] = {
     { M_GET,            "/service/token",                  token_handle },
 
+    { M_GET,            "/api/version",                    api_version },
     { M_GET,            "/api/v2.0/ping",                  api_ping },
     { M_GET,            "/api/v2.0/health",                api_health },
     { M_GET,            "/api/v2.0/systeminfo",            api_systeminfo },
@@ -89,6 +90,7 @@ static const struct route  routes[] = {
     { M_GET,            "/api/v2.0/projects/*/logs",       api_project_logs },
     { M_GET,            "/api/v2.0/audit-logs",            api_audit_logs },
     { M_GET,            "/api/v2.0/search",                api_search },
+    { M_GET,            "/api/v2.0/labels",                api_labels },
     { M_GET,            "/api/v2.0/statistics",            api_statistics },
     { M_GET | M_POST,   "/api/v2.0/system/reindex",        api_reindex },
     { M_GET,            "/api/v2.0/system/gc",             api_gc_list },

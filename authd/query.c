@@ -6,9 +6,13 @@
  * k=v exact, k=~v fuzzy (LIKE with the value's own % _ \ escaped, so
  * they match themselves), k=[a~b] range (either end may be empty),
  * k={a b} any of, k=(a b) all of; items separated by commas outside
- * brackets.  Keys come from a table per endpoint, each with the SQL we
- * wrote for it and the operators and value type it takes; anything else
- * is a 400.  Values only ever travel as parameters of PQexecParams.
+ * brackets.  As in Harbor's parser (src/lib/q/builder.go), the values
+ * of a range or a list lose the spaces and quotes around them: Harbor's
+ * replication adapter asks for projects as name={'a' 'b'}, quoted so
+ * that a name of digits stays a string.  Keys come from a table per
+ * endpoint, each with the SQL we wrote for it and the operators and
+ * value type it takes; anything else is a 400.  Values only ever travel
+ * as parameters of PQexecParams.
  * sort=name,-creation_time from an allow-list too ("-": descending).
  */
 
@@ -37,7 +41,31 @@ q_key_valid(const char *k)
 }
 
 
-/* the values of {a b} / (a b): split on spaces, none empty */
+/*
+ * A value of a list or a range without the spaces, single and double
+ * quotes around it (Harbor trims them all: 'a', "a" and ''a'' are a).
+ */
+static char *
+q_unquote(char *s)
+{
+    size_t  len;
+
+    while (*s == ' ' || *s == '\'' || *s == '"') {
+        s++;
+    }
+
+    len = strlen(s);
+    while (len > 0
+           && (s[len - 1] == ' ' || s[len - 1] == '\'' || s[len - 1] == '"'))
+    {
+        s[--len] = '\0';
+    }
+
+    return s;
+}
+
+
+/* the values of {a b} / (a b): split on spaces; empty ones are skipped */
 static int
 q_words(struct req *r, struct qitem *it, char *s)
 {
@@ -46,6 +74,11 @@ q_words(struct req *r, struct qitem *it, char *s)
     for (w = strtok_r(s, " ", &save); w != NULL;
          w = strtok_r(NULL, " ", &save))
     {
+        w = q_unquote(w);
+        if (w[0] == '\0') {
+            continue;
+        }
+
         if (it->nv == Q_VALUES_MAX) {
             http_error(r, 400, "q: at most %d values for \"%.64s\"",
                        Q_VALUES_MAX, it->key);
@@ -153,9 +186,16 @@ q_parse(struct req *r, const char *q, struct qitem *items, int *n)
                 return -1;
             }
             *tilde = '\0';
+            if (strchr(tilde + 1, '~') != NULL) {
+                http_error(r, 400, "q: the range of \"%.64s\" has more "
+                           "than one ~", item);
+                return -1;
+            }
+            v = q_unquote(v);
+            tilde = q_unquote(tilde + 1);
             items[*n].op = Q_RANGE;
             items[*n].v[0] = v[0] != '\0' ? v : NULL;
-            items[*n].v[1] = tilde[1] != '\0' ? tilde + 1 : NULL;
+            items[*n].v[1] = tilde[0] != '\0' ? tilde : NULL;
             items[*n].nv = 2;
 
             if (items[*n].v[0] == NULL && items[*n].v[1] == NULL) {
@@ -186,6 +226,48 @@ q_parse(struct req *r, const char *q, struct qitem *items, int *n)
 
         (*n)++;
     }
+
+    return 0;
+}
+
+
+/*
+ * A list's own parameter that Harbor reads as a condition (the projects'
+ * name=, fuzzy): it replaces q's item of that key, as in Harbor, or is
+ * added.  An empty value is no condition.  0, or -1 with 400 sent.
+ */
+int
+q_set(struct req *r, struct qitem *items, int *n, const char *key, int op,
+    const char *v)
+{
+    struct qitem  *it;
+    int            i;
+
+    if (v == NULL || v[0] == '\0') {
+        return 0;
+    }
+
+    it = NULL;
+    for (i = 0; i < *n; i++) {
+        if (strcmp(items[i].key, key) == 0) {
+            it = &items[i];
+            break;
+        }
+    }
+
+    if (it == NULL) {
+        if (*n == Q_ITEMS_MAX) {
+            http_error(r, 400, "q: at most %d conditions", Q_ITEMS_MAX);
+            return -1;
+        }
+        it = &items[(*n)++];
+    }
+
+    memset(it, 0, sizeof(struct qitem));
+    it->key = key;
+    it->op = op;
+    it->v[0] = v;
+    it->nv = 1;
 
     return 0;
 }

@@ -387,6 +387,26 @@ test_query(void)
        "q: all of, one EXISTS each");
     ok(q.n == 6, "q: six parameters");
 
+    /* Harbor's adapter: name={'a' 'b'}; quotes and spaces trimmed */
+    memset(&r, 0, sizeof(r));
+    ok(q_parse(&r, "name={'a' \"123\" '' b},n=[ '1' ~ 5 ]", items, &n) == 0
+       && n == 2, "q: quoted set and range");
+    ok(items[0].op == Q_ANY && items[0].nv == 3
+       && strcmp(items[0].v[0], "a") == 0 && strcmp(items[0].v[1], "123") == 0
+       && strcmp(items[0].v[2], "b") == 0, "q: set unquoted, '' skipped");
+    ok(strcmp(items[1].v[0], "1") == 0 && strcmp(items[1].v[1], "5") == 0,
+       "q: range values unquoted");
+
+    memset(&r, 0, sizeof(r));
+    n = 0;
+    ok(q_set(&r, items, &n, "name", Q_FUZZY, "x") == 0 && n == 1
+       && items[0].op == Q_FUZZY, "q_set: added");
+    ok(q_set(&r, items, &n, "name", Q_EQ, "y") == 0 && n == 1
+       && items[0].op == Q_EQ && strcmp(items[0].v[0], "y") == 0,
+       "q_set: replaces");
+    ok(q_set(&r, items, &n, "name", Q_EQ, "") == 0 && n == 1,
+       "q_set: empty is no condition");
+
     memset(&r, 0, sizeof(r));
     q_init(&q, &r);
     ok(q_parse(&r, "bogus=1", items, &n) == 0
@@ -409,6 +429,8 @@ test_query(void)
     Q_BAD("n=[~]", "empty range");
     Q_BAD("name=[a~b", "not closed");
     Q_BAD("name={}", "no values");
+    Q_BAD("name={'' \"\"}", "only empty values");
+    Q_BAD("n=[1~2~3]", "two ~ in a range");
     Q_BAD("na me=1", "bad key");
 
     memset(&r, 0, sizeof(r));

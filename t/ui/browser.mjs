@@ -6,7 +6,7 @@
 // Screenshots of the main pages in both languages (UI_SCREENSHOTS).
 
 import {
-  env, finish, is, launch, ok, pageFetch, run, shot, step, text,
+  env, finish, is, launch, ok, pageFetch, run, shot, step, text, waitText,
 } from './lib.mjs';
 
 const en = (k, v) => text('en', k, v);
@@ -19,10 +19,6 @@ const { ctx, page, errors } = await launch({ locale: 'en-US' });
 const dialog = () => page.locator('[role=dialog]');
 const alertText = async () => (await page.locator('[role=alert]').first().textContent()) || '';
 const clipboard = () => page.evaluate(() => navigator.clipboard.readText());
-
-async function waitText(locator, s, timeout = 15000) {
-  await locator.filter({ hasText: s }).first().waitFor({ timeout });
-}
 
 // the journal reaches authd a moment after a push: reload until it shows
 async function eventually(fn, what, seconds = 30) {

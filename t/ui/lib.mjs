@@ -151,6 +151,19 @@ export async function finish(ctx, errors, e) {
   process.exit(failed || e ? 1 : 0);
 }
 
+// wait until one of locator's elements holds the text s
+export async function waitText(locator, s, timeout = 15000) {
+  await locator.filter({ hasText: s }).first().waitFor({ timeout });
+}
+
+// the login form, filled and sent
+export async function login(page, user, pass) {
+  await page.goto('/login');
+  await page.fill('input[name=principal]', user);
+  await page.fill('input[name=password]', pass);
+  await page.click('button[type=submit]');
+}
+
 // fetch() from inside the page, with its cookies: {status, body}
 export function pageFetch(page, path, init = {}) {
   return page.evaluate(async ([p, i]) => {

@@ -4,28 +4,17 @@
 // own password ends the session and the new one works.
 
 import {
-  env, finish, is, launch, ok, pageFetch, shot, step, text,
+  env, finish, is, launch, login, ok, pageFetch, shot, step, text, waitText,
 } from './lib.mjs';
 
 const en = (k, v) => text('en', k, v);
 const { ctx, page, errors } = await launch({ locale: 'en-US' });
 const dialog = () => page.locator('[role=dialog]');
 
-async function waitText(locator, s) {
-  await locator.filter({ hasText: s }).first().waitFor();
-}
-
-async function login(user, pass) {
-  await page.goto('/login');
-  await page.fill('input[name=principal]', user);
-  await page.fill('input[name=password]', pass);
-  await page.click('button[type=submit]');
-}
-
 let failure = null;
 try {
   await step('the developer logs in', async () => {
-    await login('dev', 'Passw0rd!');
+    await login(page, 'dev', 'Passw0rd!');
     await page.waitForURL(/\/projects$/);
     await page.locator('[data-test=projects] tr', { hasText: 'webapp' }).waitFor();
   });
@@ -103,9 +92,9 @@ try {
     await dialog().locator('input[name=old_password]').fill('Passw0rd!');
     await dialog().getByRole('button', { name: en('common.save') }).click();
     await waitText(page.locator('[role=status]'), en('password.changedLogin'));
-    await login('dev', 'Passw0rd!');
+    await login(page, 'dev', 'Passw0rd!');
     await waitText(page.locator('[role=alert]'), en('login.error.401'));
-    await login('dev', 'Newpass1234');
+    await login(page, 'dev', 'Newpass1234');
     await page.waitForURL(/\/projects$/);
   });
 

@@ -17,6 +17,7 @@ import { ArtifactPage } from './pages/Artifact.jsx';
 import { SearchPage } from './pages/Search.jsx';
 import { UsersPage } from './pages/Users.jsx';
 import { AuditPage } from './pages/Audit.jsx';
+import { SettingsPage } from './pages/Settings.jsx';
 import { PasswordDialog } from './pages/Password.jsx';
 
 import './style.css';
@@ -33,6 +34,7 @@ const routes = [
   { path: /^\/search\/?$/, view: SearchPage },
   { path: /^\/admin\/users\/?$/, view: UsersPage, admin: true },
   { path: /^\/admin\/audit-logs\/?$/, view: AuditPage, admin: true },
+  { path: /^\/admin\/configurations\/?$/, view: SettingsPage, admin: true },
 ];
 
 function UserMenu({ user, onLang, onLogout, onPassword }) {
@@ -227,6 +229,7 @@ function App() {
             <>
               <Link href="/admin/users" class={here('/admin/users')}>{t('nav.users')}</Link>
               <Link href="/admin/audit-logs" class={here('/admin/audit-logs')}>{t('nav.audit')}</Link>
+              <Link href="/admin/configurations" class={here('/admin/configurations')}>{t('settings.nav')}</Link>
             </>
           ) : null}
         </nav>
