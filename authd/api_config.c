@@ -38,7 +38,7 @@ struct setting {
     long          min;                  /* S_INT; S_STR..S_PATH: unused */
     long          max;                  /* S_INT; strings: longest */
     const char   *const *enums;         /* S_ENUM: index is the value */
-    int           ldap;                 /* an ldap_* key (ldap/ping) */
+    int           ldap;                 /* SG_LDAP, SG_EMAIL: of a ping */
 };
 
 /* one parsed value of a request body */
@@ -49,6 +49,9 @@ struct setval {
 };
 
 #define SOFF(f)   offsetof(struct config, f)
+
+#define SG_LDAP   1                     /* the keys of POST /ldap/ping */
+#define SG_EMAIL  2                     /* the keys of POST /email/ping */
 
 static const char *const  modes[] = { "db_auth", "ldap_auth", NULL };
 static const char *const  restricts[] = { "everyone", "adminonly", NULL };
@@ -74,6 +77,18 @@ static const struct setting  settings[] = {
     { "ldap_timeout", S_INT, SOFF(ldap_timeout), 1, 300, NULL, 1 },
     { "ldap_verify_cert", S_BOOL, SOFF(ldap_verify_cert), 0, 0, NULL, 1 },
     { "ldap_ca_file", S_PATH, SOFF(ldap_ca_file), 0, 4000, NULL, 1 },
+    { "email_host", S_STR, SOFF(email_host), 0, 255, NULL, SG_EMAIL },
+    { "email_port", S_INT, SOFF(email_port), 1, 65535, NULL, SG_EMAIL },
+    { "email_username", S_STR, SOFF(email_username), 0, 255, NULL,
+      SG_EMAIL },
+    { "email_password", S_SECRET, SOFF(email_password), 0, 255, NULL,
+      SG_EMAIL },
+    { "email_from", S_STR, SOFF(email_from), 0, 255, NULL, SG_EMAIL },
+    { "email_identity", S_STR, SOFF(email_identity), 0, 255, NULL,
+      SG_EMAIL },
+    { "email_ssl", S_BOOL, SOFF(email_ssl), 0, 0, NULL, SG_EMAIL },
+    { "email_insecure", S_BOOL, SOFF(email_insecure), 0, 0, NULL,
+      SG_EMAIL },
 };
 
 #define NSETTINGS  nitems(settings)
@@ -177,7 +192,8 @@ setting_check_str(const struct setting *st, const char *s)
 
 /*
  * Parse body's keys into v (indexed as settings[]); only ldap_* keys if
- * ldap_only.  -1 with a 400 sent for an unknown key or a bad value.
+ * ldap_only (SG_LDAP or SG_EMAIL: only those of that ping).  -1 with a
+ * 400 sent for an unknown key or a bad value.
  */
 static int
 settings_parse(struct req *r, json_t *body, int ldap_only,
@@ -198,7 +214,7 @@ settings_parse(struct req *r, json_t *body, int ldap_only,
             }
         }
 
-        if (i == NSETTINGS || (ldap_only && !settings[i].ldap)) {
+        if (i == NSETTINGS || (ldap_only && settings[i].ldap != ldap_only)) {
             http_error(r, 400, "\"%.64s\" is not a configuration key that "
                        "can be set here", key);
             return -1;
@@ -672,5 +688,88 @@ api_ldap_ping(struct req *r)
 
     dir_conf_free(&lc);
 
+    http_json(r, 200, json_pack("{s:b}", "success", 1));
+}
+
+
+/*
+ * POST /api/v2.0/email/ping: an SMTP session (TLS, login, NOOP) with the
+ * email_* keys of the body over the current ones; the stored password is
+ * used unless the body has one.
+ */
+void
+api_email_ping(struct req *r)
+{
+    struct setval     v[NSETTINGS];
+    struct mail_conf  mc;
+    struct config     tmp;
+    json_t           *body;
+    char              err[512];
+    size_t            i;
+
+    if (http_need_sysadmin(r) != 0) {
+        return;
+    }
+
+    body = NULL;
+    memset(v, 0, sizeof(v));
+
+    if (r->body_len > 0) {
+        body = http_body_json(r);
+        if (body == NULL) {
+            return;
+        }
+        if (settings_parse(r, body, SG_EMAIL, v) != 0) {
+            json_decref(body);
+            return;
+        }
+    }
+
+    if (mail_conf_get(&mc) != 0) {
+        json_decref(body);
+        http_error(r, 500, "out of memory");
+        return;
+    }
+
+    memset(&tmp, 0, sizeof(tmp));
+    tmp.email_host = mc.host;
+    tmp.email_port = mc.port;
+    tmp.email_username = mc.username;
+    tmp.email_password = mc.password;
+    tmp.email_from = mc.from;
+    tmp.email_identity = mc.identity;
+    tmp.email_ssl = mc.ssl;
+    tmp.email_insecure = mc.insecure;
+
+    for (i = 0; i < NSETTINGS; i++) {
+        if (v[i].set && setval_apply(&tmp, &settings[i], &v[i]) != 0) {
+            break;
+        }
+    }
+
+    mc.host = tmp.email_host;
+    mc.port = tmp.email_port;
+    mc.username = tmp.email_username;
+    mc.password = tmp.email_password;
+    mc.from = tmp.email_from;
+    mc.identity = tmp.email_identity;
+    mc.ssl = tmp.email_ssl;
+    mc.insecure = tmp.email_insecure;
+
+    json_decref(body);
+
+    if (i < NSETTINGS) {
+        mail_conf_free(&mc);
+        http_error(r, 500, "out of memory");
+        return;
+    }
+
+    if (mail_ping(&mc, err, sizeof(err)) != 0) {
+        mail_conf_free(&mc);
+        http_error(r, 400, "failed to reach the mail server: %s", err);
+        return;
+    }
+
+    mail_conf_free(&mc);
     http_json(r, 200, json_pack("{s:b}", "success", 1));
 }

@@ -96,6 +96,16 @@ struct config {
     char   *ldap_ca_file;               /* ours: CA of ldaps/StartTLS */
     int     robot_token_duration;       /* days */
     char   *robot_name_prefix;
+
+    /* SMTP for password reset mails (docs/authd.md) */
+    char   *email_host;
+    int     email_port;
+    char   *email_username;
+    char   *email_password;
+    char   *email_from;
+    char   *email_identity;
+    int     email_ssl;                  /* implicit TLS (smtps) */
+    int     email_insecure;             /* do not verify the server */
     char   *ldap_group_base_dn;
     char   *ldap_group_search_filter;
     char   *ldap_group_attribute_name;
@@ -226,6 +236,26 @@ int keys_write(const char *path, mode_t mode, BIO *data);
 void keys_ssl_error(const char *what);
 
 
+/* mail.c */
+
+struct mail_conf {
+    char   *host;
+    int     port;
+    char   *username;
+    char   *password;
+    char   *from;
+    char   *identity;
+    int     ssl;
+    int     insecure;
+};
+
+int mail_conf_get(struct mail_conf *mc);
+void mail_conf_free(struct mail_conf *mc);
+int mail_ping(const struct mail_conf *mc, char *err, size_t errlen);
+/* queued to a thread of its own: 0 once queued */
+int mail_send(const char *to, const char *subject, const char *text);
+
+
 /* tls.c */
 
 int tls_cert_main(int argc, char *argv[]);
@@ -299,6 +329,13 @@ void settings_unlock(void);
 int settings_load(struct dbc *db);
 void api_configurations(struct req *r);
 void api_ldap_ping(struct req *r);
+void api_email_ping(struct req *r);
+
+
+/* reset.c */
+
+void reset_send_email(struct req *r);
+void reset_password(struct req *r);
 
 
 /* rbac.c */

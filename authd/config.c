@@ -163,6 +163,14 @@ static const struct ckey  top_keys[] = {
     PATH("ldap_ca_file", ldap_ca_file, 4000),
     INT("robot_token_duration", robot_token_duration, 1, 36500),
     STR("robot_name_prefix", robot_name_prefix, 64),
+    STR("email_host", email_host, 255),
+    INT("email_port", email_port, 1, 65535),
+    STR("email_username", email_username, 255),
+    SECRET("email_password", email_password),
+    STR("email_from", email_from, 255),
+    STR("email_identity", email_identity, 255),
+    BOOL("email_ssl", email_ssl),
+    BOOL("email_insecure", email_insecure),
     STR("ldap_group_base_dn", ldap_group_base_dn, 1024),
     STR("ldap_group_search_filter", ldap_group_search_filter, 1024),
     STR("ldap_group_attribute_name", ldap_group_attribute_name, 255),
@@ -474,6 +482,11 @@ config_defaults(struct config *c)
         { &c->ldap_base_dn, "" },
         { &c->ldap_ca_file, "" },
         { &c->robot_name_prefix, "robot$" },
+        { &c->email_host, "" },
+        { &c->email_username, "" },
+        { &c->email_password, "" },
+        { &c->email_from, "" },
+        { &c->email_identity, "" },
     };
     size_t  i;
 
@@ -498,6 +511,7 @@ config_defaults(struct config *c)
     c->ldap_timeout = 5;
     c->ldap_verify_cert = 1;
     c->robot_token_duration = 30;
+    c->email_port = 25;
     c->token_key_bits = 2048;
     c->workers = 4;
     c->request_timeout = 30;

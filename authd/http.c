@@ -53,6 +53,7 @@ static const struct route  routes[] = {
     { M_GET,            "/api/v2.0/systeminfo",            api_systeminfo },
     { M_GET | M_PUT,    "/api/v2.0/configurations",  api_configurations },
     { M_POST,           "/api/v2.0/ldap/ping",             api_ldap_ping },
+    { M_POST,           "/api/v2.0/email/ping",            api_email_ping },
 
     { M_HEAD,           "/api/v2.0/projects",              api_projects_head },
     { M_GET | M_POST,   "/api/v2.0/projects",              api_projects },
@@ -101,6 +102,8 @@ static const struct route  routes[] = {
 
     { M_POST,           "/c/login",                        session_login },
     { M_GET,            "/c/log_out",                      session_logout },
+    { M_GET,            "/c/sendEmail",                    reset_send_email },
+    { M_POST,           "/c/reset",                        reset_password },
 };
 
 static struct MHD_Daemon  *http_unix;
