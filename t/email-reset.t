@@ -15,47 +15,17 @@ use strict;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 
-use File::Temp qw(tempdir);
-use IO::Socket::INET;
 use Test::More;
 use Time::HiRes qw(time);
 use Harbor::Api;
 use Harbor::Authd;
 use Harbor::Clients;
+use Harbor::Smtp;
 
 ###############################################################################
 
-my $tmp = tempdir(CLEANUP => 1);
-my $smtp_port = Harbor::Clients::free_port();
-my $maildir = "$tmp/mail";
-
-# Debian's python, which sees Debian's python3-aiosmtpd
-my $smtp = fork // die "fork: $!";
-if ($smtp == 0) {
-    open STDOUT, '>', "$tmp/smtp.log";
-    open STDERR, '>&', \*STDOUT;
-    exec '/usr/bin/python3', '-m', 'aiosmtpd', '-n',
-         '-l', "127.0.0.1:$smtp_port", '-c', 'aiosmtpd.handlers.Mailbox',
-         $maildir;
-    exit 127;
-}
-END {
-    local $?;
-    if ($smtp) { kill 'CONT', $smtp; kill 'TERM', $smtp; waitpid $smtp, 0 }
-}
-
-ok(Harbor::Authd::wait_for(20, sub {
-    IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $smtp_port,
-                          Proto => 'tcp');
-}), 'the SMTP server listens');
-
-sub mails { my @m = sort glob("$maildir/new/*"); return @m }
-
-sub wait_mails {
-    my ($n) = @_;
-    Harbor::Authd::wait_for(20, sub { my @m = mails(); @m >= $n });
-    return map { Harbor::Clients::read_file($_) } mails();
-}
+my $smtp = Harbor::Smtp->start;
+my $smtp_port = $smtp->port;
 
 my $s = Harbor::Api->new;
 my $admin = $s->admin;
@@ -105,7 +75,7 @@ sub session_ok {
 }
 ok(session_ok(), 'the session works');
 
-kill 'STOP', $smtp;
+$smtp->pause;
 my $t0 = time;
 my $known = $s->http(GET => '/c/sendEmail?email=alice%40example.org');
 my $t1 = time;
@@ -117,9 +87,9 @@ is(join(',', sort grep { !/^(date|x-request-id)$/ } keys %{$known->{headers}}),
    join(',', sort grep { !/^(date|x-request-id)$/ } keys %{$unknown->{headers}}),
    'the same headers');
 ok($t1 - $t0 < 2, 'the answer does not wait for the mail server (stopped)');
-kill 'CONT', $smtp;
+$smtp->resume;
 
-my @m = wait_mails(1);
+my @m = $smtp->wait_mails(1);
 is(scalar @m, 1, 'one mail: alice\'s, none for nobody');
 like($m[0], qr/^To: <alice\@example\.org>/mi, 'to alice');
 like($m[0], qr/^From: Registry <registry\@example\.org>/mi, 'from email_from');
@@ -157,7 +127,7 @@ is($r->{status}, 400, 'the link a second time: 400');
 
 # JSON works too; a link voided by a password change made another way
 $s->http(GET => '/c/sendEmail?email=alice%40example.org');
-@m = wait_mails(2);
+@m = $smtp->wait_mails(2);
 my ($uuid2) = $m[-1] =~ /reset_uuid=([0-9a-f]{64})/;
 ok($uuid2 && $uuid2 ne $uuid, 'a second link');
 $r = $s->api(PUT => "/users/$alice/password", ['alice', 'Al1ce!new1'],
@@ -171,7 +141,7 @@ is($r->{status}, 400, 'a link from before a password change: 400');
 # an expired link (its expiry moved into the past)
 my $bob = $s->create_user('bob', email => 'bob@example.org');
 $s->http(GET => '/c/sendEmail?email=bob%40example.org');
-@m = wait_mails(3);
+@m = $smtp->wait_mails(3);
 my ($uuid3) = $m[-1] =~ /reset_uuid=([0-9a-f]{64})/;
 $s->psql("UPDATE password_reset SET expires_time = now() - interval '1 s'"
          . " WHERE user_id = $bob");
