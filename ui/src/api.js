@@ -119,6 +119,42 @@ export async function login(principal, password) {
   return res.json();
 }
 
+// Password reset by email, with or without a session: the request, then
+// the reset with the link's reset_uuid (a session's POST carries its
+// CSRF token, as every unsafe request of a session must).
+async function anonymous(method, path, init = {}) {
+  const csrf = csrfToken();
+  let res;
+  try {
+    res = await fetch(path, {
+      method,
+      credentials: 'same-origin',
+      headers: {
+        Accept: 'application/json',
+        ...(csrf ? { 'X-Harbor-CSRF-Token': csrf } : {}),
+        ...init.headers,
+      },
+      body: init.body,
+    });
+  } catch {
+    throw new ApiError(0, 'network error');
+  }
+  if (!res.ok) {
+    throw await errorOf(res);
+  }
+}
+
+export function sendResetEmail(email) {
+  return anonymous('GET', `/c/sendEmail?email=${encodeURIComponent(email)}`);
+}
+
+export function resetPassword(uuid, password) {
+  return anonymous('POST', '/c/reset', {
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ reset_uuid: uuid, password }),
+  });
+}
+
 export async function logout() {
   try {
     await fetch('/c/log_out', { credentials: 'same-origin' });

@@ -10,6 +10,7 @@ import { Loading, Notice } from './components.jsx';
 import { Session } from './session.js';
 
 import { LoginPage } from './pages/Login.jsx';
+import { ResetPage } from './pages/Reset.jsx';
 import { ProjectsPage } from './pages/Projects.jsx';
 import { ProjectPage } from './pages/Project.jsx';
 import { RepositoryPage } from './pages/Repository.jsx';
@@ -168,7 +169,7 @@ function App() {
 
   // not logged in: the login page, coming back here afterwards
   useEffect(() => {
-    if (user === null && loc.path !== '/login') {
+    if (user === null && loc.path !== '/login' && loc.path !== '/reset-password') {
       const next = loc.path === '/' ? '' : `?next=${encodeURIComponent(loc.path + location.search)}`;
       navigate(`/login${next}`, { replace: true });
     }
@@ -191,6 +192,17 @@ function App() {
 
   if (user === undefined) {
     return <Loading />;
+  }
+
+  // a mailed reset link works with or without a session
+  if (loc.path === '/reset-password') {
+    return (
+      <ResetPage query={loc.query} onDone={(msg) => {
+        setFlash(msg);
+        setUser(null);
+        navigate('/login', { replace: true });
+      }} />
+    );
   }
 
   if (user === null) {

@@ -1,8 +1,9 @@
 // Administration > Configuration (system admins): the settings authd
 // changes at run time, read from GET /configurations ({key: {value,
 // editable}}) and saved with a PUT of the keys that changed only.
-// ldap_search_password is write-only: the API never returns it, the field
-// starts empty and is sent only when something was typed in it.
+// ldap_search_password and email_password are write-only: the API never
+// returns them, the field starts empty and is sent only when something
+// was typed in it.
 
 import { useEffect, useState } from 'preact/hooks';
 import { api } from '../api.js';
@@ -11,6 +12,7 @@ import { navigate, withQuery } from '../router.jsx';
 import { ErrorBox, Field, Loading, Notice, useLoad } from '../components.jsx';
 
 const SECRET = 'ldap_search_password';
+const SECRETS = [SECRET, 'email_password'];
 
 // key -> kind of input; the order is the page's
 const AUTH_KEYS = {
@@ -35,7 +37,18 @@ const SYSTEM_KEYS = {
   robot_name_prefix: 'text',
 };
 
-const KINDS = { ...AUTH_KEYS, ...SYSTEM_KEYS };
+const EMAIL_KEYS = {
+  email_host: 'text',
+  email_port: 'int',
+  email_username: 'text',
+  email_password: 'secret',
+  email_from: 'text',
+  email_identity: 'text',
+  email_ssl: 'bool',
+  email_insecure: 'bool',
+};
+
+const KINDS = { ...AUTH_KEYS, ...SYSTEM_KEYS, ...EMAIL_KEYS };
 
 // the catalog's words for each key (static calls: test/i18n.test.js finds them)
 function label(key) {
@@ -56,6 +69,14 @@ function label(key) {
     token_expiration: t('settings.tokenExpiration'),
     robot_token_duration: t('settings.robotTokenDuration'),
     robot_name_prefix: t('settings.robotNamePrefix'),
+    email_host: t('settings.emailHost'),
+    email_port: t('settings.emailPort'),
+    email_username: t('settings.emailUsername'),
+    email_password: t('settings.emailPassword'),
+    email_from: t('settings.emailFrom'),
+    email_identity: t('settings.emailIdentity'),
+    email_ssl: t('settings.emailSsl'),
+    email_insecure: t('settings.emailInsecure'),
   }[key];
 }
 
@@ -69,6 +90,10 @@ function hint(key) {
     self_registration: t('settings.selfRegistration.hint'),
     token_expiration: t('settings.tokenExpiration.hint'),
     robot_token_duration: t('settings.robotTokenDuration.hint'),
+    email_password: t('settings.ldapSearchPassword.hint'),
+    email_from: t('settings.emailFrom.hint'),
+    email_ssl: t('settings.emailSsl.hint'),
+    email_insecure: t('settings.emailInsecure.hint'),
   }[key];
 }
 
@@ -136,9 +161,9 @@ function Input({ name, kind, value, editable, onChange }) {
 function changes(form, loaded, keys) {
   const out = {};
   for (const k of keys) {
-    if (k === SECRET) {
-      if (form[SECRET]) {
-        out[SECRET] = form[SECRET];
+    if (SECRETS.includes(k)) {
+      if (form[k]) {
+        out[k] = form[k];
       }
       continue;
     }
@@ -160,7 +185,7 @@ function changes(form, loaded, keys) {
 }
 
 export function SettingsPage({ query }) {
-  const tab = query.get('tab') === 'system' ? 'system' : 'auth';
+  const tab = ['system', 'email'].includes(query.get('tab')) ? query.get('tab') : 'auth';
   const cfg = useLoad(() => api('GET', '/configurations'), []);
   const [form, setForm] = useState(null);
   const [error, setError] = useState(null);
@@ -172,13 +197,16 @@ export function SettingsPage({ query }) {
 
   useEffect(() => {
     if (loaded) {
-      const f = { [SECRET]: '' };
+      const f = Object.fromEntries(SECRETS.map((k) => [k, '']));
       for (const [k, v] of Object.entries(loaded)) {
         f[k] = v.value;
       }
       setForm(f);
     }
   }, [loaded]);
+
+  // a test's answer belongs to the tab it was asked from
+  useEffect(() => setPing(null), [tab]);
 
   const set = (k) => (v) => {
     setForm({ ...form, [k]: v });
@@ -207,12 +235,12 @@ export function SettingsPage({ query }) {
     setBusy(false);
   };
 
-  // the LDAP settings as the form has them, over the stored ones
-  const testLdap = async () => {
+  // the LDAP or email settings as the form has them, over the stored ones
+  const test = (keys, path) => async () => {
     setPing(null);
     const body = {};
-    for (const k of Object.keys(AUTH_KEYS)) {
-      if (k === 'auth_mode' || (k === SECRET ? !form[SECRET] : !(k in loaded))) {
+    for (const k of Object.keys(keys)) {
+      if (k === 'auth_mode' || (SECRETS.includes(k) ? !form[k] : !(k in loaded))) {
         continue;
       }
       const v = KINDS[k] === 'int' ? intOf(form[k]) : form[k];
@@ -221,18 +249,20 @@ export function SettingsPage({ query }) {
       }
     }
     try {
-      await api('POST', '/ldap/ping', { body });
+      await api('POST', path, { body });
       setPing('ok');
     } catch (err) {
       setPing(err);
     }
   };
+  const testLdap = test(AUTH_KEYS, '/ldap/ping');
+  const testEmail = test(EMAIL_KEYS, '/email/ping');
 
   const field = (k) => {
-    if (k !== SECRET && !(k in loaded)) {
+    if (!SECRETS.includes(k) && !(k in loaded)) {
       return null;       // a key this authd does not have
     }
-    const editable = k === SECRET ? true : loaded[k].editable;
+    const editable = SECRETS.includes(k) ? true : loaded[k].editable;
     return (
       <Field key={k} label={label(k)}
              error={badInt(k) ? t('settings.int') : null}
@@ -265,6 +295,7 @@ export function SettingsPage({ query }) {
       <div class="tabs" role="tablist">
         {tabLink('auth', t('settings.tab.auth'))}
         {tabLink('system', t('settings.tab.system'))}
+        {tabLink('email', t('settings.tab.email'))}
       </div>
       <ErrorBox error={cfg.error} context="settings.load" />
       {cfg.loading && !form ? <Loading /> : null}
@@ -286,6 +317,17 @@ export function SettingsPage({ query }) {
                   <ErrorBox error={ping && ping !== 'ok' ? ping : null} context="settings.ldapPing" />
                 </fieldset>
               ) : null}
+            </>
+          ) : tab === 'email' ? (
+            <>
+              {Object.keys(EMAIL_KEYS).map(field)}
+              <div class="toolbar">
+                <button type="button" onClick={testEmail} data-test="email-ping">
+                  {t('settings.emailPing')}
+                </button>
+              </div>
+              {ping === 'ok' ? <Notice>{t('settings.emailPing.ok')}</Notice> : null}
+              <ErrorBox error={ping && ping !== 'ok' ? ping : null} context="settings.emailPing" />
             </>
           ) : (
             Object.keys(SYSTEM_KEYS).map(field)
