@@ -201,14 +201,6 @@ static const struct ckey  top_keys[] = {
     IGNORE("redis"),
     IGNORE("uaa"),
     IGNORE("core"),
-    IGNORE("email_host"),
-    IGNORE("email_port"),
-    IGNORE("email_username"),
-    IGNORE("email_password"),
-    IGNORE("email_from"),
-    IGNORE("email_ssl"),
-    IGNORE("email_insecure"),
-    IGNORE("email_identity"),
     END
 };
 
