@@ -32,7 +32,7 @@ $t->run(main => "worker_rlimit_nofile $NOFILE;");
 # a worker out of descriptors says so; the load is meant to get there
 $t->allow_log(qr/\((?:23|24): Too many open files\)/);
 
-my @workers = workers($t);
+my @workers = $t->workers(2);
 is(scalar @workers, 2, 'two workers');
 
 # the bytes of blob $j of pusher $i, the same in every process
@@ -229,17 +229,8 @@ my $d = $t->push_blob('fds/after', random_bytes(3000));
 is($t->http(GET => "/v2/fds/after/blobs/$d")->{status}, 200,
     'after the load: a push and a pull');
 
-is_deeply([workers($t)], \@workers, 'the same workers: no crash, no reload');
+is_deeply([$t->workers], \@workers, 'the same workers: no crash, no reload');
 
 $t->stop;
 
 done_testing();
-
-###############################################################################
-
-sub workers {
-    my ($t) = @_;
-    my $master = $t->pid;
-    return sort { $a <=> $b } grep { /^\d+$/ }
-        map { s/\s+//gr } split /\n/, `ps -o pid= --ppid $master`;
-}

@@ -78,9 +78,7 @@ sub connect_worker {
 # the master and its live workers (a killed worker stays its child, as a
 # zombie, until the master reaps it and forks another)
 sub nginx_pids {
-    my $master = $t->pid;
-    my @w = grep { Harbor::Clients::pid_alive($_) } split ' ', qx{ps -o pid= --ppid $master};
-    return ($master, @w);
+    return ($t->pid, $t->workers);
 }
 
 sub response_of {

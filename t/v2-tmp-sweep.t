@@ -27,12 +27,6 @@ $t->allow_log(qr/exited on signal 9/);
 my $tmp = $t->storage . '/_tmp';
 my $MB = 1024 * 1024;
 
-sub workers {
-    my $m = $t->pid;
-    return grep { /^\d+$/ } map { s/\s+//gr } split /\n/,
-        `ps -o pid= --ppid $m`;
-}
-
 # the body files of _tmp a process holds open
 sub held_by {
     my ($pid) = @_;
@@ -74,7 +68,7 @@ sub holder {
     my (%before) = map { $_ => 1 } @_;
     my ($pid, $file);
     wait_for(10, sub {
-        for my $w (workers()) {
+        for my $w ($t->workers) {
             for my $f (held_by($w)) {
                 next if $before{$f};
                 ($pid, $file) = ($w, $f);

@@ -65,6 +65,8 @@ use File::Temp qw(tempdir);
 use IO::Select;
 use IO::Socket::INET;
 use IO::Socket::SSL ();
+
+use Harbor::Clients ();
 use JSON::PP ();
 use POSIX qw(:sys_wait_h);
 use Scalar::Util qw(weaken);
@@ -175,6 +177,22 @@ sub new {
 
 sub dir     { $_[0]{dir} }
 sub port    { $_[0]{port} }
+# The live workers of the master (a killed one stays a zombie child until
+# the master reaps it), sorted; with n, waits up to 10 s for n of them.
+sub workers {
+    my ($self, $n) = @_;
+
+    my $deadline = time() + 10;
+    while (1) {
+        my $m = $self->{pid} or return ();
+        my @w = sort { $a <=> $b }
+                grep { /^\d+$/ && Harbor::Clients::pid_alive($_) }
+                map { s/\s+//gr } split /\n/, `ps -o pid= --ppid $m`;
+        return @w if !defined $n || @w >= $n || time() > $deadline;
+        sleep 0.02;
+    }
+}
+
 sub url     { ($_[0]{tls} ? 'https' : 'http') . '://127.0.0.1:' . $_[0]{port} }
 sub storage { $_[0]{dir} . '/registry' }
 sub journal { $_[0]{dir} . '/journal/events.log' }
