@@ -70,6 +70,7 @@ struct robot_row {
     long long    project_id;            /* 0: system level */
     char         project[256];
     long long    created;               /* unix seconds */
+    int          editable;              /* the caller may update it */
 };
 
 static const struct qfield  robot_fields[] = {
@@ -581,6 +582,7 @@ robot_load(struct req *r, const char *seg, const char *right,
     PQclear(res);
 
     if (rb->project_id == 0) {
+        rb->editable = r->user.sysadmin;
         return http_need_sysadmin(r);
     }
 
@@ -590,6 +592,9 @@ robot_load(struct req *r, const char *seg, const char *right,
     {
         return -1;
     }
+
+    rb->editable = rbac_allowed(p.roles, r->user.sysadmin, 0, "robot",
+                                "update");
 
     return 0;
 }
@@ -601,7 +606,6 @@ robot_get(struct req *r, struct robot_row *rb)
     PGresult  *res;
     json_t    *j, *perms, *pl;
     char       sid[32], key[32];
-    int        editable;
 
     snprintf(sid, sizeof(sid), "%lld", rb->id);
 
@@ -618,8 +622,7 @@ robot_get(struct req *r, struct robot_row *rb)
         return;
     }
 
-    editable = 1;
-    j = robot_json(res, 0, editable);
+    j = robot_json(res, 0, rb->editable);
     PQclear(res);
 
     perms = robot_perms_json(r, &rb->id, 1);

@@ -308,6 +308,29 @@ is_deeply([map { $_->{name} } @{$r->{json}}], ['robot$sync'],
 is_deeply([sort map { $_->{namespace} } @{$r->{json}[0]{permissions}}],
           [qw(* beta)], 'with their permissions');
 
+# a grant names a project, not a name: a project deleted and made again
+# under the same name is not the robot's
+$s->create_project('delta');
+$r = create($admin, name => 'delta', level => 'system',
+            permissions => [perm('delta', qw(pull push))]);
+my $delta = [$r->{json}{name}, $r->{json}{secret}];
+($tr, $acts) = access($delta, 'repository:delta/app:pull');
+is_deeply($acts, ['pull'], 'a system robot on project delta');
+is($s->api(DELETE => '/projects/delta', $admin)->{status}, 200,
+   'delta deleted');
+$s->create_project('delta');
+($tr, $acts) = access($delta, 'repository:delta/app:pull');
+is_deeply($acts, [], 'the new project delta is not the robot\'s');
+
+# robot logins go through the credential cache: one verification (one
+# "login" audit row) for several tokens
+my $logins = sub { $s->pg->psql("SELECT count(*) FROM audit_log WHERE"
+    . " operation = 'login' AND resource = 'robot\$sync'") };
+access($sync, 'repository:beta/app:pull');
+my $before = $logins->();
+access($sync, 'repository:beta/app:pull') for 1 .. 3;
+is($logins->(), $before, 'three more tokens: no new verification');
+
 ###############################################################################
 # robot credentials: the registry only
 
@@ -347,6 +370,9 @@ for my $e (@eps[3 .. 5]) {
 }
 $r = $s->api(GET => "/robots/$ci_id", ['maint', $pw]);
 is($r->{status}, 200, 'a maintainer reads a robot of the project');
+is($r->{json}{editable}, JSON::PP::false, 'not editable for a maintainer');
+is($s->api(GET => "/robots/$ci_id", ['pa', $pw])->{json}{editable},
+   JSON::PP::true, 'editable for the project admin');
 $r = $s->api(GET => '/robots', ['pa', $pw]);
 is($r->{status}, 403, 'GET /robots without a project: admins only');
 $r = $s->api(GET => "/robots?q=project_id%3D$pid{gamma}", ['pa', $pw]);
