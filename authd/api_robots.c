@@ -139,22 +139,37 @@ robot_secret(char *out)
 }
 
 
-/* a positive id of at most 9 digits, else -1 */
-static long long
-robot_id(const char *s)
+/*
+ * The secret of a creation or refresh: the one given (it must meet the
+ * password rule; secret is then "") or a new one in secret; its argon2id
+ * string in hash.  0, or -1 with a 400 or 500 sent.
+ */
+static int
+robot_secret_hash(struct req *r, const char *given, char *secret,
+    char *hash, size_t hlen)
 {
-    long long  v;
-    int        i;
+    char  err[256];
+    int   rc;
 
-    v = 0;
-    for (i = 0; s[i]; i++) {
-        if (s[i] < '0' || s[i] > '9' || i > 8) {
+    if (given != NULL && given[0] != '\0') {
+        if (!auth_password_ok(given, err, sizeof(err))) {
+            http_error(r, 400, "\"secret\": %s", err);
             return -1;
         }
-        v = v * 10 + (s[i] - '0');
+        secret[0] = '\0';
+        rc = auth_hash(given, strlen(given), hash, hlen);
+
+    } else {
+        robot_secret(secret);
+        rc = auth_hash(secret, ROBOT_SECRET_LEN, hash, hlen);
     }
 
-    return i > 0 && v > 0 ? v : -1;
+    if (rc != 0) {
+        http_error(r, 500, "hashing the secret failed");
+        return -1;
+    }
+
+    return 0;
 }
 
 
@@ -222,6 +237,34 @@ robot_access_known(const char *resource, const char *action)
 }
 
 
+/* list is an array of 1 to max objects; else -1 with a 400 sent */
+static int
+robot_objects(struct req *r, json_t *list, size_t max, const char *what,
+    const char *shape)
+{
+    json_t  *o;
+    size_t   i;
+
+    if (!json_is_array(list) || json_array_size(list) == 0
+        || json_array_size(list) > max)
+    {
+        http_error(r, 400, "%s must be a list of 1 to %zu %s", what, max,
+                   shape);
+        return -1;
+    }
+
+    json_array_foreach(list, i, o) {
+        if (!json_is_object(o)) {
+            http_error(r, 400, "%s must be a list of %s objects", what,
+                       shape);
+            return -1;
+        }
+    }
+
+    return 0;
+}
+
+
 /*
  * The permissions of a body, checked against what the caller may do:
  * each namespace must be a project in which the caller holds "robot"
@@ -243,9 +286,9 @@ robot_perms(struct req *r, json_t *list, int system, const char *right,
     *nperms = 0;
     n = 0;
 
-    if (!json_is_array(list) || json_array_size(list) == 0) {
-        http_error(r, 400, "\"permissions\" must be a list of at least one "
-                   "{kind, namespace, access}");
+    if (robot_objects(r, list, ROBOT_PERMS_MAX, "\"permissions\"",
+                      "{kind, namespace, access}") != 0)
+    {
         return -1;
     }
 
@@ -255,17 +298,7 @@ robot_perms(struct req *r, json_t *list, int system, const char *right,
         return -1;
     }
 
-    if (json_array_size(list) > ROBOT_PERMS_MAX) {
-        http_error(r, 400, "at most %d permissions", ROBOT_PERMS_MAX);
-        return -1;
-    }
-
     json_array_foreach(list, i, pm) {
-        if (!json_is_object(pm)) {
-            http_error(r, 400, "each permission must be an object");
-            return -1;
-        }
-
         if (body_str(r, pm, "kind", &kind, 32) < 0
             || body_str(r, pm, "namespace", &ns, 255) < 0)
         {
@@ -337,20 +370,13 @@ robot_perms(struct req *r, json_t *list, int system, const char *right,
         }
 
         acc = json_object_get(pm, "access");
-        if (!json_is_array(acc) || json_array_size(acc) == 0
-            || json_array_size(acc) > ROBOT_ACCESS_MAX)
+        if (robot_objects(r, acc, ROBOT_ACCESS_MAX, "a permission's "
+                          "\"access\"", "{resource, action}") != 0)
         {
-            http_error(r, 400, "a permission's \"access\" must be a list of "
-                       "1 to %d {resource, action}", ROBOT_ACCESS_MAX);
             return -1;
         }
 
         json_array_foreach(acc, j, a) {
-            if (!json_is_object(a)) {
-                http_error(r, 400, "each access must be an object");
-                return -1;
-            }
-
             if (body_str(r, a, "resource", &res, 32) < 0
                 || body_str(r, a, "action", &act, 32) < 0
                 || body_str(r, a, "effect", &eff, 16) < 0)
@@ -552,7 +578,7 @@ robot_load(struct req *r, const char *seg, const char *right,
         return -1;
     }
 
-    id = robot_id(seg);
+    id = http_id(seg);
     if (id < 0) {
         http_error(r, 404, "robot not found");
         return -1;
@@ -683,7 +709,7 @@ robots_list(struct req *r)
             return;
         }
 
-        if (robot_id(pit->v[0]) < 0) {
+        if (http_id(pit->v[0]) < 0) {
             http_error(r, 400, "q: project_id must be a project id");
             return;
         }
@@ -757,12 +783,12 @@ robots_create(struct req *r)
     struct project      p;
     json_t             *body;
     const char         *name, *desc, *level, *given;
-    char                secret[ROBOT_SECRET_LEN + 1], err[256];
+    char                secret[ROBOT_SECRET_LEN + 1];
     char                hash[256], *full, *prefix, dur[32], exp[32], pid[32];
     char                dis[2];
     long long           duration, id, created, expires;
     PGresult           *res;
-    int                 system, disable, nperms, ok;
+    int                 system, disable, nperms;
 
     if (http_need_user(r) != 0 || http_db(r) == NULL) {
         return;
@@ -807,13 +833,6 @@ robots_create(struct req *r)
         goto done;
     }
 
-    if (given != NULL && given[0] != '\0'
-        && !auth_password_ok(given, err, sizeof(err)))
-    {
-        http_error(r, 400, "\"secret\": %s", err);
-        goto done;
-    }
-
     perms = req_alloc(r, sizeof(struct robot_perm)
                          * ROBOT_PERMS_MAX * ROBOT_ACCESS_MAX);
     if (perms == NULL) {
@@ -846,16 +865,7 @@ robots_create(struct req *r)
         goto done;
     }
 
-    if (given != NULL && given[0] != '\0') {
-        secret[0] = '\0';
-        ok = auth_hash(given, strlen(given), hash, sizeof(hash)) == 0;
-    } else {
-        robot_secret(secret);
-        ok = auth_hash(secret, ROBOT_SECRET_LEN, hash, sizeof(hash)) == 0;
-    }
-
-    if (!ok) {
-        http_error(r, 500, "hashing the secret failed");
+    if (robot_secret_hash(r, given, secret, hash, sizeof(hash)) != 0) {
         goto done;
     }
 
@@ -1039,8 +1049,7 @@ robot_refresh(struct req *r, struct robot_row *rb)
 {
     json_t      *body;
     const char  *given;
-    char         secret[ROBOT_SECRET_LEN + 1], hash[256], sid[32], err[256];
-    int          ok;
+    char         secret[ROBOT_SECRET_LEN + 1], hash[256], sid[32];
 
     body = NULL;
     given = NULL;
@@ -1055,21 +1064,7 @@ robot_refresh(struct req *r, struct robot_row *rb)
         }
     }
 
-    if (given != NULL && given[0] != '\0') {
-        if (!auth_password_ok(given, err, sizeof(err))) {
-            http_error(r, 400, "\"secret\": %s", err);
-            goto done;
-        }
-        secret[0] = '\0';
-        ok = auth_hash(given, strlen(given), hash, sizeof(hash)) == 0;
-
-    } else {
-        robot_secret(secret);
-        ok = auth_hash(secret, ROBOT_SECRET_LEN, hash, sizeof(hash)) == 0;
-    }
-
-    if (!ok) {
-        http_error(r, 500, "hashing the secret failed");
+    if (robot_secret_hash(r, given, secret, hash, sizeof(hash)) != 0) {
         goto done;
     }
 

@@ -383,6 +383,7 @@ int http_need_user(struct req *r);
 int http_need_sysadmin(struct req *r);
 json_t *http_body_json(struct req *r);
 int http_page(struct req *r, long *page, long *page_size);
+long long http_id(const char *s);
 void http_page_links(struct req *r, long page, long page_size,
     long long total);
 int http_basic(const char *h, char *user, size_t ulen, char *pw, size_t plen,
