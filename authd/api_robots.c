@@ -612,6 +612,12 @@ robot_load(struct req *r, const char *seg, const char *right,
         return http_need_sysadmin(r);
     }
 
+    /* theirs whatever became of the project (a deleted one's robots) */
+    if (r->user.sysadmin) {
+        rb->editable = 1;
+        return 0;
+    }
+
     snprintf(sid, sizeof(sid), "%lld", rb->project_id);
 
     if (project_load(r, sid, &p) != 0 || !project_can(r, &p, "robot", right))
@@ -619,8 +625,7 @@ robot_load(struct req *r, const char *seg, const char *right,
         return -1;
     }
 
-    rb->editable = rbac_allowed(p.roles, r->user.sysadmin, 0, "robot",
-                                "update");
+    rb->editable = rbac_allowed(p.roles, 0, 0, "robot", "update");
 
     return 0;
 }
@@ -784,7 +789,8 @@ robots_create(struct req *r)
     json_t             *body;
     const char         *name, *desc, *level, *given;
     char                secret[ROBOT_SECRET_LEN + 1];
-    char                hash[256], *full, *prefix, dur[32], exp[32], pid[32];
+    char                hash[256], *full, *prefix, *loc, dur[32], exp[32];
+    char                pid[32];
     char                dis[2];
     long long           duration, id, created, expires;
     PGresult           *res;
@@ -918,7 +924,10 @@ robots_create(struct req *r)
 
     audit_req(r, p.id, "create", "robot", full);
 
-    http_header(r, "Location", req_printf(r, "/api/v2.0/robots/%lld", id));
+    loc = req_printf(r, "/api/v2.0/robots/%lld", id);
+    if (loc != NULL) {
+        http_header(r, "Location", loc);
+    }
     http_json(r, 201, json_pack("{s:I, s:s, s:s, s:o, s:I}",
                                 "id", (json_int_t) id,
                                 "name", full,

@@ -322,6 +322,21 @@ $s->create_project('delta');
 ($tr, $acts) = access($delta, 'repository:delta/app:pull');
 is_deeply($acts, [], 'the new project delta is not the robot\'s');
 
+# a deleted project's robots: useless, and the system admin removes them
+$s->create_project('eps');
+$s->add_member('eps', 'pa', 1);
+$r = create(['pa', $pw], name => 'gone', level => 'project',
+            permissions => [perm('eps', 'pull')]);
+my ($gone_id, $gone) = ($r->{json}{id}, [$r->{json}{name}, $r->{json}{secret}]);
+is($s->api(DELETE => '/projects/eps', $admin)->{status}, 200, 'eps deleted');
+$s->create_project('eps');
+($tr, $acts) = access($gone, 'repository:eps/app:pull');
+is_deeply($acts, [], 'its robot has nothing in the new eps');
+is($s->api(DELETE => "/robots/$gone_id", ['pa', $pw])->{status}, 404,
+   'its former admin no longer finds it');
+is($s->api(DELETE => "/robots/$gone_id", $admin)->{status}, 200,
+   'the system admin deletes it');
+
 # robot logins go through the credential cache: one verification (one
 # "login" audit row) for several tokens
 my $logins = sub { $s->pg->psql("SELECT count(*) FROM audit_log WHERE"
