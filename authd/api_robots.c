@@ -77,6 +77,9 @@ static const struct qfield  robot_fields[] = {
     { "name",       "r.name",       Q_TEXT, Q_EQ | Q_FUZZY, NULL },
     { "level",      "r.level",      Q_TEXT, Q_EQ, NULL },
     { "project_id", "r.project_id", Q_INT,  Q_EQ, NULL },
+    /* the spelling of Harbor's handler (q=Level=project,ProjectID=1) */
+    { "Level",      "r.level",      Q_TEXT, Q_EQ, NULL },
+    { "ProjectID",  "r.project_id", Q_INT,  Q_EQ, NULL },
 };
 
 static const struct qsort  robot_sort[] = {
@@ -702,7 +705,9 @@ robots_list(struct req *r)
     /* others see the robots of a project they may list robots of */
     pit = NULL;
     for (i = 0; i < n; i++) {
-        if (strcmp(items[i].key, "project_id") == 0) {
+        if (strcmp(items[i].key, "project_id") == 0
+            || strcmp(items[i].key, "ProjectID") == 0)
+        {
             pit = &items[i];
         }
     }

@@ -171,6 +171,10 @@ is($r->{headers}{'x-total-count'}, 1, 'X-Total-Count');
 is($r->{json}[0]{name}, 'robot$alpha+ci', 'the robot');
 is($r->{json}[0]{editable}, JSON::PP::false,
    'not editable by a maintainer');
+$r = $s->api(GET => "/robots?q=Level%3Dproject%2CProjectID%3D$pid{alpha}",
+             ['maint', $pw]);
+is_deeply([map { $_->{name} } @{$r->{json} || []}], ['robot$alpha+ci'],
+          'Harbor\'s spelling: q=Level=project,ProjectID=<id>');
 
 ###############################################################################
 # secret refresh
