@@ -52,8 +52,8 @@ static const struct rbac_rule  rbac_rules[] = {
     { "robot",      "create",  PA,                      0 },
     { "robot",      "update",  PA,                      0 },
     { "robot",      "delete",  PA,                      0 },
-    { "robot",      "read",    PA | MA,                 0 },
-    { "robot",      "list",    PA | MA,                 0 },
+    { "robot",      "read",    PA | MA | DE | GU,       0 },
+    { "robot",      "list",    PA | MA | DE | GU,       0 },
 };
 
 /* beyond projects: system administrators only */

@@ -387,6 +387,11 @@ for my $e (@eps[3 .. 5]) {
     $r = $s->api($e->[0], $e->[1], ['maint', $pw], json => {});
     is($r->{status}, 403, "maintainer $e->[0] $e->[1]: 403");
 }
+$r = $s->api(GET => "/robots/$ci_id", ['dev', $pw]);
+is($r->{status}, 200, 'a developer reads a robot of the project (Harbor)');
+is($s->api(GET => "/robots?q=project_id%3D$pid{alpha}", ['dev', $pw])
+   ->{status}, 200, 'and lists them');
+ok(!exists $r->{json}{secret}, 'without the secret');
 $r = $s->api(GET => "/robots/$ci_id", ['maint', $pw]);
 is($r->{status}, 200, 'a maintainer reads a robot of the project');
 is($r->{json}{editable}, JSON::PP::false, 'not editable for a maintainer');

@@ -365,10 +365,10 @@ export function ProjectPage({ project: name, tab, ctx, query }) {
 
   const pub = project.metadata && project.metadata.public === 'true';
   // the project's log is for its administrators (authd answers 403 to others),
-  // its robots for its administrators and maintainers
+  // its robots for its members but limited guests
   const role = project.current_user_role_id;
   const tabs = TABS.filter((x) => ctx.user.sysadmin_flag
-    || (x === 'logs' ? role === 1 : x === 'robots' ? role === 1 || role === 4 : true));
+    || (x === 'logs' ? role === 1 : x === 'robots' ? role >= 1 && role <= 4 : true));
   const body = {
     repositories: Repositories, members: Members, robots: ProjectRobots, logs: Logs,
     summary: Summary,

@@ -249,7 +249,7 @@ function RobotList({ project, query, manage }) {
   );
 }
 
-// The project's tab: its administrators manage, maintainers read.
+// The project's tab: its administrators manage, other members read.
 export function ProjectRobots({ project, ctx, query }) {
   const manage = ctx.user.sysadmin_flag || project.current_user_role_id === 1;
   return <RobotList project={project} query={query} manage={manage} />;
