@@ -47,25 +47,6 @@ member_json(PGresult *res, int row)
 }
 
 
-/* a positive id of at most 9 digits, else -1 */
-static long long
-member_id(const char *s)
-{
-    long long  v;
-    int        i;
-
-    v = 0;
-    for (i = 0; s[i]; i++) {
-        if (s[i] < '0' || s[i] > '9' || i > 8) {
-            return -1;
-        }
-        v = v * 10 + (s[i] - '0');
-    }
-
-    return i > 0 && v > 0 ? v : -1;
-}
-
-
 static void
 members_list(struct req *r, struct project *p)
 {
@@ -300,7 +281,7 @@ api_member(struct req *r)
         return;
     }
 
-    mid = member_id(r->seg[5]);
+    mid = http_id(r->seg[5]);
     if (mid < 0) {
         http_error(r, 404, "member not found");
         return;

@@ -634,6 +634,95 @@ auth_user(struct dbc *db, const char *name, size_t nlen, const char *pw,
     return rc;
 }
 
+/*
+ * A robot account's login (api_robots.c), through the same throttle and
+ * credential cache as users': AUTH_OK fills u (id 0, robot_id, name).
+ * An unknown robot, a wrong secret, a disabled robot and an expired one
+ * are one answer, AUTH_FAIL, after the same argon2id work.  Whether the
+ * robot is disabled or expired is read at every login, cache hit or
+ * not: it takes effect at once.  *fresh is 1 when the secret was
+ * verified (not served from the cache), the moment worth an audit row.
+ */
+int
+auth_robot(struct dbc *db, const char *name, size_t nlen, const char *pw,
+    size_t plen, const char *ip, struct user *u, long *wait, int *fresh)
+{
+    PGresult       *r;
+    unsigned char   d[crypto_generichash_BYTES];
+    char            nm[AUTHD_USER_MAX + 1];
+    const char     *hash;
+    long long       id;
+    int             rc, usable;
+
+    memset(u, 0, sizeof(*u));
+    *fresh = 0;
+
+    if (auth_throttled(ip, name, nlen, wait)) {
+        return AUTH_THROTTLED;
+    }
+
+    if (nlen == 0 || nlen > AUTHD_USER_MAX || plen == 0
+        || plen > AUTHD_PASSWORD_MAX || memchr(name, '\0', nlen) != NULL
+        || !auth_utf8_valid(name, nlen))
+    {
+        (void) auth_verify(NULL, pw, plen);
+        auth_failed(ip, name, nlen);
+        return AUTH_FAIL;
+    }
+
+    memcpy(nm, name, nlen);
+    nm[nlen] = '\0';
+
+    r = db_execv(db, "SELECT id, name, secret, NOT disabled AND (expires_at"
+                 " = -1 OR expires_at > extract(epoch FROM now()))"
+                 " FROM robot WHERE lower(name) = lower($1)", 1, nm);
+    if (r == NULL) {
+        return AUTH_ERROR;
+    }
+
+    if (PQntuples(r) != 1) {
+        PQclear(r);
+        (void) auth_verify(NULL, pw, plen);
+        auth_failed(ip, name, nlen);
+        return AUTH_FAIL;
+    }
+
+    id = db_ll(r, 0, 0);
+    hash = db_s(r, 0, 2);
+    if (hash == NULL) {
+        hash = "";
+    }
+    usable = db_b(r, 0, 3);
+
+    /* robots in the cache under negative ids: never a user's entry */
+    auth_digest(d, name, nlen, pw, plen, hash);
+
+    if (usable && hash[0] != '\0' && auth_cache_hit(d, -id)) {
+        rc = AUTH_OK;
+
+    } else {
+        rc = auth_verify(hash, pw, plen) == 0 && usable ? AUTH_OK : AUTH_FAIL;
+        *fresh = 1;
+
+        if (rc == AUTH_OK) {
+            auth_cache_add(d, -id);
+        }
+    }
+
+    if (rc == AUTH_OK) {
+        u->robot_id = id;
+        snprintf(u->name, sizeof(u->name), "%s", db_s(r, 0, 1));
+    } else {
+        auth_failed(ip, name, nlen);
+    }
+
+    sodium_memzero(d, sizeof(d));
+    PQclear(r);
+
+    return rc;
+}
+
+
 /* Harbor's rule: 8 to 128 characters, an upper, a lower case and a digit */
 int
 auth_password_ok(const char *pw, char *err, size_t errlen)

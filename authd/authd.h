@@ -276,7 +276,8 @@ int tls_cert_main(int argc, char *argv[]);
 #define AUTH_FAIL_WINDOW     300         /* ...in this many seconds */
 
 struct user {
-    long long   id;                     /* 0: anonymous */
+    long long   id;                     /* 0: anonymous, or a robot */
+    long long   robot_id;               /* a robot account (api_robots.c) */
     char        name[AUTHD_USER_MAX + 1];
     int         sysadmin;
 };
@@ -286,6 +287,8 @@ int auth_hash(const char *pw, size_t len, char *out, size_t outlen);
 int auth_verify(const char *hash, const char *pw, size_t len);
 int auth_user(struct dbc *db, const char *name, size_t nlen, const char *pw,
     size_t plen, const char *ip, struct user *u, long *wait);
+int auth_robot(struct dbc *db, const char *name, size_t nlen, const char *pw,
+    size_t plen, const char *ip, struct user *u, long *wait, int *fresh);
 void auth_forget(long long user_id);
 void auth_forget_all(void);
 int auth_password_ok(const char *pw, char *err, size_t errlen);
@@ -366,6 +369,7 @@ int rbac_best_role(unsigned roles);
 #define M_PUT                8
 #define M_DELETE            16
 #define M_OTHER             32
+#define M_PATCH             64
 
 struct req_alloc;
 
@@ -429,6 +433,7 @@ int http_need_user(struct req *r);
 int http_need_sysadmin(struct req *r);
 json_t *http_body_json(struct req *r);
 int http_page(struct req *r, long *page, long *page_size);
+long long http_id(const char *s);
 void http_page_links(struct req *r, long page, long page_size,
     long long total);
 int http_basic(const char *h, char *user, size_t ulen, char *pw, size_t plen,
@@ -508,6 +513,16 @@ void api_project(struct req *r);
 void api_project_summary(struct req *r);
 int project_name_valid(const char *s);
 json_t *project_search(struct req *r, const char *like, int max);
+
+
+/* api_robots.c */
+
+int robot_name_is(const char *name, size_t nlen);
+void api_robots(struct req *r);
+void api_robot(struct req *r);
+int robot_token_decide(struct req *r, const char *name, const char *project,
+    const struct project *p, const char **actions, int n, int *grant,
+    const char **reason);
 
 
 /* api_members.c */

@@ -89,6 +89,9 @@ static const struct route  routes[] = {
                 "/api/v2.0/projects/*/repositories/*/artifacts/*/tags/*",
                                                              api_tag },
     { M_GET,            "/api/v2.0/projects/*/logs",       api_project_logs },
+    { M_GET | M_POST,   "/api/v2.0/robots",                api_robots },
+    { M_GET | M_PUT | M_DELETE | M_PATCH,
+                        "/api/v2.0/robots/*",              api_robot },
     { M_GET,            "/api/v2.0/audit-logs",            api_audit_logs },
     { M_GET,            "/api/v2.0/search",                api_search },
     { M_GET,            "/api/v2.0/labels",                api_labels },
@@ -205,15 +208,34 @@ http_login(struct req *r, const char *name, size_t nlen, const char *pw,
     const char  *ip;
     char         s[32];
     long         wait;
-    int          rc, n;
+    int          rc, n, robot, fresh;
 
     ip = http_client_ip(r);
+    robot = robot_name_is(name, nlen);
+
+    /* robot accounts log in to the registry only (api_robots.c) */
+    if (robot && !(r->nseg == 2 && strcmp(r->seg[0], "service") == 0
+                   && strcmp(r->seg[1], "token") == 0))
+    {
+        http_error(r, 401, "robot accounts may only log in to the "
+                   "registry (docker login, the token service), not to "
+                   "the API or the web UI");
+        return -1;
+    }
 
     if (http_db(r) == NULL) {
         return -1;
     }
 
-    rc = auth_user(r->db, name, nlen, pw, plen, ip, &r->user, &wait);
+    fresh = 0;
+    rc = robot ? auth_robot(r->db, name, nlen, pw, plen, ip, &r->user,
+                            &wait, &fresh)
+               : auth_user(r->db, name, nlen, pw, plen, ip, &r->user, &wait);
+
+    /* a robot's secret verified (not from the cache): its login */
+    if (rc == AUTH_OK && fresh) {
+        audit_req(r, 0, "login", "robot", r->user.name);
+    }
 
     switch (rc) {
 
@@ -243,7 +265,7 @@ http_login(struct req *r, const char *name, size_t nlen, const char *pw,
     log_info("authentication failed for \"%.64s\"", name);
 
     /* failed logins are what an audit log is read for */
-    if (audit_add(r->db, 0, name, "login", "user", name,
+    if (audit_add(r->db, 0, name, "login", robot ? "robot" : "user", name,
                   "invalid username or password", 0, ip) != 0)
     {
         log_warnx("audit log: a failed login was not recorded");
@@ -471,7 +493,7 @@ http_respond(struct req *r)
     logit(r->status >= 500 ? LOG_WARNING : LOG_INFO,
           "%s %.200s %d user=%s rid=%s %ldms", r->method_name,
           r->path != NULL ? r->path : "-", r->status,
-          r->user.id != 0 ? r->user.name : "-", r->rid, ms);
+          r->user.name[0] != '\0' ? r->user.name : "-", r->rid, ms);
 
     return ret;
 }
@@ -512,6 +534,8 @@ http_access(void *cls, struct MHD_Connection *conn, const char *url,
             r->method = M_PUT;
         } else if (strcmp(method, "DELETE") == 0) {
             r->method = M_DELETE;
+        } else if (strcmp(method, "PATCH") == 0) {
+            r->method = M_PATCH;
         }
 
         if (r->method != M_OTHER) {

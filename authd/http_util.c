@@ -511,6 +511,25 @@ body_int(struct req *r, json_t *o, const char *key, long long *out)
 }
 
 
+/* an id in a path: a positive number of at most 9 digits, else -1 */
+long long
+http_id(const char *s)
+{
+    long long  v;
+    int        i;
+
+    v = 0;
+    for (i = 0; s[i]; i++) {
+        if (s[i] < '0' || s[i] > '9' || i > 8) {
+            return -1;
+        }
+        v = v * 10 + (s[i] - '0');
+    }
+
+    return i > 0 && v > 0 ? v : -1;
+}
+
+
 static long
 http_num(const char *s, long max)
 {

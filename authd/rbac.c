@@ -47,6 +47,13 @@ static const struct rbac_rule  rbac_rules[] = {
 
     /* a project's audit log: its administrators (Harbor: all members) */
     { "log",        "list",    PA,                      0 },
+
+    /* robot accounts of a project (api_robots.c): Harbor's table */
+    { "robot",      "create",  PA,                      0 },
+    { "robot",      "update",  PA,                      0 },
+    { "robot",      "delete",  PA,                      0 },
+    { "robot",      "read",    PA | MA | DE | GU,       0 },
+    { "robot",      "list",    PA | MA | DE | GU,       0 },
 };
 
 /* beyond projects: system administrators only */

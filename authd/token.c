@@ -446,9 +446,20 @@ token_repository(struct token_ctx *t, const struct scope *sc)
         return -1;
     }
 
-    token_repo_decide(t->r, sc->name, tp != NULL ? tp->name : NULL,
-                      tp != NULL && tp->found ? &tp->p : NULL, actions, n,
-                      grant, reason);
+    if (t->r->user.robot_id != 0) {
+        /* a robot: what it was granted, nothing else (api_robots.c) */
+        if (robot_token_decide(t->r, sc->name, tp != NULL ? tp->name : NULL,
+                               tp != NULL && tp->found ? &tp->p : NULL,
+                               actions, n, grant, reason) != 0)
+        {
+            return -1;
+        }
+
+    } else {
+        token_repo_decide(t->r, sc->name, tp != NULL ? tp->name : NULL,
+                          tp != NULL && tp->found ? &tp->p : NULL, actions, n,
+                          grant, reason);
+    }
 
     token_grant(t, sc, grant, actions, n);
     token_deny(t, sc, grant, reason, actions, n);
@@ -587,7 +598,7 @@ token_handle(struct req *r)
 
     claims = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:s, s:O}",
                        "iss", conf->token_issuer,
-                       "sub", r->user.id != 0 ? r->user.name : "",
+                       "sub", r->user.name,
                        "aud", conf->token_service,
                        "exp", (json_int_t) now
                               + (json_int_t) conf->token_expiration * 60,
@@ -649,7 +660,7 @@ token_handle(struct req *r)
     }
 
     log_debug("token for \"%s\": %zu scope(s) granted, %d refusal(s)",
-              r->user.id != 0 ? r->user.name : "", json_array_size(t->access),
+              r->user.name, json_array_size(t->access),
               t->ndenied);
 
 done:

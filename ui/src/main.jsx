@@ -19,6 +19,7 @@ import { SearchPage } from './pages/Search.jsx';
 import { UsersPage } from './pages/Users.jsx';
 import { AuditPage } from './pages/Audit.jsx';
 import { SettingsPage } from './pages/Settings.jsx';
+import { SystemRobotsPage } from './pages/Robots.jsx';
 import { PasswordDialog } from './pages/Password.jsx';
 
 import './style.css';
@@ -30,12 +31,13 @@ const routes = [
     keys: ['project', 'repo', 'reference'], view: ArtifactPage },
   { path: new RegExp(`^/projects/${SEG}/repositories/${SEG}/?$`),
     keys: ['project', 'repo'], view: RepositoryPage },
-  { path: new RegExp(`^/projects/${SEG}(?:/(repositories|members|logs|summary))?/?$`),
+  { path: new RegExp(`^/projects/${SEG}(?:/(repositories|members|robots|logs|summary))?/?$`),
     keys: ['project', 'tab'], view: ProjectPage },
   { path: /^\/search\/?$/, view: SearchPage },
   { path: /^\/admin\/users\/?$/, view: UsersPage, admin: true },
   { path: /^\/admin\/audit-logs\/?$/, view: AuditPage, admin: true },
   { path: /^\/admin\/configurations\/?$/, view: SettingsPage, admin: true },
+  { path: /^\/admin\/robots\/?$/, view: SystemRobotsPage, admin: true },
 ];
 
 function UserMenu({ user, onLang, onLogout, onPassword }) {
@@ -242,6 +244,7 @@ function App() {
               <Link href="/admin/users" class={here('/admin/users')}>{t('nav.users')}</Link>
               <Link href="/admin/audit-logs" class={here('/admin/audit-logs')}>{t('nav.audit')}</Link>
               <Link href="/admin/configurations" class={here('/admin/configurations')}>{t('settings.nav')}</Link>
+              <Link href="/admin/robots" class={here('/admin/robots')}>{t('nav.robots')}</Link>
             </>
           ) : null}
         </nav>

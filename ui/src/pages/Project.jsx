@@ -7,9 +7,10 @@ import {
   roleName, useLoad,
 } from '../components.jsx';
 import { pageArgs } from './Projects.jsx';
+import { ProjectRobots } from './Robots.jsx';
 import { plainHttp, pushCommands } from '../registry.js';
 
-const TABS = ['repositories', 'members', 'logs', 'summary'];
+const TABS = ['repositories', 'members', 'robots', 'logs', 'summary'];
 
 export function PushHelp({ info, project }) {
   const [tool, setTool] = useState('docker');
@@ -363,11 +364,14 @@ export function ProjectPage({ project: name, tab, ctx, query }) {
   }
 
   const pub = project.metadata && project.metadata.public === 'true';
-  // the project's log is for its administrators (authd answers 403 to others)
-  const tabs = ctx.user.sysadmin_flag || project.current_user_role_id === 1
-    ? TABS : TABS.filter((x) => x !== 'logs');
+  // the project's log is for its administrators (authd answers 403 to others),
+  // its robots for its members but limited guests
+  const role = project.current_user_role_id;
+  const tabs = TABS.filter((x) => ctx.user.sysadmin_flag
+    || (x === 'logs' ? role === 1 : x === 'robots' ? role >= 1 && role <= 4 : true));
   const body = {
-    repositories: Repositories, members: Members, logs: Logs, summary: Summary,
+    repositories: Repositories, members: Members, robots: ProjectRobots, logs: Logs,
+    summary: Summary,
   }[current];
   const View = body;
 
