@@ -46,7 +46,10 @@ check_config(const struct config *c)
                "workers are in range");
     fuzz_check(c->token_key_bits >= 2048 && c->token_key_bits <= 8192,
                "key bits are in range");
-    fuzz_check(c->auth_mode == AUTH_MODE_DB, "only db_auth is accepted");
+    fuzz_check(c->auth_mode == AUTH_MODE_DB || c->auth_mode == AUTH_MODE_LDAP,
+               "the auth mode is db_auth or ldap_auth");
+    fuzz_check(c->email_port >= 1 && c->email_port <= 65535,
+               "the mail port is a port");
 
     check_string(c->hostname, 255, 0);
     check_string(c->db_host, 1024, 0);
