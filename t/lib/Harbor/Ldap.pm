@@ -273,13 +273,14 @@ sub mark { length $_[0]->log }
 sub conns_since {
     my ($self, $mark) = @_;
     my $log = substr($self->log, $mark);
-    my (%tcp, %ops, @order);
+    my (%tcp, %ops, %seen, @order);
     for (split /\n/, $log) {
         if (/conn=(\d+) fd=\d+ ACCEPT from IP=/) {
             $tcp{$1} = 1;
             push @order, $1;
-        } elsif (/conn=(\d+) op=\d+ (BIND|SRCH|UNBIND|EXT|MOD|ADD|DEL)\b/) {
-            push @{$ops{$1}}, $2 if $tcp{$1};
+        } elsif (/conn=(\d+) op=(\d+) (BIND|SRCH|UNBIND|EXT|MOD|ADD|DEL)\b/) {
+            # an operation logs several lines: its first names it
+            push @{$ops{$1}}, $3 if $tcp{$1} && !$seen{"$1/$2"}++;
         }
     }
     return [map { $ops{$_} // [] } @order];
