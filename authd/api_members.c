@@ -47,9 +47,9 @@ member_json(PGresult *res, int row)
 }
 
 
-/* a positive id of at most 9 digits, else -1 */
-static long long
-member_id(const char *s)
+/* a path's id (member, user group): 1 to 9 digits, else -1 */
+long long
+path_id(const char *s)
 {
     long long  v;
     int        i;
@@ -382,7 +382,7 @@ api_member(struct req *r)
         return;
     }
 
-    mid = member_id(r->seg[5]);
+    mid = path_id(r->seg[5]);
     if (mid < 0) {
         http_error(r, 404, "member not found");
         return;

@@ -43,25 +43,6 @@ group_json(PGresult *res, int row)
 }
 
 
-/* a positive id of at most 9 digits, else -1 */
-static long long
-group_id(const char *s)
-{
-    long long  v;
-    int        i;
-
-    v = 0;
-    for (i = 0; s[i]; i++) {
-        if (s[i] < '0' || s[i] > '9' || i > 8) {
-            return -1;
-        }
-        v = v * 10 + (s[i] - '0');
-    }
-
-    return i > 0 && v > 0 ? v : -1;
-}
-
-
 static void
 groups_list(struct req *r)
 {
@@ -267,7 +248,7 @@ api_usergroup(struct req *r)
         return;
     }
 
-    gid = group_id(r->seg[3]);
+    gid = path_id(r->seg[3]);
     if (gid < 0) {
         http_error(r, 404, "user group not found");
         return;
@@ -346,19 +327,15 @@ api_usergroup(struct req *r)
 void
 api_usergroups_search(struct req *r)
 {
-    const char  *name;
-    char         limit[32], offset[32], *like;
-    long         page, page_size;
-    long long    total;
-    PGresult    *res;
-    json_t      *list;
-    int          i;
+    struct qsql   s;
+    const char   *name;
+    char         *like;
+    long          page, page_size;
+    PGresult     *res;
+    json_t       *list;
+    int           i, a;
 
-    if (http_need_user(r) != 0 || http_db(r) == NULL) {
-        return;
-    }
-
-    if (http_page(r, &page, &page_size) != 0) {
+    if (http_need_user(r) != 0 || http_page(r, &page, &page_size) != 0) {
         return;
     }
 
@@ -368,29 +345,16 @@ api_usergroups_search(struct req *r)
         return;
     }
 
+    q_init(&s, r);
+
     like = q_like(r, name);
-    if (like == NULL) {
-        return;
-    }
-
-    snprintf(limit, sizeof(limit), "%ld", page_size);
-    snprintf(offset, sizeof(offset), "%lld",
-             (long long) (page - 1) * page_size);
-
-    res = db_execv(r->db, "SELECT count(*) FROM user_group"
-                   " WHERE group_name LIKE $1", 1, like);
-    if (res == NULL) {
-        http_db_error(r);
-        return;
-    }
-    total = db_ll(res, 0, 0);
-    PQclear(res);
-
-    res = db_execv(r->db, "SELECT id, group_name, group_type FROM user_group"
-                   " WHERE group_name LIKE $1 ORDER BY group_name, id"
-                   " LIMIT $2 OFFSET $3", 3, like, limit, offset);
-    if (res == NULL) {
-        http_db_error(r);
+    if (like == NULL || (a = q_param(&s, like)) < 0
+        || q_add(&s, "group_name LIKE $%d", a) < 0
+        || q_list(r, &s, "SELECT count(*) FROM user_group WHERE true",
+                  "SELECT id, group_name, group_type FROM user_group"
+                  " WHERE true", "group_name, id", page, page_size, &res)
+           != 0)
+    {
         return;
     }
 
@@ -403,6 +367,5 @@ api_usergroups_search(struct req *r)
     }
     PQclear(res);
 
-    http_page_links(r, page, page_size, total);
     http_json(r, 200, list);
 }

@@ -500,6 +500,7 @@ json_t *project_search(struct req *r, const char *like, int max);
 
 void api_members(struct req *r);
 void api_member(struct req *r);
+long long path_id(const char *s);
 
 
 /* api_users.c */

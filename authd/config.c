@@ -566,7 +566,7 @@ config_ldap_urls(const char *s)
         /* the host ends at ':' or '/' (after ']' for IPv6) */
         h = p;
         if (*h == '[') {
-            h = memchr(p, ']', len);
+            h = memchr(p, ']', (size_t) (e - p));
             if (h == NULL || h == p + 1 || h >= e) {
                 return "must name a host in every URL";
             }

@@ -667,6 +667,77 @@ dir_json_attr(LDAP *ld, LDAPMessage *e, const char *a)
 
 
 /*
+ * A search on a new connection (dir_open), filter freed: 0 with *ld and
+ * *res (the caller frees both), or -1 with err set.  No entry, or more
+ * than max, is not an error.
+ */
+static int
+dir_search(const struct dir_conf *lc, const char *base, int scope,
+    char *filter, char **attrs, int max, LDAP **ld, LDAPMessage **res,
+    char *err, size_t errlen)
+{
+    struct timeval  tv;
+    int             rc;
+
+    *res = NULL;
+
+    if (filter == NULL) {
+        snprintf(err, errlen, "the search filter does not fit");
+        return -1;
+    }
+
+    rc = dir_open(lc, ld);
+    if (rc != LDAP_SUCCESS) {
+        free(filter);
+        snprintf(err, errlen, "%s", ldap_err2string(rc));
+        return -1;
+    }
+
+    tv.tv_sec = lc->timeout;
+    tv.tv_usec = 0;
+
+    rc = ldap_search_ext_s(*ld, base, scope, filter, attrs, 0, NULL, NULL,
+                           &tv, max, res);
+    free(filter);
+
+    if (rc != LDAP_SUCCESS && rc != LDAP_SIZELIMIT_EXCEEDED
+        && rc != LDAP_NO_SUCH_OBJECT && rc != LDAP_INVALID_DN_SYNTAX)
+    {
+        if (*res != NULL) {
+            ldap_msgfree(*res);
+            *res = NULL;
+        }
+        ldap_unbind_ext_s(*ld, NULL, NULL);
+        snprintf(err, errlen, "%s", ldap_err2string(rc));
+        return -1;
+    }
+
+    return 0;
+}
+
+
+/* the end of a dir_search: ld and res freed; list into *out, 0 or -1 */
+static int
+dir_search_end(LDAP *ld, LDAPMessage *res, json_t *list, json_t **out,
+    char *err, size_t errlen)
+{
+    if (res != NULL) {
+        ldap_msgfree(res);
+    }
+    ldap_unbind_ext_s(ld, NULL, NULL);
+
+    if (list == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+
+    *out = list;
+
+    return 0;
+}
+
+
+/*
  * Directory users whose ldap_uid is name (all of them if name is empty),
  * at most max: *out, Harbor's [{"username", "realname", "email"}].
  * 0, or -1 if the directory did not answer (err set).
@@ -675,28 +746,12 @@ int
 dir_find_users(const struct dir_conf *lc, const char *name, int max,
     json_t **out, char *err, size_t errlen)
 {
-    struct timeval  tv;
     LDAPMessage    *res, *e;
     LDAP           *ld;
     json_t         *list, *u, *un;
     char           *filter, *attrs[5], rn[1024];
-    int             rc;
 
     *out = NULL;
-
-    rc = dir_open(lc, &ld);
-    if (rc != LDAP_SUCCESS) {
-        snprintf(err, errlen, "%s", ldap_err2string(rc));
-        return -1;
-    }
-
-    filter = dir_filter(lc->uid, name[0] != '\0' ? name : NULL,
-                        strlen(name), lc->filter);
-    if (filter == NULL) {
-        ldap_unbind_ext_s(ld, NULL, NULL);
-        snprintf(err, errlen, "the search filter does not fit");
-        return -1;
-    }
 
     attrs[0] = (char *) lc->uid;
     attrs[1] = "mail";
@@ -704,22 +759,12 @@ dir_find_users(const struct dir_conf *lc, const char *name, int max,
     attrs[3] = "displayName";
     attrs[4] = NULL;
 
-    tv.tv_sec = lc->timeout;
-    tv.tv_usec = 0;
-    res = NULL;
+    filter = dir_filter(lc->uid, name[0] != '\0' ? name : NULL,
+                        strlen(name), lc->filter);
 
-    rc = ldap_search_ext_s(ld, lc->base_dn, dir_scope(lc->scope), filter,
-                           attrs, 0, NULL, NULL, &tv, max, &res);
-    free(filter);
-
-    if (rc != LDAP_SUCCESS && rc != LDAP_SIZELIMIT_EXCEEDED
-        && rc != LDAP_NO_SUCH_OBJECT)
+    if (dir_search(lc, lc->base_dn, dir_scope(lc->scope), filter, attrs, max,
+                   &ld, &res, err, errlen) != 0)
     {
-        if (res != NULL) {
-            ldap_msgfree(res);
-        }
-        ldap_unbind_ext_s(ld, NULL, NULL);
-        snprintf(err, errlen, "%s", ldap_err2string(rc));
         return -1;
     }
 
@@ -745,19 +790,7 @@ dir_find_users(const struct dir_conf *lc, const char *name, int max,
         json_array_append_new(list, u);
     }
 
-    if (res != NULL) {
-        ldap_msgfree(res);
-    }
-    ldap_unbind_ext_s(ld, NULL, NULL);
-
-    if (list == NULL) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-
-    *out = list;
-
-    return 0;
+    return dir_search_end(ld, res, list, out, err, errlen);
 }
 
 
@@ -772,7 +805,6 @@ int
 dir_find_groups(const struct dir_conf *lc, const char *name, const char *dn,
     int max, json_t **out, char *err, size_t errlen)
 {
-    struct timeval  tv;
     LDAPMessage    *res, *e;
     LDAP           *ld;
     json_t         *list;
@@ -783,12 +815,6 @@ dir_find_groups(const struct dir_conf *lc, const char *name, const char *dn,
     *out = NULL;
 
     attr = lc->group_name_attr[0] != '\0' ? lc->group_name_attr : "cn";
-
-    rc = dir_open(lc, &ld);
-    if (rc != LDAP_SUCCESS) {
-        snprintf(err, errlen, "%s", ldap_err2string(rc));
-        return -1;
-    }
 
     if (dn != NULL && dn[0] != '\0') {
         filter = dir_filter("objectClass", NULL, 0, lc->group_filter);
@@ -802,31 +828,12 @@ dir_find_groups(const struct dir_conf *lc, const char *name, const char *dn,
         scope = dir_scope(lc->group_scope);
     }
 
-    if (filter == NULL) {
-        ldap_unbind_ext_s(ld, NULL, NULL);
-        snprintf(err, errlen, "the search filter does not fit");
-        return -1;
-    }
-
     attrs[0] = (char *) attr;
     attrs[1] = NULL;
 
-    tv.tv_sec = lc->timeout;
-    tv.tv_usec = 0;
-    res = NULL;
-
-    rc = ldap_search_ext_s(ld, base, scope, filter, attrs, 0, NULL, NULL,
-                           &tv, max, &res);
-    free(filter);
-
-    if (rc != LDAP_SUCCESS && rc != LDAP_SIZELIMIT_EXCEEDED
-        && rc != LDAP_NO_SUCH_OBJECT && rc != LDAP_INVALID_DN_SYNTAX)
+    if (dir_search(lc, base, scope, filter, attrs, max, &ld, &res, err,
+                   errlen) != 0)
     {
-        if (res != NULL) {
-            ldap_msgfree(res);
-        }
-        ldap_unbind_ext_s(ld, NULL, NULL);
-        snprintf(err, errlen, "%s", ldap_err2string(rc));
         return -1;
     }
 
@@ -853,17 +860,5 @@ dir_find_groups(const struct dir_conf *lc, const char *name, const char *dn,
                               "group_type", 1));
     }
 
-    if (res != NULL) {
-        ldap_msgfree(res);
-    }
-    ldap_unbind_ext_s(ld, NULL, NULL);
-
-    if (list == NULL) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-
-    *out = list;
-
-    return 0;
+    return dir_search_end(ld, res, list, out, err, errlen);
 }

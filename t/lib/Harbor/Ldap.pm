@@ -17,7 +17,7 @@ package Harbor::Ldap;
 #   $l->memberof('alice');      # her memberOf values (the overlay's)
 #   $l->mark; $l->conns_since($mark)  # [ops] of each TCP connection since
 #   $l->starttls_url            # ldap:// of a tls => 1 directory (StartTLS)
-#   $l->pause; $l->resume;      # SIGSTOP / SIGCONT
+#   $l->pause; $l->resume;      # SIGSTOP (waited for) / SIGCONT
 #   $l->stop;
 
 use strict;
@@ -293,7 +293,16 @@ sub binds {
     return scalar @b;
 }
 
-sub pause { kill 'STOP', $_[0]{pid} or die "SIGSTOP slapd: $!" }
+# SIGSTOP, and wait until every thread of slapd is stopped
+sub pause {
+    my ($self) = @_;
+    kill 'STOP', $self->{pid} or die "SIGSTOP slapd: $!";
+    Harbor::Authd::wait_for(10, sub {
+        open my $st, '<', "/proc/$self->{pid}/status" or return 0;
+        return grep { /^State:\s+T/ } <$st>;
+    }) or die "slapd did not stop within 10 seconds\n";
+}
+
 sub resume { kill 'CONT', $_[0]{pid} or die "SIGCONT slapd: $!" }
 
 sub log {
