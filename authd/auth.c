@@ -460,12 +460,17 @@ auth_dir_groups(struct dbc *db, long long user_id, const struct dir_user *lu)
 
     snprintf(uid, sizeof(uid), "%lld", user_id);
 
-    if (db_cmd(db, "WITH gone AS (DELETE FROM user_group_member"
-               " WHERE user_id = $1)"
+    /*
+     * One statement: its parts see the same snapshot, so the DELETE
+     * takes only the groups left and the INSERT adds only new ones.
+     */
+    if (db_cmd(db, "WITH g AS (SELECT id FROM user_group"
+               " WHERE group_type = 1 AND ldap_group_dn"
+               " = ANY (string_to_array($2::text, E'\\n'))),"
+               " gone AS (DELETE FROM user_group_member WHERE user_id = $1"
+               " AND group_id NOT IN (SELECT id FROM g))"
                " INSERT INTO user_group_member (user_id, group_id)"
-               " SELECT $1::integer, id FROM user_group WHERE group_type = 1"
-               " AND ldap_group_dn = ANY (string_to_array($2::text, E'\\n'))"
-               " ON CONFLICT DO NOTHING",
+               " SELECT $1::integer, id FROM g ON CONFLICT DO NOTHING",
                2, uid, lu->groups != NULL ? lu->groups : "") < 0)
     {
         return AUTH_ERROR;
