@@ -143,8 +143,9 @@ members_list(struct req *r, struct project *p)
 
 /*
  * Harbor's member_group: {"id"} or {"ldap_group_dn"} or {"group_name"},
- * with an optional group_type (1, LDAP).  The known group's row (id,
- * name), or NULL with the answer sent.
+ * with an optional group_type (1, LDAP).  The group's row (id, name), or
+ * NULL with the answer sent.  A DN the directory has but no user group
+ * yet becomes one (named group_name, else as the directory names it).
  */
 static PGresult *
 member_group_find(struct req *r, json_t *mg)
@@ -189,6 +190,18 @@ member_group_find(struct req *r, json_t *mg)
                        " WHERE group_type = 1 AND ldap_group_dn = $1", 1,
                        norm);
 
+        /* as Harbor: a directory group unknown so far is added */
+        if (res != NULL && PQntuples(res) == 0) {
+            PQclear(res);
+            id = usergroup_add(r, norm, name);
+            if (id < 0) {
+                return NULL;
+            }
+            snprintf(gid, sizeof(gid), "%lld", id);
+            res = db_execv(r->db, "SELECT id, group_name FROM user_group"
+                           " WHERE id = $1", 1, gid);
+        }
+
     } else if (name != NULL && name[0] != '\0') {
         res = db_execv(r->db, "SELECT id, group_name FROM user_group"
                        " WHERE group_type = 1 AND group_name = $1", 1, name);
@@ -206,8 +219,7 @@ member_group_find(struct req *r, json_t *mg)
 
     if (PQntuples(res) != 1) {
         PQclear(res);
-        http_error(r, 404, "user group not found: add it under "
-                   "/usergroups first");
+        http_error(r, 404, "user group not found");
         return NULL;
     }
 

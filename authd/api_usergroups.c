@@ -144,14 +144,59 @@ group_in_directory(struct req *r, const char *dn, char *name, size_t len)
 }
 
 
+/*
+ * The LDAP group at norm (a normalized DN) made known, named name or, if
+ * that is NULL or empty, by the directory: its id, or -1 answered.
+ */
+long long
+usergroup_add(struct req *r, const char *norm, const char *name)
+{
+    char        dname[256];
+    long long   id;
+    PGresult   *res;
+
+    if (group_in_directory(r, norm, dname, sizeof(dname)) != 0) {
+        return -1;
+    }
+
+    if (name == NULL || name[0] == '\0') {
+        name = dname;
+    }
+
+    if (name[0] == '\0') {
+        http_error(r, 400, "\"group_name\" is required");
+        return -1;
+    }
+
+    res = db_execv(r->db, "INSERT INTO user_group (group_name, group_type,"
+                   " ldap_group_dn) VALUES ($1, 1, $2) RETURNING id",
+                   2, name, norm);
+    if (res == NULL) {
+        if (r->db->err == DB_ERR_CONFLICT) {
+            http_error(r, 409, "a group of that name or DN exists");
+        } else {
+            http_db_error(r);
+        }
+        return -1;
+    }
+
+    id = db_ll(res, 0, 0);
+    PQclear(res);
+
+    log_info("user \"%s\" added LDAP group \"%s\"", r->user.name, name);
+    audit_req(r, 0, "create", "user_group", req_printf(r, "%s", name));
+
+    return id;
+}
+
+
 static void
 groups_create(struct req *r)
 {
     json_t      *body;
     const char  *name, *dn;
-    char         norm[1024], dname[256], *loc;
-    long long    type;
-    PGresult    *res;
+    char         norm[1024], *loc;
+    long long    type, id;
 
     body = http_body_json(r);
     if (body == NULL) {
@@ -177,37 +222,12 @@ groups_create(struct req *r)
         goto done;
     }
 
-    if (group_in_directory(r, norm, dname, sizeof(dname)) != 0) {
+    id = usergroup_add(r, norm, name);
+    if (id < 0) {
         goto done;
     }
 
-    if (name == NULL || name[0] == '\0') {
-        name = dname;
-    }
-
-    if (name[0] == '\0') {
-        http_error(r, 400, "\"group_name\" is required");
-        goto done;
-    }
-
-    res = db_execv(r->db, "INSERT INTO user_group (group_name, group_type,"
-                   " ldap_group_dn) VALUES ($1, 1, $2) RETURNING id",
-                   2, name, norm);
-    if (res == NULL) {
-        if (r->db->err == DB_ERR_CONFLICT) {
-            http_error(r, 409, "a group of that name or DN exists");
-        } else {
-            http_db_error(r);
-        }
-        goto done;
-    }
-
-    loc = req_printf(r, "/api/v2.0/usergroups/%lld", db_ll(res, 0, 0));
-    PQclear(res);
-
-    log_info("user \"%s\" added LDAP group \"%s\"", r->user.name, name);
-    audit_req(r, 0, "create", "user_group", req_printf(r, "%s", name));
-
+    loc = req_printf(r, "/api/v2.0/usergroups/%lld", id);
     if (loc != NULL) {
         http_header(r, "Location", loc);
     }

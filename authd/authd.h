@@ -322,6 +322,7 @@ void api_ldap_groups_search(struct req *r);
 void api_usergroups(struct req *r);
 void api_usergroup(struct req *r);
 void api_usergroups_search(struct req *r);
+long long usergroup_add(struct req *r, const char *norm, const char *name);
 
 
 /* rbac.c */

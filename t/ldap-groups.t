@@ -28,6 +28,7 @@ my $TTL = 5;
 
 my $l = Harbor::Ldap->start;
 $l->add_user('carol', password => 'C4rol!secret');
+$l->add_user('dave', password => 'D4ve!secret');
 $l->add_group('devs', 'alice');
 $l->add_group('admins', 'bob');
 $l->add_group('others', 'eve');
@@ -56,6 +57,7 @@ my @alice = ('alice', $U{alice}[0]);
 my @bob = ('bob', $U{bob}[0]);
 my @eve = ('eve', $U{eve}[0]);
 my @carol = ('carol', 'C4rol!secret');
+my @dave = ('dave', 'D4ve!secret');
 
 # ------------------------------------------------------------ /usergroups
 
@@ -153,6 +155,23 @@ is($d->api(POST => '/projects/secret/members', $admin, json => {
     role_id => 3, member_group => 'devs' })->{status}, 400,
    'member_group not an object: 400');
 
+# as Harbor: a directory group added by DN becomes a user group then
+$l->add_group('auditors', 'carol');
+$r = $d->api(POST => '/projects/secret/members', $admin, json => {
+    role_id => 3, member_group => { ldap_group_dn => $l->group_dn('auditors'),
+                                    group_type => 1 } });
+is($r->{status}, 201, 'a group unknown so far, by its DN: added');
+is($d->api(GET => '/usergroups?ldap_group_dn=' . Harbor::Authd::uri_escape(
+   $l->group_dn('auditors')), $admin)->{json}[0]{group_name}, 'auditors',
+   'and known as a user group now, named by the directory');
+is($d->api(POST => '/projects/secret/members', $admin, json => {
+    role_id => 3, member_group => { ldap_group_dn =>
+    $l->group_dn('nosuch') } })->{status}, 400,
+   'a DN the directory does not have: 400');
+is($d->api(POST => '/projects/secret/members', $admin, json => {
+    role_id => 3, member_group => { ldap_group_dn => ')(cn=*' } })
+   ->{status}, 400, 'not a DN: 400');
+
 $r = $d->api(GET => '/projects/secret/members', $admin);
 my %m = map { $_->{entity_name} => $_ } @{$r->{json}};
 is($m{devs}{entity_type}, 'g', 'the list shows devs as entity_type g');
@@ -173,7 +192,8 @@ is(actions(\@alice), 'pull,push', 'alice (devs) may push to secret');
 is(actions(['ALICE', $U{alice}[0]]), 'pull,push',
    'and still after another directory login in the same groups');
 is(actions(\@eve), 'pull', 'eve (Operations, guest) may pull only');
-is(actions(\@carol), '', 'carol (in no group) gets nothing');
+is(actions(\@carol), 'pull', 'carol (auditors, guest) may pull');
+is(actions(\@dave), '', 'dave (in no group) gets nothing');
 
 is($pg->psql("SELECT string_agg(g.group_name, ',' ORDER BY g.id)"
              . " FROM user_group_member m JOIN user_group g"
