@@ -274,11 +274,13 @@ sub conns_since {
     my ($self, $mark) = @_;
     my $log = substr($self->log, $mark);
     my (%tcp, %ops, %seen, @order);
+    # two passes: a worker thread may log an operation before the listener
+    # logs the connection's ACCEPT
     for (split /\n/, $log) {
-        if (/conn=(\d+) fd=\d+ ACCEPT from IP=/) {
-            $tcp{$1} = 1;
-            push @order, $1;
-        } elsif (/conn=(\d+) op=(\d+) (BIND|SRCH|UNBIND|EXT|MOD|ADD|DEL)\b/) {
+        push @order, $1 if /conn=(\d+) fd=\d+ ACCEPT from IP=/ && !$tcp{$1}++;
+    }
+    for (split /\n/, $log) {
+        if (/conn=(\d+) op=(\d+) (BIND|SRCH|UNBIND|EXT|MOD|ADD|DEL)\b/) {
             # an operation logs several lines: its first names it
             push @{$ops{$1}}, $3 if $tcp{$1} && !$seen{"$1/$2"}++;
         }
