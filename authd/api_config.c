@@ -89,6 +89,19 @@ static const struct setting  settings[] = {
     { "email_ssl", S_BOOL, SOFF(email_ssl), 0, 0, NULL, SG_EMAIL },
     { "email_insecure", S_BOOL, SOFF(email_insecure), 0, 0, NULL,
       SG_EMAIL },
+    { "ldap_start_tls", S_BOOL, SOFF(ldap_start_tls), 0, 0, NULL, 1 },
+    { "ldap_group_base_dn", S_STR, SOFF(ldap_group_base_dn), 0, 1024, NULL,
+      1 },
+    { "ldap_group_search_filter", S_STR, SOFF(ldap_group_search_filter), 0,
+      1024, NULL, 1 },
+    { "ldap_group_attribute_name", S_STR, SOFF(ldap_group_attribute_name),
+      0, 255, NULL, 1 },
+    { "ldap_group_search_scope", S_INT, SOFF(ldap_group_search_scope), 0, 2,
+      NULL, 1 },
+    { "ldap_group_membership_attribute", S_STR,
+      SOFF(ldap_group_membership_attribute), 0, 255, NULL, 1 },
+    { "ldap_group_admin_dn", S_STR, SOFF(ldap_group_admin_dn), 0, 1024,
+      NULL, 1 },
 };
 
 #define NSETTINGS  nitems(settings)
@@ -128,8 +141,7 @@ setting_int(struct config *c, const struct setting *s)
 static const char *
 setting_check_str(const struct setting *st, const char *s)
 {
-    const char  *p, *e;
-    size_t       len;
+    const char  *p;
 
     for (p = s; *p; p++) {
         if ((unsigned char) *p < 0x20 || *p == 0x7f) {
@@ -141,49 +153,20 @@ setting_check_str(const struct setting *st, const char *s)
         return "must be an absolute path";
     }
 
-    if (st->type == S_STR && strcmp(st->name, "ldap_uid") == 0
+    if (st->type == S_STR && (strcmp(st->name, "ldap_uid") == 0
+                              || strcmp(st->name, "ldap_group_attribute_name")
+                                 == 0
+                              || strcmp(st->name,
+                                        "ldap_group_membership_attribute")
+                                 == 0)
         && strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
                   "0123456789-;.") != strlen(s))
     {
         return "must be an attribute name";
     }
 
-    if (st->type != S_URLS) {
-        return NULL;
-    }
-
-    /* every word ldap://host[:port][/] or ldaps://... */
-    for (p = s; *p; p = e) {
-        while (*p == ' ') {
-            p++;
-        }
-        if (*p == '\0') {
-            break;
-        }
-        e = strchr(p, ' ');
-        if (e == NULL) {
-            e = p + strlen(p);
-        }
-        len = (size_t) (e - p);
-
-        if (len > 7 && strncasecmp(p, "ldap://", 7) == 0) {
-            p += 7;
-        } else if (len > 8 && strncasecmp(p, "ldaps://", 8) == 0) {
-            p += 8;
-        } else {
-            return "must be ldap:// or ldaps:// URLs separated by spaces";
-        }
-
-        if (p == e || *p == '/' || *p == ':') {
-            return "must name a host in every URL";
-        }
-
-        for (; p < e; p++) {
-            if (strchr("?#@\\\"", *p) != NULL) {
-                return "must be ldap:// or ldaps:// URLs without user, "
-                       "query or fragment";
-            }
-        }
+    if (st->type == S_URLS) {
+        return config_ldap_urls(s);
     }
 
     return NULL;
@@ -654,6 +637,13 @@ api_ldap_ping(struct req *r)
     tmp.ldap_scope = lc.scope;
     tmp.ldap_timeout = lc.timeout;
     tmp.ldap_verify_cert = lc.verify_cert;
+    tmp.ldap_start_tls = lc.start_tls;
+    tmp.ldap_group_base_dn = lc.group_base_dn;
+    tmp.ldap_group_search_filter = lc.group_filter;
+    tmp.ldap_group_attribute_name = lc.group_name_attr;
+    tmp.ldap_group_membership_attribute = lc.group_member_attr;
+    tmp.ldap_group_admin_dn = lc.group_admin_dn;
+    tmp.ldap_group_search_scope = lc.group_scope;
 
     for (i = 0; i < NSETTINGS; i++) {
         if (v[i].set && setval_apply(&tmp, &settings[i], &v[i]) != 0) {
@@ -671,6 +661,13 @@ api_ldap_ping(struct req *r)
     lc.scope = tmp.ldap_scope;
     lc.timeout = tmp.ldap_timeout;
     lc.verify_cert = tmp.ldap_verify_cert;
+    lc.start_tls = tmp.ldap_start_tls;
+    lc.group_base_dn = tmp.ldap_group_base_dn;
+    lc.group_filter = tmp.ldap_group_search_filter;
+    lc.group_name_attr = tmp.ldap_group_attribute_name;
+    lc.group_member_attr = tmp.ldap_group_membership_attribute;
+    lc.group_admin_dn = tmp.ldap_group_admin_dn;
+    lc.group_scope = tmp.ldap_group_search_scope;
 
     json_decref(body);
 

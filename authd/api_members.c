@@ -122,12 +122,98 @@ members_list(struct req *r, struct project *p)
 }
 
 
+/*
+ * Harbor's member_group: {"id"} or {"ldap_group_dn"} or {"group_name"},
+ * with an optional group_type (1, LDAP).  The group's row (id, name), or
+ * NULL with the answer sent.  A DN the directory has but no user group
+ * yet becomes one (named group_name, else as the directory names it).
+ */
+static PGresult *
+member_group_find(struct req *r, json_t *mg)
+{
+    const char  *name, *dn;
+    char         norm[1024], gid[32];
+    long long    id, type;
+    PGresult    *res;
+
+    if (!json_is_object(mg)) {
+        http_error(r, 400, "\"member_group\" must be an object");
+        return NULL;
+    }
+
+    id = 0;
+    type = 1;
+
+    if (body_int(r, mg, "id", &id) < 0
+        || body_str(r, mg, "group_name", &name, 255) < 0
+        || body_str(r, mg, "ldap_group_dn", &dn, 1000) < 0
+        || body_int(r, mg, "group_type", &type) < 0)
+    {
+        return NULL;
+    }
+
+    if (type != 1) {
+        http_error(r, 400, "\"group_type\" must be 1 (LDAP)");
+        return NULL;
+    }
+
+    if (id > 0 && id < 2147483647) {
+        snprintf(gid, sizeof(gid), "%lld", id);
+        res = db_execv(r->db, "SELECT id, group_name FROM user_group"
+                       " WHERE id = $1", 1, gid);
+
+    } else if (dn != NULL && dn[0] != '\0') {
+        if (dir_dn_norm(dn, norm, sizeof(norm)) != 0) {
+            http_error(r, 400, "\"ldap_group_dn\" must be a DN");
+            return NULL;
+        }
+        res = db_execv(r->db, "SELECT id, group_name FROM user_group"
+                       " WHERE group_type = 1 AND ldap_group_dn = $1", 1,
+                       norm);
+
+        /* as Harbor: a directory group unknown so far is added */
+        if (res != NULL && PQntuples(res) == 0) {
+            PQclear(res);
+            id = usergroup_add(r, norm, name);
+            if (id < 0) {
+                return NULL;
+            }
+            snprintf(gid, sizeof(gid), "%lld", id);
+            res = db_execv(r->db, "SELECT id, group_name FROM user_group"
+                           " WHERE id = $1", 1, gid);
+        }
+
+    } else if (name != NULL && name[0] != '\0') {
+        res = db_execv(r->db, "SELECT id, group_name FROM user_group"
+                       " WHERE group_type = 1 AND group_name = $1", 1, name);
+
+    } else {
+        http_error(r, 400, "\"member_group\" needs an id, ldap_group_dn "
+                   "or group_name");
+        return NULL;
+    }
+
+    if (res == NULL) {
+        http_db_error(r);
+        return NULL;
+    }
+
+    if (PQntuples(res) != 1) {
+        PQclear(res);
+        http_error(r, 404, "user group not found");
+        return NULL;
+    }
+
+    return res;
+}
+
+
 static void
 members_create(struct req *r, struct project *p)
 {
-    json_t      *body, *mu;
-    const char  *username;
-    char         pid[32], role[16], uid[32], *loc;
+    json_t      *body, *mu, *mg;
+    const char  *username, *kind;
+    char         pid[32], role[16], uid[32], ename[256], *loc;
     long long    role_id, user_id;
     PGresult    *res;
 
@@ -143,6 +229,7 @@ members_create(struct req *r, struct project *p)
     role_id = 0;
     user_id = 0;
     username = NULL;
+    kind = "u";
 
     if (body_int(r, body, "role_id", &role_id) < 0) {
         goto done;
@@ -155,65 +242,72 @@ members_create(struct req *r, struct project *p)
         goto done;
     }
 
-    if (json_object_get(body, "member_group") != NULL
-        && !json_is_null(json_object_get(body, "member_group")))
-    {
-        http_error(r, 400, "group members are not supported yet");
-        goto done;
-    }
+    mg = json_object_get(body, "member_group");
+    if (mg != NULL && !json_is_null(mg)) {
+        res = member_group_find(r, mg);
+        if (res == NULL) {
+            goto done;
+        }
+        kind = "g";
+        username = NULL;
 
-    mu = json_object_get(body, "member_user");
-    if (!json_is_object(mu)) {
-        http_error(r, 400, "\"member_user\" with a username or user_id is "
-                   "required");
-        goto done;
-    }
+    } else {
+        mu = json_object_get(body, "member_user");
+        if (!json_is_object(mu)) {
+            http_error(r, 400, "\"member_user\" with a username or user_id"
+                       " or \"member_group\" is required");
+            goto done;
+        }
 
-    if (body_str(r, mu, "username", &username, AUTHD_USER_MAX) < 0
-        || body_int(r, mu, "user_id", &user_id) < 0)
-    {
-        goto done;
+        if (body_str(r, mu, "username", &username, AUTHD_USER_MAX) < 0
+            || body_int(r, mu, "user_id", &user_id) < 0)
+        {
+            goto done;
+        }
+
+        snprintf(uid, sizeof(uid), "%lld", user_id);
+
+        if (username != NULL) {
+            res = db_execv(r->db, "SELECT user_id, username FROM users"
+                           " WHERE username = $1 AND NOT deleted", 1,
+                           username);
+
+        } else if (user_id > 0 && user_id < 2147483647) {
+            res = db_execv(r->db, "SELECT user_id, username FROM users"
+                           " WHERE user_id = $1 AND NOT deleted", 1, uid);
+
+        } else {
+            http_error(r, 400, "\"member_user\" needs a username or "
+                       "user_id");
+            goto done;
+        }
+
+        if (res == NULL) {
+            http_db_error(r);
+            goto done;
+        }
+
+        if (PQntuples(res) != 1) {
+            PQclear(res);
+            http_error(r, 404, "user %.255s not found",
+                       username != NULL ? username : uid);
+            goto done;
+        }
     }
 
     snprintf(pid, sizeof(pid), "%lld", p->id);
     snprintf(role, sizeof(role), "%lld", role_id);
-    snprintf(uid, sizeof(uid), "%lld", user_id);
-
-    if (username != NULL) {
-        res = db_execv(r->db, "SELECT user_id, username FROM users"
-                       " WHERE username = $1 AND NOT deleted", 1, username);
-
-    } else if (user_id > 0 && user_id < 2147483647) {
-        res = db_execv(r->db, "SELECT user_id, username FROM users"
-                       " WHERE user_id = $1 AND NOT deleted", 1, uid);
-
-    } else {
-        http_error(r, 400, "\"member_user\" needs a username or user_id");
-        goto done;
-    }
-
-    if (res == NULL) {
-        http_db_error(r);
-        goto done;
-    }
-
-    if (PQntuples(res) != 1) {
-        PQclear(res);
-        http_error(r, 404, "user %.255s not found",
-                   username != NULL ? username : uid);
-        goto done;
-    }
-
     snprintf(uid, sizeof(uid), "%lld", db_ll(res, 0, 0));
+    snprintf(ename, sizeof(ename), "%s", db_s(res, 0, 1));
     PQclear(res);
 
     res = db_execv(r->db, "INSERT INTO project_member (project_id, entity_id,"
-                   " entity_type, role) VALUES ($1, $2, 'u', $3)"
-                   " RETURNING id", 3, pid, uid, role);
+                   " entity_type, role) VALUES ($1, $2, $4, $3)"
+                   " RETURNING id", 4, pid, uid, role, kind);
     if (res == NULL) {
         if (r->db->err == DB_ERR_CONFLICT) {
-            http_error(r, 409, "the user is already a member of project %s",
-                       p->name);
+            http_error(r, 409, "the %s is already a member of project %s",
+                       kind[0] == 'g' ? "group" : "user", p->name);
         } else {
             http_db_error(r);
         }
@@ -224,12 +318,12 @@ members_create(struct req *r, struct project *p)
                      db_ll(res, 0, 0));
     PQclear(res);
 
-    log_info("user \"%s\" added user %s to project \"%s\" as %s",
-             r->user.name, uid, p->name, rbac_role_name((int) role_id));
+    log_info("user \"%s\" added %s %s to project \"%s\" as %s",
+             r->user.name, kind[0] == 'g' ? "group" : "user", uid, p->name,
+             rbac_role_name((int) role_id));
 
     audit_req(r, p->id, "create", "project_member",
-              req_printf(r, "%s:%s", username != NULL ? username : uid,
-                         rbac_role_name((int) role_id)));
+              req_printf(r, "%s:%s", ename, rbac_role_name((int) role_id)));
 
     if (loc != NULL) {
         http_header(r, "Location", loc);

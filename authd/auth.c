@@ -51,6 +51,7 @@ struct auth_entry {
     unsigned char   digest[crypto_generichash_BYTES];
     long long       user_id;
     time_t          expires;
+    int             dir_admin;          /* in ldap_group_admin_dn */
 };
 
 static struct auth_entry  auth_cache[AUTH_CACHE_SIZE];
@@ -152,7 +153,7 @@ auth_digest(unsigned char out[crypto_generichash_BYTES], const char *name,
 
 
 static int
-auth_cache_hit(const unsigned char *d, long long user_id)
+auth_cache_hit(const unsigned char *d, long long user_id, int *dir_admin)
 {
     time_t  now;
     size_t  i;
@@ -174,6 +175,9 @@ auth_cache_hit(const unsigned char *d, long long user_id)
                              crypto_generichash_BYTES) == 0)
         {
             hit = 1;
+            if (dir_admin != NULL) {
+                *dir_admin = auth_cache[i].dir_admin;
+            }
             break;
         }
     }
@@ -185,7 +189,7 @@ auth_cache_hit(const unsigned char *d, long long user_id)
 
 
 static void
-auth_cache_add(const unsigned char *d, long long user_id)
+auth_cache_add(const unsigned char *d, long long user_id, int dir_admin)
 {
     struct auth_entry  *e;
 
@@ -201,6 +205,7 @@ auth_cache_add(const unsigned char *d, long long user_id)
 
     memcpy(e->digest, d, crypto_generichash_BYTES);
     e->user_id = user_id;
+    e->dir_admin = dir_admin;
     e->expires = time(NULL) + conf->cred_cache_ttl;
 
     pthread_mutex_unlock(&auth_mtx);
@@ -403,7 +408,7 @@ auth_utf8_valid(const char *s, size_t len)
 
 
 /* the local user of a verified directory login, created at the first */
-static int
+int
 auth_onboard(struct dbc *db, const char *name, const struct dir_user *lu,
     struct user *u)
 {
@@ -445,8 +450,42 @@ auth_onboard(struct dbc *db, const char *name, const struct dir_user *lu,
 
 
 /*
+ * The user's groups of a directory login: the known LDAP groups whose
+ * DN is one of lu's, in place of those of the last login.
+ */
+static int
+auth_dir_groups(struct dbc *db, long long user_id, const struct dir_user *lu)
+{
+    char  uid[32];
+
+    snprintf(uid, sizeof(uid), "%lld", user_id);
+
+    /*
+     * One statement: its parts see the same snapshot, so the DELETE
+     * takes only the groups left and the INSERT adds only new ones.
+     */
+    if (db_cmd(db, "WITH g AS (SELECT id FROM user_group"
+               " WHERE group_type = 1 AND ldap_group_dn"
+               " = ANY (string_to_array($2::text, E'\\n'))),"
+               " gone AS (DELETE FROM user_group_member WHERE user_id = $1"
+               " AND group_id NOT IN (SELECT id FROM g))"
+               " INSERT INTO user_group_member (user_id, group_id)"
+               " SELECT $1::integer, id FROM g ON CONFLICT DO NOTHING",
+               2, uid, lu->groups != NULL ? lu->groups : "") < 0)
+    {
+        return AUTH_ERROR;
+    }
+
+    return AUTH_OK;
+}
+
+
+/*
  * A login of auth_mode ldap_auth (every name but admin's): the cache,
- * else the directory; a first login creates the local user.
+ * else the directory; a first login creates the local user.  The
+ * directory's answer on groups (user_group_member) and on admin
+ * (ldap_group_admin_dn: a system admin for this login) holds as long as
+ * the cached credential.
  */
 static int
 auth_check_ldap(struct dbc *db, const char *nm, size_t nlen, const char *pw,
@@ -456,7 +495,7 @@ auth_check_ldap(struct dbc *db, const char *nm, size_t nlen, const char *pw,
     struct dir_user   lu;
     PGresult          *r;
     unsigned char      d[crypto_generichash_BYTES];
-    int                rc;
+    int                rc, admin;
 
     /* what marks a directory login in the cache, instead of a hash */
     auth_digest(d, nm, nlen, pw, plen, "\001ldap");
@@ -468,10 +507,12 @@ auth_check_ldap(struct dbc *db, const char *nm, size_t nlen, const char *pw,
         return AUTH_ERROR;
     }
 
-    if (PQntuples(r) == 1 && auth_cache_hit(d, db_ll(r, 0, 0))) {
+    admin = 0;
+
+    if (PQntuples(r) == 1 && auth_cache_hit(d, db_ll(r, 0, 0), &admin)) {
         u->id = db_ll(r, 0, 0);
         snprintf(u->name, sizeof(u->name), "%s", db_s(r, 0, 1));
-        u->sysadmin = db_b(r, 0, 2);
+        u->sysadmin = db_b(r, 0, 2) || admin;
         PQclear(r);
         sodium_memzero(d, sizeof(d));
         return AUTH_OK;
@@ -491,11 +532,17 @@ auth_check_ldap(struct dbc *db, const char *nm, size_t nlen, const char *pw,
     }
 
     if (rc == AUTH_OK) {
-        auth_cache_add(d, u->id);
+        rc = auth_dir_groups(db, u->id, &lu);
+    }
+
+    if (rc == AUTH_OK) {
+        u->sysadmin = u->sysadmin || lu.admin;
+        auth_cache_add(d, u->id, lu.admin);
     } else {
         memset(u, 0, sizeof(*u));
     }
 
+    dir_user_free(&lu);
     sodium_memzero(d, sizeof(d));
 
     return rc;
@@ -565,7 +612,7 @@ auth_check(struct dbc *db, const char *name, size_t nlen, const char *pw,
 
     auth_digest(d, name, nlen, pw, plen, hash);
 
-    if (hash[0] != '\0' && auth_cache_hit(d, u->id)) {
+    if (hash[0] != '\0' && auth_cache_hit(d, u->id, NULL)) {
         PQclear(r);
         return AUTH_OK;
     }
@@ -573,7 +620,7 @@ auth_check(struct dbc *db, const char *name, size_t nlen, const char *pw,
     rc = auth_verify(hash, pw, plen) == 0 ? AUTH_OK : AUTH_FAIL;
 
     if (rc == AUTH_OK) {
-        auth_cache_add(d, u->id);
+        auth_cache_add(d, u->id, 0);
 
         /* stored with weaker parameters than today's: upgrade it */
         if (crypto_pwhash_str_needs_rehash(hash,
@@ -697,7 +744,7 @@ auth_robot(struct dbc *db, const char *name, size_t nlen, const char *pw,
     /* robots in the cache under negative ids: never a user's entry */
     auth_digest(d, name, nlen, pw, plen, hash);
 
-    if (usable && hash[0] != '\0' && auth_cache_hit(d, -id)) {
+    if (usable && hash[0] != '\0' && auth_cache_hit(d, -id, NULL)) {
         rc = AUTH_OK;
 
     } else {
@@ -705,7 +752,7 @@ auth_robot(struct dbc *db, const char *name, size_t nlen, const char *pw,
         *fresh = 1;
 
         if (rc == AUTH_OK) {
-            auth_cache_add(d, -id);
+            auth_cache_add(d, -id, 0);
         }
     }
 

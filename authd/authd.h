@@ -94,6 +94,7 @@ struct config {
     int     ldap_timeout;
     int     ldap_verify_cert;
     char   *ldap_ca_file;               /* ours: CA of ldaps/StartTLS */
+    int     ldap_start_tls;             /* ours: StartTLS on ldap:// */
     int     robot_token_duration;       /* days */
     char   *robot_name_prefix;
 
@@ -111,6 +112,7 @@ struct config {
     char   *ldap_group_attribute_name;
     char   *ldap_group_admin_dn;
     char   *ldap_group_membership_attribute;
+    int     ldap_group_search_scope;
 
     /* ours, under "authd:" */
     char   *listen;                     /* unix socket path */
@@ -142,6 +144,7 @@ extern struct config  *conf;
 
 struct config *config_parse(const char *path);
 void config_free(struct config *c);
+const char *config_ldap_urls(const char *s);
 
 
 /* log.c */
@@ -293,6 +296,9 @@ void auth_forget(long long user_id);
 void auth_forget_all(void);
 int auth_password_ok(const char *pw, char *err, size_t errlen);
 int auth_is_default_admin(struct dbc *db);
+struct dir_user;
+int auth_onboard(struct dbc *db, const char *name, const struct dir_user *lu,
+    struct user *u);
 
 
 /* ldap.c */
@@ -305,6 +311,13 @@ struct dir_conf {
     char       *filter;
     char       *uid;
     char       *ca_file;
+    char       *group_base_dn;
+    char       *group_filter;
+    char       *group_name_attr;
+    char       *group_member_attr;
+    char       *group_admin_dn;
+    int         group_scope;
+    int         start_tls;
     int         scope;
     int         timeout;
     int         verify_cert;
@@ -314,6 +327,9 @@ struct dir_user {
     char        uid[AUTHD_USER_MAX + 1];
     char        mail[256];
     char        realname[256];
+    char       *groups;                 /* normalized DNs, '\n' between,
+                                           malloc'd; NULL: none */
+    int         admin;                  /* in ldap_group_admin_dn */
 };
 
 int dir_conf_get(struct dir_conf *lc);
@@ -321,6 +337,12 @@ void dir_conf_free(struct dir_conf *lc);
 int dir_login(const struct dir_conf *lc, const char *name, size_t nlen,
     const char *pw, size_t plen, struct dir_user *lu);
 int dir_ping(const struct dir_conf *lc, char *err, size_t errlen);
+void dir_user_free(struct dir_user *lu);
+int dir_dn_norm(const char *in, char *out, size_t len);
+int dir_find_users(const struct dir_conf *lc, const char *name, int max,
+    json_t **out, char *err, size_t errlen);
+int dir_find_groups(const struct dir_conf *lc, const char *name,
+    const char *dn, int max, json_t **out, char *err, size_t errlen);
 
 
 /* api_config.c */
@@ -339,6 +361,21 @@ void api_email_ping(struct req *r);
 
 void reset_send_email(struct req *r);
 void reset_password(struct req *r);
+
+
+/* api_ldap.c */
+
+void api_ldap_users_search(struct req *r);
+void api_ldap_users_import(struct req *r);
+void api_ldap_groups_search(struct req *r);
+
+
+/* api_usergroups.c */
+
+void api_usergroups(struct req *r);
+void api_usergroup(struct req *r);
+void api_usergroups_search(struct req *r);
+long long usergroup_add(struct req *r, const char *norm, const char *name);
 
 
 /* rbac.c */

@@ -161,6 +161,7 @@ static const struct ckey  top_keys[] = {
     INT("ldap_timeout", ldap_timeout, 1, 300),
     BOOL("ldap_verify_cert", ldap_verify_cert),
     PATH("ldap_ca_file", ldap_ca_file, 4000),
+    BOOL("ldap_start_tls", ldap_start_tls),
     INT("robot_token_duration", robot_token_duration, 1, 36500),
     STR("robot_name_prefix", robot_name_prefix, 64),
     STR("email_host", email_host, 255),
@@ -177,6 +178,7 @@ static const struct ckey  top_keys[] = {
     STR("ldap_group_admin_dn", ldap_group_admin_dn, 1024),
     STR("ldap_group_membership_attribute", ldap_group_membership_attribute,
         255),
+    INT("ldap_group_search_scope", ldap_group_search_scope, 0, 2),
     SECTION("log", log_keys),
     SECTION("authd", authd_keys),
 
@@ -473,6 +475,11 @@ config_defaults(struct config *c)
         { &c->ldap_search_password, "" },
         { &c->ldap_base_dn, "" },
         { &c->ldap_ca_file, "" },
+        { &c->ldap_group_base_dn, "" },
+        { &c->ldap_group_search_filter, "" },
+        { &c->ldap_group_attribute_name, "cn" },
+        { &c->ldap_group_admin_dn, "" },
+        { &c->ldap_group_membership_attribute, "memberof" },
         { &c->robot_name_prefix, "robot$" },
         { &c->email_host, "" },
         { &c->email_username, "" },
@@ -502,6 +509,7 @@ config_defaults(struct config *c)
     c->ldap_scope = 2;
     c->ldap_timeout = 5;
     c->ldap_verify_cert = 1;
+    c->ldap_group_search_scope = 2;
     c->robot_token_duration = 30;
     c->email_port = 25;
     c->token_key_bits = 2048;
@@ -515,6 +523,88 @@ config_defaults(struct config *c)
     c->gc_workers = 4;
 
     return 0;
+}
+
+
+/*
+ * NULL if s is a valid ldap_url (ldap://host[:port][/] or ldaps://...,
+ * space separated; an IPv6 host in brackets), else why not.  Here rather
+ * than in ldap.c: the configuration fuzzer links this file alone.
+ */
+const char *
+config_ldap_urls(const char *s)
+{
+    const char  *p, *e, *c, *h;
+    size_t       len;
+    long         port;
+
+    for (p = s; *p; p = e) {
+        while (*p == ' ') {
+            p++;
+        }
+        if (*p == '\0') {
+            break;
+        }
+        e = strchr(p, ' ');
+        if (e == NULL) {
+            e = p + strlen(p);
+        }
+        len = (size_t) (e - p);
+
+        if (len > 7 && strncasecmp(p, "ldap://", 7) == 0) {
+            p += 7;
+        } else if (len > 8 && strncasecmp(p, "ldaps://", 8) == 0) {
+            p += 8;
+        } else {
+            return "must be ldap:// or ldaps:// URLs separated by spaces";
+        }
+
+        if (p == e || *p == '/' || *p == ':') {
+            return "must name a host in every URL";
+        }
+
+        for (c = p; c < e; c++) {
+            if (strchr("?#@\\\"%", *c) != NULL) {
+                return "must be ldap:// or ldaps:// URLs without user, "
+                       "query or fragment";
+            }
+        }
+
+        /* the host ends at ':' or '/' (after ']' for IPv6) */
+        h = p;
+        if (*h == '[') {
+            h = memchr(p, ']', (size_t) (e - p));
+            if (h == NULL || h == p + 1 || h >= e) {
+                return "must name a host in every URL";
+            }
+            h++;
+        }
+        while (h < e && *h != ':' && *h != '/') {
+            if (*h == '[' || *h == ']') {
+                return "must name a host in every URL";
+            }
+            h++;
+        }
+
+        if (h < e && *h == ':') {
+            port = 0;
+            for (h++; h < e && *h != '/'; h++) {
+                if (*h < '0' || *h > '9' || port > 65535) {
+                    return "must have a port of 1 to 65535 after the host";
+                }
+                port = port * 10 + (*h - '0');
+            }
+            if (port < 1 || port > 65535) {
+                return "must have a port of 1 to 65535 after the host";
+            }
+        }
+
+        if (h < e && (*h != '/' || h + 1 != e)) {
+            return "must be ldap:// or ldaps:// URLs without a DN";
+        }
+    }
+
+    return NULL;
 }
 
 
@@ -577,6 +667,16 @@ config_check(struct cparse *p)
             config_error(p, config_find(p, "database", "sslmode"),
                          "\"database.sslmode\" must be one of disable, "
                          "allow, prefer, require, verify-ca, verify-full");
+        }
+    }
+
+    {
+        const char  *why;
+
+        why = config_ldap_urls(c->ldap_url);
+        if (why != NULL) {
+            config_error(p, config_find(p, NULL, "ldap_url"),
+                         "\"ldap_url\" %s", why);
         }
     }
 

@@ -374,8 +374,13 @@ for my $c ([{ role_id => 9, member_user => { username => 'carol' } }, 400, 'role
            [{ role_id => 2, member_user => { username => 'bob' } }, 409,
             'already a member'],
            [{ role_id => 2 }, 400, 'no member_user'],
-           [{ role_id => 2, member_group => { group_name => 'g' } }, 400,
-            'groups not yet'])
+           [{ role_id => 2, member_group => { group_name => 'g' } }, 404,
+            'unknown group'],
+           [{ role_id => 2, member_group => { group_name => 'g',
+                                              group_type => 2 } }, 400,
+            'a group type other than LDAP'],
+           [{ role_id => 2, member_group => ['g'] }, 400,
+            'member_group not an object'])
 {
     is(status($d->api(POST => '/projects/alpha/members', $alice, json => $c->[0])),
        $c->[1], "add member: $c->[2] -> $c->[1]");

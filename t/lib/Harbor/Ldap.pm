@@ -11,7 +11,13 @@ package Harbor::Ldap;
 #   $l->admin_dn, $l->admin_pw  # the search DN and its password
 #   $l->add_user('carol', password => 'C4rol!pw', mail => ..., cn => ...);
 #   $l->binds('alice');         # binds as her entry seen so far
-#   $l->pause; $l->resume;      # SIGSTOP / SIGCONT
+#   $l->add_group('devs', 'alice', 'bob');  # groupOfNames under ou=groups
+#   $l->add_member('devs', 'eve'); $l->remove_member('devs', 'eve');
+#   $l->user_dn('alice'), $l->group_dn('devs'), $l->group_base
+#   $l->memberof('alice');      # her memberOf values (the overlay's)
+#   $l->mark; $l->conns_since($mark)  # [ops] of each TCP connection since
+#   $l->starttls_url            # ldap:// of a tls => 1 directory (StartTLS)
+#   $l->pause; $l->resume;      # SIGSTOP (waited for) / SIGCONT
 #   $l->stop;
 
 use strict;
@@ -78,6 +84,7 @@ include /etc/ldap/schema/nis.schema
 pidfile $dir/slapd.pid
 ${tls}modulepath /usr/lib/ldap
 moduleload back_mdb
+moduleload memberof
 loglevel stats
 database mdb
 maxsize 16777216
@@ -85,6 +92,8 @@ suffix "$BASE"
 rootdn "$ADMIN_DN"
 rootpw $ADMIN_PW
 directory $dir/db
+overlay memberof
+memberof-refint TRUE
 access to attrs=userPassword by anonymous auth by self write by * none
 access to * by * read
 EOF
@@ -93,7 +102,9 @@ EOF
     my $ldif = "dn: $BASE\nobjectClass: dcObject\nobjectClass: organization\n"
              . "o: Example\ndc: example\n\n"
              . "dn: ou=people,$BASE\nobjectClass: organizationalUnit\n"
-             . "ou: people\n\n";
+             . "ou: people\n\n"
+             . "dn: ou=groups,$BASE\nobjectClass: organizationalUnit\n"
+             . "ou: groups\n\n";
     for my $u (sort keys %USERS) {
         $ldif .= _user_ldif($u, @{$USERS{$u}});
     }
@@ -163,6 +174,10 @@ sub _make_ca {
 }
 
 sub ldaps_url { "ldaps://127.0.0.1:$_[0]{sport}" }
+sub starttls_url { "ldap://127.0.0.1:$_[0]{port}" }
+sub user_dn { "uid=$_[1],ou=people,$BASE" }
+sub group_dn { "cn=$_[1],ou=groups,$BASE" }
+sub group_base { "ou=groups,$BASE" }
 sub ca_file { "$_[0]{dir}/ca.pem" }
 sub other_ca_file { "$_[0]{dir}/other-ca.pem" }
 sub url { "ldap://127.0.0.1:$_[0]{port}" }
@@ -208,6 +223,71 @@ sub add_user {
     die "ldapadd $uid failed: $out" if $?;
 }
 
+# an LDIF change through ldapmodify over ldapi as the admin DN
+sub modify {
+    my ($self, $ldif) = @_;
+    my $file = "$self->{dir}/mod-" . ++$self->{nmod} . '.ldif';
+    open my $f, '>', $file or die "$file: $!";
+    print $f $ldif;
+    close $f;
+    my $out = _cmd('timeout', '10', 'ldapmodify', '-x', '-H', $self->{ldapi},
+                   '-D', $ADMIN_DN, '-w', $ADMIN_PW, '-f', $file);
+    die "ldapmodify failed: $out\n$ldif" if $?;
+}
+
+# a groupOfNames; the admin DN is a member too, so that taking the last
+# user out leaves the group valid
+sub add_group {
+    my ($self, $cn, @uids) = @_;
+    my @m = ($ADMIN_DN, map { $self->user_dn($_) } @uids);
+    $self->modify("dn: " . $self->group_dn($cn) . "\nchangetype: add\n"
+                  . "objectClass: groupOfNames\ncn: $cn\n"
+                  . join('', map { "member: $_\n" } @m));
+}
+
+sub add_member {
+    my ($self, $cn, $uid) = @_;
+    $self->modify("dn: " . $self->group_dn($cn) . "\nchangetype: modify\n"
+                  . "add: member\nmember: " . $self->user_dn($uid) . "\n");
+}
+
+sub remove_member {
+    my ($self, $cn, $uid) = @_;
+    $self->modify("dn: " . $self->group_dn($cn) . "\nchangetype: modify\n"
+                  . "delete: member\nmember: " . $self->user_dn($uid)
+                  . "\n");
+}
+
+# the memberOf values of uid's entry, as the overlay keeps them
+sub memberof {
+    my ($self, $uid) = @_;
+    my $out = $self->search("(uid=$uid)", 'memberOf');
+    return sort map { /^memberOf: (.*)$/i ? lc $1 : () } split /\n/, $out;
+}
+
+# a position in slapd's log, for conns_since
+sub mark { length $_[0]->log }
+
+# the operations (BIND, SRCH, UNBIND, EXT...) of each connection over TCP
+# accepted after mark, in order: [[ops of the first], ...]
+sub conns_since {
+    my ($self, $mark) = @_;
+    my $log = substr($self->log, $mark);
+    my (%tcp, %ops, %seen, @order);
+    # two passes: a worker thread may log an operation before the listener
+    # logs the connection's ACCEPT
+    for (split /\n/, $log) {
+        push @order, $1 if /conn=(\d+) fd=\d+ ACCEPT from IP=/ && !$tcp{$1}++;
+    }
+    for (split /\n/, $log) {
+        if (/conn=(\d+) op=(\d+) (BIND|SRCH|UNBIND|EXT|MOD|ADD|DEL)\b/) {
+            # an operation logs several lines: its first names it
+            push @{$ops{$1}}, $3 if $tcp{$1} && !$seen{"$1/$2"}++;
+        }
+    }
+    return [map { $ops{$_} // [] } @order];
+}
+
 # how many binds as uid's entry slapd has seen (its stats log)
 sub binds {
     my ($self, $uid) = @_;
@@ -215,7 +295,16 @@ sub binds {
     return scalar @b;
 }
 
-sub pause { kill 'STOP', $_[0]{pid} or die "SIGSTOP slapd: $!" }
+# SIGSTOP, and wait until every thread of slapd is stopped
+sub pause {
+    my ($self) = @_;
+    kill 'STOP', $self->{pid} or die "SIGSTOP slapd: $!";
+    Harbor::Authd::wait_for(10, sub {
+        open my $st, '<', "/proc/$self->{pid}/status" or return 0;
+        return grep { /^State:\s+T/ } <$st>;
+    }) or die "slapd did not stop within 10 seconds\n";
+}
+
 sub resume { kill 'CONT', $_[0]{pid} or die "SIGCONT slapd: $!" }
 
 sub log {
