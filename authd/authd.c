@@ -49,7 +49,9 @@ static void
 usage(void)
 {
     fprintf(stderr, "usage: authd [-dInRvV] [-f file]\n"
-            "       authd -G run [-d] [-f file]\n");
+            "       authd -G run [-d] [-f file]\n"
+            "       authd copy [-ckK] [-C chunk-bytes] [-s speed-kbps] "
+            "SRC DST\n");
     exit(1);
 }
 
@@ -198,6 +200,11 @@ main(int argc, char *argv[])
     gcrun = NULL;
 
     log_init(1, LOG_DAEMON);
+
+    if (argc > 1 && strcmp(argv[1], "copy") == 0) {
+        /* one replication copy from the command line, no config */
+        return repl_copy_main(argc - 1, argv + 1);
+    }
 
     while ((ch = getopt(argc, argv, "df:G:InRvV")) != -1) {
         switch (ch) {
