@@ -1436,8 +1436,50 @@ static void
 repl_cli_usage(void)
 {
     fprintf(stderr, "usage: authd copy [-ckK] [-C chunk-bytes] "
-            "[-s speed-kbps] SRC DST\n");
+            "[-s speed-kbps] SRC DST\n"
+            "       authd copy -l | -p | -D [-k] [-t harbor] URL\n");
     exit(1);
+}
+
+
+static int
+repl_cli_print(void *arg, const char *name)
+{
+    (void) arg;
+    printf("%s\n", name);
+    return 0;
+}
+
+
+/* -l, -p, -D: the other calls of repl.h on one registry */
+static int
+repl_cli_one(int mode, struct repl_cli_ref *r)
+{
+    char  err[REPL_ERR_MAX];
+    int   ret;
+
+    err[0] = '\0';
+
+    switch (mode) {
+    case 'l':
+        ret = r->repo[0] == '\0'
+              ? repl_list_repositories(&r->ep, repl_cli_print, NULL, err,
+                                       sizeof(err))
+              : repl_list_tags(&r->ep, r->repo, repl_cli_print, NULL, err,
+                               sizeof(err));
+        break;
+    case 'p':
+        ret = repl_ping(&r->ep, err, sizeof(err));
+        break;
+    default:
+        ret = repl_delete(&r->ep, r->repo, r->ref, err, sizeof(err));
+    }
+
+    if (ret != REPL_OK) {
+        fprintf(stderr, "authd copy: %s\n", err);
+    }
+
+    return ret == REPL_OK ? 0 : ret == REPL_FATAL ? 2 : 1;
 }
 
 
@@ -1450,19 +1492,26 @@ repl_copy_main(int argc, char *argv[])
     struct sigaction       sa;
     char                   err[REPL_ERR_MAX];
     const char            *name;
-    int                    ch, insecure, ret, code;
+    int                    ch, insecure, ret, code, mode, type;
 
     memset(&opts, 0, sizeof(opts));
     opts.override = 1;
     insecure = 0;
+    mode = 0;
+    type = REPL_TYPE_DOCKER_REGISTRY;
 
-    while ((ch = getopt(argc, argv, "cC:kKs:")) != -1) {
+    while ((ch = getopt(argc, argv, "cC:DkKlps:t:")) != -1) {
         switch (ch) {
         case 'c':
             opts.copy_by_chunk = 1;
             break;
         case 'C':
             opts.chunk_size = strtoll(optarg, NULL, 10);
+            break;
+        case 'D':
+        case 'l':
+        case 'p':
+            mode = ch;
             break;
         case 'k':
             insecure = 1;
@@ -1473,18 +1522,35 @@ repl_copy_main(int argc, char *argv[])
         case 's':
             opts.speed_kbps = strtoll(optarg, NULL, 10);
             break;
+        case 't':
+            type = strcmp(optarg, "harbor") == 0 ? REPL_TYPE_HARBOR
+                                                 : REPL_TYPE_DOCKER_REGISTRY;
+            break;
         default:
             repl_cli_usage();
         }
     }
 
-    if (argc - optind != 2) {
+    if (argc - optind != (mode ? 1 : 2)) {
         repl_cli_usage();
     }
 
     if (repl_init() != 0) {
         fprintf(stderr, "authd copy: libcurl could not be initialised\n");
         return 1;
+    }
+
+    if (mode) {
+        if (repl_cli_parse(argv[optind], "REPL_SRC_PASSWORD", &src) != 0) {
+            return 1;
+        }
+        src.ep.insecure = insecure;
+        src.ep.type = type;
+        code = repl_cli_one(mode, &src);
+        curl_free(src.user);
+        curl_free(src.pass);
+        curl_global_cleanup();
+        return code;
     }
 
     if (repl_cli_parse(argv[optind], "REPL_SRC_PASSWORD", &src) != 0
