@@ -619,6 +619,14 @@ repl_get_end(struct repl_xfer *x, CURLcode rc)
     status = 0;
     curl_easy_getinfo(x->get, CURLINFO_RESPONSE_CODE, &status);
 
+    if (status == 401 && repl_reauth(&job->src, &x->get_r, job->err,
+                                     job->errlen) == 0)
+    {
+        /* the source's token expired: the blob again, with a new one */
+        x->failed = 1;
+        return x->ret = REPL_REAUTH;
+    }
+
     if (status != 200) {
         x->failed = 1;
         x->get_r.status = status;
@@ -980,8 +988,10 @@ repl_blob(struct repl_job *job, struct repl_blob *b)
     }
 
     if (ret == REPL_REAUTH) {
-        ret = repl_status_error(&job->dst, "push", job->dst_repo, &r,
-                                job->err, job->errlen);
+        snprintf(job->err, job->errlen, "blob %s of %s: a fresh token was "
+                 "refused too (401) by %s or %s", b->digest, job->src_repo,
+                 job->src.host, job->dst.host);
+        ret = REPL_ERROR;
     }
 
     if (ret == REPL_OK) {

@@ -410,6 +410,33 @@ sub one {
 }
 
 {
+    # the destination goes away in the middle of a copy, and comes back:
+    # the copy fails with REPL_ERROR, and run again it sends only what
+    # had not arrived
+    my $h = Harbor::Clients::spawn_cmd(
+        [ $AUTHD, 'copy', '-s', 64, d1url('lib/oci:v1'),
+          d3url('resume/oci:v1') ], timeout => 60);
+    ok(Harbor::Clients::wait_until(sub {
+        my $l = Harbor::Clients::read_file("$h->{out}.2") // '';
+        return (() = $l =~ /\) sent in /g) >= 2;
+    }, 30), 'two blobs are in, the big one is on its way');
+    $d3->stop;
+    my $r = Harbor::Clients::reap_cmd($h);
+    is($r->{rc}, $RC{error}, 'destination gone mid-copy: REPL_ERROR')
+        or diag($r->{out});
+    my $dh = $d3->host;
+    like($r->{stdout}, qr/^error \d+\/\d+: destination unreachable: .* \Q$dh\E/,
+         'destination gone mid-copy: says so') or diag($r->{out});
+
+    $d3->start;
+    $r = copy_ok(d1url('lib/oci:v1'), d3url('resume/oci:v1'),
+                 'the same copy once the destination is back');
+    like($r->{log}, qr/1 blob\(s\) sent \(\d+ bytes\), 0 mounted, 2 already there/,
+         'it resumes: only the blob that had not arrived is sent')
+        or diag($r->{log});
+}
+
+{
     # a source that lies: the blob it serves is not the one its digest
     # names.  Nothing is committed at the destination.
     my $good = 'x' x 100000;
