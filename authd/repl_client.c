@@ -577,15 +577,42 @@ repl_challenge_parse(const char *s, struct repl_challenge *ch)
 }
 
 
-/* ?service=..&scope=..: the challenge's scope and the call's own */
+/* "<sep>name=<value escaped>" appended at url + *n */
+static int
+repl_query_add(CURL *h, char *url, size_t len, size_t *n, char *sep,
+    const char *name, const char *value)
+{
+    char  *e;
+    int    w;
+
+    e = curl_easy_escape(h, value, 0);
+    if (e == NULL) {
+        return -1;
+    }
+
+    w = snprintf(url + *n, len - *n, "%c%s=%s", *sep, name, e);
+    curl_free(e);
+
+    if (w < 0 || (size_t) w >= len - *n) {
+        return -1;
+    }
+
+    *n += (size_t) w;
+    *sep = '&';
+
+    return 0;
+}
+
+
+/* realm?service=..&scope=..: the challenge's scopes, then the call's own */
 static int
 repl_token_url(struct repl_conn *c, struct repl_challenge *ch, CURL *h,
     char *url, size_t len)
 {
-    char    *e;
-    size_t   n;
-    int      i, w;
-    char     sep;
+    const char  *s, *end;
+    char         one[AUTHD_SCOPE_MAX + 1], sep;
+    size_t       n, ol;
+    int          i, j, dup;
 
     n = (size_t) snprintf(url, len, "%s", ch->realm);
     if (n >= len) {
@@ -594,36 +621,25 @@ repl_token_url(struct repl_conn *c, struct repl_challenge *ch, CURL *h,
 
     sep = strchr(ch->realm, '?') ? '&' : '?';
 
-    if (ch->service[0] != '\0') {
-        e = curl_easy_escape(h, ch->service, 0);
-        if (e == NULL) {
-            return -1;
-        }
-        w = snprintf(url + n, len - n, "%cservice=%s", sep, e);
-        curl_free(e);
-        if (w < 0 || (size_t) w >= len - n) {
-            return -1;
-        }
-        n += (size_t) w;
-        sep = '&';
+    if (ch->service[0] != '\0'
+        && repl_query_add(h, url, len, &n, &sep, "service", ch->service) != 0)
+    {
+        return -1;
     }
 
-    /* the challenge's scopes (space-separated), then the call's own */
+    /* i == -1: the challenge's, space-separated; then one each */
     for (i = -1; i < c->nscopes; i++) {
-        const char  *s, *end;
-        char         one[AUTHD_SCOPE_MAX + 1];
-        size_t       ol;
-        int          j, dup;
-
         for (s = i < 0 ? ch->scope : c->scopes[i]; *s != '\0'; s = end) {
             while (*s == ' ') {
                 s++;
             }
+
             end = i < 0 ? s + strcspn(s, " ") : s + strlen(s);
             ol = (size_t) (end - s);
             if (ol == 0 || ol > AUTHD_SCOPE_MAX) {
                 continue;
             }
+
             memcpy(one, s, ol);
             one[ol] = '\0';
 
@@ -631,21 +647,12 @@ repl_token_url(struct repl_conn *c, struct repl_challenge *ch, CURL *h,
             for (j = 0; i < 0 && j < c->nscopes; j++) {
                 dup |= strcmp(c->scopes[j], one) == 0;
             }
-            if (dup) {
-                continue;
-            }
 
-            e = curl_easy_escape(h, one, 0);
-            if (e == NULL) {
+            if (!dup
+                && repl_query_add(h, url, len, &n, &sep, "scope", one) != 0)
+            {
                 return -1;
             }
-            w = snprintf(url + n, len - n, "%cscope=%s", sep, e);
-            curl_free(e);
-            if (w < 0 || (size_t) w >= len - n) {
-                return -1;
-            }
-            n += (size_t) w;
-            sep = '&';
         }
     }
 

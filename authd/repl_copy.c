@@ -324,6 +324,14 @@ repl_fetch(struct repl_job *job, const char *ref, int depth)
     ctlen = hb_media_type_len((const unsigned char *) man->ctype,
                               strlen(man->ctype));
 
+    if (hb_manifest_type((const unsigned char *) man->ctype, ctlen)
+        == HB_MT_UNKNOWN)
+    {
+        /* none, or a generic one (application/json): the document's own */
+        man->ctype[0] = '\0';
+        ctlen = 0;
+    }
+
     if (hb_manifest_parse(man->body, man->len, man->ctype, ctlen, &man->m,
                           perr, sizeof(perr)) != 0)
     {
@@ -333,7 +341,6 @@ repl_fetch(struct repl_job *job, const char *ref, int depth)
     }
 
     if (man->ctype[0] == '\0') {
-        /* no Content-Type: the document's own */
         snprintf(man->ctype, sizeof(man->ctype), "%s", man->m.media_type);
     }
 
@@ -842,9 +849,10 @@ repl_stream(struct repl_job *job, struct repl_blob *b, const char *upload)
          * so that a source's refusal never opens anything more */
         if (!started && (x.used > 0 || x.get_done)) {
             started = 1;
-            if (repl_put_start(&x) != REPL_OK) {
+            ret = repl_put_start(&x);
+            if (ret != REPL_OK) {
                 x.failed = 1;
-                x.ret = REPL_ERROR;
+                x.ret = ret;
                 break;
             }
         }
@@ -1496,7 +1504,9 @@ repl_cli_one(int mode, struct repl_cli_ref *r)
 int
 repl_copy_main(int argc, char *argv[])
 {
-    static const char  *names[] = { "ok", "error", "fatal", "stopped" };
+    static const char  *names[] = { "stopped", "fatal", "error", "ok",
+                                    "skipped" };
+    static const int    codes[] = { 3, 2, 1, 0, 4 };
     struct repl_cli_ref  src, dst;
     struct repl_copy_opts  opts;
     struct sigaction       sa;
@@ -1583,27 +1593,13 @@ repl_copy_main(int argc, char *argv[])
     ret = repl_copy(&src.ep, src.repo, src.ref, &dst.ep, dst.repo, dst.ref,
                     &opts, &repl_cli_progress, err, sizeof(err));
 
-    switch (ret) {
-    case REPL_OK:
-        name = names[0];
-        code = 0;
-        break;
-    case REPL_SKIPPED:
-        name = "skipped";
-        code = 4;
-        break;
-    case REPL_FATAL:
-        name = names[2];
-        code = 2;
-        break;
-    case REPL_STOPPED:
-        name = names[3];
-        code = 3;
-        break;
-    default:
-        name = names[1];
-        code = 1;
+    /* REPL_STOPPED -3 .. REPL_SKIPPED 1 */
+    if (ret < REPL_STOPPED || ret > REPL_SKIPPED) {
+        ret = REPL_ERROR;
     }
+
+    name = names[ret + 3];
+    code = codes[ret + 3];
 
     printf("%s %lld/%lld%s%s\n", name,
            (long long) repl_cli_progress.bytes_done,
