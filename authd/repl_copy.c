@@ -1336,7 +1336,9 @@ repl_delete(const struct repl_endpoint *ep, const char *repo,
  * authd copy: one repl_copy from the command line, for operators and
  * tests.  SRC and DST are http[s]://[user[:password]@]host[:port]/repo
  * [:tag|@digest]; REPL_SRC_PASSWORD and REPL_DST_PASSWORD, when set, give
- * the passwords instead (so that they are not in argv).
+ * the passwords instead (so that they are not in argv), REPL_SRC_BEARER
+ * and REPL_DST_BEARER a bearer token to use as it is, REPL_SRC_CA and
+ * REPL_DST_CA a file of CA certificates to trust.
  */
 
 
@@ -1366,12 +1368,40 @@ struct repl_cli_ref {
     char                  ref[HB_DIGEST_MAX + 1];
     char                 *user;
     char                 *pass;
+    char                 *ca;
 };
 
 
-static int
-repl_cli_parse(const char *arg, const char *penv, struct repl_cli_ref *r)
+/* a CA file for ca_pem: at most 1 MiB of PEM */
+static char *
+repl_cli_file(const char *path)
 {
+    FILE    *f;
+    char    *buf;
+    size_t   n;
+
+    f = fopen(path, "r");
+    buf = f != NULL ? malloc(1024 * 1024 + 1) : NULL;
+    if (buf == NULL) {
+        if (f != NULL) {
+            fclose(f);
+        }
+        fprintf(stderr, "authd copy: cannot read %s\n", path);
+        return NULL;
+    }
+
+    n = fread(buf, 1, 1024 * 1024, f);
+    fclose(f);
+    buf[n] = '\0';
+
+    return buf;
+}
+
+
+static int
+repl_cli_parse(const char *arg, const char *side, struct repl_cli_ref *r)
+{
+    char         penv[32];
     CURLU       *u;
     char        *scheme, *host, *port, *path, *p, *at, *colon;
     const char  *env;
@@ -1435,6 +1465,7 @@ repl_cli_parse(const char *arg, const char *penv, struct repl_cli_ref *r)
         return -1;
     }
 
+    snprintf(penv, sizeof(penv), "REPL_%s_PASSWORD", side);
     env = getenv(penv);
     if (env != NULL) {
         curl_free(r->pass);
@@ -1445,6 +1476,19 @@ repl_cli_parse(const char *arg, const char *penv, struct repl_cli_ref *r)
     r->ep.url = r->url;
     r->ep.username = r->user;
     r->ep.password = env != NULL ? env : r->pass;
+
+    snprintf(penv, sizeof(penv), "REPL_%s_BEARER", side);
+    r->ep.bearer = getenv(penv);
+
+    snprintf(penv, sizeof(penv), "REPL_%s_CA", side);
+    env = getenv(penv);
+    if (env != NULL) {
+        r->ca = repl_cli_file(env);
+        if (r->ca == NULL) {
+            return -1;
+        }
+        r->ep.ca_pem = r->ca;
+    }
 
     return 0;
 }
@@ -1561,7 +1605,7 @@ repl_copy_main(int argc, char *argv[])
     }
 
     if (mode) {
-        if (repl_cli_parse(argv[optind], "REPL_SRC_PASSWORD", &src) != 0) {
+        if (repl_cli_parse(argv[optind], "SRC", &src) != 0) {
             return 1;
         }
         src.ep.insecure = insecure;
@@ -1569,12 +1613,13 @@ repl_copy_main(int argc, char *argv[])
         code = repl_cli_one(mode, &src);
         curl_free(src.user);
         curl_free(src.pass);
+        free(src.ca);
         curl_global_cleanup();
         return code;
     }
 
-    if (repl_cli_parse(argv[optind], "REPL_SRC_PASSWORD", &src) != 0
-        || repl_cli_parse(argv[optind + 1], "REPL_DST_PASSWORD", &dst) != 0)
+    if (repl_cli_parse(argv[optind], "SRC", &src) != 0
+        || repl_cli_parse(argv[optind + 1], "DST", &dst) != 0)
     {
         return 1;
     }
@@ -1611,6 +1656,8 @@ repl_copy_main(int argc, char *argv[])
     curl_free(src.pass);
     curl_free(dst.user);
     curl_free(dst.pass);
+    free(src.ca);
+    free(dst.ca);
     curl_global_cleanup();
 
     return code;

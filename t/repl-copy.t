@@ -58,16 +58,33 @@ sub distribution {
     my ($name, %o) = @_;
     my $d = Harbor::Clients::Distribution->new(root => "$dir/$name/data",
                                                dir => "$dir/$name");
-    return $d->start unless $o{htpasswd};
-
-    # Basic auth: docker-registry answers /v2/ with 401 from the start
-    my $r = Harbor::Clients::run_cmd(['htpasswd', '-Bbc', "$dir/$name/users",
-                                      @{ $o{htpasswd} }]);
-    die $r->{out} unless $r->{ok};
+    return $d->start unless $o{htpasswd} || $o{tls};
 
     open my $fh, '>>', $d->config or die "config: $!";
-    print $fh "auth:\n  htpasswd:\n    realm: repl-test\n"
-            . "    path: $dir/$name/users\n";
+
+    if ($o{htpasswd}) {
+        # Basic auth: docker-registry answers /v2/ with 401 from the start
+        my $r = Harbor::Clients::run_cmd(['htpasswd', '-Bbc',
+                                          "$dir/$name/users",
+                                          @{ $o{htpasswd} }]);
+        die $r->{out} unless $r->{ok};
+        print $fh "auth:\n  htpasswd:\n    realm: repl-test\n"
+                . "    path: $dir/$name/users\n";
+    }
+
+    if ($o{tls}) {
+        # a self-signed certificate for 127.0.0.1; http: is the config's
+        # last section
+        my $r = Harbor::Clients::run_cmd(['openssl', 'req', '-x509',
+            '-newkey', 'rsa:2048', '-nodes', '-days', '1',
+            '-keyout', "$dir/$name/key.pem", '-out', "$dir/$name/cert.pem",
+            '-subj', '/CN=127.0.0.1',
+            '-addext', 'subjectAltName=IP:127.0.0.1']);
+        die $r->{out} unless $r->{ok};
+        print $fh "  tls:\n    certificate: $dir/$name/cert.pem\n"
+                . "    key: $dir/$name/key.pem\n";
+    }
+
     close $fh;
 
     my $pid = fork();
@@ -82,9 +99,11 @@ sub distribution {
     }
     $d->{pid} = $pid;
 
+    my $ua = HTTP::Tiny->new(timeout => 5, verify_SSL => 0);
+    my $base = ($o{tls} ? 'https' : 'http') . '://' . $d->host;
     Harbor::Clients::wait_until(sub {
-        Harbor::Clients::http_get($d->url . '/v2/')->{status} == 401
-    }, 20) or die "docker-registry (htpasswd) did not start:\n" . $d->log;
+        $ua->get("$base/v2/")->{status} == ($o{htpasswd} ? 401 : 200)
+    }, 20) or die "docker-registry ($name) did not start:\n" . $d->log;
 
     return $d;
 }
@@ -92,6 +111,7 @@ sub distribution {
 my $d1 = distribution('d1');                            # anonymous
 my $d2 = distribution('d2', htpasswd => ['repl', $PW]); # Basic auth
 my $d3 = distribution('d3');                            # anonymous
+my $d4 = distribution('d4', tls => 1);                  # https
 
 $s->create_user('repl', password => $HPW);
 $s->create_project('lib');
@@ -304,6 +324,43 @@ for my $k (qw(docker index)) {
         'http://' . $d3->host . '/v2/s/sha512/manifests/v1',
         { headers => { Accept => MT_OCI_MANIFEST } });
     is($g->{content}, $m, 'the manifest arrived byte for byte');
+}
+
+
+###############################################################################
+# TLS, and a bearer handed in (what the local instance uses)
+
+{
+    my $h4 = $d4->host;
+    my $r = copy(d1url('lib/oci:v1'), "https://$h4/tls/oci:v1");
+    is($r->{rc}, $RC{fatal}, 'https with an unknown CA: REPL_FATAL')
+        or diag($r->{all});
+    like($r->{result}, qr/destination unreachable: its TLS certificate is not trusted .* to \Q$h4\E/,
+         'https with an unknown CA: says what to do') or diag($r->{all});
+
+    copy_ok(d1url('lib/oci:v1'), "https://$h4/tls/oci:v1",
+            'https, the CA given (ca_pem)',
+            env => { REPL_DST_CA => "$dir/d4/cert.pem" });
+    copy_ok(d1url('lib/oci:v1'), "https://$h4/tls/oci:v2",
+            'https, insecure', opts => ['-k']);
+    pulled_same('oci', "$h4/tls/oci:v1", 'the copy over https');
+}
+
+{
+    my $tok = $s->bearer(user => 'repl', pass => $HPW,
+                         scope => 'repository:lib/docker:pull');
+    my $r = copy_ok("http://$host/lib/docker:v1", d3url('bearer/docker:v1'),
+                    'a bearer handed in', env => { REPL_SRC_BEARER => $tok });
+    pulled_same('docker', $d3->host . '/bearer/docker:v1',
+                'the copy with a bearer handed in');
+
+    $r = copy("http://$host/lib/index:v1", d3url('bearer/index:v1'),
+              env => { REPL_SRC_BEARER => $tok });
+    is($r->{rc}, $RC{fatal}, 'a bearer for another repository: REPL_FATAL')
+        or diag($r->{all});
+    like($r->{result}, qr/source refused the pull of manifest v1 of lib\/index: .* on \Q$host\E \(401 /,
+         'a bearer for another repository: says so') or diag($r->{all});
+    ok(index($r->{all}, $tok) < 0, 'the bearer is not in the output');
 }
 
 
@@ -523,6 +580,7 @@ sub one {
 $d1->stop;
 $d2->stop;
 $d3->stop;
+$d4->stop;
 $s->t->check_alerts;
 
 done_testing;
