@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
@@ -43,6 +44,7 @@
 #define REPL_CHUNK_DEFAULT   (10 * 1024 * 1024)
 #define REPL_CHUNK_MIN       (64 * 1024)
 #define REPL_REAUTH          2           /* a blob's transfer got a 401 */
+#define REPL_PIECE           16384       /* libcurl's usual write */
 
 #define REPL_ACCEPT                                                        \
     "Accept: " HB_MT_OCI_INDEX_S ", " HB_MT_OCI_MANIFEST_S ", "            \
@@ -103,6 +105,8 @@ struct repl_xfer {
     int64_t             received;        /* from the source */
     int64_t             handed;          /* to the destination */
     int64_t             req_end;         /* handed stops there this request */
+    int64_t             rate;            /* bytes/s, 0: unlimited */
+    struct timespec     t0;              /* when the GET started */
     int                 get_paused;
     int                 put_paused;
     int                 get_done;
@@ -393,6 +397,32 @@ repl_verify(struct repl_xfer *x)
 }
 
 
+/*
+ * How many more bytes speed_kbps lets the GET take now: what the rate
+ * allows since the GET started, plus a tenth of a second's worth, less
+ * what came.  libcurl's own limit lets the first megabyte or so through
+ * at once, far too fast for small blobs; this one holds from the start.
+ */
+static int64_t
+repl_allowance(struct repl_xfer *x)
+{
+    struct timespec  now;
+    double           el;
+    int64_t          burst;
+
+    if (x->rate == 0) {
+        return INT64_MAX;
+    }
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    el = (double) (now.tv_sec - x->t0.tv_sec)
+         + (double) (now.tv_nsec - x->t0.tv_nsec) / 1e9;
+    burst = x->rate / 10 > REPL_PIECE ? x->rate / 10 : REPL_PIECE;
+
+    return (int64_t) (el * (double) x->rate) + burst - x->received;
+}
+
+
 static size_t
 repl_ring_write(char *p, size_t size, size_t n, void *arg)
 {
@@ -434,6 +464,11 @@ repl_ring_write(char *p, size_t size, size_t n, void *arg)
         x->failed = 1;
         x->ret = REPL_ERROR;
         return 0;
+    }
+
+    if ((int64_t) len > repl_allowance(x)) {
+        x->get_paused = 1;
+        return CURL_WRITEFUNC_PAUSE;
     }
 
     if (x->cap - x->used < len) {
@@ -804,10 +839,10 @@ repl_stream(struct repl_job *job, struct repl_blob *b, const char *upload)
     curl_easy_setopt(x.get, CURLOPT_FOLLOWLOCATION, 1L);
     curl_easy_setopt(x.get, CURLOPT_MAXREDIRS, 3L);
     if (job->opts != NULL && job->opts->speed_kbps > 0) {
-        curl_easy_setopt(x.get, CURLOPT_MAX_RECV_SPEED_LARGE,
-                         (curl_off_t) job->opts->speed_kbps * 1024);
+        x.rate = job->opts->speed_kbps * 1024;
     }
 
+    clock_gettime(CLOCK_MONOTONIC, &x.t0);
     curl_multi_add_handle(x.multi, x.get);
 
     done = 0;
@@ -857,7 +892,9 @@ repl_stream(struct repl_job *job, struct repl_blob *b, const char *upload)
             }
         }
 
-        if (x.get_paused && x.cap - x.used >= x.cap / 2) {
+        if (x.get_paused && x.cap - x.used >= x.cap / 2
+            && repl_allowance(&x) >= REPL_PIECE)
+        {
             x.get_paused = 0;
             curl_easy_pause(x.get, CURLPAUSE_CONT);
         }
@@ -867,7 +904,8 @@ repl_stream(struct repl_job *job, struct repl_blob *b, const char *upload)
             curl_easy_pause(x.put, CURLPAUSE_CONT);
         }
 
-        curl_multi_poll(x.multi, NULL, 0, 100, NULL);
+        /* a throttled GET is looked at every 10 ms */
+        curl_multi_poll(x.multi, NULL, 0, x.rate ? 10 : 100, NULL);
     }
 
     if (x.failed) {

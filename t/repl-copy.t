@@ -25,6 +25,7 @@ use lib "$FindBin::Bin/lib";
 
 use Test::More;
 use Digest::SHA ();
+use MIME::Base64 ();
 use HTTP::Tiny;
 use IO::Socket::INET;
 use POSIX qw(WNOHANG);
@@ -166,6 +167,49 @@ sub hburl { "http://repl\@$host/$_[0]" }
 my %D2ENV = (REPL_DST_PASSWORD => $PW);
 my %HBENV_DST = (REPL_DST_PASSWORD => $HPW);
 my %HBENV_SRC = (REPL_SRC_PASSWORD => $HPW);
+
+
+###############################################################################
+# a registry of our own making: one process, one connection at a time
+
+# fake_registry(sub { my ($method, $path, \%headers) = @_;
+#                     return ($status, $extra_header_lines, $body) })
+#   -> ($port, $pid)
+sub fake_registry {
+    my ($handler) = @_;
+
+    my $srv = IO::Socket::INET->new(Listen => 8, LocalAddr => '127.0.0.1',
+                                    LocalPort => 0, ReuseAddr => 1)
+        or die "listen: $!";
+    my $port = $srv->sockport;
+
+    my $pid = fork();
+    die "fork: $!" unless defined $pid;
+
+    if ($pid == 0) {
+        while (my $cl = $srv->accept) {
+            my ($req, %h) = ('');
+            while (my $line = <$cl>) {
+                last if $line =~ /^\r?\n$/;
+                $req .= $line;
+                $h{lc $1} = $2 if $line =~ /^([^:]+):\s*(.*?)\r?$/;
+            }
+            my ($method, $path) = $req =~ /^(\S+) (\S+)/;
+            my ($st, $extra, $body) = $handler->($method // '', $path // '',
+                                                 \%h, $port);
+            print $cl "HTTP/1.1 $st X\r\n$extra"
+                . 'Content-Length: ' . length($body) . "\r\n"
+                . "Connection: close\r\n\r\n"
+                . ($method eq 'HEAD' ? '' : $body);
+            close $cl;
+        }
+        POSIX::_exit(0);
+    }
+
+    close $srv;
+
+    return ($port, $pid);
+}
 
 
 ###############################################################################
@@ -447,6 +491,19 @@ sub one {
 }
 
 {
+    # speed_kbps holds from the first byte: 309,416 bytes at 60 KiB/s
+    my $t0 = time;
+    my $r = copy_ok(d1url('lib/oci:v1'), d3url('throttle/oci:v1'),
+                    'a copy held to 60 KiB/s', opts => ['-s', 60]);
+    my $took = time - $t0;
+    my ($total) = $r->{result} =~ m{/(\d+)};
+    my $want = $total / (60 * 1024);
+    ok($took >= 0.8 * $want && $took <= 1.5 * $want,
+       sprintf('%d bytes at 60 KiB/s took %.2f s (%.2f s expected)',
+               $total, $took, $want));
+}
+
+{
     # the stop flag: a copy held to 64 KB/s, stopped by SIGTERM once the
     # first blob is in
     my $h = Harbor::Clients::spawn_cmd(
@@ -494,6 +551,72 @@ sub one {
 }
 
 {
+    # a registry with its own token service whose tokens are good for two
+    # requests: the challenge is followed with Basic credentials, and an
+    # expired token is replaced, also in the middle of a blob's stream
+    my $layer = Harbor::Test::random_bytes(300000);
+    my $ld = 'sha256:' . Digest::SHA::sha256_hex($layer);
+    my $cfg = '{"architecture":"amd64","os":"linux"}';
+    my $cd = 'sha256:' . Digest::SHA::sha256_hex($cfg);
+    my $m = '{"schemaVersion":2,"mediaType":"' . MT_OCI_MANIFEST . '",'
+          . '"config":{"mediaType":"' . MT_OCI_CONFIG . '","digest":"' . $cd
+          . '","size":' . length($cfg) . '},"layers":[{"mediaType":"'
+          . MT_OCI_LAYER . '","digest":"' . $ld . '","size":300000}]}';
+    my %files = ('/v2/tok/img/manifests/v1' => $m,
+                 "/v2/tok/img/blobs/$cd" => $cfg,
+                 "/v2/tok/img/blobs/$ld" => $layer);
+    my $basic = 'Basic ' . MIME::Base64::encode_base64("tok:$HPW", '');
+    my $issued = "$dir/tokens-issued";
+    my ($n, $uses) = (0, 0);
+
+    my ($port, $pid) = fake_registry(sub {
+        my ($method, $path, $h, $port) = @_;
+        if ($path =~ m{^/token\?service=fake&scope=repository%3Atok%2Fimg%3Apull}) {
+            return (401, '', '') unless ($h->{authorization} // '') eq $basic;
+            $n++;
+            $uses = 0;
+            Harbor::Clients::write_file($issued, $n);
+            return (200, "Content-Type: application/json\r\n",
+                    qq({"token":"T$n"}));
+        }
+        if (($h->{authorization} // '') ne "Bearer T$n" || ++$uses > 2) {
+            return (401, 'WWW-Authenticate: Bearer realm="http://127.0.0.1:'
+                    . $port . '/token",service="fake",'
+                    . "scope=\"repository:tok/img:pull\"\r\n", '');
+        }
+        my $body = $files{$path};
+        return defined $body ? (200, 'Content-Type: '
+            . ($path =~ /manifests/ ? MT_OCI_MANIFEST
+                                    : 'application/octet-stream') . "\r\n",
+            $body) : (404, '', '');
+    });
+
+    my $r = copy("http://tok\@127.0.0.1:$port/tok/img:v1",
+                 d3url('tok/img:v1'), env => \%HBENV_SRC);
+    my $bad = copy("http://tok\@127.0.0.1:$port/tok/img:v1",
+                   d3url('tok/bad:v1'),
+                   env => { REPL_SRC_PASSWORD => 'no' . $HPW });
+    kill 'TERM', $pid;
+    waitpid($pid, 0);
+
+    is($r->{rc}, 0, 'token service: the copy succeeds') or diag($r->{all});
+    my $tokens = Harbor::Clients::read_file($issued) // 0;
+    ok($tokens >= 2, "token service: expired tokens were replaced "
+       . "($tokens issued)");
+    my $g = HTTP::Tiny->new(timeout => 10)->get(
+        'http://' . $d3->host . "/v2/tok/img/blobs/$ld");
+    ok($g->{status} == 200 && $g->{content} eq $layer,
+       'token service: the layer arrived whole');
+    no_secret($r, 'token service');
+
+    is($bad->{rc}, $RC{fatal}, 'token service, wrong password: REPL_FATAL')
+        or diag($bad->{all});
+    like($bad->{result}, qr/source refused the credentials of user tok: token service at 127\.0\.0\.1:$port answered 401/,
+         'token service, wrong password: says so') or diag($bad->{all});
+    no_secret($bad, 'token service, wrong password');
+}
+
+{
     # a source that lies: the blob it serves is not the one its digest
     # names.  Nothing is committed at the destination.
     my $good = 'x' x 100000;
@@ -514,43 +637,20 @@ sub one {
                  "/v2/liar/img/blobs/$cd" => $cfg,
                  "/v2/liar/img/blobs/$bd" => $evil);
 
-    my $srv = IO::Socket::INET->new(Listen => 8, LocalAddr => '127.0.0.1',
-                                    LocalPort => 0, ReuseAddr => 1)
-        or die "listen: $!";
-    my $port = $srv->sockport;
-    my $pid = fork();
-    die "fork: $!" unless defined $pid;
-    if ($pid == 0) {
-        while (my $cl = $srv->accept) {
-            my $req = '';
-            while (my $line = <$cl>) {
-                $req .= $line;
-                last if $line =~ /^\r?\n$/;
-            }
-            my ($method, $path) = $req =~ /^(\S+) (\S+)/;
-            my $body = defined $path ? $files{$path} : undef;
-            my $ct = $path && $path =~ /manifests/ ? MT_OCI_MANIFEST
-                   : 'application/octet-stream';
-            my $link = $path eq '/v2/_catalog?n=1000'
-                ? "Link: </v2/_catalog?last=b%2Fc&n=1000>; rel=\"next\"\r\n"
-                : $path eq '/v2/a/tags/list?n=1000'
-                ? "Link: <http://127.0.0.1:1/v2/a/tags/list?last=t1&n=1000>;"
-                  . " rel=\"next\"\r\n"
-                : '';
-            if (defined $body) {
-                print $cl "HTTP/1.1 200 OK\r\nContent-Type: $ct\r\n$link"
-                    . "Content-Length: " . length($body) . "\r\n"
-                    . "Connection: close\r\n\r\n"
-                    . ($method eq 'HEAD' ? '' : $body);
-            } else {
-                print $cl "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n"
-                    . "Connection: close\r\n\r\n";
-            }
-            close $cl;
-        }
-        POSIX::_exit(0);
-    }
-    close $srv;
+    my ($port, $pid) = fake_registry(sub {
+        my ($method, $path) = @_;
+        my $body = $files{$path};
+        return (404, '', '') unless defined $body;
+        my $ct = $path =~ /manifests/ ? MT_OCI_MANIFEST
+               : 'application/octet-stream';
+        my $link = $path eq '/v2/_catalog?n=1000'
+            ? "Link: </v2/_catalog?last=b%2Fc&n=1000>; rel=\"next\"\r\n"
+            : $path eq '/v2/a/tags/list?n=1000'
+            ? "Link: <http://127.0.0.1:1/v2/a/tags/list?last=t1&n=1000>;"
+              . " rel=\"next\"\r\n"
+            : '';
+        return (200, "Content-Type: $ct\r\n$link", $body);
+    });
 
     # Link headers followed (an absolute one on this registry only)
     my $l = one(['-l'], "http://127.0.0.1:$port/");
