@@ -751,11 +751,6 @@ repl_put_end(struct repl_xfer *x, CURLcode rc, int *done)
             return x->ret = REPL_FATAL;
         }
 
-        if (x->handed == x->b->size && x->verified != 1) {
-            /* the closing PUT waits for the source's last byte */
-            return REPL_OK;
-        }
-
         ret = repl_put_start(x);
         if (ret != REPL_OK) {
             x->failed = 1;
@@ -877,6 +872,15 @@ repl_stream(struct repl_job *job, struct repl_blob *b, const char *upload)
         }
 
         if (x.failed || done) {
+            break;
+        }
+
+        if (started && x.put == NULL) {
+            /* never: every end of a request starts the next or ends */
+            snprintf(job->err, job->errlen, "the upload of blob %s "
+                     "stalled", b->digest);
+            x.failed = 1;
+            x.ret = REPL_ERROR;
             break;
         }
 
