@@ -152,6 +152,16 @@ sub copy_ok {
     return $r;
 }
 
+# the bytes of an OCI manifest: a config (its bytes) and one layer
+sub oci_manifest {
+    my ($config, $layer, $size) = @_;
+    return '{"schemaVersion":2,"mediaType":"' . MT_OCI_MANIFEST . '",'
+         . '"config":{"mediaType":"' . MT_OCI_CONFIG . '","digest":"'
+         . 'sha256:' . Digest::SHA::sha256_hex($config) . '","size":'
+         . length($config) . '},"layers":[{"mediaType":"' . MT_OCI_LAYER
+         . '","digest":"' . $layer . '","size":' . $size . '}]}';
+}
+
 sub sent_lines { scalar(() = $_[0]{log} =~ /\) sent in /g) }
 
 sub skopeo_ok {
@@ -348,10 +358,7 @@ for my $k (qw(docker index)) {
             headers => ['Content-Type' => 'application/octet-stream']);
         $ok &&= $r->{status} == 201;
     }
-    my $m = '{"schemaVersion":2,"mediaType":"' . MT_OCI_MANIFEST . '",'
-          . '"config":{"mediaType":"' . MT_OCI_CONFIG . '","digest":"' . $cd
-          . '","size":' . length($config) . '},"layers":[{"mediaType":"'
-          . MT_OCI_LAYER . '","digest":"' . $ld . '","size":70000}]}';
+    my $m = oci_manifest($config, $ld, 70000);
     my $r = $s->v2(PUT => '/v2/lib/sha512/manifests/v1', token => $tok,
                    body => $m, headers => ['Content-Type' => MT_OCI_MANIFEST]);
     ok($ok && $r->{status} == 201, 'an image with a sha512 layer, pushed')
@@ -558,10 +565,7 @@ sub one {
     my $ld = 'sha256:' . Digest::SHA::sha256_hex($layer);
     my $cfg = '{"architecture":"amd64","os":"linux"}';
     my $cd = 'sha256:' . Digest::SHA::sha256_hex($cfg);
-    my $m = '{"schemaVersion":2,"mediaType":"' . MT_OCI_MANIFEST . '",'
-          . '"config":{"mediaType":"' . MT_OCI_CONFIG . '","digest":"' . $cd
-          . '","size":' . length($cfg) . '},"layers":[{"mediaType":"'
-          . MT_OCI_LAYER . '","digest":"' . $ld . '","size":300000}]}';
+    my $m = oci_manifest($cfg, $ld, 300000);
     my %files = ('/v2/tok/img/manifests/v1' => $m,
                  "/v2/tok/img/blobs/$cd" => $cfg,
                  "/v2/tok/img/blobs/$ld" => $layer);
@@ -624,10 +628,7 @@ sub one {
     my $bd = 'sha256:' . Digest::SHA::sha256_hex($good);
     my $cfg = '{"architecture":"amd64","os":"linux"}';
     my $cd = 'sha256:' . Digest::SHA::sha256_hex($cfg);
-    my $m = '{"schemaVersion":2,"mediaType":"' . MT_OCI_MANIFEST . '",'
-          . '"config":{"mediaType":"' . MT_OCI_CONFIG . '","digest":"' . $cd
-          . '","size":' . length($cfg) . '},"layers":[{"mediaType":"'
-          . MT_OCI_LAYER . '","digest":"' . $bd . '","size":100000}]}';
+    my $m = oci_manifest($cfg, $bd, 100000);
     my %files = ("/v2/" => '{}', "/v2/liar/img/manifests/v1" => $m,
                  '/v2/_catalog?n=1000' => '{"repositories":["a","b/c"]}',
                  '/v2/_catalog?last=b%2Fc&n=1000' => '{"repositories":["d"]}',
