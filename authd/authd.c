@@ -50,7 +50,9 @@ usage(void)
 {
     fprintf(stderr, "usage: authd [-dInRvV] [-f file]\n"
             "       authd -G run [-d] [-f file]\n"
-            "       authd cert [-d dir] [-r] name|address ...\n");
+            "       authd cert [-d dir] [-r] name|address ...\n"
+            "       authd copy [-ckK] [-C chunk-bytes] [-s speed-kbps] "
+            "SRC DST\n");
     exit(1);
 }
 
@@ -203,6 +205,11 @@ main(int argc, char *argv[])
     /* subcommands: tools for the operator, no configuration */
     if (argc > 1 && strcmp(argv[1], "cert") == 0) {
         return tls_cert_main(argc - 1, argv + 1);
+    }
+
+    if (argc > 1 && strcmp(argv[1], "copy") == 0) {
+        /* one replication copy from the command line */
+        return repl_copy_main(argc - 1, argv + 1);
     }
 
     while ((ch = getopt(argc, argv, "df:G:InRvV")) != -1) {

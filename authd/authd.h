@@ -935,4 +935,7 @@ void api_gc_log(struct req *r);
 extern volatile int  authd_quit;
 extern int           authd_debug;       /* -d: in the foreground */
 
+/* repl_copy.c: `authd copy SRC DST` (docs/replication-copy.md) */
+int repl_copy_main(int argc, char *argv[]);
+
 #endif /* AUTHD_H */
