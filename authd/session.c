@@ -168,7 +168,8 @@ session_authenticate(struct req *r)
     snprintf(idle, sizeof(idle), "%d", SESSION_IDLE);
     snprintf(max, sizeof(max), "%d", SESSION_MAX);
 
-    res = db_execv(r->db, "SELECT u.user_id, u.username, u.sysadmin_flag,"
+    res = db_execv(r->db, "SELECT u.user_id, u.username,"
+                   " u.sysadmin_flag OR s.dir_admin,"
                    " s.csrf, s.last_seen < now() - interval '60 seconds'"
                    " FROM sessions s JOIN users u ON u.user_id = s.user_id"
                    " WHERE s.id_hash = $1 AND" SESSION_VALID,
@@ -382,11 +383,14 @@ session_login(struct req *r)
         log_warnx("expired sessions not removed");
     }
 
+    /* an admin through the directory's group stays one for the session */
     if (db_cmd(r->db, "INSERT INTO sessions (id_hash, user_id, csrf, pw_fp,"
-               " client_ip) SELECT $1, user_id, $2,"
-               " encode(sha256(convert_to(password, 'UTF8')), 'hex'), $4"
+               " client_ip, dir_admin) SELECT $1, user_id, $2,"
+               " encode(sha256(convert_to(password, 'UTF8')), 'hex'), $4,"
+               " $5::boolean AND NOT sysadmin_flag"
                " FROM users WHERE user_id = $3 AND NOT deleted",
-               4, hash, csrf, uid, http_client_ip(r)) != 1)
+               5, hash, csrf, uid, http_client_ip(r),
+               r->user.sysadmin ? "t" : "f") != 1)
     {
         sodium_memzero(sid, sizeof(sid));
         http_db_error(r);

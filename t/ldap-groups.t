@@ -238,10 +238,32 @@ is(actions(\@bob), 'pull,push', 'bob may push anywhere');
 is($pg->psql("SELECT sysadmin_flag FROM users WHERE username = 'bob'"), 'f',
    'for his logins only: the database flag stays off');
 
+# the UI's session of a directory admin is an admin's too
+sub session_of {
+    my ($user, $pass) = @_;
+    my $r = $d->request(POST => '/c/login',
+        headers => { 'Content-Type' => 'application/x-www-form-urlencoded' },
+        body => "principal=$user&password=" . Harbor::Authd::uri_escape($pass));
+    my ($sid) = ($r->{headers}{'set-cookie'} // '') =~ /(?:^|, )sid=([^;]*)/;
+    return $sid;
+}
+sub with_session {
+    my ($sid, $path) = @_;
+    return $d->request(GET => "/api/v2.0$path",
+                       headers => { Cookie => "sid=$sid" })->{status};
+}
+my $bob_sid = session_of(@bob);
+ok($bob_sid, 'bob logs in to the UI');
+is(with_session($bob_sid, '/configurations'), 200,
+   'his session is a system admin\'s (ldap_group_admin_dn)');
+is(with_session(session_of(@eve), '/configurations'), 403, 'eve\'s is not');
+
 $l->remove_member('admins', 'bob');
 ok(Harbor::Authd::wait_for($TTL + 10, sub {
     $d->api(GET => '/configurations', \@bob)->{status} == 403 }),
    'out of the admin group: no longer an admin after the cache lifetime');
+is(with_session(session_of(@bob), '/configurations'), 403,
+   'and a new session of his is not an admin\'s');
 
 # ------------------------------------------------ the group goes
 
