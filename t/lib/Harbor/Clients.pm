@@ -446,12 +446,19 @@ sub layouts_same {
 
 
 # A process that is there and not a zombie (one not reaped yet holds no
-# socket and runs nothing).
+# socket and runs nothing).  Every thread counts: a process killed while
+# a thread of it waits in the kernel (an fsync) shows its first thread as
+# a zombie, but keeps its descriptors until that thread is out too.
 sub pid_alive {
     my ($pid) = @_;
-    open my $fh, '<', "/proc/$pid/stat" or return 0;
-    my $st = <$fh> // '';
-    return $st !~ /^\d+ \(.*\) [ZX] /s;
+    my @tasks = glob("/proc/$pid/task/*");
+    @tasks = ("/proc/$pid") unless @tasks;
+    for my $t (@tasks) {
+        open my $fh, '<', "$t/stat" or next;
+        my $st = <$fh> // '';
+        return 1 if $st =~ /^\d+ \(.*\) [^ZX] /s;
+    }
+    return 0;
 }
 
 
