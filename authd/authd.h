@@ -7,6 +7,8 @@
 #ifndef AUTHD_H
 #define AUTHD_H
 
+#include <sys/types.h>
+
 #include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -19,6 +21,7 @@
 
 #include "harbor_grammar.h"
 #include "harbor_jwt.h"
+#include "repl.h"
 
 
 #define AUTHD_VERSION        "0.1.0"
@@ -122,6 +125,11 @@ struct config {
     int     gc_window;                  /* seconds: younger blobs stay */
     int     gc_upload_age;              /* seconds: older uploads go */
     int     gc_workers;                 /* default sweep threads */
+    char   *secret_key;                 /* key file of sealed secrets */
+
+    /* "replication:" */
+    int     repl_max_parallel;          /* tasks copying at once */
+    int     repl_retry_delay;           /* seconds before a first retry */
 };
 
 extern struct config  *conf;
@@ -216,6 +224,15 @@ extern struct token_key  token_key;
 int keys_load(const char *keypath, const char *certpath, int bits,
     struct token_key *tk);
 void keys_free(struct token_key *tk);
+int keys_write(const char *path, mode_t mode, BIO *data);
+
+
+/* secret.c: secrets sealed at rest (libsodium secretbox) */
+
+int secret_load(const char *path);
+char *secret_seal(const char *plain);
+char *secret_open(const char *sealed);
+void secret_free(char *s);
 
 
 /* auth.c */
@@ -822,6 +839,32 @@ void api_gc_schedule(struct req *r);
 void api_gc_list(struct req *r);
 void api_gc_one(struct req *r);
 void api_gc_log(struct req *r);
+
+
+/* api_registries.c: the remote ends of replication */
+
+struct remote {
+    long long   id;
+    char        name[256];
+    char        url[1025];
+    char        username[256];
+    char       *password;               /* opened: a secret, never logged */
+    char       *ca_pem;
+    int         type;                   /* REPL_TYPE_* */
+    int         insecure;
+};
+
+int remote_type(const char *s);
+int remote_load(struct dbc *db, long long id, struct remote *rm, char *err,
+    size_t errlen);
+void remote_endpoint(const struct remote *rm, struct repl_endpoint *ep);
+void remote_free(struct remote *rm);
+void api_registries(struct req *r);
+void api_registry(struct req *r);
+void api_registry_ping(struct req *r);
+void api_registry_info(struct req *r);
+void api_repl_adapters(struct req *r);
+void api_repl_adapterinfos(struct req *r);
 
 
 /* authd.c */

@@ -97,6 +97,16 @@ static const struct route  routes[] = {
     { M_GET | M_PUT,    "/api/v2.0/system/gc/*",           api_gc_one },
     { M_GET,            "/api/v2.0/system/gc/*/log",       api_gc_log },
 
+    { M_GET | M_POST,   "/api/v2.0/registries",            api_registries },
+    { M_POST,           "/api/v2.0/registries/ping",   api_registry_ping },
+    { M_GET | M_PUT | M_DELETE,
+                        "/api/v2.0/registries/*",          api_registry },
+    { M_GET,            "/api/v2.0/registries/*/info", api_registry_info },
+    { M_GET,            "/api/v2.0/replication/adapters",
+                                                         api_repl_adapters },
+    { M_GET,            "/api/v2.0/replication/adapterinfos",
+                                                     api_repl_adapterinfos },
+
     { M_POST,           "/c/login",                        session_login },
     { M_GET,            "/c/log_out",                      session_logout },
 };

@@ -34,7 +34,7 @@
 
 struct token_key  token_key;
 
-static int keys_write(const char *path, mode_t mode, BIO *data);
+
 static EVP_PKEY *keys_generate(int bits);
 static X509 *keys_certificate(EVP_PKEY *key);
 
@@ -52,7 +52,8 @@ keys_ssl_error(const char *what)
 }
 
 
-static int
+/* path written whole or not at all: a temporary file, fsync, rename */
+int
 keys_write(const char *path, mode_t mode, BIO *data)
 {
     char    tmp[4096], dir[4096];
