@@ -101,6 +101,39 @@ reg_json(PGresult *res, int i)
 }
 
 
+/*
+ * A registry as a policy shows it: the stored one, or for id 0 this
+ * instance ("Local", as Harbor calls it).  NULL if there is none.
+ */
+json_t *
+remote_json(struct dbc *db, long long id)
+{
+    PGresult   *res;
+    json_t     *j;
+    char        ids[32];
+
+    if (id == 0) {
+        return json_pack("{s:I, s:s, s:s, s:s, s:s, s:b, s:s}",
+                         "id", (json_int_t) 0, "name", "Local",
+                         "url", repl_local_url(), "type", "harbor",
+                         "description", "this instance", "insecure", 0,
+                         "status", "healthy");
+    }
+
+    snprintf(ids, sizeof(ids), "%lld", id);
+    res = db_execv(db, "SELECT " REG_COLS " FROM replication_registry"
+                   " WHERE id = $1::integer", 1, ids);
+    if (res == NULL) {
+        return NULL;
+    }
+
+    j = PQntuples(res) == 1 ? reg_json(res, 0) : NULL;
+    PQclear(res);
+
+    return j;
+}
+
+
 /* scheme://host[:port] and nothing after but one '/', which goes */
 static int
 reg_url_ok(struct req *r, const char *url, char **out)

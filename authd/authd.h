@@ -594,6 +594,8 @@ int store_tags(const char *name, store_link_cb fn, void *arg);
 int registry_init(void);
 void registry_cleanup(void);
 int registry_enabled(void);
+char *registry_token(const char *user, const char *name,
+    const char *actions);
 int registry_delete(const char *user, const char *name, const char *ref,
     char *err, size_t errlen);
 int registry_delete_untagged(const char *user, const char *name,
@@ -835,6 +837,7 @@ int gc_untagged(struct gc *g);
 /* api_gc.c */
 
 int gc_start(void);
+int cron_match(const char *cron, const struct tm *tm);
 void api_gc_schedule(struct req *r);
 void api_gc_list(struct req *r);
 void api_gc_one(struct req *r);
@@ -865,6 +868,36 @@ void api_registry_ping(struct req *r);
 void api_registry_info(struct req *r);
 void api_repl_adapters(struct req *r);
 void api_repl_adapterinfos(struct req *r);
+json_t *remote_json(struct dbc *db, long long id);
+
+
+/* api_replication.c: policies, executions, tasks */
+
+void api_repl_policies(struct req *r);
+void api_repl_policy(struct req *r);
+void api_repl_executions(struct req *r);
+void api_repl_execution(struct req *r);
+void api_repl_tasks(struct req *r);
+void api_repl_task_log(struct req *r);
+
+
+/* repl_jobs.c: replication's runner, triggers, globs, cron */
+
+int repl_glob_valid(const char *pat);
+int repl_glob_match(const char *pat, const char *s);
+int repl_cron_valid(const char *cron);
+int repl_dest_repo(const char *repo, const char *ns, int count, char *out,
+    size_t len, char *err, size_t errlen);
+const char *repl_local_url(void);
+long long repl_execution_new(struct dbc *db, long long policy_id,
+    const char *trigger);
+int repl_execution_stop(struct dbc *db, long long id);
+int repl_task_progress(long long task_id, int64_t *done, int64_t *total);
+int repl_journal_event(struct dbc *db, int push, const char *repo,
+    const char *tag, const char *digest);
+void repl_jobs_wake(void);
+int repl_jobs_start(void);
+void repl_jobs_stop(void);
 
 
 /* authd.c */

@@ -58,7 +58,8 @@ registry_enabled(void)
 }
 
 
-static char *
+/* a token of authd's own for one repository (replication uses it too) */
+char *
 registry_token(const char *user, const char *name, const char *actions)
 {
     json_t        *claims, *acts;

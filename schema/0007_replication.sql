@@ -10,8 +10,10 @@
 --   per tag (or, for a deletion, per deleted reference).  A task that is
 --   Pending waits for a worker from next_try on; attempts counts tries.
 -- replication_event: the journal's pushes and deletes that event-based
---   policies must replicate, kept until a run took them, so that events
---   that come while the destination is down are replayed.
+--   policies must replicate, written in the journal's own transaction and
+--   kept until the task that carries one succeeded: one that failed is
+--   offered again from next_try on, so that events that come while the
+--   destination is down are replayed when it is back.
 CREATE TABLE replication_registry (
     id               serial PRIMARY KEY,
     name             varchar(255) NOT NULL UNIQUE,
@@ -83,6 +85,7 @@ CREATE TABLE replication_task (
     next_try        timestamptz NOT NULL DEFAULT now(),
     bytes_done      bigint NOT NULL DEFAULT 0,
     bytes_total     bigint NOT NULL DEFAULT 0,
+    error           text NOT NULL DEFAULT '',
     log             text NOT NULL DEFAULT '',
     start_time      timestamptz,
     end_time        timestamptz
@@ -99,6 +102,10 @@ CREATE TABLE replication_event (
     operation       varchar(16) NOT NULL,
     repository      varchar(255) NOT NULL,
     reference       varchar(255) NOT NULL,
+    task_id         integer REFERENCES replication_task (id)
+                        ON DELETE SET NULL,
+    attempts        integer NOT NULL DEFAULT 0,
+    next_try        timestamptz NOT NULL DEFAULT now(),
     creation_time   timestamptz NOT NULL DEFAULT now()
 );
 
