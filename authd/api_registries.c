@@ -760,7 +760,6 @@ api_registry_ping(struct req *r)
 
 done:
 
-    (void) have;
     remote_free(&rm);
     json_decref(body);
 }

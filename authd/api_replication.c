@@ -948,10 +948,9 @@ static json_t *
 task_json(PGresult *res, int i)
 {
     const char  *src_ref, *dst_ref;
-    json_t      *j;
     int64_t      done, total;
     long long    id;
-    char         src[600], dst[600];
+    char         src[600], dst[600], job[32];
 
     id = db_ll(res, i, 0);
     done = db_ll(res, i, 11);
@@ -969,7 +968,9 @@ task_json(PGresult *res, int i)
     snprintf(dst, sizeof(dst), "%s%s%s", db_s(res, i, 6),
              strchr(dst_ref, ':') != NULL ? "@" : ":", dst_ref);
 
-    j = json_pack("{s:I, s:I, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:s,"
+    snprintf(job, sizeof(job), "repl-%lld", id);
+
+    return json_pack("{s:I, s:I, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:s,"
                   " s:I, s:I, s:I}",
                   "id", (json_int_t) id,
                   "execution_id", (json_int_t) db_ll(res, i, 1),
@@ -980,15 +981,10 @@ task_json(PGresult *res, int i)
                   "status", db_s(res, i, 8),
                   "start_time", db_json_s(res, i, 9),
                   "end_time", db_json_s(res, i, 10),
-                  "job_id", "",
+                  "job_id", job,
                   "bytes_done", (json_int_t) done,
                   "bytes_total", (json_int_t) total,
                   "attempts", (json_int_t) db_ll(res, i, 13));
-    if (j != NULL) {
-        json_object_set_new(j, "job_id", json_sprintf("repl-%lld", id));
-    }
-
-    return j;
 }
 
 

@@ -33,6 +33,8 @@ my $d = Harbor::Authd->start(conf => {
     'authd.journal'          => "$dir/events.log",
     'authd.registry_storage' => "$dir/store",
     'authd.registry_url'     => 'http://127.0.0.1:9',
+    'replication.retry_delay' => 1,
+    'replication.max_parallel' => 2,
 });
 my $admin = $d->admin;
 my $T = JSON::PP::true;
@@ -319,6 +321,26 @@ is($d->api(GET => '/replication/executions/999', $admin)->{status}, 404,
    'an unknown execution: 404');
 is($d->api(GET => '/replication/executions/999/tasks', $admin)->{status},
    404, 'its tasks: 404');
+
+# an error a retry may cure is tried three times, with a backoff: here
+# the registry's secret does not open (sealed under another key)
+psql("UPDATE replication_registry SET access_secret = 'AAAA' || repeat('B', 60)"
+     . " WHERE id = $rid");
+$d->api(PUT => "/replication/policies/$pid", $admin, json => {
+    dest_namespace_replace_count => -1,
+    filters => [ { type => 'name', value => 'other/x' } ] });
+my (undef, $rx) = run_policy($pid);
+$e = wait_done($rx);
+is($e->{status}, 'Failed', 'a run whose errors persist fails');
+my $rtask = $d->api(GET => "/replication/executions/$rx/tasks", $admin)
+    ->{json}[0];
+is($rtask->{attempts}, 3, 'after three tries');
+$log = $d->api(GET => "/replication/executions/$rx/tasks/$rtask->{id}/log",
+               $admin)->{body};
+is(scalar(() = $log =~ /will retry/g), 2, 'two retries in the log');
+like($log, qr/does not open with this authd's secret key: set it again/,
+     'and the reason, in words a person can act on');
+psql("UPDATE replication_registry SET access_secret = '' WHERE id = $rid");
 
 # --------------------------------------------------------------- stop
 
