@@ -79,8 +79,10 @@ remote_type(const char *s)
 
 
 static json_t *
-reg_json(PGresult *res, int i)
+reg_json(struct dbc *db, PGresult *res, int i)
 {
+    (void) db;
+
     return json_pack("{s:I, s:s, s:s, s:s, s:s, s:b, s:s,"
                      " s:{s:s, s:s, s:s}, s:s, s:o, s:o}",
                      "id", (json_int_t) db_ll(res, i, 0),
@@ -127,7 +129,7 @@ remote_json(struct dbc *db, long long id)
         return NULL;
     }
 
-    j = PQntuples(res) == 1 ? reg_json(res, 0) : NULL;
+    j = PQntuples(res) == 1 ? reg_json(NULL, res, 0) : NULL;
     PQclear(res);
 
     return j;
@@ -246,8 +248,9 @@ reg_parse(struct req *r, json_t *body, struct reg_body *b)
 }
 
 
-static long long
-reg_id(struct req *r, const char *s)
+/* the id of a path segment, 0 with a 404 sent when it is not one */
+long long
+repl_path_id(struct req *r, const char *s, const char *what)
 {
     char       *e;
     long long   id;
@@ -257,7 +260,7 @@ reg_id(struct req *r, const char *s)
     if (errno != 0 || *e != '\0' || id < 1 || s[0] == '\0'
         || id > 2147483647)
     {
-        http_error(r, 404, "registry %.32s not found", s);
+        http_error(r, 404, "%s %.32s not found", what, s);
         return 0;
     }
 
@@ -265,8 +268,15 @@ reg_id(struct req *r, const char *s)
 }
 
 
-static void
-reg_list(struct req *r)
+/*
+ * A list of one of replication's tables, paginated: q (the fields f),
+ * Harbor's older name= (fuzzy), sort (the keys k, by id otherwise), each
+ * row made by row().
+ */
+void
+repl_list(struct req *r, const char *table, const char *cols,
+    const struct qfield *f, size_t nf, const struct qsort *k, size_t nk,
+    json_t *(*row)(struct dbc *db, PGresult *res, int i))
 {
     struct qitem   items[Q_ITEMS_MAX];
     struct qsql    s;
@@ -285,7 +295,6 @@ reg_list(struct req *r)
 
     q_init(&s, r);
 
-    /* Harbor's older "name" argument: a fuzzy match */
     name = http_arg(r, "name");
     if (name != NULL) {
         like = q_like(r, name);
@@ -295,19 +304,20 @@ reg_list(struct req *r)
         }
     }
 
-    if (q_where(&s, items, n, reg_fields, nitems(reg_fields)) != 0) {
+    if (q_where(&s, items, n, f, nf) != 0) {
         return;
     }
 
-    order = q_order(r, http_arg(r, "sort"), reg_sort, nitems(reg_sort),
-                    "id");
-    if (order == NULL) {
+    order = q_order(r, http_arg(r, "sort"), k, nk, "id");
+    if (order == NULL
+        || (order = req_printf(r, "%s, id", order)) == NULL)
+    {
         return;
     }
-    order = req_printf(r, "%s, id", order);
 
-    if (q_list(r, &s, "SELECT count(*) FROM replication_registry WHERE true",
-               "SELECT " REG_COLS " FROM replication_registry WHERE true",
+    if (q_list(r, &s, req_printf(r, "SELECT count(*) FROM %s WHERE true",
+                                 table),
+               req_printf(r, "SELECT %s FROM %s WHERE true", cols, table),
                order, page, page_size, &res) != 0)
     {
         return;
@@ -315,7 +325,7 @@ reg_list(struct req *r)
 
     list = json_array();
     for (i = 0; i < PQntuples(res); i++) {
-        json_array_append_new(list, reg_json(res, i));
+        json_array_append_new(list, row(r->db, res, i));
     }
     PQclear(res);
 
@@ -412,7 +422,8 @@ api_registries(struct req *r)
     if (r->method == M_POST) {
         reg_create(r);
     } else {
-        reg_list(r);
+        repl_list(r, "replication_registry", REG_COLS, reg_fields,
+                  nitems(reg_fields), reg_sort, nitems(reg_sort), reg_json);
     }
 }
 
@@ -547,7 +558,7 @@ api_registry(struct req *r)
     char        ids[32];
     long long   id;
 
-    if (http_need_sysadmin(r) != 0 || (id = reg_id(r, r->seg[3])) == 0
+    if (http_need_sysadmin(r) != 0 || (id = repl_path_id(r, r->seg[3], "registry")) == 0
         || http_db(r) == NULL)
     {
         return;
@@ -577,7 +588,7 @@ api_registry(struct req *r)
         return;
     }
 
-    http_json(r, 200, reg_json(res, 0));
+    http_json(r, 200, reg_json(NULL, res, 0));
     PQclear(res);
 }
 
@@ -796,7 +807,7 @@ api_registry_info(struct req *r)
     char        ids[32];
     long long   id;
 
-    if (http_need_sysadmin(r) != 0 || (id = reg_id(r, r->seg[3])) == 0
+    if (http_need_sysadmin(r) != 0 || (id = repl_path_id(r, r->seg[3], "registry")) == 0
         || http_db(r) == NULL)
     {
         return;

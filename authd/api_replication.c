@@ -84,25 +84,6 @@ static const struct qsort  pol_sort[] = {
 };
 
 
-static long long
-repl_id(struct req *r, const char *s, const char *what)
-{
-    char       *e;
-    long long   id;
-
-    errno = 0;
-    id = strtoll(s, &e, 10);
-    if (errno != 0 || *e != '\0' || id < 1 || s[0] == '\0'
-        || id > 2147483647)
-    {
-        http_error(r, 404, "%s %.32s not found", what, s);
-        return 0;
-    }
-
-    return id;
-}
-
-
 static json_t *
 pol_json(struct dbc *db, PGresult *res, int i)
 {
@@ -532,63 +513,6 @@ pol_create(struct req *r)
 }
 
 
-static void
-pol_list(struct req *r)
-{
-    struct qitem   items[Q_ITEMS_MAX];
-    struct qsql    s;
-    PGresult      *res;
-    const char    *order, *name;
-    json_t        *list;
-    long           page, page_size;
-    int            n, i, p;
-    char          *like;
-
-    if (http_page(r, &page, &page_size) != 0
-        || q_parse(r, http_arg(r, "q"), items, &n) != 0)
-    {
-        return;
-    }
-
-    q_init(&s, r);
-
-    name = http_arg(r, "name");
-    if (name != NULL) {
-        like = q_like(r, name);
-        p = like != NULL ? q_param(&s, like) : -1;
-        if (p < 0 || q_add(&s, "name ILIKE $%d", p) != 0) {
-            return;
-        }
-    }
-
-    if (q_where(&s, items, n, pol_fields, nitems(pol_fields)) != 0) {
-        return;
-    }
-
-    order = q_order(r, http_arg(r, "sort"), pol_sort, nitems(pol_sort),
-                    "id");
-    if (order == NULL) {
-        return;
-    }
-    order = req_printf(r, "%s, id", order);
-
-    if (q_list(r, &s, "SELECT count(*) FROM replication_policy WHERE true",
-               "SELECT " POL_COLS " FROM replication_policy WHERE true",
-               order, page, page_size, &res) != 0)
-    {
-        return;
-    }
-
-    list = json_array();
-    for (i = 0; i < PQntuples(res); i++) {
-        json_array_append_new(list, pol_json(r->db, res, i));
-    }
-    PQclear(res);
-
-    http_json(r, 200, list);
-}
-
-
 /* GET, POST /replication/policies */
 void
 api_repl_policies(struct req *r)
@@ -600,7 +524,8 @@ api_repl_policies(struct req *r)
     if (r->method == M_POST) {
         pol_create(r);
     } else {
-        pol_list(r);
+        repl_list(r, "replication_policy", POL_COLS, pol_fields,
+                  nitems(pol_fields), pol_sort, nitems(pol_sort), pol_json);
     }
 }
 
@@ -654,7 +579,7 @@ api_repl_policy(struct req *r)
     long long   id, n;
 
     if (http_need_sysadmin(r) != 0
-        || (id = repl_id(r, r->seg[4], "replication policy")) == 0
+        || (id = repl_path_id(r, r->seg[4], "replication policy")) == 0
         || http_db(r) == NULL)
     {
         return;
@@ -885,7 +810,7 @@ exec_find(struct req *r, PGresult **out)
     char        ids[32];
     long long   id;
 
-    if ((id = repl_id(r, r->seg[4], "replication execution")) == 0) {
+    if ((id = repl_path_id(r, r->seg[4], "replication execution")) == 0) {
         return 0;
     }
 
@@ -1046,11 +971,11 @@ api_repl_task_log(struct req *r)
 {
     PGresult   *res;
     long long   id, tid;
-    char        ids[32], tids[32];
+    char        ids[32], tids[32], *live;
 
     if (http_need_sysadmin(r) != 0 || http_db(r) == NULL
         || (id = exec_find(r, NULL)) == 0
-        || (tid = repl_id(r, r->seg[6], "replication task")) == 0)
+        || (tid = repl_path_id(r, r->seg[6], "replication task")) == 0)
     {
         return;
     }
@@ -1059,7 +984,7 @@ api_repl_task_log(struct req *r)
     snprintf(tids, sizeof(tids), "%lld", tid);
 
     /* the task through its execution: another execution's is not here */
-    res = db_execv(r->db, "SELECT log FROM replication_task"
+    res = db_execv(r->db, "SELECT log, status FROM replication_task"
                    " WHERE id = $1::integer AND execution_id = $2::integer",
                    2, tids, ids);
     if (res == NULL) {
@@ -1072,7 +997,12 @@ api_repl_task_log(struct req *r)
         return;
     }
 
+    /* a task copying now: its earlier tries, then this one's lines */
+    live = strcmp(db_s(res, 0, 1), "InProgress") == 0 ? repl_task_log(tid)
+                                                      : NULL;
     http_text(r, 200, "text/plain; charset=utf-8",
-              req_strdup(r, db_s(res, 0, 0)));
+              req_printf(r, "%s%s", db_s(res, 0, 0),
+                         live != NULL ? live : ""));
+    free(live);
     PQclear(res);
 }

@@ -869,6 +869,10 @@ void api_registry_info(struct req *r);
 void api_repl_adapters(struct req *r);
 void api_repl_adapterinfos(struct req *r);
 json_t *remote_json(struct dbc *db, long long id);
+long long repl_path_id(struct req *r, const char *s, const char *what);
+void repl_list(struct req *r, const char *table, const char *cols,
+    const struct qfield *f, size_t nf, const struct qsort *k, size_t nk,
+    json_t *(*row)(struct dbc *db, PGresult *res, int i));
 
 
 /* api_replication.c: policies, executions, tasks */
@@ -893,6 +897,7 @@ long long repl_execution_new(struct dbc *db, long long policy_id,
     const char *trigger);
 int repl_execution_stop(struct dbc *db, long long id);
 int repl_task_progress(long long task_id, int64_t *done, int64_t *total);
+char *repl_task_log(long long task_id);
 int repl_journal_event(struct dbc *db, int push, const char *repo,
     const char *tag, const char *digest);
 void repl_jobs_wake(void);

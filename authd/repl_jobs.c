@@ -662,6 +662,27 @@ repl_task_progress(long long task_id, int64_t *done, int64_t *total)
 }
 
 
+/* the log lines of a task copying now, malloc'ed; NULL if it is not */
+char *
+repl_task_log(long long task_id)
+{
+    char  *log;
+    int    i;
+
+    log = NULL;
+    pthread_mutex_lock(&repl_mtx);
+    for (i = 0; i < repl_nworkers; i++) {
+        if (repl_slots[i].task_id == task_id) {
+            log = strdup(repl_slots[i].log != NULL ? repl_slots[i].log : "");
+            break;
+        }
+    }
+    pthread_mutex_unlock(&repl_mtx);
+
+    return log;
+}
+
+
 /*
  * The journal's push or delete, in the journal's transaction: one row
  * per event-based policy whose source is this instance (deletes only
@@ -1253,6 +1274,25 @@ enum_take(int me, long long exec_id)
 }
 
 
+/* until something new (repl_jobs_wake) or a second has passed */
+static void
+repl_wait(unsigned long gen)
+{
+    struct timespec  ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += 1;
+
+    pthread_mutex_lock(&repl_mtx);
+    while (!repl_quit && gen == repl_gen
+           && pthread_cond_timedwait(&repl_cond, &repl_mtx, &ts) == 0)
+    {
+        /* woken for nothing new: wait on */
+    }
+    pthread_mutex_unlock(&repl_mtx);
+}
+
+
 static int
 work_once(int me)
 {
@@ -1306,7 +1346,6 @@ work_once(int me)
 static void *
 repl_worker(void *arg)
 {
-    struct timespec  ts;
     unsigned long    gen;
     int              me = (int) (long) arg;
 
@@ -1323,15 +1362,7 @@ repl_worker(void *arg)
             continue;
         }
 
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_sec += 1;
-        pthread_mutex_lock(&repl_mtx);
-        while (!repl_quit && gen == repl_gen
-               && pthread_cond_timedwait(&repl_cond, &repl_mtx, &ts) == 0)
-        {
-            /* woken for nothing new: wait on */
-        }
-        pthread_mutex_unlock(&repl_mtx);
+        repl_wait(gen);
     }
 
     pthread_mutex_lock(&repl_mtx);
@@ -1543,7 +1574,6 @@ static void *
 repl_scheduler(void *arg)
 {
     struct dbc       *db;
-    struct timespec   ts;
     unsigned long     gen;
 
     (void) arg;
@@ -1565,15 +1595,7 @@ repl_scheduler(void *arg)
             db_put(db);
         }
 
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_sec += 1;
-        pthread_mutex_lock(&repl_mtx);
-        while (!repl_quit && gen == repl_gen
-               && pthread_cond_timedwait(&repl_cond, &repl_mtx, &ts) == 0)
-        {
-            /* again */
-        }
-        pthread_mutex_unlock(&repl_mtx);
+        repl_wait(gen);
     }
 
     return NULL;
