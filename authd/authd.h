@@ -595,7 +595,7 @@ int registry_init(void);
 void registry_cleanup(void);
 int registry_enabled(void);
 char *registry_token(const char *user, const char *name,
-    const char *actions);
+    const char *actions, int ttl);
 int registry_delete(const char *user, const char *name, const char *ref,
     char *err, size_t errlen);
 int registry_delete_untagged(const char *user, const char *name,

@@ -43,6 +43,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <sodium.h>
+
 #include "authd.h"
 
 
@@ -52,6 +54,8 @@
 #define REPL_LOG_MAX        (256 * 1024)
 #define REPL_WORKERS_MAX    64
 #define REPL_USER           "replication"
+#define REPL_TOKEN_TTL      (6 * 3600)  /* the local end's token: one try
+                                           of one copy, however slow */
 
 struct slot {
     long long             task_id;
@@ -1040,7 +1044,7 @@ local_endpoint(struct repl_endpoint *ep, const char *repo,
     const char *actions, char **tok)
 {
     memset(ep, 0, sizeof(*ep));
-    *tok = registry_token(REPL_USER, repo, actions);
+    *tok = registry_token(REPL_USER, repo, actions, REPL_TOKEN_TTL);
     if (*tok == NULL) {
         return -1;
     }
@@ -1132,9 +1136,8 @@ task_run(struct dbc *db, struct slot *s, struct task *t, char *err,
     }
 
     remote_free(&rm);
-    if (tok != NULL) {
-        free(tok);
-    }
+    sodium_memzero(tok, strlen(tok));
+    free(tok);
 
     return rc;
 }
