@@ -34,7 +34,6 @@
 
 struct token_key  token_key;
 
-
 static EVP_PKEY *keys_generate(int bits);
 static X509 *keys_certificate(EVP_PKEY *key);
 

@@ -271,6 +271,24 @@ for my $c ([0, 'mirror/library/tools/cli'], [1, 'mirror/tools/cli']) {
     is($t->[0]{dst_resource}, "$c->[1]:1.0", "replace count $c->[0]");
 }
 
+# doublestar: ** crosses '/', * and ? do not, [!x] classes
+for my $c (
+    [ '**/{app,cli}', '[!2].?', ['library/app:1.0', 'library/tools/cli:1.0'] ],
+    [ '*/app', '*', ['library/app:1.0', 'library/app:2.0', 'library/app:dev-1'] ],
+    [ '*', '*', [] ],
+    [ 'library/*/cli', '1.?', ['library/tools/cli:1.0'] ],
+) {
+    $d->api(PUT => "/replication/policies/$pid", $admin, json => {
+        dest_namespace_replace_count => 0,
+        filters => [ { type => 'name', value => $c->[0] },
+                     { type => 'tag', value => $c->[1] } ] });
+    my (undef, $x) = run_policy($pid);
+    wait_done($x);
+    my $t = $d->api(GET => "/replication/executions/$x/tasks", $admin)->{json};
+    is_deeply([sort map { $_->{src_resource} } @$t], $c->[2],
+              "name $c->[0], tag $c->[1]");
+}
+
 # a count larger than the path: that task fails, and says why
 $d->api(PUT => "/replication/policies/$pid", $admin, json => {
     dest_namespace_replace_count => 2,
@@ -308,7 +326,7 @@ is(err($r), 'PRECONDITION', 'PRECONDITION');
 
 # lists
 $r = $d->api(GET => "/replication/executions?policy_id=$pid", $admin);
-is($r->{headers}{'x-total-count'}, 4, 'executions of one policy');
+is($r->{headers}{'x-total-count'}, 8, 'executions of one policy');
 ok(!grep({ $_->{policy_id} != $pid } @{$r->{json}}), 'only its own');
 is($r->{json}[0]{id}, $x2, 'newest first');
 $r = $d->api(GET => "/replication/executions?policy_id=$pid&page_size=1",
