@@ -53,6 +53,8 @@
 #define REPL_EVENT_MAX_WAIT 600         /* seconds between offers, at most */
 #define REPL_LOG_MAX        (256 * 1024)
 #define REPL_WORKERS_MAX    64
+#define REPL_IDLE_WAIT      30          /* seconds an idle worker sleeps
+                                           unless woken */
 #define REPL_USER           "replication"
 #define REPL_TOKEN_TTL      (6 * 3600)  /* the local end's token: one try
                                            of one copy, however slow */
@@ -1277,14 +1279,14 @@ enum_take(int me, long long exec_id)
 }
 
 
-/* until something new (repl_jobs_wake) or a second has passed */
+/* until something new (repl_jobs_wake) or secs have passed */
 static void
-repl_wait(unsigned long gen)
+repl_wait(unsigned long gen, int secs)
 {
     struct timespec  ts;
 
     clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += 1;
+    ts.tv_sec += secs;
 
     pthread_mutex_lock(&repl_mtx);
     while (!repl_quit && gen == repl_gen
@@ -1365,7 +1367,7 @@ repl_worker(void *arg)
             continue;
         }
 
-        repl_wait(gen);
+        repl_wait(gen, REPL_IDLE_WAIT);
     }
 
     pthread_mutex_lock(&repl_mtx);
@@ -1573,6 +1575,29 @@ sched_events(struct dbc *db)
 }
 
 
+/*
+ * Idle workers sleep; the scheduler wakes them when a task's retry has
+ * come or a run waits to be listed (new work wakes them at once).
+ */
+static void
+sched_due(struct dbc *db)
+{
+    PGresult  *res;
+    int        due;
+
+    res = db_execv(db, "SELECT EXISTS (SELECT 1 FROM replication_task"
+                   " WHERE status = 'Pending' AND next_try <= now())"
+                   " OR EXISTS (SELECT 1 FROM replication_execution"
+                   " WHERE status = 'InProgress' AND NOT enumerated)", 0);
+    due = res != NULL && PQntuples(res) == 1 && db_b(res, 0, 0);
+    PQclear(res);
+
+    if (due) {
+        repl_jobs_wake();
+    }
+}
+
+
 static void *
 repl_scheduler(void *arg)
 {
@@ -1582,6 +1607,16 @@ repl_scheduler(void *arg)
     (void) arg;
 
     for ( ;; ) {
+        /* cron every second: a policy made now fires this minute */
+        db = db_get();
+        if (db != NULL) {
+            sched_cron(db, time(NULL));
+            sched_events(db);
+            sched_due(db);
+            db_put(db);
+        }
+
+        /* its own wakes (sched_due) must not cut its second short */
         pthread_mutex_lock(&repl_mtx);
         if (repl_quit) {
             pthread_mutex_unlock(&repl_mtx);
@@ -1590,15 +1625,7 @@ repl_scheduler(void *arg)
         gen = repl_gen;
         pthread_mutex_unlock(&repl_mtx);
 
-        /* cron every second: a policy made now fires this minute */
-        db = db_get();
-        if (db != NULL) {
-            sched_cron(db, time(NULL));
-            sched_events(db);
-            db_put(db);
-        }
-
-        repl_wait(gen);
+        repl_wait(gen, 1);
     }
 
     return NULL;
