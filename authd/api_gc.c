@@ -144,7 +144,7 @@ cron_field(const char *f, int v, int lo, int hi)
 
 
 /* 1 if the minute of tm matches, 0 if not, -1 if cron is not valid */
-static int
+int
 cron_match(const char *cron, const struct tm *tm)
 {
     char  f[6][128];

@@ -298,6 +298,14 @@ main(int argc, char *argv[])
 
     log_info("token signing key %s", token_key.kid);
 
+    if (secret_load(conf->secret_key) != 0) {
+        fatalx("cannot load or create the secret key %s", conf->secret_key);
+    }
+
+    if (repl_init() != 0) {
+        fatalx("the replication client could not be initialised");
+    }
+
     if (reindex) {
         /* once, from the command line: no socket, no journal */
         authd_drop_privileges();

@@ -22,6 +22,7 @@
 
 #include "harbor_grammar.h"
 #include "harbor_jwt.h"
+#include "repl.h"
 
 
 #define AUTHD_VERSION        "0.1.0"
@@ -138,6 +139,11 @@ struct config {
     int     gc_window;                  /* seconds: younger blobs stay */
     int     gc_upload_age;              /* seconds: older uploads go */
     int     gc_workers;                 /* default sweep threads */
+    char   *secret_key;                 /* key file of sealed secrets */
+
+    /* "replication:" */
+    int     repl_max_parallel;          /* tasks copying at once */
+    int     repl_retry_delay;           /* seconds before a first retry */
 };
 
 extern struct config  *conf;
@@ -262,6 +268,14 @@ int mail_send(const char *to, const char *subject, const char *text);
 /* tls.c */
 
 int tls_cert_main(int argc, char *argv[]);
+
+
+/* secret.c: secrets sealed at rest (libsodium secretbox) */
+
+int secret_load(const char *path);
+char *secret_seal(const char *plain);
+char *secret_open(const char *sealed);
+void secret_free(char *s);
 
 
 /* auth.c */
@@ -683,6 +697,8 @@ int store_tags(const char *name, store_link_cb fn, void *arg);
 int registry_init(void);
 void registry_cleanup(void);
 int registry_enabled(void);
+char *registry_token(const char *user, const char *name,
+    const char *actions, int ttl);
 int registry_delete(const char *user, const char *name, const char *ref,
     char *err, size_t errlen);
 int registry_delete_untagged(const char *user, const char *name,
@@ -924,10 +940,72 @@ int gc_untagged(struct gc *g);
 /* api_gc.c */
 
 int gc_start(void);
+int cron_match(const char *cron, const struct tm *tm);
 void api_gc_schedule(struct req *r);
 void api_gc_list(struct req *r);
 void api_gc_one(struct req *r);
 void api_gc_log(struct req *r);
+
+
+/* api_registries.c: the remote ends of replication */
+
+struct remote {
+    long long   id;
+    char        name[256];
+    char        url[1025];
+    char        username[256];
+    char       *password;               /* opened: a secret, never logged */
+    char       *ca_pem;
+    int         type;                   /* REPL_TYPE_* */
+    int         insecure;
+};
+
+int remote_type(const char *s);
+int remote_load(struct dbc *db, long long id, struct remote *rm, char *err,
+    size_t errlen);
+void remote_endpoint(const struct remote *rm, struct repl_endpoint *ep);
+void remote_free(struct remote *rm);
+void api_registries(struct req *r);
+void api_registry(struct req *r);
+void api_registry_ping(struct req *r);
+void api_registry_info(struct req *r);
+void api_repl_adapters(struct req *r);
+void api_repl_adapterinfos(struct req *r);
+json_t *remote_json(struct dbc *db, long long id);
+long long repl_path_id(struct req *r, const char *s, const char *what);
+void repl_list(struct req *r, const char *table, const char *cols,
+    const struct qfield *f, size_t nf, const struct qsort *k, size_t nk,
+    json_t *(*row)(struct dbc *db, PGresult *res, int i));
+
+
+/* api_replication.c: policies, executions, tasks */
+
+void api_repl_policies(struct req *r);
+void api_repl_policy(struct req *r);
+void api_repl_executions(struct req *r);
+void api_repl_execution(struct req *r);
+void api_repl_tasks(struct req *r);
+void api_repl_task_log(struct req *r);
+
+
+/* repl_jobs.c: replication's runner, triggers, globs, cron */
+
+int repl_glob_valid(const char *pat);
+int repl_glob_match(const char *pat, const char *s);
+int repl_cron_valid(const char *cron);
+int repl_dest_repo(const char *repo, const char *ns, int count, char *out,
+    size_t len, char *err, size_t errlen);
+const char *repl_local_url(void);
+long long repl_execution_new(struct dbc *db, long long policy_id,
+    const char *trigger);
+int repl_execution_stop(struct dbc *db, long long id);
+int repl_task_progress(long long task_id, int64_t *done, int64_t *total);
+char *repl_task_log(long long task_id);
+int repl_journal_event(struct dbc *db, int push, const char *repo,
+    const char *tag, const char *digest);
+void repl_jobs_wake(void);
+int repl_jobs_start(void);
+void repl_jobs_stop(void);
 
 
 /* authd.c */

@@ -139,6 +139,13 @@ static const struct ckey  authd_keys[] = {
     INT("gc_window", gc_window, 0, 30 * 86400),
     INT("gc_upload_age", gc_upload_age, 0, 365 * 86400),
     INT("gc_workers", gc_workers, 1, 64),
+    PATH("secret_key", secret_key, 4000),
+    END
+};
+
+static const struct ckey  replication_keys[] = {
+    INT("max_parallel", repl_max_parallel, 1, 64),
+    INT("retry_delay", repl_retry_delay, 1, 3600),
     END
 };
 
@@ -181,6 +188,7 @@ static const struct ckey  top_keys[] = {
     INT("ldap_group_search_scope", ldap_group_search_scope, 0, 2),
     SECTION("log", log_keys),
     SECTION("authd", authd_keys),
+    SECTION("replication", replication_keys),
 
     /* Harbor keys for parts authd does not run */
     IGNORE("http"),
@@ -521,6 +529,8 @@ config_defaults(struct config *c)
     c->gc_window = 7200;
     c->gc_upload_age = 86400;
     c->gc_workers = 4;
+    c->repl_max_parallel = 4;
+    c->repl_retry_delay = 10;
 
     return 0;
 }
@@ -706,6 +716,19 @@ config_check(struct cparse *p)
         config_error(p, config_find(p, "authd", "registry_url"),
                      "\"authd.registry_url\" must be a base URL without "
                      "spaces, query or fragment");
+    }
+
+    /* the secret key lives next to the token signing key unless named */
+    if (c->secret_key == NULL) {
+        const char  *slash = strrchr(c->token_key, '/');
+        int          dlen = slash != NULL ? (int) (slash - c->token_key) : 1;
+
+        if (asprintf(&c->secret_key, "%.*s/secretkey", dlen,
+                     slash != NULL ? c->token_key : ".") == -1)
+        {
+            c->secret_key = NULL;
+            config_error(p, NULL, "out of memory");
+        }
     }
 
     if (c->token_service[0] == '\0' || c->token_issuer[0] == '\0') {

@@ -114,6 +114,28 @@ static const struct route  routes[] = {
     { M_GET | M_PUT,    "/api/v2.0/system/gc/*",           api_gc_one },
     { M_GET,            "/api/v2.0/system/gc/*/log",       api_gc_log },
 
+    { M_GET | M_POST,   "/api/v2.0/registries",            api_registries },
+    { M_POST,           "/api/v2.0/registries/ping",   api_registry_ping },
+    { M_GET | M_PUT | M_DELETE,
+                        "/api/v2.0/registries/*",          api_registry },
+    { M_GET,            "/api/v2.0/registries/*/info", api_registry_info },
+    { M_GET,            "/api/v2.0/replication/adapters",
+                                                         api_repl_adapters },
+    { M_GET,            "/api/v2.0/replication/adapterinfos",
+                                                     api_repl_adapterinfos },
+    { M_GET | M_POST,   "/api/v2.0/replication/policies",
+                                                         api_repl_policies },
+    { M_GET | M_PUT | M_DELETE,
+                        "/api/v2.0/replication/policies/*", api_repl_policy },
+    { M_GET | M_POST,   "/api/v2.0/replication/executions",
+                                                       api_repl_executions },
+    { M_GET | M_PUT,    "/api/v2.0/replication/executions/*",
+                                                        api_repl_execution },
+    { M_GET,            "/api/v2.0/replication/executions/*/tasks",
+                                                            api_repl_tasks },
+    { M_GET,            "/api/v2.0/replication/executions/*/tasks/*/log",
+                                                         api_repl_task_log },
+
     { M_POST,           "/c/login",                        session_login },
     { M_GET,            "/c/log_out",                      session_logout },
     { M_GET,            "/c/sendEmail",                    reset_send_email },
@@ -826,6 +848,11 @@ http_start(void)
         log_warnx("cannot start the garbage collection scheduler");
     }
 
+    /* replication's workers and scheduler (repl_jobs.c) */
+    if (repl_jobs_start() != 0) {
+        log_warnx("cannot start the replication workers");
+    }
+
     return 0;
 }
 
@@ -833,6 +860,8 @@ http_start(void)
 void
 http_stop(void)
 {
+    repl_jobs_stop();
+
     if (http_unix != NULL) {
         MHD_stop_daemon(http_unix);
         http_unix = NULL;

@@ -296,6 +296,14 @@ journal_apply(struct dbc *db, struct jevent *ev)
         return 0;
     }
 
+    /* event-based replication: its pending work, in this transaction */
+    if (ev->action != EV_PULL
+        && repl_journal_event(db, ev->action == EV_PUSH, ev->repo, ev->tag,
+                              ev->digest) != 0)
+    {
+        return -1;
+    }
+
     switch (ev->action) {
 
     case EV_PUSH:

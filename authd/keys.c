@@ -51,6 +51,7 @@ keys_ssl_error(const char *what)
 }
 
 
+/* path written whole or not at all: a temporary file, fsync, rename */
 int
 keys_write(const char *path, mode_t mode, BIO *data)
 {

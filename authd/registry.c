@@ -58,8 +58,13 @@ registry_enabled(void)
 }
 
 
-static char *
-registry_token(const char *user, const char *name, const char *actions)
+/*
+ * A token of authd's own for one repository, valid ttl seconds
+ * (replication's copies use it too, for longer).
+ */
+char *
+registry_token(const char *user, const char *name, const char *actions,
+    int ttl)
 {
     json_t        *claims, *acts;
     char          *tok, jti[33], *list, *a, *save;
@@ -90,7 +95,7 @@ registry_token(const char *user, const char *name, const char *actions)
                        "iss", conf->token_issuer,
                        "sub", user,
                        "aud", conf->token_service,
-                       "exp", (json_int_t) now + REGISTRY_TOKEN_TTL,
+                       "exp", (json_int_t) now + ttl,
                        "nbf", (json_int_t) now,
                        "iat", (json_int_t) now,
                        "jti", jti,
@@ -193,7 +198,7 @@ registry_request(const char *method, const char *user, const char *name,
     }
 
     b = calloc(1, sizeof(*b));
-    tok = registry_token(user, name, actions);
+    tok = registry_token(user, name, actions, REGISTRY_TOKEN_TTL);
     if (b == NULL || tok == NULL) {
         snprintf(err, errlen, "out of memory");
         goto done;

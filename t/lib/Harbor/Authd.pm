@@ -131,7 +131,8 @@ sub DESTROY { $_[0]->stop if $_[0]{running} }
 package Harbor::Authd;
 
 # start(pg => $pg (else one of its own), conf => {key => value,
-#       'database.key' => value, 'authd.key' => value}, dir => reuse this
+#       'database.key' => value, 'authd.key' => value, 'section.key' =>
+#       value (any other section)}, dir => reuse this
 #       directory (keys, config, log), expect_fail => 1, nowait => 1)
 sub start {
     my ($class, %o) = @_;
@@ -184,10 +185,12 @@ sub write_conf {
         database_wait     => 10,
     );
 
+    my %sect;
     for my $k (keys %{$self->{extra}}) {
         my $v = $self->{extra}{$k};
         if ($k =~ /^database\.(.+)/) { $db{$1} = $v }
         elsif ($k =~ /^authd\.(.+)/) { $authd{$1} = $v }
+        elsif ($k =~ /^([a-z_]+)\.(.+)/) { $sect{$1}{$2} = $v }
         else { $top{$k} = $v }
     }
 
@@ -197,6 +200,10 @@ sub write_conf {
     $y .= "  $_: " . _yv($db{$_}) . "\n" for sort keys %db;
     $y .= "authd:\n";
     $y .= "  $_: " . _yv($authd{$_}) . "\n" for sort keys %authd;
+    for my $s (sort keys %sect) {
+        $y .= "$s:\n";
+        $y .= "  $_: " . _yv($sect{$s}{$_}) . "\n" for sort keys %{$sect{$s}};
+    }
 
     make_path("$self->{dir}/token");
     open my $f, '>', $self->{conf} or die "$self->{conf}: $!";
