@@ -344,19 +344,19 @@ ok(Harbor::Authd::wait_for(10, sub { get($port, '/')->{status} == 599 }),
 is(get($other_port, '/')->{content}, "the other site\n",
    'the other site still answers');
 
-my @gone = ('/usr/lib/nginx/modules/ngx_http_harbor_module.so', $AUTHD,
-            '/usr/share/ngx-harbor', '/lib/systemd/system/ngx-harbor-authd.service',
-            '/usr/share/nginx/modules-available/mod-http-harbor.conf',
-            '/etc/nginx/modules-enabled/50-mod-http-harbor.conf');
-is_deeply([ grep { -e } @gone ], [], 'removed: the programs, the UI, the unit');
-my @kept = ($CONF, '/var/lib/harbor/registry', '/etc/nginx/snippets/harbor.conf',
-            '/etc/logrotate.d/ngx-harbor-authd');
-is_deeply([ grep { !-e } @kept ], [], 'kept: configuration and data');
+my @etc = grep { m{^/etc/} } @pkg_files;
+is_deeply([ grep { -e || -l } (grep { !m{^/etc/} } @pkg_files),
+            '/usr/share/ngx-harbor',
+            '/etc/nginx/modules-enabled/50-mod-http-harbor.conf' ], [],
+          'removed: every file of the packages but their configuration');
+is_deeply([ grep { !-e } @etc ], [], 'kept: the configuration');
+ok(-d '/var/lib/harbor/registry/docker/registry/v2/blobs/sha256'
+   && -f '/var/lib/harbor/token/root.crt', 'kept: the data');
+my @kept = (@etc, '/etc/harbor', '/var/lib/harbor', '/var/log/harbor');
 
 ($ok, $out) = sh("dpkg --purge @PKGS");
 ok($ok, 'dpkg --purge') or diag($out);
-is_deeply([ grep { -e } @kept, '/etc/harbor', '/var/lib/harbor',
-            '/var/log/harbor' ], [], 'purged: configuration and data');
+is_deeply([ grep { -e } @kept ], [], 'purged: configuration and data');
 is(etc_nginx(), $etc_before, '/etc/nginx is as it was');
 is_deeply([ grep { installed($_) } @PKGS ], [], 'no package of ours left');
 
