@@ -179,8 +179,17 @@ open my $fh, '>', $CONF or die "$CONF: $!";
 print $fh $yml;
 close $fh;
 
-($ok, $out) = sh("$AUTHD -n -f $CONF");
-ok($ok, 'authd -n accepts the packaged configuration') or diag($out);
+# authd is started as the unit says (there is no systemd here to do it)
+my $unit = Harbor::Clients::read_file(
+    '/lib/systemd/system/ngx-harbor-authd.service');
+($ok, $out) = sh('systemd-analyze verify --man=no'
+                 . ' /lib/systemd/system/ngx-harbor-authd.service');
+ok($ok && $out eq '', 'systemd-analyze verify: the unit is sound')
+    or diag($out);
+my ($pre) = $unit =~ /^ExecStartPre=(.+)$/m;
+my ($start) = $unit =~ /^ExecStart=(.+)$/m;
+($ok, $out) = sh($pre);
+ok($ok, "ExecStartPre ($pre) accepts the configuration") or diag($out);
 
 # what systemd does for the unit: the runtime directory, a notify socket
 make_path('/run/harbor', { mode => 0755 });
@@ -196,7 +205,7 @@ if ($authd_pid == 0) {
     $ENV{NOTIFY_SOCKET} = $notify_path;
     open STDOUT, '>>', "$dir/authd.log";
     open STDERR, '>&', \*STDOUT;
-    exec $AUTHD, '-d', '-f', $CONF;
+    exec split ' ', $start;
     exit 127;
 }
 push @cleanup, sub {
