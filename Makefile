@@ -241,7 +241,7 @@ install: module authd ui
 	@if [ -z "$(DESTDIR)" ]; then \
 	    ln -sf $(PREFIX)/share/nginx/modules-available/mod-http-harbor.conf \
 	        $(ETCDIR)/nginx/modules-enabled/50-mod-http-harbor.conf && \
-	    debian/ngx-harbor-authd.postinst configure; \
+	    sh debian/ngx-harbor-authd.postinst configure; \
 	fi
 
 # the files of make install; what is in /etc (the configuration, the nginx
@@ -255,6 +255,12 @@ uninstall:
 	    $(D)$(SYSTEMDDIR)/ngx-harbor-authd.service \
 	    $(D)$(PREFIX)/share/man/man8/ngx-harbor-authd.8
 	rm -rf $(D)$(PREFIX)/share/ngx-harbor
+	@# nginx's own directories under /usr belong to nginx-common
+	@if [ "$(PREFIX)" != /usr ]; then \
+	    rmdir --ignore-fail-on-non-empty $(D)$(NGX_MODDIR) \
+	        $(D)$(PREFIX)/lib/nginx $(D)$(PREFIX)/share/nginx/modules-available \
+	        $(D)$(PREFIX)/share/nginx 2>/dev/null || true; \
+	fi
 
 # The Debian packages, built with dpkg-buildpackage from a copy of the
 # source (git's files, not what it ignores) in build/deb/ngx-harbor; the
