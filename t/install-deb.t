@@ -188,24 +188,30 @@ ok($ok && $out eq '', 'systemd-analyze verify: the unit is sound')
     or diag($out);
 my ($pre) = $unit =~ /^ExecStartPre=(.+)$/m;
 my ($start) = $unit =~ /^ExecStart=(.+)$/m;
-($ok, $out) = sh($pre);
+my %as = map { $_ => ($unit =~ /^$_=(\S+)$/m)[0] }
+             qw(User Group SupplementaryGroups);
+my @setpriv = ('setpriv', "--reuid=$as{User}", "--regid=$as{Group}",
+               "--groups=$as{SupplementaryGroups}", '--');
+($ok, $out) = sh("@setpriv $pre");
 ok($ok, "ExecStartPre ($pre) accepts the configuration") or diag($out);
 
-# what systemd does for the unit: the runtime directory, a notify socket
+# what systemd does for the unit: the runtime directory, its user, a
+# notify socket
 make_path('/run/harbor', { mode => 0755 });
+chown scalar getpwnam($as{User}), scalar getgrnam($as{Group}), '/run/harbor';
 push @cleanup, sub { remove_tree('/run/harbor') unless $run_harbor_before };
 
 my $notify_path = "$dir/notify";
 my $notify = IO::Socket::UNIX->new(Type => SOCK_DGRAM, Local => $notify_path)
     or die "notify socket: $!";
-chmod 0777, $notify_path;       # as systemd's: authd runs as harbor
+chmod 0777, $notify_path;       # as systemd's: authd is not root
 
 my $authd_pid = fork // die "fork: $!";
 if ($authd_pid == 0) {
     $ENV{NOTIFY_SOCKET} = $notify_path;
     open STDOUT, '>>', "$dir/authd.log";
     open STDERR, '>&', \*STDOUT;
-    exec split ' ', $start;
+    exec @setpriv, split ' ', $start;
     exit 127;
 }
 push @cleanup, sub {
@@ -229,6 +235,8 @@ like($ready, qr/^READY=1$/m, 'authd tells systemd it is ready (sd_notify)')
 ok(-S '/run/harbor/authd.sock', 'its socket is /run/harbor/authd.sock');
 is(scalar getgrgid((stat '/run/harbor/authd.sock')[5]), 'www-data',
    'in the group of nginx\'s workers');
+is((getpwuid((stat '/var/lib/harbor/token/private_key.pem')[4]))[0],
+   'harbor', 'the token key it made is its own (the GC worker reads it)');
 
 
 # 4. The system nginx, with Debian's layout: an existing site, and the
