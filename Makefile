@@ -8,6 +8,9 @@
 #   make test SANITIZE=1
 #                   the same suite against a module, authd and unit tests
 #                   built with ASan and UBSan (in build/san)
+#   make deb        the Debian packages, into build/deb (docs/install.md)
+#   make install    the same files without packages (DESTDIR, PREFIX)
+#   make uninstall  removes them (not the configuration, not the data)
 
 SHELL       := /bin/bash
 HARBOR_PORT ?= 8080
@@ -28,7 +31,8 @@ DEB_PKGS := nginx nginx-dev libjansson-dev libssl-dev libpcre2-dev zlib1g-dev \
             uidmap curl pkg-config postgresql libpq-dev libmicrohttpd-dev libyaml-dev \
             libsodium-dev libldap-dev slapd ldap-utils libcurl4-openssl-dev \
             chromium fonts-wqy-microhei clang libclang-rt-14-dev \
-            ceph-mon ceph-osd radosgw libio-socket-ssl-perl python3-aiosmtpd
+            ceph-mon ceph-osd radosgw libio-socket-ssl-perl python3-aiosmtpd \
+            libsystemd-dev debhelper devscripts lintian
 
 export HARBOR_PORT HARBOR_DATA HARBOR_NGINX HARBOR_HTTPS
 
@@ -77,7 +81,8 @@ FUZZ_CFLAGS  := -g -O1 -fno-omit-frame-pointer \
 GRAMMAR_SRCS := ngx_harbor_module/harbor_grammar.c \
                 ngx_harbor_module/harbor_grammar.h
 
-.PHONY: all module unit authd ui deps run stop test clean fuzz
+.PHONY: all module unit authd ui deps run stop test clean fuzz \
+        deb install install-files uninstall
 
 all: module authd unit ui
 
@@ -186,6 +191,102 @@ ifeq ($(SANITIZE),1)
 endif
 	$(SAN_ENV) HARBOR_FUZZ=$(FUZZ_DIR) HARBOR_S3C=$(S3C) HARBOR_UI_SCREENSHOTS= \
 	    prove -j2 -I t/lib $(TESTS) $(SAN_CHECK)
+
+# Installing: the files of the three Debian packages (debian/), from the
+# tree.  The nginx snippets are made from conf/harbor.conf.in: its upstream
+# goes to conf.d (the http context), its server block's body, without
+# listen and server_name, to snippets/harbor.conf, which an admin includes
+# into a server block of their own (docs/install.md).
+PREFIX      ?= /usr/local
+ETCDIR      ?= /etc
+SYSTEMDDIR  ?= $(PREFIX)/lib/systemd/system
+NGX_MODDIR  := $(PREFIX)/lib/nginx/modules
+UI_DIR      := $(PREFIX)/share/ngx-harbor/ui
+NGX_SNIPPETS := $(ETCDIR)/nginx/snippets
+INSTALL_SED := -e 's\#@RUN@\#/run/harbor\#g' -e 's\#@DATA@\#/var/lib/harbor\#g' \
+               -e 's\#@CONF@\#$(NGX_SNIPPETS)\#g' -e 's\#@UI@\#$(UI_DIR)\#g' \
+               -e 's\#@SBINDIR@\#$(PREFIX)/sbin\#g'
+D           := $(DESTDIR)
+
+# what the packages hold (debian/rules calls it with DESTDIR=debian/tmp)
+install-files:
+	install -d $(D)$(NGX_MODDIR) $(D)$(PREFIX)/share/nginx/modules-available \
+	    $(D)$(NGX_SNIPPETS) $(D)$(ETCDIR)/nginx/conf.d $(D)$(PREFIX)/sbin \
+	    $(D)$(ETCDIR)/harbor $(D)$(SYSTEMDDIR) $(D)$(ETCDIR)/logrotate.d \
+	    $(D)$(PREFIX)/share/man/man8 $(D)$(UI_DIR)
+	install -m 0644 $(MODULE) $(D)$(NGX_MODDIR)/ngx_http_harbor_module.so
+	echo "load_module $(NGX_MODDIR)/ngx_http_harbor_module.so;" \
+	    > $(D)$(PREFIX)/share/nginx/modules-available/mod-http-harbor.conf
+	{ cat conf/deb/harbor-snippet.head; \
+	  awk '/^server \{/ { s = 1; next } s && /^}/ { s = 0 } \
+	       s && !/^    (listen|server_name) / { sub(/^    /, ""); print }' \
+	      conf/harbor.conf.in; } | sed $(INSTALL_SED) \
+	    -e 's|(conf/harbor-main.conf.in)|(docs/install.md)|' \
+	    > $(D)$(NGX_SNIPPETS)/harbor.conf
+	{ echo "# ngx-harbor: the upstream of snippets/harbor.conf (authd's socket)"; \
+	  awk '/^upstream / { u = 1 } u { print } u && /^}/ { u = 0 }' \
+	      conf/harbor.conf.in; } | sed $(INSTALL_SED) \
+	    > $(D)$(ETCDIR)/nginx/conf.d/harbor-authd.conf
+	install -m 0644 conf/harbor-proxy.conf $(D)$(NGX_SNIPPETS)/harbor-proxy.conf
+	install -m 0755 $(AUTHD_DIR)/authd $(D)$(PREFIX)/sbin/ngx-harbor-authd
+	sed -e 's|/etc/harbor/token/|/var/lib/harbor/token/|' \
+	    -e 's/^  # \(listen_group\|user\|journal\|registry_storage\):/  \1:/' \
+	    -e 's/^\(  listen_group:\) [a-z-]*/\1 www-data/' \
+	    -e 's/authd -\([dn]\) -f/ngx-harbor-authd -\1 -f/' \
+	    -e 's/^\(# Run with:    \)authd -f/\1ngx-harbor-authd -f/' \
+	    conf/authd.yml > $(D)$(ETCDIR)/harbor/authd.yml
+	chmod 0640 $(D)$(ETCDIR)/harbor/authd.yml
+	sed $(INSTALL_SED) conf/deb/ngx-harbor-authd.service.in \
+	    > $(D)$(SYSTEMDDIR)/ngx-harbor-authd.service
+	install -m 0644 conf/deb/ngx-harbor-authd.logrotate \
+	    $(D)$(ETCDIR)/logrotate.d/ngx-harbor-authd
+	install -m 0644 conf/deb/ngx-harbor-authd.8 $(D)$(PREFIX)/share/man/man8/
+	cp -R ui/dist/. $(D)$(UI_DIR)/
+	chmod -R u=rwX,go=rX $(D)$(UI_DIR)
+
+# make install: the files, then what the packages' maintainer scripts do
+# (debian/ngx-harbor-authd.postinst; the module enabled as dh_nginx does)
+install: module authd ui
+	$(MAKE) install-files
+	@if [ -z "$(DESTDIR)" ]; then \
+	    ln -sf $(PREFIX)/share/nginx/modules-available/mod-http-harbor.conf \
+	        $(ETCDIR)/nginx/modules-enabled/50-mod-http-harbor.conf && \
+	    sh debian/ngx-harbor-authd.postinst configure; \
+	fi
+
+# the files of make install; what is in /etc (the configuration, the nginx
+# snippets, logrotate's) and the data (/var/lib/harbor) stay, as with
+# apt remove
+uninstall:
+	rm -f $(D)$(ETCDIR)/nginx/modules-enabled/50-mod-http-harbor.conf \
+	    $(D)$(PREFIX)/share/nginx/modules-available/mod-http-harbor.conf \
+	    $(D)$(NGX_MODDIR)/ngx_http_harbor_module.so \
+	    $(D)$(PREFIX)/sbin/ngx-harbor-authd \
+	    $(D)$(SYSTEMDDIR)/ngx-harbor-authd.service \
+	    $(D)$(PREFIX)/share/man/man8/ngx-harbor-authd.8
+	rm -rf $(D)$(PREFIX)/share/ngx-harbor
+	@# nginx's own directories under /usr belong to nginx-common
+	@if [ "$(PREFIX)" != /usr ]; then \
+	    rmdir --ignore-fail-on-non-empty $(D)$(NGX_MODDIR) \
+	        $(D)$(PREFIX)/lib/nginx $(D)$(PREFIX)/share/nginx/modules-available \
+	        $(D)$(PREFIX)/share/nginx 2>/dev/null || true; \
+	fi
+
+# The Debian packages, built with dpkg-buildpackage from a copy of the
+# source (git's files, not what it ignores) in build/deb/ngx-harbor; the
+# .debs land in build/deb, the build's log in build/deb/build.log.  The
+# UI's npm packages are those of ui/node_modules (make ui installs them).
+# lintian checks them (NO_LINTIAN=1: not now).
+DEB_SRC := $(CURDIR)/build/deb/ngx-harbor
+
+deb: ui/node_modules/.package-lock.json
+	rm -rf $(CURDIR)/build/deb && mkdir -p $(DEB_SRC)
+	git ls-files -z --cached --others --exclude-standard \
+	    | xargs -0 cp -p --parents -t $(DEB_SRC)
+	ln -s $(CURDIR)/ui/node_modules $(DEB_SRC)/ui/node_modules
+	cd $(DEB_SRC) && dpkg-buildpackage -us -uc -b > ../build.log 2>&1 \
+	    || { tail -40 ../build.log; exit 1; }
+	$(if $(NO_LINTIAN),,lintian --fail-on error,warning $(CURDIR)/build/deb/*.changes)
 
 clean:
 	rm -rf $(BUILD) ui/dist ui/node_modules

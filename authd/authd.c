@@ -17,9 +17,7 @@
  * serve until SIGTERM or SIGINT.
  */
 
-#include <sys/socket.h>
 #include <sys/types.h>
-#include <sys/un.h>
 
 #include <errno.h>
 #include <grp.h>
@@ -32,6 +30,8 @@
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <systemd/sd-daemon.h>
 
 #include "authd.h"
 
@@ -150,35 +150,7 @@ authd_database(void)
 static void
 authd_notify(const char *state)
 {
-    struct sockaddr_un  sun;
-    const char         *path;
-    socklen_t           len;
-    int                 fd;
-
-    path = getenv("NOTIFY_SOCKET");
-    if (path == NULL || (path[0] != '/' && path[0] != '@')
-        || strlen(path) >= sizeof(sun.sun_path))
-    {
-        return;
-    }
-
-    memset(&sun, 0, sizeof(sun));
-    sun.sun_family = AF_UNIX;
-    memcpy(sun.sun_path, path, strlen(path));
-    if (sun.sun_path[0] == '@') {
-        sun.sun_path[0] = '\0';
-    }
-
-    len = (socklen_t) (offsetof(struct sockaddr_un, sun_path) + strlen(path));
-
-    fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    if (fd == -1) {
-        return;
-    }
-
-    (void) sendto(fd, state, strlen(state), MSG_NOSIGNAL,
-                  (struct sockaddr *) &sun, len);
-    close(fd);
+    (void) sd_notify(0, state);
 }
 
 
