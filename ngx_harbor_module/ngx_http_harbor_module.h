@@ -222,7 +222,7 @@ struct ngx_http_harbor_task_s {
 };
 
 
-/* ngx_http_harbor_storage.c: the only code that touches the store */
+/* ngx_http_harbor_storage*.c, _task.c: the only code that touches disk */
 ngx_http_harbor_task_t *ngx_http_harbor_task_alloc(ngx_http_request_t *r,
     size_t size);
 ngx_int_t ngx_http_harbor_task(ngx_http_request_t *r,
