@@ -108,16 +108,27 @@ ngx_http_harbor_close(ngx_http_request_t *r, ngx_fd_t fd, u_char *path)
 
 
 /*
+ * The durable writes below run on the event loop or in a thread-pool task
+ * alike: they touch neither the pool nor the log, and tell a failure by
+ * the call, its file and errno recorded in t (ngx_http_harbor_task_fail),
+ * which ngx_http_harbor_task_result() logs on the event loop.  Paths are
+ * NUL-terminated; root is the length of the storage root, which exists.
+ */
+
+
+/*
  * Create every missing directory of path[0..len), syncing the parent of
  * each one created so that the new entry survives a crash.
  */
 
 ngx_int_t
-ngx_http_harbor_mkdir_p(ngx_http_request_t *r, u_char *path, size_t len)
+ngx_http_harbor_fs_mkdir(ngx_http_harbor_task_t *t, u_char *path, size_t len,
+    size_t root)
 {
     u_char     *p, save;
-    size_t      i, start;
+    size_t      i;
     ngx_err_t   err;
+    ngx_int_t   rc;
 
     save = path[len];
     path[len] = '\0';
@@ -126,9 +137,10 @@ ngx_http_harbor_mkdir_p(ngx_http_request_t *r, u_char *path, size_t len)
         path[len] = save;
 
         /* created in one step: its parent exists */
+
         for (p = path + len; p > path && *(p - 1) != '/'; p--) { /* void */ }
 
-        return ngx_http_harbor_fsync_dir(r, path, p - 1 - path);
+        return ngx_http_harbor_fs_sync_dir(t, path, p - 1 - path);
     }
 
     err = ngx_errno;
@@ -140,42 +152,37 @@ ngx_http_harbor_mkdir_p(ngx_http_request_t *r, u_char *path, size_t len)
 
     /* walk down from the root, creating what is missing */
 
-    start = ngx_http_harbor_conf(r)->storage.len;
-
-    for (i = start + 1; i <= len; i++) {
+    for (i = root + 1; i <= len; i++) {
 
         if (i < len && path[i] != '/') {
             continue;
         }
 
+        save = path[i];
         path[i] = '\0';
 
         if (ngx_create_dir(path, 0755) == NGX_FILE_ERROR) {
             err = ngx_errno;
 
             if (err != NGX_EEXIST) {
-                ngx_log_error(NGX_LOG_CRIT, r->connection->log, err,
-                              ngx_create_dir_n " \"%s\" failed", path);
-                path[i] = (i < len) ? '/' : save;
-                path[len] = save;
-                ngx_set_errno(err);
-                return NGX_ERROR;
+                rc = ngx_http_harbor_task_fail(t, ngx_create_dir_n, path,
+                                               err);
+                path[i] = save;
+                return rc;
             }
 
         } else {
             for (p = path + i; p > path && *(p - 1) != '/'; p--) { /* void */ }
 
-            if (ngx_http_harbor_fsync_dir(r, path, p - 1 - path) != NGX_OK) {
-                path[i] = (i < len) ? '/' : save;
-                path[len] = save;
+            if (ngx_http_harbor_fs_sync_dir(t, path, p - 1 - path) != NGX_OK)
+            {
+                path[i] = save;
                 return NGX_ERROR;
             }
         }
 
-        path[i] = (i < len) ? '/' : save;
+        path[i] = save;
     }
-
-    path[len] = save;
 
     return NGX_OK;
 }
@@ -183,117 +190,84 @@ ngx_http_harbor_mkdir_p(ngx_http_request_t *r, u_char *path, size_t len)
 
 /*
  * A new entry is durable only once its directory is: a failed fsync(2) of
- * the directory fails the write (errno set), it never ends in a 201.
+ * the directory fails the write, it never ends in a 201.
  */
 
 ngx_int_t
-ngx_http_harbor_fsync_dir(ngx_http_request_t *r, u_char *path, size_t len)
+ngx_http_harbor_fs_sync_dir(ngx_http_harbor_task_t *t, u_char *path,
+    size_t len)
 {
     u_char     save;
     ngx_fd_t   fd;
-    ngx_err_t  err;
     ngx_int_t  rc;
 
     save = path[len];
     path[len] = '\0';
 
     rc = NGX_OK;
-    err = 0;
 
     fd = ngx_open_file(path, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
 
     if (fd == NGX_INVALID_FILE) {
-        err = ngx_errno;
-        ngx_log_error(NGX_LOG_CRIT, r->connection->log, err,
-                      ngx_open_file_n " \"%s\" failed", path);
-        rc = NGX_ERROR;
+        rc = ngx_http_harbor_task_fail(t, ngx_open_file_n, path, ngx_errno);
 
     } else {
         if (fsync(fd) == -1) {
-            err = ngx_errno;
-            ngx_log_error(NGX_LOG_CRIT, r->connection->log, err,
-                          "fsync() \"%s\" failed", path);
-            rc = NGX_ERROR;
+            rc = ngx_http_harbor_task_fail(t, "fsync()", path, ngx_errno);
         }
 
-        if (ngx_close_file(fd) == NGX_FILE_ERROR) {
-            ngx_log_error(NGX_LOG_ALERT, r->connection->log, ngx_errno,
-                          ngx_close_file_n " \"%s\" failed", path);
+        if (ngx_close_file(fd) == NGX_FILE_ERROR && rc == NGX_OK) {
+            rc = ngx_http_harbor_task_fail(t, ngx_close_file_n, path,
+                                           ngx_errno);
         }
     }
 
     path[len] = save;
-
-    if (rc != NGX_OK) {
-        ngx_set_errno(err ? err : EIO);
-    }
 
     return rc;
 }
 
 
 /*
- * Write a small file atomically: a temporary file in <storage>/_tmp,
- * fsync, rename over path, fsync of path's directory (path[0..dirlen)).
+ * Write a small file atomically: the temporary file tmp (in
+ * <storage>/_tmp), fsync, rename over path, fsync of path's directory
+ * (path[0..dirlen)).
  */
 
 ngx_int_t
-ngx_http_harbor_write_atomic(ngx_http_request_t *r, u_char *path,
-    size_t dirlen, u_char *data, size_t len)
+ngx_http_harbor_fs_write(ngx_http_harbor_task_t *t, u_char *path,
+    size_t dirlen, u_char *tmp, u_char *data, size_t len, size_t root)
 {
-    u_char                      *tmp;
-    ssize_t                      n;
-    ngx_fd_t                     fd;
-    ngx_err_t                    err;
-    uint32_t                     rnd;
-    ngx_uint_t                   tries;
-    ngx_http_harbor_loc_conf_t  *hlcf;
+    ssize_t     n;
+    ngx_fd_t    fd;
+    ngx_uint_t  tries;
 
-    hlcf = ngx_http_harbor_conf(r);
-
-    if (ngx_http_harbor_mkdir_p(r, path, dirlen) != NGX_OK) {
+    if (ngx_http_harbor_fs_mkdir(t, path, dirlen, root) != NGX_OK) {
         return NGX_ERROR;
     }
-
-    tmp = ngx_pnalloc(r->pool, hlcf->storage.len + sizeof("/_tmp/w.")
-                               + NGX_INT64_LEN + NGX_INT_T_LEN + 2);
-    if (tmp == NULL) {
-        return NGX_ERROR;
-    }
-
-    rnd = (uint32_t) ngx_random();
-
-    ngx_sprintf(tmp, "%V/_tmp/w.%P.%uD%Z", &hlcf->storage, ngx_pid, rnd);
 
     fd = ngx_open_file(tmp, NGX_FILE_WRONLY, NGX_FILE_TRUNCATE,
                        NGX_FILE_DEFAULT_ACCESS);
     if (fd == NGX_INVALID_FILE) {
-        ngx_log_error(NGX_LOG_CRIT, r->connection->log, ngx_errno,
-                      ngx_open_file_n " \"%s\" failed", tmp);
-        return NGX_ERROR;
+        return ngx_http_harbor_task_fail(t, ngx_open_file_n, tmp, ngx_errno);
     }
 
     n = write(fd, data, len);
 
     if (n != (ssize_t) len) {
-        err = (n == -1) ? ngx_errno : NGX_ENOSPC;
-        ngx_log_error(NGX_LOG_CRIT, r->connection->log, err,
-                      "write() \"%s\" failed", tmp);
+        (void) ngx_http_harbor_task_fail(t, "write()", tmp,
+                                         (n == -1) ? ngx_errno : NGX_ENOSPC);
         goto failed;
     }
 
     if (fsync(fd) == -1) {
-        err = ngx_errno;
-        ngx_log_error(NGX_LOG_CRIT, r->connection->log, err,
-                      "fsync() \"%s\" failed", tmp);
+        (void) ngx_http_harbor_task_fail(t, "fsync()", tmp, ngx_errno);
         goto failed;
     }
 
     if (ngx_close_file(fd) == NGX_FILE_ERROR) {
         fd = NGX_INVALID_FILE;
-        err = ngx_errno;
-        ngx_log_error(NGX_LOG_CRIT, r->connection->log, err,
-                      ngx_close_file_n " \"%s\" failed", tmp);
+        (void) ngx_http_harbor_task_fail(t, ngx_close_file_n, tmp, ngx_errno);
         goto failed;
     }
 
@@ -310,37 +284,105 @@ ngx_http_harbor_write_atomic(ngx_http_request_t *r, u_char *path,
             break;
         }
 
-        err = ngx_errno;
-
-        if (err != NGX_ENOENT || tries == 3) {
-            ngx_log_error(NGX_LOG_CRIT, r->connection->log, err,
-                          ngx_rename_file_n " \"%s\" to \"%s\" failed",
-                          tmp, path);
+        if (ngx_errno != NGX_ENOENT || tries == 3) {
+            (void) ngx_http_harbor_task_fail(t, ngx_rename_file_n, path,
+                                             ngx_errno);
             goto failed;
         }
 
-        if (ngx_http_harbor_mkdir_p(r, path, dirlen) != NGX_OK) {
-            err = ngx_errno;
+        if (ngx_http_harbor_fs_mkdir(t, path, dirlen, root) != NGX_OK) {
             goto failed;
         }
     }
 
-    return ngx_http_harbor_fsync_dir(r, path, dirlen);
+    return ngx_http_harbor_fs_sync_dir(t, path, dirlen);
 
 failed:
 
-    if (fd != NGX_INVALID_FILE && ngx_close_file(fd) == NGX_FILE_ERROR) {
-        ngx_log_error(NGX_LOG_ALERT, r->connection->log, ngx_errno,
-                      ngx_close_file_n " \"%s\" failed", tmp);
+    if (fd != NGX_INVALID_FILE) {
+        (void) ngx_close_file(fd);
     }
 
-    if (ngx_delete_file(tmp) == NGX_FILE_ERROR) {
-        ngx_log_error(NGX_LOG_CRIT, r->connection->log, ngx_errno,
-                      ngx_delete_file_n " \"%s\" failed", tmp);
-    }
+    (void) ngx_delete_file(tmp);
 
-    ngx_set_errno(err ? err : EIO);
     return NGX_ERROR;
+}
+
+
+/* A unique temporary name in <storage>/_tmp, from the request pool. */
+
+u_char *
+ngx_http_harbor_tmp_name(ngx_http_request_t *r, char kind)
+{
+    u_char                      *tmp;
+    ngx_http_harbor_loc_conf_t  *hlcf;
+
+    hlcf = ngx_http_harbor_conf(r);
+
+    tmp = ngx_pnalloc(r->pool, hlcf->storage.len + sizeof("/_tmp/w.")
+                               + NGX_INT64_LEN + NGX_INT_T_LEN + 2);
+    if (tmp == NULL) {
+        return NULL;
+    }
+
+    ngx_sprintf(tmp, "%V/_tmp/%c.%P.%uD%Z", &hlcf->storage, kind, ngx_pid,
+                (uint32_t) ngx_random());
+
+    return tmp;
+}
+
+
+/* The same on the event loop: failures logged, errno set. */
+
+ngx_int_t
+ngx_http_harbor_mkdir_p(ngx_http_request_t *r, u_char *path, size_t len)
+{
+    ngx_http_harbor_task_t  t;
+
+    t.r = r;
+    t.failed = NULL;
+
+    (void) ngx_http_harbor_fs_mkdir(&t, path, len,
+                                    ngx_http_harbor_conf(r)->storage.len);
+
+    return ngx_http_harbor_task_result(&t);
+}
+
+
+ngx_int_t
+ngx_http_harbor_fsync_dir(ngx_http_request_t *r, u_char *path, size_t len)
+{
+    ngx_http_harbor_task_t  t;
+
+    t.r = r;
+    t.failed = NULL;
+
+    (void) ngx_http_harbor_fs_sync_dir(&t, path, len);
+
+    return ngx_http_harbor_task_result(&t);
+}
+
+
+ngx_int_t
+ngx_http_harbor_write_atomic(ngx_http_request_t *r, u_char *path,
+    size_t dirlen, u_char *data, size_t len)
+{
+    u_char                  *tmp;
+    ngx_http_harbor_task_t   t;
+
+    tmp = ngx_http_harbor_tmp_name(r, 'w');
+    if (tmp == NULL) {
+        ngx_set_errno(NGX_ENOMEM);
+        return NGX_ERROR;
+    }
+
+    t.r = r;
+    t.failed = NULL;
+
+    (void) ngx_http_harbor_fs_write(&t, path, dirlen, tmp, data, len,
+                                    ngx_http_harbor_conf(r)->storage.len);
+
+    return ngx_http_harbor_task_result(&t);
 }
 
 

@@ -2,8 +2,9 @@
 /*
  * ngx-harbor: an OCI registry inside nginx.
  * Blobs in the store: sending one as the response (nginx's static
- * file path), reading a small one (a manifest), committing a verified
- * file, renewing a blob's time.
+ * file path), reading a small one (a manifest, in the thread pool when
+ * the caller can wait), renewing a blob's time.  Committing one is in
+ * ngx_http_harbor_storage_commit.c.
  */
 
 
@@ -11,13 +12,27 @@
 #include "ngx_http_harbor_storage.h"
 
 
-static ngx_int_t ngx_http_harbor_blob_file(ngx_http_request_t *r,
-    ngx_str_t *digest, ngx_str_t *path, size_t *dirlen);
+/* a manifest read in the thread pool, into a buffer of its size */
+
+typedef struct {
+    ngx_http_harbor_task_t       task;
+    ngx_http_harbor_op_t        *op;
+    u_char                      *path;
+    off_t                        size;
+    unsigned                     absent:1;
+} ngx_http_harbor_read_task_t;
+
+
+static void ngx_http_harbor_read_work(ngx_http_harbor_task_t *t);
+static void ngx_http_harbor_read_done(ngx_http_harbor_task_t *t,
+    ngx_int_t rc);
+static void ngx_http_harbor_read_finish(ngx_http_harbor_read_task_t *b,
+    ngx_int_t rc);
 
 
 /* A NUL-terminated path in the request pool. */
 
-static ngx_int_t
+ngx_int_t
 ngx_http_harbor_blob_file(ngx_http_request_t *r, ngx_str_t *digest,
     ngx_str_t *path, size_t *dirlen)
 {
@@ -56,7 +71,7 @@ ngx_http_harbor_blob_file(ngx_http_request_t *r, ngx_str_t *digest,
  * Send a stored blob (or manifest) as the response, with the given
  * content type: nginx's static file path (open file cache, one in_file
  * buffer, so sendfile, Range and HEAD come from nginx).  NGX_HTTP_NOT_FOUND
- * if it is not there; *of tells its size and time.
+ * if it is not there; *size is its size.
  *
  * With renew (a HEAD: how a pushing client decides not to upload), the
  * blob's time is refreshed by its path before anything is opened, and a
@@ -69,12 +84,13 @@ ngx_http_harbor_blob_file(ngx_http_request_t *r, ngx_str_t *digest,
 
 ngx_int_t
 ngx_http_harbor_blob_send(ngx_http_request_t *r, ngx_str_t *digest,
-    ngx_str_t *content_type, ngx_open_file_info_t *of, ngx_uint_t renew)
+    ngx_str_t *content_type, ngx_uint_t renew, off_t *size)
 {
     ngx_int_t                  rc;
     ngx_buf_t                 *b;
     ngx_str_t                  path, etag;
     ngx_chain_t                out;
+    ngx_open_file_info_t       of;
     ngx_http_core_loc_conf_t  *clcf;
 
     if (ngx_http_harbor_blob_file(r, digest, &path, NULL) != NGX_OK) {
@@ -95,52 +111,52 @@ ngx_http_harbor_blob_send(ngx_http_request_t *r, ngx_str_t *digest,
         }
     }
 
-    if (of->fd == NGX_INVALID_FILE) {
-        ngx_memzero(of, sizeof(ngx_open_file_info_t));
+    ngx_memzero(&of, sizeof(ngx_open_file_info_t));
 
-        of->read_ahead = clcf->read_ahead;
-        of->directio = clcf->directio;
-        of->valid = clcf->open_file_cache_valid;
-        of->min_uses = clcf->open_file_cache_min_uses;
-        of->errors = clcf->open_file_cache_errors;
-        of->events = clcf->open_file_cache_events;
+    of.read_ahead = clcf->read_ahead;
+    of.directio = clcf->directio;
+    of.valid = clcf->open_file_cache_valid;
+    of.min_uses = clcf->open_file_cache_min_uses;
+    of.errors = clcf->open_file_cache_errors;
+    of.events = clcf->open_file_cache_events;
 
-        rc = ngx_open_cached_file(clcf->open_file_cache, &path, of,
+    rc = ngx_open_cached_file(clcf->open_file_cache, &path, &of,
+                              r->pool);
+
+    if (rc != NGX_OK && ngx_http_harbor_fds_exhausted(of.err)
+        && ngx_http_harbor_release_fds(r) > 0)
+    {
+        rc = ngx_open_cached_file(clcf->open_file_cache, &path, &of,
                                   r->pool);
-
-        if (rc != NGX_OK && ngx_http_harbor_fds_exhausted(of->err)
-            && ngx_http_harbor_release_fds(r) > 0)
-        {
-            rc = ngx_open_cached_file(clcf->open_file_cache, &path, of,
-                                      r->pool);
-        }
-
-        if (rc != NGX_OK) {
-            if (of->err == NGX_ENOENT || of->err == NGX_ENOTDIR) {
-                return NGX_HTTP_NOT_FOUND;
-            }
-
-            ngx_log_error(NGX_LOG_CRIT, r->connection->log, of->err,
-                          "%s \"%s\" failed", of->failed, path.data);
-
-            return ngx_http_harbor_fds_exhausted(of->err)
-                   ? NGX_HTTP_SERVICE_UNAVAILABLE
-                   : NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        if (!of->is_file) {
-            ngx_log_error(NGX_LOG_CRIT, r->connection->log, 0,
-                          "harbor: \"%s\" is not a file", path.data);
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
     }
+
+    if (rc != NGX_OK) {
+        if (of.err == NGX_ENOENT || of.err == NGX_ENOTDIR) {
+            return NGX_HTTP_NOT_FOUND;
+        }
+
+        ngx_log_error(NGX_LOG_CRIT, r->connection->log, of.err,
+                      "%s \"%s\" failed", of.failed, path.data);
+
+        return ngx_http_harbor_fds_exhausted(of.err)
+               ? NGX_HTTP_SERVICE_UNAVAILABLE
+               : NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (!of.is_file) {
+        ngx_log_error(NGX_LOG_CRIT, r->connection->log, 0,
+                      "harbor: \"%s\" is not a file", path.data);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    *size = of.size;
 
     r->root_tested = !r->error_page;
     r->allow_ranges = 1;
 
     r->headers_out.status = NGX_HTTP_OK;
-    r->headers_out.content_length_n = of->size;
-    r->headers_out.last_modified_time = of->mtime;
+    r->headers_out.content_length_n = of.size;
+    r->headers_out.last_modified_time = of.mtime;
 
     r->headers_out.content_type = *content_type;
     r->headers_out.content_type_len = content_type->len;
@@ -173,7 +189,7 @@ ngx_http_harbor_blob_send(ngx_http_request_t *r, ngx_str_t *digest,
     r->headers_out.etag->next = NULL;
 #endif
 
-    if (r != r->main && of->size == 0) {
+    if (r != r->main && of.size == 0) {
         return ngx_http_send_header(r);
     }
 
@@ -194,17 +210,17 @@ ngx_http_harbor_blob_send(ngx_http_request_t *r, ngx_str_t *digest,
     }
 
     b->file_pos = 0;
-    b->file_last = of->size;
+    b->file_last = of.size;
 
     b->in_file = b->file_last ? 1 : 0;
     b->last_buf = (r == r->main) ? 1 : 0;
     b->last_in_chain = 1;
     b->sync = (b->last_buf || b->in_file) ? 0 : 1;
 
-    b->file->fd = of->fd;
+    b->file->fd = of.fd;
     b->file->name = path;
     b->file->log = r->connection->log;
-    b->file->directio = of->is_directio;
+    b->file->directio = of.is_directio;
 
     out.buf = b;
     out.next = NULL;
@@ -353,63 +369,6 @@ failed:
 
 
 /*
- * Move a verified file into the blob store.  fd, if valid, is open on src
- * and is synced here; NGX_INVALID_FILE says src is synced already.  If
- * the blob is there already, src is removed and the blob's time is
- * refreshed (the garbage collector spares young blobs).
- */
-
-ngx_int_t
-ngx_http_harbor_blob_commit(ngx_http_request_t *r, ngx_str_t *digest,
-    ngx_str_t *src, ngx_fd_t fd)
-{
-    size_t     dirlen;
-    ngx_err_t  err;
-    ngx_str_t  path;
-
-    if (ngx_http_harbor_blob_file(r, digest, &path, &dirlen) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    if (utimes((char *) path.data, NULL) == 0) {
-        if (src && ngx_delete_file(src->data) == NGX_FILE_ERROR) {
-            ngx_log_error(NGX_LOG_CRIT, r->connection->log, ngx_errno,
-                          ngx_delete_file_n " \"%s\" failed", src->data);
-        }
-
-        return NGX_OK;
-    }
-
-    if (src == NULL) {
-        /* the empty blob */
-        return ngx_http_harbor_write_atomic(r, path.data, dirlen,
-                                            (u_char *) "", 0);
-    }
-
-    if (fd != NGX_INVALID_FILE && fsync(fd) == -1) {
-        err = ngx_errno;
-        ngx_log_error(NGX_LOG_CRIT, r->connection->log, err,
-                      "fsync() \"%s\" failed", src->data);
-        ngx_set_errno(err);
-        return NGX_ERROR;
-    }
-
-    if (ngx_http_harbor_mkdir_p(r, path.data, dirlen) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    if (ngx_rename_file(src->data, path.data) == NGX_FILE_ERROR) {
-        ngx_log_error(NGX_LOG_CRIT, r->connection->log, ngx_errno,
-                      ngx_rename_file_n " \"%s\" to \"%s\" failed",
-                      src->data, path.data);
-        return NGX_ERROR;
-    }
-
-    return ngx_http_harbor_fsync_dir(r, path.data, dirlen);
-}
-
-
-/*
  * Refresh a blob's time, which also says it is there: the garbage
  * collector spares blobs younger than its window, and moves a candidate
  * aside before it deletes it, so a blob touched here is either kept or
@@ -426,4 +385,143 @@ ngx_http_harbor_blob_touch(ngx_http_request_t *r, ngx_str_t *digest)
     }
 
     return ngx_http_harbor_utimes(r, path.data);
+}
+
+
+/*
+ * Read a whole blob of at most max bytes into op->data as a task of the
+ * thread pool (NGX_AGAIN, then op->done), for a blob the page cache may
+ * not hold: a manifest whose media type this worker does not know.  The
+ * size comes from a stat(2) here, the bytes from the task.
+ */
+
+ngx_int_t
+ngx_http_harbor_blob_read_task(ngx_http_request_t *r, ngx_str_t *digest,
+    size_t max, ngx_http_harbor_op_t *op)
+{
+    ngx_int_t                     rc;
+    ngx_str_t                     path;
+    ngx_file_info_t               fi;
+    ngx_http_harbor_task_t       *t;
+    ngx_http_harbor_read_task_t  *b;
+
+    if (ngx_http_harbor_blob_file(r, digest, &path, NULL) != NGX_OK) {
+        ngx_http_harbor_op_fail(op, NGX_ERROR, NGX_ENOMEM);
+        return NGX_ERROR;
+    }
+
+    rc = ngx_http_harbor_stat(r, path.data, &fi);
+
+    if (rc != NGX_OK) {
+        ngx_http_harbor_op_fail(op, rc, ngx_errno);
+        return rc;
+    }
+
+    if (ngx_file_size(&fi) > (off_t) max) {
+        op->rc = NGX_ABORT;
+        return NGX_ABORT;
+    }
+
+    t = ngx_http_harbor_task_alloc(r, sizeof(ngx_http_harbor_read_task_t));
+    if (t == NULL) {
+        ngx_http_harbor_op_fail(op, NGX_ERROR, NGX_ENOMEM);
+        return NGX_ERROR;
+    }
+
+    b = (ngx_http_harbor_read_task_t *) t;
+
+    b->op = op;
+    b->path = path.data;
+    b->size = ngx_file_size(&fi);
+
+    op->data.len = 0;
+    op->data.data = ngx_pnalloc(r->pool, b->size + 1);
+    if (op->data.data == NULL) {
+        ngx_http_harbor_op_fail(op, NGX_ERROR, NGX_ENOMEM);
+        return NGX_ERROR;
+    }
+
+    rc = ngx_http_harbor_task(r, t, ngx_http_harbor_read_work,
+                              ngx_http_harbor_read_done);
+
+    if (rc == NGX_AGAIN) {
+        return NGX_AGAIN;
+    }
+
+    ngx_http_harbor_read_finish(b, rc);
+
+    return op->rc;
+}
+
+
+static void
+ngx_http_harbor_read_work(ngx_http_harbor_task_t *t)
+{
+    ngx_http_harbor_read_task_t *b = (ngx_http_harbor_read_task_t *) t;
+
+    ssize_t    n;
+    ngx_fd_t   fd;
+    ngx_err_t  err;
+    ngx_str_t *out;
+
+    out = &b->op->data;
+
+    fd = ngx_open_file(b->path, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+
+    if (fd == NGX_INVALID_FILE) {
+        err = ngx_errno;
+
+        if (err == NGX_ENOENT || err == NGX_ENOTDIR) {
+            /* moved aside by the collector since the stat */
+            b->absent = 1;
+            return;
+        }
+
+        (void) ngx_http_harbor_task_fail(t, ngx_open_file_n, b->path, err);
+        return;
+    }
+
+    /* content addressed: it does not change under us */
+
+    while (out->len < (size_t) b->size) {
+        n = pread(fd, out->data + out->len, b->size - out->len, out->len);
+
+        if (n == -1) {
+            err = ngx_errno;
+            (void) ngx_close_file(fd);
+            (void) ngx_http_harbor_task_fail(t, "pread()", b->path, err);
+            return;
+        }
+
+        if (n == 0) {
+            break;
+        }
+
+        out->len += n;
+    }
+
+    (void) ngx_close_file(fd);
+}
+
+
+static void
+ngx_http_harbor_read_done(ngx_http_harbor_task_t *t, ngx_int_t rc)
+{
+    ngx_http_harbor_read_task_t *b = (ngx_http_harbor_read_task_t *) t;
+
+    ngx_http_harbor_read_finish(b, rc);
+
+    b->op->done(t->r, b->op);
+}
+
+
+static void
+ngx_http_harbor_read_finish(ngx_http_harbor_read_task_t *b, ngx_int_t rc)
+{
+    if (rc != NGX_OK) {
+        ngx_http_harbor_op_fail(b->op, NGX_ERROR, ngx_errno);
+        return;
+    }
+
+    b->op->rc = b->absent ? NGX_DECLINED : NGX_OK;
 }

@@ -11,9 +11,6 @@
 #include "ngx_http_harbor_storage.h"
 
 
-static ngx_int_t ngx_http_harbor_link_path(ngx_http_request_t *r,
-    ngx_str_t *name, ngx_http_harbor_link_e kind, ngx_str_t *key,
-    ngx_str_t *key2, ngx_str_t *path, size_t *entry);
 
 
 /*
@@ -21,9 +18,8 @@ static ngx_int_t ngx_http_harbor_link_path(ngx_http_request_t *r,
  * holds everything of the entry (deleted as a whole).
  */
 
-static ngx_int_t
-ngx_http_harbor_link_path(ngx_http_request_t *r, ngx_str_t *name,
-    ngx_http_harbor_link_e kind, ngx_str_t *key, ngx_str_t *key2,
+ngx_int_t
+ngx_http_harbor_link_path(ngx_http_request_t *r, ngx_http_harbor_link_t *l,
     ngx_str_t *path, size_t *entry)
 {
     int                          n;
@@ -48,14 +44,13 @@ ngx_http_harbor_link_path(ngx_http_request_t *r, ngx_str_t *name,
     }
 
     n = hb_layout_link((char *) path->data, len, (char *) hlcf->v2.data,
-                       hlcf->v2.len, (char *) name->data, name->len,
-                       kinds[kind], (char *) key->data, key->len,
-                       key2 ? (char *) key2->data : NULL,
-                       key2 ? key2->len : 0, entry);
+                       hlcf->v2.len, (char *) l->name.data, l->name.len,
+                       kinds[l->kind], (char *) l->key.data, l->key.len,
+                       (char *) l->key2.data, l->key2.len, entry);
     if (n == -1) {
         ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
                       "harbor: no link path in \"%V\" for \"%V\"",
-                      name, key);
+                      &l->name, &l->key);
         return NGX_ERROR;
     }
 
@@ -67,13 +62,13 @@ ngx_http_harbor_link_path(ngx_http_request_t *r, ngx_str_t *name,
 
 /*
  * NGX_OK with *digest set, NGX_DECLINED if there is no such link,
- * NGX_ERROR on a storage fault (errno set).
+ * NGX_ERROR on a storage fault (errno set).  With digest NULL, only
+ * whether it is there, and its time in *mtime if not NULL.
  */
 
 ngx_int_t
-ngx_http_harbor_link_get(ngx_http_request_t *r, ngx_str_t *name,
-    ngx_http_harbor_link_e kind, ngx_str_t *key, ngx_str_t *key2,
-    ngx_str_t *digest)
+ngx_http_harbor_link_get(ngx_http_request_t *r, ngx_http_harbor_link_t *l,
+    ngx_str_t *digest, time_t *mtime)
 {
     size_t           entry;
     ssize_t          n;
@@ -83,9 +78,7 @@ ngx_http_harbor_link_get(ngx_http_request_t *r, ngx_str_t *name,
     ngx_file_info_t  fi;
     u_char           buf[HB_DIGEST_MAX + 2];
 
-    if (ngx_http_harbor_link_path(r, name, kind, key, key2, &path, &entry)
-        != NGX_OK)
-    {
+    if (ngx_http_harbor_link_path(r, l, &path, &entry) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -109,6 +102,10 @@ ngx_http_harbor_link_get(ngx_http_request_t *r, ngx_str_t *name,
             ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                           "harbor: \"%s\" holds no digest", path.data);
             return NGX_DECLINED;
+        }
+
+        if (mtime) {
+            *mtime = ngx_file_mtime(&fi);
         }
 
         return NGX_OK;
@@ -151,15 +148,14 @@ ngx_http_harbor_link_get(ngx_http_request_t *r, ngx_str_t *name,
 
 
 ngx_int_t
-ngx_http_harbor_link_put(ngx_http_request_t *r, ngx_str_t *name,
-    ngx_http_harbor_link_e kind, ngx_str_t *key, ngx_str_t *key2,
+ngx_http_harbor_link_put(ngx_http_request_t *r, ngx_http_harbor_link_t *l,
     ngx_str_t *digest)
 {
     size_t     entry;
     ngx_int_t  rc;
     ngx_str_t  path, old;
 
-    rc = ngx_http_harbor_link_get(r, name, kind, key, key2, &old);
+    rc = ngx_http_harbor_link_get(r, l, &old, NULL);
 
     if (rc == NGX_ERROR) {
         return NGX_ERROR;
@@ -174,15 +170,13 @@ ngx_http_harbor_link_put(ngx_http_request_t *r, ngx_str_t *name,
     if (rc == NGX_OK && old.len == digest->len
         && ngx_memcmp(old.data, digest->data, old.len) == 0)
     {
-        rc = ngx_http_harbor_link_touch(r, name, kind, key, key2);
+        rc = ngx_http_harbor_link_touch(r, l);
         if (rc != NGX_DECLINED) {
             return rc;
         }
     }
 
-    if (ngx_http_harbor_link_path(r, name, kind, key, key2, &path, &entry)
-        != NGX_OK)
-    {
+    if (ngx_http_harbor_link_path(r, l, &path, &entry) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -198,51 +192,16 @@ ngx_http_harbor_link_put(ngx_http_request_t *r, ngx_str_t *name,
  */
 
 ngx_int_t
-ngx_http_harbor_link_touch(ngx_http_request_t *r, ngx_str_t *name,
-    ngx_http_harbor_link_e kind, ngx_str_t *key, ngx_str_t *key2)
+ngx_http_harbor_link_touch(ngx_http_request_t *r, ngx_http_harbor_link_t *l)
 {
     size_t     entry;
     ngx_str_t  path;
 
-    if (ngx_http_harbor_link_path(r, name, kind, key, key2, &path, &entry)
-        != NGX_OK)
-    {
+    if (ngx_http_harbor_link_path(r, l, &path, &entry) != NGX_OK) {
         return NGX_ERROR;
     }
 
     return ngx_http_harbor_utimes(r, path.data);
-}
-
-
-/*
- * The time a link was last written or renewed: NGX_OK, NGX_DECLINED if it
- * is not there, NGX_ERROR.
- */
-
-ngx_int_t
-ngx_http_harbor_link_time(ngx_http_request_t *r, ngx_str_t *name,
-    ngx_http_harbor_link_e kind, ngx_str_t *key, ngx_str_t *key2,
-    time_t *mtime)
-{
-    size_t           entry;
-    ngx_int_t        rc;
-    ngx_str_t        path;
-    ngx_file_info_t  fi;
-
-    if (ngx_http_harbor_link_path(r, name, kind, key, key2, &path, &entry)
-        != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    rc = ngx_http_harbor_stat(r, path.data, &fi);
-    if (rc != NGX_OK) {
-        return rc;
-    }
-
-    *mtime = ngx_file_mtime(&fi);
-
-    return NGX_OK;
 }
 
 
@@ -255,33 +214,24 @@ ngx_http_harbor_link_time(ngx_http_request_t *r, ngx_str_t *name,
  */
 
 ngx_int_t
-ngx_http_harbor_link_move(ngx_http_request_t *r, ngx_str_t *name,
-    ngx_http_harbor_link_e kind, ngx_str_t *key, ngx_str_t *key2,
+ngx_http_harbor_link_move(ngx_http_request_t *r, ngx_http_harbor_link_t *l,
     ngx_http_harbor_aside_t *aside)
 {
-    ngx_err_t                    err;
-    ngx_file_info_t              fi;
-    ngx_http_harbor_loc_conf_t  *hlcf;
+    ngx_err_t        err;
+    ngx_file_info_t  fi;
 
-    hlcf = ngx_http_harbor_conf(r);
-
-    if (ngx_http_harbor_link_path(r, name, kind, key, key2, &aside->path,
-                                  &aside->entry)
+    if (ngx_http_harbor_link_path(r, l, &aside->path, &aside->entry)
         != NGX_OK)
     {
         return NGX_ERROR;
     }
 
-    aside->kind = kind;
+    aside->kind = l->kind;
 
-    aside->tmp = ngx_pnalloc(r->pool, hlcf->storage.len + sizeof("/_tmp/l.")
-                                      + NGX_INT64_LEN + NGX_INT_T_LEN + 2);
+    aside->tmp = ngx_http_harbor_tmp_name(r, 'l');
     if (aside->tmp == NULL) {
         return NGX_ERROR;
     }
-
-    ngx_sprintf(aside->tmp, "%V/_tmp/l.%P.%uD%Z", &hlcf->storage, ngx_pid,
-                (uint32_t) ngx_random());
 
     if (ngx_rename_file(aside->path.data, aside->tmp) == NGX_FILE_ERROR) {
         err = ngx_errno;
@@ -430,13 +380,12 @@ ngx_http_harbor_link_drop(ngx_http_request_t *r,
 /* A link and its entry: NGX_DECLINED if there was no such link. */
 
 ngx_int_t
-ngx_http_harbor_link_delete(ngx_http_request_t *r, ngx_str_t *name,
-    ngx_http_harbor_link_e kind, ngx_str_t *key, ngx_str_t *key2)
+ngx_http_harbor_link_delete(ngx_http_request_t *r, ngx_http_harbor_link_t *l)
 {
     ngx_int_t                rc;
     ngx_http_harbor_aside_t  aside;
 
-    rc = ngx_http_harbor_link_move(r, name, kind, key, key2, &aside);
+    rc = ngx_http_harbor_link_move(r, l, &aside);
     if (rc != NGX_OK) {
         return rc;
     }

@@ -13,54 +13,9 @@
 #include <sys/file.h>
 
 
-#define NGX_HTTP_HARBOR_STATE_MAGIC  "HBSHA256"
-
-
-typedef struct {
-    u_char      magic[8];
-    uint64_t    offset;
-    SHA256_CTX  sha;
-} ngx_http_harbor_state_t;
-
-
-/*
- * The slow work of an upload's request body, as one thread-pool task
- * (ngx_http_harbor_task): for a chunk, the body is synced and renamed
- * into place (the first chunk) or copied in the kernel and synced (a
- * later one), then the hash state that covers it is written (temporary
- * file, fsync, rename, fsync of the upload's directory); a monolithic
- * body is synced.  A sha512 digest is computed by reading the result back.
- * Nothing here may touch the pool or the log: a failure is told by the
- * call, its file and errno, and logged by ngx_http_harbor_task_event().
- */
-
-typedef struct {
-    ngx_http_harbor_task_t       task;
-    ngx_http_harbor_upload_t    *u;          /* NULL: a monolithic body */
-    ngx_fd_t                     body;
-    u_char                      *body_name;
-    off_t                        size;
-    u_char                      *data;       /* the upload's data */
-    u_char                      *state;      /* its hbstate */
-    u_char                      *state_tmp;  /* in <storage>/_tmp */
-    u_char                      *dir;        /* the upload's directory */
-    ngx_http_harbor_state_t      st;
-    ngx_uint_t                   alg;        /* to hash; NONE: no hashing */
-    u_char                      *hex;
-} ngx_http_harbor_body_task_t;
-
-
 static ngx_int_t ngx_http_harbor_upload_dir(ngx_http_request_t *r,
     ngx_str_t *name, ngx_str_t *uuid, ngx_str_t *dir);
-static u_char *ngx_http_harbor_upload_file(ngx_http_request_t *r,
-    ngx_str_t *dir, const char *file);
 static void ngx_http_harbor_close_lock(void *data);
-static ngx_int_t ngx_http_harbor_fsync_path(ngx_http_harbor_task_t *t,
-    u_char *path);
-static ngx_int_t ngx_http_harbor_body_copy(ngx_http_harbor_body_task_t *b);
-static ngx_int_t ngx_http_harbor_body_state(ngx_http_harbor_body_task_t *b);
-static ngx_int_t ngx_http_harbor_body_hash(ngx_http_harbor_body_task_t *b);
-static void ngx_http_harbor_body_work(ngx_http_harbor_task_t *t);
 
 
 static ngx_int_t
@@ -100,7 +55,7 @@ ngx_http_harbor_upload_dir(ngx_http_request_t *r, ngx_str_t *name,
 
 /* dir + "/" + file, NUL-terminated, in a new buffer */
 
-static u_char *
+u_char *
 ngx_http_harbor_upload_file(ngx_http_request_t *r, ngx_str_t *dir,
     const char *file)
 {
@@ -210,19 +165,28 @@ ngx_int_t
 ngx_http_harbor_upload_open(ngx_http_request_t *r, ngx_str_t *name,
     ngx_str_t *uuid, ngx_http_harbor_upload_t *u)
 {
-    u_char                   *file;
-    ssize_t                   n;
-    ngx_fd_t                  fd;
-    ngx_int_t                 rc;
-    ngx_file_info_t           fi;
-    ngx_pool_cleanup_t       *cln;
-    ngx_http_harbor_state_t   st;
+    u_char                       *file;
+    ssize_t                       n;
+    ngx_fd_t                      fd;
+    ngx_int_t                     rc;
+    ngx_file_info_t               fi;
+    ngx_pool_cleanup_t           *cln;
+    ngx_http_harbor_state_t       st;
+    ngx_http_harbor_fs_upload_t  *fu;
 
-    if (ngx_http_harbor_upload_dir(r, name, uuid, &u->dir) != NGX_OK) {
+    fu = ngx_pcalloc(r->pool, sizeof(ngx_http_harbor_fs_upload_t));
+    if (fu == NULL) {
         return NGX_ERROR;
     }
 
-    file = ngx_http_harbor_upload_file(r, &u->dir, "startedat");
+    fu->lock = NGX_INVALID_FILE;
+    u->backend = fu;
+
+    if (ngx_http_harbor_upload_dir(r, name, uuid, &fu->dir) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    file = ngx_http_harbor_upload_file(r, &fu->dir, "startedat");
     if (file == NULL) {
         return NGX_ERROR;
     }
@@ -237,7 +201,7 @@ ngx_http_harbor_upload_open(ngx_http_request_t *r, ngx_str_t *name,
         return rc;
     }
 
-    u->lock = fd;
+    fu->lock = fd;
     cln->handler = ngx_http_harbor_close_lock;
     cln->data = u;
 
@@ -253,7 +217,7 @@ ngx_http_harbor_upload_open(ngx_http_request_t *r, ngx_str_t *name,
         return NGX_ERROR;
     }
 
-    file = ngx_http_harbor_upload_file(r, &u->dir, "hbstate");
+    file = ngx_http_harbor_upload_file(r, &fu->dir, "hbstate");
     if (file == NULL) {
         return NGX_ERROR;
     }
@@ -295,7 +259,7 @@ ngx_http_harbor_upload_open(ngx_http_request_t *r, ngx_str_t *name,
 
     /* bytes past the saved state were never acknowledged: drop them */
 
-    file = ngx_http_harbor_upload_file(r, &u->dir, "data");
+    file = ngx_http_harbor_upload_file(r, &fu->dir, "data");
     if (file == NULL) {
         return NGX_ERROR;
     }
@@ -339,382 +303,24 @@ ngx_http_harbor_close_lock(void *data)
 void
 ngx_http_harbor_upload_close(ngx_http_harbor_upload_t *u)
 {
-    ngx_err_t  err;
+    ngx_err_t                     err;
+    ngx_http_harbor_fs_upload_t  *fu;
 
-    if (u->lock == NGX_INVALID_FILE) {
+    fu = u->backend;
+
+    if (fu == NULL || fu->lock == NGX_INVALID_FILE) {
         return;
     }
 
     err = ngx_errno;
 
-    if (ngx_close_file(u->lock) == NGX_FILE_ERROR) {
+    if (ngx_close_file(fu->lock) == NGX_FILE_ERROR) {
         ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, ngx_errno,
-                      ngx_close_file_n " \"%V/startedat\" failed", &u->dir);
+                      ngx_close_file_n " \"%V/startedat\" failed", &fu->dir);
     }
 
-    u->lock = NGX_INVALID_FILE;
+    fu->lock = NGX_INVALID_FILE;
     ngx_set_errno(err);
-}
-
-
-static ngx_int_t
-ngx_http_harbor_fsync_path(ngx_http_harbor_task_t *t, u_char *path)
-{
-    ngx_fd_t  fd;
-
-    fd = ngx_open_file(path, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
-    if (fd == NGX_INVALID_FILE) {
-        return ngx_http_harbor_task_fail(t, ngx_open_file_n, path,
-                                         ngx_errno);
-    }
-
-    if (fsync(fd) == -1) {
-        (void) ngx_close_file(fd);
-        return ngx_http_harbor_task_fail(t, "fsync()", path, ngx_errno);
-    }
-
-    if (ngx_close_file(fd) == NGX_FILE_ERROR) {
-        return ngx_http_harbor_task_fail(t, ngx_close_file_n, path,
-                                         ngx_errno);
-    }
-
-    return NGX_OK;
-}
-
-
-static ngx_int_t
-ngx_http_harbor_body_copy(ngx_http_harbor_body_task_t *b)
-{
-    off_t     in, out;
-    ssize_t   n;
-    ngx_fd_t  fd;
-
-    fd = ngx_open_file(b->data, NGX_FILE_WRONLY, NGX_FILE_OPEN, 0);
-    if (fd == NGX_INVALID_FILE) {
-        return ngx_http_harbor_task_fail(&b->task, ngx_open_file_n, b->data,
-                                         ngx_errno);
-    }
-
-    in = 0;
-    out = b->u->offset;
-
-    while (in < b->size) {
-        n = copy_file_range(b->body, &in, fd, &out, b->size - in, 0);
-
-        if (n <= 0) {
-            (void) ngx_http_harbor_task_fail(&b->task, "copy_file_range()",
-                                             b->data,
-                                             (n == 0) ? EIO : ngx_errno);
-            (void) ngx_close_file(fd);
-            return NGX_ERROR;
-        }
-    }
-
-    if (fsync(fd) == -1) {
-        (void) ngx_http_harbor_task_fail(&b->task, "fsync()", b->data,
-                                         ngx_errno);
-        (void) ngx_close_file(fd);
-        return NGX_ERROR;
-    }
-
-    if (ngx_close_file(fd) == NGX_FILE_ERROR) {
-        return ngx_http_harbor_task_fail(&b->task, ngx_close_file_n, b->data,
-                                         ngx_errno);
-    }
-
-    return NGX_OK;
-}
-
-
-static ngx_int_t
-ngx_http_harbor_body_state(ngx_http_harbor_body_task_t *b)
-{
-    ssize_t    n;
-    ngx_fd_t   fd;
-    ngx_err_t  err;
-
-    fd = ngx_open_file(b->state_tmp, NGX_FILE_WRONLY, NGX_FILE_TRUNCATE,
-                       NGX_FILE_DEFAULT_ACCESS);
-    if (fd == NGX_INVALID_FILE) {
-        return ngx_http_harbor_task_fail(&b->task, ngx_open_file_n,
-                                         b->state_tmp, ngx_errno);
-    }
-
-    n = write(fd, &b->st, sizeof(b->st));
-
-    if (n != (ssize_t) sizeof(b->st)) {
-        err = (n == -1) ? ngx_errno : NGX_ENOSPC;
-        (void) ngx_http_harbor_task_fail(&b->task, "write()", b->state_tmp,
-                                         err);
-        goto failed;
-    }
-
-    if (fsync(fd) == -1) {
-        (void) ngx_http_harbor_task_fail(&b->task, "fsync()", b->state_tmp,
-                                         ngx_errno);
-        goto failed;
-    }
-
-    if (ngx_close_file(fd) == NGX_FILE_ERROR) {
-        fd = NGX_INVALID_FILE;
-        (void) ngx_http_harbor_task_fail(&b->task, ngx_close_file_n,
-                                         b->state_tmp, ngx_errno);
-        goto failed;
-    }
-
-    if (ngx_rename_file(b->state_tmp, b->state) == NGX_FILE_ERROR) {
-        fd = NGX_INVALID_FILE;
-        (void) ngx_http_harbor_task_fail(&b->task, ngx_rename_file_n,
-                                         b->state, ngx_errno);
-        goto failed;
-    }
-
-    /* the directory holds the new hbstate, and a first chunk's data */
-
-    return ngx_http_harbor_fsync_path(&b->task, b->dir);
-
-failed:
-
-    if (fd != NGX_INVALID_FILE) {
-        (void) ngx_close_file(fd);
-    }
-
-    (void) ngx_delete_file(b->state_tmp);
-
-    return NGX_ERROR;
-}
-
-
-static ngx_int_t
-ngx_http_harbor_body_hash(ngx_http_harbor_body_task_t *b)
-{
-    off_t          off;
-    u_char        *path;
-    ssize_t        n;
-    ngx_fd_t       fd;
-    ngx_int_t      rc;
-    EVP_MD_CTX    *md;
-    unsigned int   len;
-    u_char         buf[65536], bin[EVP_MAX_MD_SIZE];
-
-    path = b->u ? b->data : b->body_name;
-
-    fd = ngx_open_file(path, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
-    if (fd == NGX_INVALID_FILE) {
-        return ngx_http_harbor_task_fail(&b->task, ngx_open_file_n, path,
-                                         ngx_errno);
-    }
-
-    /* errno 0 tells a failure that is not the file system's: a 500 */
-
-    rc = ngx_http_harbor_task_fail(&b->task, "hashing", path, 0);
-
-    md = EVP_MD_CTX_new();
-    if (md == NULL
-        || EVP_DigestInit_ex(md, b->alg == HB_DIGEST_SHA512 ? EVP_sha512()
-                                                            : EVP_sha256(),
-                             NULL)
-           != 1)
-    {
-        goto done;
-    }
-
-    for (off = 0; /* void */; off += n) {
-        n = pread(fd, buf, sizeof(buf), off);
-
-        if (n == -1) {
-            (void) ngx_http_harbor_task_fail(&b->task, "pread()", path,
-                                             ngx_errno);
-            goto done;
-        }
-
-        if (n == 0) {
-            break;
-        }
-
-        if (EVP_DigestUpdate(md, buf, n) != 1) {
-            goto done;
-        }
-    }
-
-    if (EVP_DigestFinal_ex(md, bin, &len) != 1) {
-        goto done;
-    }
-
-    hb_hex(b->hex, bin, len);
-    b->task.failed = NULL;
-    rc = NGX_OK;
-
-done:
-
-    if (md) {
-        EVP_MD_CTX_free(md);
-    }
-
-    (void) ngx_close_file(fd);
-
-    return rc;
-}
-
-
-static void
-ngx_http_harbor_body_work(ngx_http_harbor_task_t *t)
-{
-    ngx_http_harbor_body_task_t *b = (ngx_http_harbor_body_task_t *) t;
-
-    if (b->size > 0 && (b->u == NULL || b->u->offset == 0)) {
-
-        /* a monolithic body or a first chunk: synced, then renamed */
-
-        if (fsync(b->body) == -1) {
-            (void) ngx_http_harbor_task_fail(t, "fsync()", b->body_name,
-                                             ngx_errno);
-            return;
-        }
-
-        if (b->u
-            && ngx_rename_file(b->body_name, b->data) == NGX_FILE_ERROR)
-        {
-            (void) ngx_http_harbor_task_fail(t, ngx_rename_file_n, b->data,
-                                             ngx_errno);
-            return;
-        }
-
-    } else if (b->size > 0 && ngx_http_harbor_body_copy(b) != NGX_OK) {
-        return;
-    }
-
-    if (b->u && b->size > 0) {
-        if (ngx_http_harbor_body_state(b) != NGX_OK) {
-            return;
-        }
-
-        /* the request is blocked: only this thread touches the upload */
-
-        b->u->offset = b->st.offset;
-        b->u->sha = b->st.sha;
-    }
-
-    if (b->alg != HB_DIGEST_NONE) {
-        (void) ngx_http_harbor_body_hash(b);
-    }
-}
-
-
-/*
- * Append a request body kept in tf (size bytes) to the upload u and save
- * the hash state sha that covers it; with u NULL, sync a monolithic body.
- * With alg not HB_DIGEST_NONE, the digest of the result (the upload, or
- * the body) is written to hex.  What ngx_http_harbor_task() returns.
- */
-
-ngx_int_t
-ngx_http_harbor_upload_append(ngx_http_request_t *r,
-    ngx_http_harbor_upload_t *u, ngx_temp_file_t *tf, off_t size,
-    SHA256_CTX *sha, ngx_uint_t alg, u_char *hex,
-    ngx_http_harbor_sync_pt done)
-{
-    ngx_http_harbor_task_t       *t;
-    ngx_http_harbor_loc_conf_t   *hlcf;
-    ngx_http_harbor_body_task_t  *b;
-
-    if (size == 0 && alg == HB_DIGEST_NONE) {
-        return NGX_OK;
-    }
-
-    t = ngx_http_harbor_task_alloc(r, sizeof(ngx_http_harbor_body_task_t));
-    if (t == NULL) {
-        return NGX_ERROR;
-    }
-
-    b = (ngx_http_harbor_body_task_t *) t;
-
-    b->u = u;
-    b->size = size;
-    b->body = tf ? tf->file.fd : NGX_INVALID_FILE;
-    b->body_name = tf ? tf->file.name.data : NULL;
-    b->alg = alg;
-    b->hex = hex;
-
-    if (u) {
-        hlcf = ngx_http_harbor_conf(r);
-
-        b->data = ngx_http_harbor_upload_file(r, &u->dir, "data");
-        b->state = ngx_http_harbor_upload_file(r, &u->dir, "hbstate");
-        b->dir = ngx_pnalloc(r->pool, u->dir.len + 1);
-        b->state_tmp = ngx_pnalloc(r->pool, hlcf->storage.len
-                                   + sizeof("/_tmp/w.") + NGX_INT64_LEN
-                                   + NGX_INT_T_LEN + 2);
-
-        if (b->data == NULL || b->state == NULL || b->dir == NULL
-            || b->state_tmp == NULL)
-        {
-            ngx_set_errno(NGX_ENOMEM);
-            return NGX_ERROR;
-        }
-
-        ngx_cpystrn(b->dir, u->dir.data, u->dir.len + 1);
-        ngx_sprintf(b->state_tmp, "%V/_tmp/w.%P.%uD%Z", &hlcf->storage,
-                    ngx_pid, (uint32_t) ngx_random());
-
-        ngx_memcpy(b->st.magic, NGX_HTTP_HARBOR_STATE_MAGIC, 8);
-        b->st.offset = u->offset + size;
-        b->st.sha = *sha;
-    }
-
-    return ngx_http_harbor_task(r, t, ngx_http_harbor_body_work, done);
-}
-
-
-/*
- * Check the upload against the digest, link the blob into the repository
- * and move the data into the blob store; the caller then deletes the
- * upload.  NGX_DECLINED on a digest mismatch.  In this order a crash
- * leaves either the whole upload (the client completes it again; a link
- * to a blob not yet there answers "unknown" meanwhile) or the blob and
- * its link.
- */
-
-ngx_int_t
-ngx_http_harbor_upload_finish(ngx_http_request_t *r,
-    ngx_http_harbor_upload_t *u, ngx_str_t *name, ngx_str_t *digest,
-    ngx_uint_t alg, u_char *hashed)
-{
-    u_char      *file, *hex;
-    ngx_str_t    src;
-    SHA256_CTX   sha;
-    u_char       buf[HB_SHA512_HEX];
-
-    file = ngx_http_harbor_upload_file(r, &u->dir, "data");
-    if (file == NULL) {
-        return NGX_ERROR;
-    }
-
-    src.data = file;
-    src.len = ngx_strlen(file);
-
-    /* other digests were computed by ngx_http_harbor_upload_append() */
-
-    hex = hashed;
-
-    if (alg == HB_DIGEST_SHA256) {
-        sha = u->sha;
-        ngx_http_harbor_sha256_hex(&sha, buf);
-        hex = buf;
-    }
-
-    if (ngx_memcmp(hex, digest->data + 7, digest->len - 7) != 0) {
-        return NGX_DECLINED;
-    }
-
-    if (ngx_http_harbor_link_put(r, name, NGX_HTTP_HARBOR_LINK_LAYER, digest,
-                                 NULL, digest)
-        != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    return ngx_http_harbor_blob_commit(r, digest, &src, NGX_INVALID_FILE);
 }
 
 
@@ -722,15 +328,18 @@ ngx_int_t
 ngx_http_harbor_upload_delete(ngx_http_request_t *r,
     ngx_http_harbor_upload_t *u)
 {
-    ngx_str_t  dir, uuid;
+    ngx_str_t                     dir, uuid;
+    ngx_http_harbor_fs_upload_t  *fu;
 
-    dir.len = u->dir.len;
+    fu = u->backend;
+
+    dir.len = fu->dir.len;
     dir.data = ngx_pnalloc(r->pool, dir.len + 1);
     if (dir.data == NULL) {
         return NGX_ERROR;
     }
 
-    ngx_memcpy(dir.data, u->dir.data, dir.len);
+    ngx_memcpy(dir.data, fu->dir.data, dir.len);
     dir.data[dir.len] = '\0';
 
     /* the session no longer counts against the limits: its id ends dir */

@@ -10,7 +10,6 @@
 #include "ngx_http_harbor_storage.h"
 
 
-static ngx_int_t ngx_http_harbor_task_result(ngx_http_harbor_task_t *t);
 #if (NGX_THREADS)
 static void ngx_http_harbor_task_thread(void *data, ngx_log_t *log);
 static void ngx_http_harbor_task_event(ngx_event_t *ev);
@@ -52,14 +51,14 @@ ngx_http_harbor_task_fail(ngx_http_harbor_task_t *t, const char *call,
     u_char *path, ngx_err_t err)
 {
     t->failed = call;
-    t->path = path;
     t->err = err;
+    ngx_cpystrn(t->path, path, NGX_MAX_PATH);
 
     return NGX_ERROR;
 }
 
 
-static ngx_int_t
+ngx_int_t
 ngx_http_harbor_task_result(ngx_http_harbor_task_t *t)
 {
     if (t->failed == NULL) {
@@ -101,7 +100,7 @@ ngx_http_harbor_task_event(ngx_event_t *ev)
     r->main->blocked--;
     r->aio = 0;
 
-    t->done(r, ngx_http_harbor_task_result(t));
+    t->done(t, ngx_http_harbor_task_result(t));
 
     ngx_http_run_posted_requests(c);
 }
