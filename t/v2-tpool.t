@@ -286,4 +286,25 @@ is($t->http(GET => '/v2/tp/commit/blobs/' . sha256($f))->{body}, $f,
    'monolithic: pulls whole');
 $t->stop;
 
+# a manifest GET whose media type the worker does not know yet (a new
+# worker, after a restart) reads the manifest in a task
+
+$t = start(undef);
+$img = $t->make_image('tp/read', 'v1');
+is($img->{response}{status}, 201, 'manifest read: pushed');
+my ($hm) = $img->{digest} =~ /:(.{24})/;
+{
+    my %env = Harbor::Fault::env(HARBOR_FAULT_SLOW_IO => $hm,
+                                 HARBOR_FAULT_DELAY => $DELAY);
+    local @ENV{keys %env} = values %env;
+    $t->restart;
+}
+$r = held($t, 'manifest read',
+          raw(GET => '/v2/tp/read/manifests/v1', '',
+              "Accept: $img->{media_type}"),
+          "pread\\(\"[^\"]*$hm");
+is($r->{status}, 200, 'manifest read: answered once read');
+is($r->{body}, $img->{manifest}, 'manifest read: the manifest');
+$t->stop;
+
 done_testing();
