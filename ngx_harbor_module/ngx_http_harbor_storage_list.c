@@ -20,8 +20,12 @@ static ngx_int_t ngx_http_harbor_read_dir(ngx_http_request_t *r,
     ngx_uint_t dirs_only);
 static ngx_int_t ngx_http_harbor_page_add(ngx_http_request_t *r,
     ngx_http_harbor_page_t *page, u_char *data, size_t len);
-static ngx_uint_t ngx_http_harbor_page_skips(ngx_http_harbor_page_t *page,
+static ngx_uint_t ngx_http_harbor_page_before(ngx_http_harbor_page_t *page,
     u_char *prefix, size_t len);
+static ngx_uint_t ngx_http_harbor_page_after(ngx_http_harbor_page_t *page,
+    u_char *prefix, size_t len);
+static int ngx_libc_cdecl ngx_http_harbor_name_cmp(const void *one,
+    const void *two);
 
 
 /* The tags directory of a repository; NGX_DECLINED: no repository. */
@@ -170,8 +174,9 @@ ngx_http_harbor_walk_repos(ngx_http_request_t *r, u_char *path, size_t len,
 
     sub = subs.elts;
 
-    for (i = 0; i < subs.nelts; i++) {
+    /* this directory is a repository */
 
+    for (i = 0; i < subs.nelts; i++) {
         if (sub[i].len == 10 && ngx_strncmp(sub[i].data, "_manifests", 10) == 0
             && len > base && hb_name_valid(path + base, len - base))
         {
@@ -181,22 +186,46 @@ ngx_http_harbor_walk_repos(ngx_http_request_t *r, u_char *path, size_t len,
                 return NGX_ERROR;
             }
 
-            continue;
+            break;
         }
+    }
+
+    /*
+     * The entries in order: a later entry's name, and every name under
+     * it, come after an earlier entry's name, so once an entry's name
+     * comes after a full page, the rest of the directory is not looked
+     * at.  (The directory is read whole all the same: readdir(3) does not
+     * sort.)
+     */
+
+    ngx_qsort(subs.elts, subs.nelts, sizeof(ngx_str_t),
+              ngx_http_harbor_name_cmp);
+
+    for (i = 0; i < subs.nelts; i++) {
 
         if (sub[i].data[0] == '_' || len - base + 1 + sub[i].len > HB_NAME_MAX)
         {
             continue;
         }
 
-        /* the names below start with "<sub>/": any for this page? */
+        /*
+         * The names here are "<sub>" and "<sub>/...": all after a full
+         * page (and so are those of the entries after it), or all before
+         * ?last=?
+         */
 
         path[len] = '/';
         ngx_memcpy(path + len + 1, sub[i].data, sub[i].len);
         path[len + 1 + sub[i].len] = '/';
 
-        if (ngx_http_harbor_page_skips(page, path + base,
-                                       len + 2 + sub[i].len - base))
+        if (ngx_http_harbor_page_after(page, path + base,
+                                       len + 1 + sub[i].len - base))
+        {
+            break;
+        }
+
+        if (ngx_http_harbor_page_before(page, path + base,
+                                        len + 2 + sub[i].len - base))
         {
             continue;
         }
@@ -473,27 +502,44 @@ ngx_http_harbor_page_add(ngx_http_request_t *r, ngx_http_harbor_page_t *page,
 
 
 /*
- * Whether no name that starts with this prefix can be on the page: all
- * of them come before last, or after the page is full.
+ * Whether every name that starts with prefix (a directory's names, with
+ * its "/") comes before ?last=.
  */
 
 static ngx_uint_t
-ngx_http_harbor_page_skips(ngx_http_harbor_page_t *page, u_char *prefix,
+ngx_http_harbor_page_before(ngx_http_harbor_page_t *page, u_char *prefix,
+    size_t len)
+{
+    return page->last.len
+           && !(page->last.len >= len
+                && ngx_strncmp(page->last.data, prefix, len) == 0)
+           && ngx_memn2cmp(prefix, page->last.data, len, page->last.len) < 0;
+}
+
+
+/*
+ * Whether the page is full and every name that starts with prefix comes
+ * after it.
+ */
+
+static ngx_uint_t
+ngx_http_harbor_page_after(ngx_http_harbor_page_t *page, u_char *prefix,
     size_t len)
 {
     ngx_str_t  *it;
-
-    if (page->last.len
-        && !(page->last.len >= len
-             && ngx_strncmp(page->last.data, prefix, len) == 0)
-        && ngx_memn2cmp(prefix, page->last.data, len, page->last.len) < 0)
-    {
-        return 1;
-    }
 
     it = page->items.elts;
 
     return page->items.nelts == page->n + 1
            && ngx_memn2cmp(prefix, it[page->n].data, len, it[page->n].len)
               > 0;
+}
+
+
+static int ngx_libc_cdecl
+ngx_http_harbor_name_cmp(const void *one, const void *two)
+{
+    const ngx_str_t  *a = one, *b = two;
+
+    return ngx_memn2cmp(a->data, b->data, a->len, b->len);
 }
