@@ -22,6 +22,9 @@ ngx_http_harbor_blob(ngx_http_request_t *r, ngx_http_harbor_route_t *rt)
     ngx_http_harbor_link_t      link;
     ngx_http_harbor_backend_t  *hs;
 
+    /* calls that cannot wait: done unset */
+    op.done = NULL;
+
     hs = ngx_http_harbor_backend(r);
 
     /*

@@ -5,11 +5,11 @@
  * onto the store's functions in ngx_http_harbor_storage*.c, and the one
  * place where an errno becomes the status of an answer.
  *
- * Stats, link reads and renewals, link moves of a delete, directory reads
- * and an upload's creation run inline (metadata, page-cache hits); the
- * durable part of a write (every fsync of a chunk, a blob, a manifest and
- * its links) and sha512 hashing run as one thread-pool task per request
- * (ngx_http_harbor_storage_commit.c).
+ * Stats, link reads and renewals, link moves of a delete and directory
+ * reads run inline (metadata, page-cache hits); the durable part of a
+ * write (every fsync of a chunk, a blob, a manifest and its links, an
+ * upload's creation, a mount's link) and sha512 hashing run as one
+ * thread-pool task per request (ngx_http_harbor_storage_commit.c).
  */
 
 
@@ -202,8 +202,27 @@ static ngx_int_t
 ngx_http_harbor_fs_link_set(ngx_http_request_t *r, ngx_http_harbor_link_t *l,
     ngx_str_t *digest, ngx_http_harbor_op_t *op)
 {
-    return ngx_http_harbor_fs_result(op,
+    size_t                  entry;
+    ngx_str_t               path;
+    ngx_http_harbor_file_t  f;
+
+    if (op->done == NULL) {
+        return ngx_http_harbor_fs_result(op,
                                      ngx_http_harbor_link_put(r, l, digest));
+    }
+
+    /* the caller can wait: written (and synced) in the thread pool */
+
+    if (ngx_http_harbor_link_path(r, l, &path, &entry) != NGX_OK) {
+        ngx_http_harbor_op_fail(op, NGX_ERROR, 0);
+        return NGX_ERROR;
+    }
+
+    f.path = path.data;
+    f.dirlen = path.len - (sizeof("/link") - 1);
+    f.data = *digest;
+
+    return ngx_http_harbor_write_files(r, &f, 1, op);
 }
 
 
@@ -302,8 +321,7 @@ static ngx_int_t
 ngx_http_harbor_fs_upload_create(ngx_http_request_t *r, ngx_str_t *name,
     ngx_str_t *uuid, ngx_http_harbor_op_t *op)
 {
-    return ngx_http_harbor_fs_result(op,
-               ngx_http_harbor_upload_create(r, name, uuid));
+    return ngx_http_harbor_upload_create(r, name, uuid, op);
 }
 
 

@@ -783,6 +783,10 @@ ngx_http_harbor_manifest_delete(ngx_http_request_t *r,
     ngx_http_harbor_link_t      link;
     ngx_http_harbor_backend_t  *hs;
 
+    /* calls that cannot wait: done unset */
+    op.done = NULL;
+    aside.done = NULL;
+
     hs = ngx_http_harbor_backend(r);
 
     if (rt->alg == HB_DIGEST_NONE) {
@@ -1133,6 +1137,9 @@ ngx_http_harbor_tags(ngx_http_request_t *r, ngx_http_harbor_route_t *rt)
     ngx_http_harbor_page_t      page;
     ngx_http_harbor_backend_t  *hs;
 
+    /* calls that cannot wait: done unset */
+    op.done = NULL;
+
     hs = ngx_http_harbor_backend(r);
 
     rc = ngx_http_harbor_page_init(r, &page, NGX_HTTP_HARBOR_LIST_MAX);
@@ -1187,6 +1194,9 @@ ngx_http_harbor_catalog(ngx_http_request_t *r)
     ngx_http_harbor_op_t     op;
     ngx_http_harbor_page_t   page;
 
+    /* calls that cannot wait: done unset */
+    op.done = NULL;
+
     rc = ngx_http_harbor_page_init(r, &page, NGX_HTTP_HARBOR_LIST_MAX);
 
     if (rc == NGX_ERROR) {
@@ -1222,6 +1232,9 @@ ngx_http_harbor_referrers(ngx_http_request_t *r, ngx_http_harbor_route_t *rt)
     ngx_http_harbor_op_t     op;
     ngx_http_harbor_page_t   page;
     char                     err[128];
+
+    /* calls that cannot wait: done unset */
+    op.done = NULL;
 
     rc = ngx_http_harbor_arg(r, "artifactType", &filter);
     if (rc == NGX_ERROR) {
@@ -1267,8 +1280,6 @@ ngx_http_harbor_referrers(ngx_http_request_t *r, ngx_http_harbor_route_t *rt)
     }
 
     /* at most 4 MiB read here, in the event loop, for one page */
-
-    op.done = NULL;
 
     list = json_object_get(root, "manifests");
     d = page.items.elts;

@@ -135,9 +135,10 @@ typedef struct {
  * (ngx_http_harbor_backend(r)).  A call may finish later: it returns
  * NGX_AGAIN and calls op->done on the event loop once op is filled (the
  * request is kept alive meanwhile), or returns op->rc at once, with op
- * filled and op->done not called.  commit and upload_append may always
- * finish later, blob_read when op->done is set (NULL: the caller cannot
- * wait, the backend does it inline); the others finish at once today
+ * filled and op->done not called.  commit, upload_append and
+ * upload_create may always finish later, blob_read and link_set when
+ * op->done is set (NULL: the caller cannot wait, the backend does it
+ * inline); the others finish at once today
  * (metadata the page cache holds), but a backend may make any of them
  * wait and the routes are to grow to it.  op->rc: NGX_OK; NGX_DECLINED, the
  * thing is not there (a digest mismatch for a commit); NGX_BUSY, an

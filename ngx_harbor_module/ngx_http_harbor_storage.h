@@ -150,7 +150,7 @@ typedef struct {
 u_char *ngx_http_harbor_upload_file(ngx_http_request_t *r, ngx_str_t *dir,
     const char *file);
 ngx_int_t ngx_http_harbor_upload_create(ngx_http_request_t *r,
-    ngx_str_t *name, ngx_str_t *uuid);
+    ngx_str_t *name, ngx_str_t *uuid, ngx_http_harbor_op_t *op);
 ngx_int_t ngx_http_harbor_upload_open(ngx_http_request_t *r, ngx_str_t *name,
     ngx_str_t *uuid, ngx_http_harbor_upload_t *u);
 ngx_int_t ngx_http_harbor_upload_delete(ngx_http_request_t *r,
@@ -158,6 +158,17 @@ ngx_int_t ngx_http_harbor_upload_delete(ngx_http_request_t *r,
 void ngx_http_harbor_upload_close(ngx_http_harbor_upload_t *u);
 
 /* ngx_http_harbor_storage_commit.c */
+
+/* a small file to write, or only to renew when it holds data already */
+typedef struct {
+    u_char                      *path;
+    size_t                       dirlen;     /* of its directory */
+    u_char                      *tmp;        /* set by write_files */
+    ngx_str_t                    data;
+} ngx_http_harbor_file_t;
+
+ngx_int_t ngx_http_harbor_write_files(ngx_http_request_t *r,
+    ngx_http_harbor_file_t *f, ngx_uint_t n, ngx_http_harbor_op_t *op);
 ngx_int_t ngx_http_harbor_commit(ngx_http_request_t *r,
     ngx_http_harbor_commit_t *c, ngx_http_harbor_upload_t *u, off_t size,
     SHA256_CTX *sha, ngx_http_harbor_op_t *op);

@@ -23,16 +23,6 @@
 #define NGX_HTTP_HARBOR_LINKS  5
 
 
-/* a link to write, or to renew when it says digest already */
-
-typedef struct {
-    u_char                      *path;
-    size_t                       dirlen;
-    u_char                      *tmp;
-    ngx_str_t                    digest;
-} ngx_http_harbor_link_step_t;
-
-
 typedef struct {
     ngx_http_harbor_task_t       task;
     ngx_http_harbor_op_t        *op;
@@ -64,8 +54,8 @@ typedef struct {
     u_char                      *src;        /* NULL: the empty blob */
     ngx_fd_t                     src_fd;     /* to sync; INVALID: synced */
 
-    ngx_uint_t                   nlinks;
-    ngx_http_harbor_link_step_t  links[NGX_HTTP_HARBOR_LINKS];
+    ngx_uint_t                   nlinks;     /* or small files */
+    ngx_http_harbor_file_t       links[NGX_HTTP_HARBOR_LINKS];
 } ngx_http_harbor_commit_task_t;
 
 
@@ -85,7 +75,7 @@ static ngx_int_t ngx_http_harbor_body_state(
 static ngx_int_t ngx_http_harbor_body_hash(ngx_http_harbor_commit_task_t *b);
 static ngx_int_t ngx_http_harbor_step_blob(ngx_http_harbor_commit_task_t *b);
 static ngx_int_t ngx_http_harbor_step_link(ngx_http_harbor_commit_task_t *b,
-    ngx_http_harbor_link_step_t *l);
+    ngx_http_harbor_file_t *l);
 
 
 /*
@@ -258,6 +248,72 @@ failed:
 }
 
 
+/*
+ * Small files (a link, an upload's first files) written durably, in
+ * order, as one task (op->done set) or here (op->done NULL): each one to
+ * a temporary file, synced, renamed, its directory synced, or only
+ * renewed when it holds its data already.  Returns NGX_AGAIN or op->rc.
+ */
+
+ngx_int_t
+ngx_http_harbor_write_files(ngx_http_request_t *r, ngx_http_harbor_file_t *f,
+    ngx_uint_t n, ngx_http_harbor_op_t *op)
+{
+    ngx_int_t                       rc;
+    ngx_uint_t                      i;
+    ngx_http_harbor_task_t         *t;
+    ngx_http_harbor_commit_task_t  *b;
+
+    if (n > NGX_HTTP_HARBOR_LINKS) {
+        ngx_http_harbor_op_fail(op, NGX_ERROR, 0);
+        return NGX_ERROR;
+    }
+
+    t = ngx_http_harbor_task_alloc(r, sizeof(ngx_http_harbor_commit_task_t));
+    if (t == NULL) {
+        ngx_http_harbor_op_fail(op, NGX_ERROR, NGX_ENOMEM);
+        return NGX_ERROR;
+    }
+
+    b = (ngx_http_harbor_commit_task_t *) t;
+
+    b->op = op;
+    b->root = ngx_http_harbor_conf(r)->storage.len;
+    b->body = NGX_INVALID_FILE;
+    b->src_fd = NGX_INVALID_FILE;
+    b->alg = HB_DIGEST_NONE;
+
+    for (i = 0; i < n; i++) {
+        b->links[i] = f[i];
+
+        b->links[i].tmp = ngx_http_harbor_tmp_name(r, 'w');
+        if (b->links[i].tmp == NULL) {
+            ngx_http_harbor_op_fail(op, NGX_ERROR, NGX_ENOMEM);
+            return NGX_ERROR;
+        }
+    }
+
+    b->nlinks = n;
+
+    if (op->done == NULL) {
+        ngx_http_harbor_commit_work(t);
+        ngx_http_harbor_commit_finish(b, ngx_http_harbor_task_result(t));
+        return op->rc;
+    }
+
+    rc = ngx_http_harbor_task(r, t, ngx_http_harbor_commit_work,
+                              ngx_http_harbor_commit_done);
+
+    if (rc == NGX_AGAIN) {
+        return NGX_AGAIN;
+    }
+
+    ngx_http_harbor_commit_finish(b, rc);
+
+    return op->rc;
+}
+
+
 static ngx_int_t
 ngx_http_harbor_commit_link(ngx_http_request_t *r,
     ngx_http_harbor_commit_task_t *b, ngx_http_harbor_link_e kind,
@@ -266,7 +322,7 @@ ngx_http_harbor_commit_link(ngx_http_request_t *r,
     size_t                        entry;
     ngx_str_t                     path;
     ngx_http_harbor_link_t        l;
-    ngx_http_harbor_link_step_t  *s;
+    ngx_http_harbor_file_t       *s;
 
     if (b->nlinks == NGX_HTTP_HARBOR_LINKS) {
         return NGX_ERROR;
@@ -282,7 +338,7 @@ ngx_http_harbor_commit_link(ngx_http_request_t *r,
 
     s->path = path.data;
     s->dirlen = path.len - (sizeof("/link") - 1);
-    s->digest = b->c->digest;
+    s->data = b->c->digest;
 
     s->tmp = ngx_http_harbor_tmp_name(r, 'w');
     if (s->tmp == NULL) {
@@ -352,6 +408,15 @@ ngx_http_harbor_commit_work(ngx_http_harbor_task_t *t)
     }
 
     if (b->c == NULL) {
+
+        /* small files only (ngx_http_harbor_write_files), or none */
+
+        for (i = 0; i < b->nlinks; i++) {
+            if (ngx_http_harbor_step_link(b, &b->links[i]) != NGX_OK) {
+                return;
+            }
+        }
+
         return;
     }
 
@@ -705,7 +770,7 @@ ngx_http_harbor_step_blob(ngx_http_harbor_commit_task_t *b)
 
 static ngx_int_t
 ngx_http_harbor_step_link(ngx_http_harbor_commit_task_t *b,
-    ngx_http_harbor_link_step_t *l)
+    ngx_http_harbor_file_t *l)
 {
     ssize_t    n;
     ngx_fd_t   fd;
@@ -733,8 +798,8 @@ ngx_http_harbor_step_link(ngx_http_harbor_commit_task_t *b,
                                              err);
         }
 
-        if ((size_t) n == l->digest.len
-            && ngx_memcmp(buf, l->digest.data, n) == 0)
+        if ((size_t) n == l->data.len
+            && ngx_memcmp(buf, l->data.data, n) == 0)
         {
             if (utimes((char *) l->path, NULL) == 0) {
                 return NGX_OK;
@@ -750,5 +815,5 @@ ngx_http_harbor_step_link(ngx_http_harbor_commit_task_t *b,
     }
 
     return ngx_http_harbor_fs_write(&b->task, l->path, l->dirlen, l->tmp,
-                                    l->digest.data, l->digest.len, b->root);
+                                    l->data.data, l->data.len, b->root);
 }

@@ -74,16 +74,19 @@ ngx_http_harbor_upload_file(ngx_http_request_t *r, ngx_str_t *dir,
 
 ngx_int_t
 ngx_http_harbor_upload_create(ngx_http_request_t *r, ngx_str_t *name,
-    ngx_str_t *uuid)
+    ngx_str_t *uuid, ngx_http_harbor_op_t *op)
 {
-    u_char      *file, *p;
-    ngx_fd_t     fd;
-    ngx_tm_t     tm;
-    uint64_t     ms;
-    ngx_str_t    dir;
-    ngx_uint_t   i;
-    ngx_time_t  *tp;
-    u_char       rnd[16], hex[32], when[sizeof("1970-01-01T00:00:00Z")];
+    u_char                  *p, *when;
+    ngx_tm_t                 tm;
+    uint64_t                 ms;
+    ngx_str_t                dir;
+    ngx_uint_t               i;
+    ngx_time_t              *tp;
+    ngx_http_harbor_file_t   f[2];
+    u_char                   rnd[16], hex[32];
+
+    /* what a failure before the writes is */
+    ngx_http_harbor_op_fail(op, NGX_ERROR, 0);
 
     if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
         ngx_ssl_error(NGX_LOG_ALERT, r->connection->log, 0,
@@ -122,33 +125,16 @@ ngx_http_harbor_upload_create(ngx_http_request_t *r, ngx_str_t *name,
         return NGX_ERROR;
     }
 
-    if (ngx_http_harbor_mkdir_p(r, dir.data, dir.len) != NGX_OK) {
-        return NGX_ERROR;
-    }
+    /*
+     * An empty data file, then its startedat: written last, its presence
+     * makes the upload exist.
+     */
 
-    file = ngx_http_harbor_upload_file(r, &dir, "data");
-    if (file == NULL) {
-        return NGX_ERROR;
-    }
+    f[0].path = ngx_http_harbor_upload_file(r, &dir, "data");
+    f[1].path = ngx_http_harbor_upload_file(r, &dir, "startedat");
+    when = ngx_pnalloc(r->pool, sizeof("1970-01-01T00:00:00Z"));
 
-    fd = ngx_open_file(file, NGX_FILE_WRONLY, NGX_FILE_CREATE_OR_OPEN,
-                       NGX_FILE_DEFAULT_ACCESS);
-    if (fd == NGX_INVALID_FILE) {
-        ngx_log_error(NGX_LOG_CRIT, r->connection->log, ngx_errno,
-                      ngx_open_file_n " \"%s\" failed", file);
-        return NGX_ERROR;
-    }
-
-    if (ngx_close_file(fd) == NGX_FILE_ERROR) {
-        ngx_log_error(NGX_LOG_CRIT, r->connection->log, ngx_errno,
-                      ngx_close_file_n " \"%s\" failed", file);
-        return NGX_ERROR;
-    }
-
-    /* written last: its presence makes the upload exist */
-
-    file = ngx_http_harbor_upload_file(r, &dir, "startedat");
-    if (file == NULL) {
+    if (f[0].path == NULL || f[1].path == NULL || when == NULL) {
         return NGX_ERROR;
     }
 
@@ -157,7 +143,14 @@ ngx_http_harbor_upload_create(ngx_http_request_t *r, ngx_str_t *name,
                     tm.ngx_tm_year, tm.ngx_tm_mon, tm.ngx_tm_mday,
                     tm.ngx_tm_hour, tm.ngx_tm_min, tm.ngx_tm_sec);
 
-    return ngx_http_harbor_write_atomic(r, file, dir.len, when, p - when);
+    f[0].dirlen = dir.len;
+    ngx_str_set(&f[0].data, "");
+
+    f[1].dirlen = dir.len;
+    f[1].data.data = when;
+    f[1].data.len = p - when;
+
+    return ngx_http_harbor_write_files(r, f, 2, op);
 }
 
 

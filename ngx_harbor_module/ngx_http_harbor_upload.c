@@ -22,6 +22,14 @@ static void ngx_http_harbor_monolithic_commit(ngx_http_request_t *r,
 static void ngx_http_harbor_chunk_done(ngx_http_request_t *r);
 static void ngx_http_harbor_chunk_synced(ngx_http_request_t *r,
     ngx_http_harbor_op_t *op);
+static void ngx_http_harbor_create_done(ngx_http_request_t *r,
+    ngx_http_harbor_op_t *op);
+static ngx_int_t ngx_http_harbor_created(ngx_http_request_t *r,
+    ngx_http_harbor_op_t *op);
+static void ngx_http_harbor_mount_done(ngx_http_request_t *r,
+    ngx_http_harbor_op_t *op);
+static ngx_int_t ngx_http_harbor_mounted(ngx_http_request_t *r,
+    ngx_http_harbor_op_t *op);
 static ngx_int_t ngx_http_harbor_upload_accepted(ngx_http_request_t *r,
     ngx_http_harbor_route_t *rt, ngx_http_harbor_upload_t *u,
     ngx_uint_t status);
@@ -176,11 +184,14 @@ ngx_int_t
 ngx_http_harbor_uploads(ngx_http_request_t *r, ngx_http_harbor_route_t *rt)
 {
     ngx_int_t                   rc;
-    ngx_str_t                   mount, from, uuid;
+    ngx_str_t                   mount, from;
     ngx_http_harbor_op_t        op;
     ngx_http_harbor_ctx_t      *ctx;
     ngx_http_harbor_link_t      link;
     ngx_http_harbor_backend_t  *hs;
+
+    /* calls that cannot wait: done unset */
+    op.done = NULL;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_harbor_module);
     hs = ngx_http_harbor_backend(r);
@@ -219,13 +230,6 @@ ngx_http_harbor_uploads(ngx_http_request_t *r, ngx_http_harbor_route_t *rt)
             rc = hs->blob_touch(r, &mount, &op);
         }
 
-        if (rc == NGX_OK) {
-            ngx_http_harbor_link_init(&link, NGX_HTTP_HARBOR_LINK_LAYER,
-                                      &rt->name, &mount, NULL);
-
-            rc = hs->link_set(r, &link, &mount, &op);
-        }
-
         if (rc == NGX_ERROR) {
             return ngx_http_harbor_op_error(r, &op);
         }
@@ -235,7 +239,22 @@ ngx_http_harbor_uploads(ngx_http_request_t *r, ngx_http_harbor_route_t *rt)
                 return NGX_HTTP_INTERNAL_SERVER_ERROR;
             }
 
-            return ngx_http_harbor_blob_created(r, rt, &mount);
+            /* the link, written and synced in the thread pool */
+
+            ngx_http_harbor_link_init(&link, NGX_HTTP_HARBOR_LINK_LAYER,
+                                      &rt->name, &mount, NULL);
+
+            ctx->digest = mount;
+            ctx->op.done = ngx_http_harbor_mount_done;
+
+            rc = hs->link_set(r, &link, &mount, &ctx->op);
+
+            if (rc == NGX_AGAIN) {
+                r->main->count++;
+                return NGX_DONE;
+            }
+
+            return ngx_http_harbor_mounted(r, &ctx->op);
         }
 
         /* else a normal upload, as the spec says */
@@ -278,17 +297,72 @@ ngx_http_harbor_uploads(ngx_http_request_t *r, ngx_http_harbor_route_t *rt)
                                      NULL);
     }
 
-    if (hs->upload_create(r, &rt->name, &uuid, &op) != NGX_OK) {
-        rc = ngx_http_harbor_op_error(r, &op);
+    /* its first files, written and synced in the thread pool */
+
+    ctx->op.done = ngx_http_harbor_create_done;
+
+    rc = hs->upload_create(r, &rt->name, &rt->ref, &ctx->op);
+
+    if (rc == NGX_AGAIN) {
+        r->main->count++;
+        return NGX_DONE;
+    }
+
+    return ngx_http_harbor_created(r, &ctx->op);
+}
+
+
+static void
+ngx_http_harbor_create_done(ngx_http_request_t *r, ngx_http_harbor_op_t *op)
+{
+    ngx_http_finalize_request(r, ngx_http_harbor_created(r, op));
+}
+
+
+/* The upload exists (rt->ref is its id), or it could not be made. */
+
+static ngx_int_t
+ngx_http_harbor_created(ngx_http_request_t *r, ngx_http_harbor_op_t *op)
+{
+    ngx_int_t               rc;
+    ngx_http_harbor_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_harbor_module);
+
+    if (op->rc != NGX_OK) {
+        rc = ngx_http_harbor_op_error(r, op);
         ngx_http_harbor_sessions_end(r, NULL);
         return rc;
     }
 
-    rt->ref = uuid;
     ctx->upload.offset = 0;
 
-    return ngx_http_harbor_upload_accepted(r, rt, &ctx->upload,
+    return ngx_http_harbor_upload_accepted(r, &ctx->route, &ctx->upload,
                                            NGX_HTTP_ACCEPTED);
+}
+
+
+static void
+ngx_http_harbor_mount_done(ngx_http_request_t *r, ngx_http_harbor_op_t *op)
+{
+    ngx_http_finalize_request(r, ngx_http_harbor_mounted(r, op));
+}
+
+
+/* The mounted blob is linked in the repository, or it could not be. */
+
+static ngx_int_t
+ngx_http_harbor_mounted(ngx_http_request_t *r, ngx_http_harbor_op_t *op)
+{
+    ngx_http_harbor_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_harbor_module);
+
+    if (op->rc != NGX_OK) {
+        return ngx_http_harbor_op_error(r, op);
+    }
+
+    return ngx_http_harbor_blob_created(r, &ctx->route, &ctx->digest);
 }
 
 
@@ -386,6 +460,9 @@ ngx_http_harbor_upload(ngx_http_request_t *r, ngx_http_harbor_route_t *rt)
     ngx_http_harbor_ctx_t      *ctx;
     ngx_http_harbor_upload_t   *u;
     ngx_http_harbor_backend_t  *hs;
+
+    /* calls that cannot wait: done unset */
+    op.done = NULL;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_harbor_module);
     u = &ctx->upload;

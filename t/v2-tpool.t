@@ -307,4 +307,33 @@ is($r->{status}, 200, 'manifest read: answered once read');
 is($r->{body}, $img->{manifest}, 'manifest read: the manifest');
 $t->stop;
 
+# an upload's creation (its data and startedat, synced) and a mount (the
+# layer link, synced) in a task too
+
+$t = start(undef, HARBOR_FAULT_DELAY_PATH => '/_uploads/');
+$r = held($t, 'upload create',
+          raw(POST => '/v2/tp/create/blobs/uploads/', ''),
+          'fsync\("[^"]*/_uploads/');
+is($r->{status}, 202, 'upload create: accepted once durable');
+$loc = relative($r);
+is($t->http(GET => $loc)->{status}, 204, 'upload create: it is there');
+$t->stop;
+
+$t = start(undef);
+my $g = random_bytes(4096);
+my $dg = $t->push_blob('tp/from', $g);
+my ($hg) = $dg =~ /:(.{24})/;
+{
+    my %env = Harbor::Fault::env(HARBOR_FAULT_DELAY_PATH => $hg,
+                                 HARBOR_FAULT_DELAY => $DELAY);
+    local @ENV{keys %env} = values %env;
+    $t->restart;
+}
+$r = held($t, 'mount',
+          raw(POST => "/v2/tp/to/blobs/uploads/?mount=$dg&from=tp/from", ''),
+          "fsync\\(\"[^\"]*_layers[^\"]*$hg");
+is($r->{status}, 201, 'mount: created once durable');
+is($t->http(GET => "/v2/tp/to/blobs/$dg")->{body}, $g, 'mount: pulls');
+$t->stop;
+
 done_testing();
