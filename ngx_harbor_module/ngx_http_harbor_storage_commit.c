@@ -62,6 +62,8 @@ typedef struct {
 static ngx_int_t ngx_http_harbor_commit_link(ngx_http_request_t *r,
     ngx_http_harbor_commit_task_t *b, ngx_http_harbor_link_e kind,
     ngx_str_t *key, ngx_str_t *key2);
+static ngx_int_t ngx_http_harbor_commit_run(ngx_http_request_t *r,
+    ngx_http_harbor_commit_task_t *b);
 static void ngx_http_harbor_commit_work(ngx_http_harbor_task_t *t);
 static void ngx_http_harbor_commit_done(ngx_http_harbor_task_t *t,
     ngx_int_t rc);
@@ -92,7 +94,6 @@ ngx_http_harbor_commit(ngx_http_request_t *r, ngx_http_harbor_commit_t *c,
     ngx_http_harbor_upload_t *u, off_t size, SHA256_CTX *sha,
     ngx_http_harbor_op_t *op)
 {
-    ngx_int_t                       rc;
     ngx_str_t                       blob;
     ngx_temp_file_t                *tf;
     ngx_http_harbor_task_t         *t;
@@ -229,16 +230,7 @@ ngx_http_harbor_commit(ngx_http_request_t *r, ngx_http_harbor_commit_t *c,
         }
     }
 
-    rc = ngx_http_harbor_task(r, t, ngx_http_harbor_commit_work,
-                              ngx_http_harbor_commit_done);
-
-    if (rc == NGX_AGAIN) {
-        return NGX_AGAIN;
-    }
-
-    ngx_http_harbor_commit_finish(b, rc);
-
-    return op->rc;
+    return ngx_http_harbor_commit_run(r, b);
 
 failed:
 
@@ -259,7 +251,6 @@ ngx_int_t
 ngx_http_harbor_write_files(ngx_http_request_t *r, ngx_http_harbor_file_t *f,
     ngx_uint_t n, ngx_http_harbor_op_t *op)
 {
-    ngx_int_t                       rc;
     ngx_uint_t                      i;
     ngx_http_harbor_task_t         *t;
     ngx_http_harbor_commit_task_t  *b;
@@ -295,22 +286,37 @@ ngx_http_harbor_write_files(ngx_http_request_t *r, ngx_http_harbor_file_t *f,
 
     b->nlinks = n;
 
-    if (op->done == NULL) {
-        ngx_http_harbor_commit_work(t);
-        ngx_http_harbor_commit_finish(b, ngx_http_harbor_task_result(t));
-        return op->rc;
-    }
+    return ngx_http_harbor_commit_run(r, b);
+}
 
-    rc = ngx_http_harbor_task(r, t, ngx_http_harbor_commit_work,
-                              ngx_http_harbor_commit_done);
 
-    if (rc == NGX_AGAIN) {
-        return NGX_AGAIN;
+/*
+ * The task in the thread pool, or here when the caller cannot wait
+ * (op->done NULL): NGX_AGAIN, or op->rc.
+ */
+
+static ngx_int_t
+ngx_http_harbor_commit_run(ngx_http_request_t *r,
+    ngx_http_harbor_commit_task_t *b)
+{
+    ngx_int_t  rc;
+
+    if (b->op->done == NULL) {
+        ngx_http_harbor_commit_work(&b->task);
+        rc = ngx_http_harbor_task_result(&b->task);
+
+    } else {
+        rc = ngx_http_harbor_task(r, &b->task, ngx_http_harbor_commit_work,
+                                  ngx_http_harbor_commit_done);
+
+        if (rc == NGX_AGAIN) {
+            return NGX_AGAIN;
+        }
     }
 
     ngx_http_harbor_commit_finish(b, rc);
 
-    return op->rc;
+    return b->op->rc;
 }
 
 
