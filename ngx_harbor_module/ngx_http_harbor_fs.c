@@ -127,6 +127,24 @@ ngx_http_harbor_op_fail(ngx_http_harbor_op_t *op, ngx_int_t rc,
 }
 
 
+/*
+ * The same for a task that failed, back on the event loop: a worker out
+ * of descriptors lets the idle ones of its open file cache go (a thread
+ * may not touch the cache), so that the retry the 503 asks for can work.
+ */
+
+void
+ngx_http_harbor_task_op_fail(ngx_http_request_t *r, ngx_http_harbor_op_t *op,
+    ngx_err_t err)
+{
+    ngx_http_harbor_op_fail(op, NGX_ERROR, err);
+
+    if (ngx_http_harbor_fds_exhausted(err)) {
+        (void) ngx_http_harbor_release_fds(r);
+    }
+}
+
+
 static ngx_int_t
 ngx_http_harbor_fs_result(ngx_http_harbor_op_t *op, ngx_int_t rc)
 {

@@ -174,6 +174,8 @@ ngx_int_t ngx_http_harbor_commit(ngx_http_request_t *r,
     SHA256_CTX *sha, ngx_http_harbor_op_t *op);
 void ngx_http_harbor_op_fail(ngx_http_harbor_op_t *op, ngx_int_t rc,
     ngx_err_t err);
+void ngx_http_harbor_task_op_fail(ngx_http_request_t *r,
+    ngx_http_harbor_op_t *op, ngx_err_t err);
 
 
 #endif /* _NGX_HTTP_HARBOR_STORAGE_H_INCLUDED_ */

@@ -519,7 +519,7 @@ static void
 ngx_http_harbor_read_finish(ngx_http_harbor_read_task_t *b, ngx_int_t rc)
 {
     if (rc != NGX_OK) {
-        ngx_http_harbor_op_fail(b->op, NGX_ERROR, ngx_errno);
+        ngx_http_harbor_task_op_fail(b->task.r, b->op, ngx_errno);
         return;
     }
 

@@ -501,7 +501,7 @@ ngx_http_harbor_commit_finish(ngx_http_harbor_commit_task_t *b, ngx_int_t rc)
     op = b->op;
 
     if (rc != NGX_OK) {
-        ngx_http_harbor_op_fail(op, NGX_ERROR, ngx_errno);
+        ngx_http_harbor_task_op_fail(b->task.r, op, ngx_errno);
         return;
     }
 
