@@ -17,19 +17,28 @@ static ngx_str_t  ngx_http_harbor_octet_stream =
 ngx_int_t
 ngx_http_harbor_blob(ngx_http_request_t *r, ngx_http_harbor_route_t *rt)
 {
-    ngx_int_t              rc;
-    ngx_open_file_info_t   of;
+    ngx_int_t                   rc;
+    ngx_http_harbor_op_t        op;
+    ngx_http_harbor_link_t      link;
+    ngx_http_harbor_backend_t  *hs;
+
+    /* calls that cannot wait: done unset */
+    op.done = NULL;
+
+    hs = ngx_http_harbor_backend(r);
 
     /*
      * A blob is readable through a repository only if that repository
      * links it: no reads of other repositories' blobs by digest.
      */
 
-    rc = ngx_http_harbor_link_get(r, &rt->name, NGX_HTTP_HARBOR_LINK_LAYER,
-                                  &rt->ref, NULL, NULL);
+    ngx_http_harbor_link_init(&link, NGX_HTTP_HARBOR_LINK_LAYER, &rt->name,
+                              &rt->ref, NULL);
+
+    rc = hs->link_get(r, &link, 0, &op);
 
     if (rc == NGX_ERROR) {
-        return ngx_http_harbor_storage_error(r);
+        return ngx_http_harbor_op_error(r, &op);
     }
 
     if (rc == NGX_DECLINED) {
@@ -38,17 +47,12 @@ ngx_http_harbor_blob(ngx_http_request_t *r, ngx_http_harbor_route_t *rt)
     }
 
     if (r->method == NGX_HTTP_DELETE) {
-        rc = ngx_http_harbor_link_delete(r, &rt->name,
-                                         NGX_HTTP_HARBOR_LINK_LAYER,
-                                         &rt->ref, NULL);
-        if (rc == NGX_ERROR) {
-            return ngx_http_harbor_storage_error(r);
+        if (hs->link_delete(r, &link, &op) == NGX_ERROR) {
+            return ngx_http_harbor_op_error(r, &op);
         }
 
         return ngx_http_harbor_send(r, NGX_HTTP_ACCEPTED, NULL, NULL);
     }
-
-    of.fd = NGX_INVALID_FILE;
 
     /*
      * A HEAD is how a pushing client decides not to upload a blob: it
@@ -56,9 +60,8 @@ ngx_http_harbor_blob(ngx_http_request_t *r, ngx_http_harbor_route_t *rt)
      * before the client hears the blob is there.
      */
 
-    rc = ngx_http_harbor_blob_send(r, &rt->ref,
-                                   &ngx_http_harbor_octet_stream, &of,
-                                   r->method == NGX_HTTP_HEAD);
+    rc = hs->blob_send(r, &rt->ref, &ngx_http_harbor_octet_stream,
+                       r->method == NGX_HTTP_HEAD, &op);
 
     if (rc == NGX_HTTP_NOT_FOUND) {
         return ngx_http_harbor_error(r, NGX_HTTP_NOT_FOUND, "BLOB_UNKNOWN",

@@ -26,8 +26,16 @@ typedef struct {
 static ngx_http_harbor_mt_t  ngx_http_harbor_mt_cache[NGX_HTTP_HARBOR_MT_CACHE];
 
 
+static ngx_int_t ngx_http_harbor_resolve(ngx_http_request_t *r,
+    ngx_http_harbor_route_t *rt, ngx_str_t *digest, ngx_http_harbor_op_t *op);
 static ngx_int_t ngx_http_harbor_manifest_get(ngx_http_request_t *r,
     ngx_http_harbor_route_t *rt);
+static void ngx_http_harbor_manifest_read(ngx_http_request_t *r,
+    ngx_http_harbor_op_t *op);
+static ngx_int_t ngx_http_harbor_manifest_typed(ngx_http_request_t *r,
+    ngx_http_harbor_op_t *op);
+static ngx_int_t ngx_http_harbor_manifest_send(ngx_http_request_t *r,
+    int type);
 static ngx_int_t ngx_http_harbor_manifest_put(ngx_http_request_t *r,
     ngx_http_harbor_route_t *rt);
 static void ngx_http_harbor_manifest_put_done(ngx_http_request_t *r);
@@ -41,16 +49,20 @@ static ngx_int_t ngx_http_harbor_untagged_only(ngx_http_request_t *r);
 static ngx_int_t ngx_http_harbor_cutoff(ngx_http_request_t *r,
     time_t *cutoff);
 static ngx_int_t ngx_http_harbor_subject(ngx_http_request_t *r,
-    ngx_str_t *digest, ngx_str_t *subject);
+    ngx_str_t *digest, ngx_str_t *subject, ngx_http_harbor_op_t *op);
 static ngx_int_t ngx_http_harbor_subject_kept(ngx_http_request_t *r,
-    ngx_str_t *name, ngx_str_t *subject, time_t cutoff);
+    ngx_str_t *name, ngx_str_t *subject, time_t cutoff,
+    ngx_http_harbor_op_t *op);
 static ngx_int_t ngx_http_harbor_tags_at(ngx_http_request_t *r,
-    ngx_str_t *name, ngx_str_t *digest, ngx_uint_t del);
+    ngx_str_t *name, ngx_str_t *digest, ngx_uint_t del,
+    ngx_http_harbor_op_t *op);
 static ngx_int_t ngx_http_harbor_too_many(ngx_http_request_t *r,
     hb_manifest_t *m, char *err, size_t len);
 static ngx_int_t ngx_http_harbor_require(ngx_http_request_t *r,
     ngx_http_harbor_route_t *rt, ngx_http_harbor_link_e kind,
-    ngx_str_t *digest);
+    ngx_str_t *digest, ngx_http_harbor_op_t *op);
+static void ngx_http_harbor_manifest_stored(ngx_http_request_t *r,
+    ngx_http_harbor_op_t *op);
 static ngx_int_t ngx_http_harbor_blob_unknown(ngx_http_request_t *r,
     ngx_str_t *digest);
 static ngx_int_t ngx_http_harbor_referrers_link(ngx_http_request_t *r,
@@ -125,24 +137,33 @@ ngx_http_harbor_manifest(ngx_http_request_t *r, ngx_http_harbor_route_t *rt)
 
 static ngx_int_t
 ngx_http_harbor_resolve(ngx_http_request_t *r, ngx_http_harbor_route_t *rt,
-    ngx_str_t *digest)
+    ngx_str_t *digest, ngx_http_harbor_op_t *op)
 {
-    ngx_int_t  rc;
+    ngx_int_t                   rc;
+    ngx_http_harbor_link_t      link;
+    ngx_http_harbor_backend_t  *hs;
+
+    hs = ngx_http_harbor_backend(r);
 
     if (rt->alg != HB_DIGEST_NONE) {
         *digest = rt->ref;
 
     } else {
-        rc = ngx_http_harbor_link_get(r, &rt->name, NGX_HTTP_HARBOR_LINK_TAG,
-                                      &rt->ref, NULL, digest);
+        ngx_http_harbor_link_init(&link, NGX_HTTP_HARBOR_LINK_TAG, &rt->name,
+                                  &rt->ref, NULL);
+
+        rc = hs->link_get(r, &link, 1, op);
         if (rc != NGX_OK) {
             return rc;
         }
+
+        *digest = op->digest;
     }
 
-    return ngx_http_harbor_link_get(r, &rt->name,
-                                    NGX_HTTP_HARBOR_LINK_REVISION,
-                                    digest, NULL, NULL);
+    ngx_http_harbor_link_init(&link, NGX_HTTP_HARBOR_LINK_REVISION,
+                              &rt->name, digest, NULL);
+
+    return hs->link_get(r, &link, 0, op);
 }
 
 
@@ -152,16 +173,14 @@ ngx_http_harbor_manifest_get(ngx_http_request_t *r,
 {
     int                     type;
     ngx_int_t               rc;
-    ngx_str_t               digest, body, ct;
-    ngx_open_file_info_t    of;
     ngx_http_harbor_ctx_t  *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_harbor_module);
 
-    rc = ngx_http_harbor_resolve(r, rt, &digest);
+    rc = ngx_http_harbor_resolve(r, rt, &ctx->digest, &ctx->op);
 
     if (rc == NGX_ERROR) {
-        return ngx_http_harbor_storage_error(r);
+        return ngx_http_harbor_op_error(r, &ctx->op);
     }
 
     if (rc == NGX_DECLINED) {
@@ -169,41 +188,86 @@ ngx_http_harbor_manifest_get(ngx_http_request_t *r,
                                      "manifest unknown to registry", NULL);
     }
 
-    type = ngx_http_harbor_mt_get(&digest);
+    type = ngx_http_harbor_mt_get(&ctx->digest);
+
+    if (type != HB_MT_UNKNOWN) {
+        return ngx_http_harbor_manifest_send(r, type);
+    }
+
+    /* its media type is in the JSON: read it (in the thread pool) */
+
+    ctx->op.done = ngx_http_harbor_manifest_read;
+
+    rc = ngx_http_harbor_backend(r)->blob_read(r, &ctx->digest,
+                                               HB_MANIFEST_MAX, &ctx->op);
+
+    if (rc == NGX_AGAIN) {
+        r->main->count++;
+        return NGX_DONE;
+    }
+
+    return ngx_http_harbor_manifest_typed(r, &ctx->op);
+}
+
+
+static void
+ngx_http_harbor_manifest_read(ngx_http_request_t *r, ngx_http_harbor_op_t *op)
+{
+    ngx_http_finalize_request(r, ngx_http_harbor_manifest_typed(r, op));
+}
+
+
+static ngx_int_t
+ngx_http_harbor_manifest_typed(ngx_http_request_t *r,
+    ngx_http_harbor_op_t *op)
+{
+    int                     type;
+    ngx_http_harbor_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_harbor_module);
+
+    if (op->rc == NGX_ERROR) {
+        return ngx_http_harbor_op_error(r, op);
+    }
+
+    if (op->rc == NGX_DECLINED) {
+        return ngx_http_harbor_error(r, NGX_HTTP_NOT_FOUND,
+                                     "MANIFEST_UNKNOWN",
+                                     "manifest unknown to registry", NULL);
+    }
+
+    if (op->rc == NGX_ABORT) {
+        return ngx_http_harbor_error(r, NGX_HTTP_NOT_FOUND,
+                                     "MANIFEST_UNKNOWN",
+                                     "the stored manifest is larger "
+                                     "than 4 MiB", NULL);
+    }
+
+    type = hb_manifest_sniff((char *) op->data.data, op->data.len);
 
     if (type == HB_MT_UNKNOWN) {
-        rc = ngx_http_harbor_blob_read(r, &digest, HB_MANIFEST_MAX, &body);
-
-        if (rc == NGX_ERROR) {
-            return ngx_http_harbor_storage_error(r);
-        }
-
-        if (rc == NGX_DECLINED) {
-            return ngx_http_harbor_error(r, NGX_HTTP_NOT_FOUND,
-                                         "MANIFEST_UNKNOWN",
-                                         "manifest unknown to registry",
-                                         NULL);
-        }
-
-        if (rc == NGX_ABORT) {
-            return ngx_http_harbor_error(r, NGX_HTTP_NOT_FOUND,
-                                         "MANIFEST_UNKNOWN",
-                                         "the stored manifest is larger "
-                                         "than 4 MiB", NULL);
-        }
-
-        type = hb_manifest_sniff((char *) body.data, body.len);
-
-        if (type == HB_MT_UNKNOWN) {
-            return ngx_http_harbor_error(r, NGX_HTTP_NOT_FOUND,
-                                         "MANIFEST_UNKNOWN",
-                                         "the stored manifest is of a kind "
-                                         "this registry does not serve",
-                                         NULL);
-        }
-
-        ngx_http_harbor_mt_put(&digest, type);
+        return ngx_http_harbor_error(r, NGX_HTTP_NOT_FOUND,
+                                     "MANIFEST_UNKNOWN",
+                                     "the stored manifest is of a kind "
+                                     "this registry does not serve", NULL);
     }
+
+    ngx_http_harbor_mt_put(&ctx->digest, type);
+
+    return ngx_http_harbor_manifest_send(r, type);
+}
+
+
+static ngx_int_t
+ngx_http_harbor_manifest_send(ngx_http_request_t *r, int type)
+{
+    ngx_int_t                 rc;
+    ngx_str_t                 ct;
+    ngx_http_harbor_ctx_t    *ctx;
+    ngx_http_harbor_route_t  *rt;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_harbor_module);
+    rt = &ctx->route;
 
     ct.data = (u_char *) hb_manifest_type_name(type);
     ct.len = ngx_strlen(ct.data);
@@ -214,9 +278,8 @@ ngx_http_harbor_manifest_get(ngx_http_request_t *r,
                                      "the Accept header", NULL);
     }
 
-    of.fd = NGX_INVALID_FILE;
-
-    rc = ngx_http_harbor_blob_send(r, &digest, &ct, &of, 0);
+    rc = ngx_http_harbor_backend(r)->blob_send(r, &ctx->digest, &ct, 0,
+                                               &ctx->op);
 
     if (rc == NGX_HTTP_NOT_FOUND) {
         return ngx_http_harbor_error(r, NGX_HTTP_NOT_FOUND, "MANIFEST_UNKNOWN",
@@ -228,9 +291,9 @@ ngx_http_harbor_manifest_get(ngx_http_request_t *r,
     }
 
     if (r->method == NGX_HTTP_GET && !ctx->view) {
-        ngx_http_harbor_journal(r, "pull", &rt->name, &digest,
+        ngx_http_harbor_journal(r, "pull", &rt->name, &ctx->digest,
                                 rt->alg == HB_DIGEST_NONE ? &rt->ref : NULL,
-                                (char *) ct.data, of.size);
+                                (char *) ct.data, ctx->op.size);
     }
 
     return rc;
@@ -343,6 +406,7 @@ static void
 ngx_http_harbor_manifest_put_done(ngx_http_request_t *r)
 {
     ssize_t                   n;
+    ngx_int_t                 rc;
     ngx_str_t                 body, digest;
     ngx_temp_file_t          *tf;
     ngx_http_harbor_ctx_t    *ctx;
@@ -407,8 +471,11 @@ ngx_http_harbor_manifest_put_done(ngx_http_request_t *r)
         return;
     }
 
-    ngx_http_finalize_request(r,
-        ngx_http_harbor_manifest_store(r, rt, &body, &digest));
+    rc = ngx_http_harbor_manifest_store(r, rt, &body, &digest);
+
+    if (rc != NGX_DONE) {
+        ngx_http_finalize_request(r, rc);
+    }
 }
 
 
@@ -446,16 +513,24 @@ ngx_http_harbor_too_many(ngx_http_request_t *r, hb_manifest_t *m, char *err,
 }
 
 
+/*
+ * Returns what a content handler returns, or NGX_DONE when the commit
+ * goes on in the thread pool (ngx_http_harbor_manifest_stored() answers).
+ */
+
 static ngx_int_t
 ngx_http_harbor_manifest_store(ngx_http_request_t *r,
     ngx_http_harbor_route_t *rt, ngx_str_t *body, ngx_str_t *digest)
 {
-    size_t            ct_len, i;
-    ngx_int_t         rc;
-    ngx_str_t         d, subject, msg, *ct;
-    ngx_temp_file_t  *tf;
-    hb_manifest_t     m;
-    char              err[256];
+    size_t                     ct_len, i;
+    ngx_int_t                  rc;
+    ngx_str_t                  d, msg, *ct;
+    hb_manifest_t              m;
+    ngx_http_harbor_ctx_t     *ctx;
+    ngx_http_harbor_commit_t  *c;
+    char                       err[256];
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_harbor_module);
 
     ct = r->headers_in.content_type ? &r->headers_in.content_type->value
                                     : NULL;
@@ -490,7 +565,8 @@ ngx_http_harbor_manifest_store(ngx_http_request_t *r,
         d.data = (u_char *) m.config.digest;
         d.len = ngx_strlen(m.config.digest);
 
-        rc = ngx_http_harbor_require(r, rt, NGX_HTTP_HARBOR_LINK_LAYER, &d);
+        rc = ngx_http_harbor_require(r, rt, NGX_HTTP_HARBOR_LINK_LAYER, &d,
+                                     &ctx->op);
         if (rc != NGX_OK) {
             goto unknown;
         }
@@ -504,7 +580,8 @@ ngx_http_harbor_manifest_store(ngx_http_request_t *r,
         d.data = (u_char *) m.blobs[i].digest;
         d.len = ngx_strlen(m.blobs[i].digest);
 
-        rc = ngx_http_harbor_require(r, rt, NGX_HTTP_HARBOR_LINK_LAYER, &d);
+        rc = ngx_http_harbor_require(r, rt, NGX_HTTP_HARBOR_LINK_LAYER, &d,
+                                     &ctx->op);
         if (rc != NGX_OK) {
             goto unknown;
         }
@@ -515,105 +592,107 @@ ngx_http_harbor_manifest_store(ngx_http_request_t *r,
         d.len = ngx_strlen(m.manifests[i].digest);
 
         rc = ngx_http_harbor_require(r, rt, NGX_HTTP_HARBOR_LINK_REVISION,
-                                     &d);
+                                     &d, &ctx->op);
         if (rc != NGX_OK) {
             goto unknown;
         }
     }
 
-    /* the manifest itself, then the links that make it visible */
+    /*
+     * The manifest itself, then the links that make it visible, all
+     * durable before the 201: one task of the thread pool.
+     */
 
-    tf = r->request_body->temp_file;
+    c = &ctx->commit;
 
-    if (ngx_http_harbor_blob_commit(r, digest, &tf->file.name, tf->file.fd)
-        != NGX_OK
-        || ngx_http_harbor_link_put(r, &rt->name,
-                                    NGX_HTTP_HARBOR_LINK_REVISION, digest,
-                                    NULL, digest)
-           != NGX_OK)
-    {
-        goto failed;
-    }
+    c->name = rt->name;
+    c->digest = *digest;
+    c->hex = digest->data + 7;    /* checked by manifest_put_done */
+    c->manifest = 1;
 
     if (rt->alg == HB_DIGEST_NONE) {
-
-        /*
-         * The revision again after the tag: an untagged-only delete that
-         * took it meanwhile has lost the race (see manifest_delete).
-         */
-
-        if (ngx_http_harbor_link_put(r, &rt->name,
-                                     NGX_HTTP_HARBOR_LINK_TAG_INDEX, &rt->ref,
-                                     digest, digest)
-            != NGX_OK
-            || ngx_http_harbor_link_put(r, &rt->name,
-                                        NGX_HTTP_HARBOR_LINK_TAG, &rt->ref,
-                                        NULL, digest)
-               != NGX_OK
-            || ngx_http_harbor_link_put(r, &rt->name,
-                                        NGX_HTTP_HARBOR_LINK_REVISION, digest,
-                                        NULL, digest)
-               != NGX_OK)
-        {
-            goto failed;
-        }
+        c->tag = rt->ref;
     }
 
     if (m.subject.digest[0]) {
-        subject.len = ngx_strlen(m.subject.digest);
-        subject.data = ngx_pnalloc(r->pool, subject.len);
-        if (subject.data == NULL) {
-            goto failed;
+        c->subject.len = ngx_strlen(m.subject.digest);
+        c->subject.data = ngx_pnalloc(r->pool, c->subject.len);
+        if (c->subject.data == NULL) {
+            hb_manifest_free(&m);
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        ngx_memcpy(subject.data, m.subject.digest, subject.len);
-
-        if (ngx_http_harbor_link_put(r, &rt->name,
-                                     NGX_HTTP_HARBOR_LINK_REFERRER, &subject,
-                                     digest, digest)
-            != NGX_OK
-            || ngx_http_harbor_add_header(r, "OCI-Subject", &subject)
-               != NGX_OK)
-        {
-            goto failed;
-        }
+        ngx_memcpy(c->subject.data, m.subject.digest, c->subject.len);
     }
 
-    ngx_http_harbor_mt_put(digest, m.type);
-
-    ngx_http_harbor_journal(r, "push", &rt->name, digest,
-                            rt->alg == HB_DIGEST_NONE ? &rt->ref : NULL,
-                            m.media_type, body->len);
+    ctx->mt = m.type;
+    ctx->media_type = m.media_type;
 
     hb_manifest_free(&m);
 
-    if (ngx_http_harbor_set_location(r, &rt->name, "manifests", digest)
-        != NGX_OK
-        || ngx_http_harbor_add_header(r, "Docker-Content-Digest", digest)
-           != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    ctx->op.done = ngx_http_harbor_manifest_stored;
+
+    rc = ngx_http_harbor_backend(r)->commit(r, c, &ctx->op);
+
+    if (rc == NGX_AGAIN) {
+        return NGX_DONE;
     }
 
-    return ngx_http_harbor_send(r, NGX_HTTP_CREATED, NULL, NULL);
+    ngx_http_harbor_manifest_stored(r, &ctx->op);
+
+    return NGX_DONE;
 
 unknown:
 
-    if (rc == NGX_ERROR) {
-        hb_manifest_free(&m);
-        return ngx_http_harbor_storage_error(r);
-    }
+    rc = (rc == NGX_ERROR) ? ngx_http_harbor_op_error(r, &ctx->op)
+                           : ngx_http_harbor_blob_unknown(r, &d);
 
-    rc = ngx_http_harbor_blob_unknown(r, &d);
     hb_manifest_free(&m);
 
     return rc;
+}
 
-failed:
 
-    hb_manifest_free(&m);
+/* The manifest and its links are durable: answer. */
 
-    return ngx_http_harbor_storage_error(r);
+static void
+ngx_http_harbor_manifest_stored(ngx_http_request_t *r,
+    ngx_http_harbor_op_t *op)
+{
+    ngx_http_harbor_ctx_t     *ctx;
+    ngx_http_harbor_commit_t  *c;
+    ngx_http_harbor_route_t   *rt;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_harbor_module);
+    c = &ctx->commit;
+    rt = &ctx->route;
+
+    if (op->rc != NGX_OK) {
+        ngx_http_finalize_request(r, ngx_http_harbor_op_error(r, op));
+        return;
+    }
+
+    ngx_http_harbor_mt_put(&c->digest, ctx->mt);
+
+    ngx_http_harbor_journal(r, "push", &rt->name, &c->digest,
+                            c->tag.len ? &c->tag : NULL, ctx->media_type,
+                            ctx->received);
+
+    if ((c->subject.len
+         && ngx_http_harbor_add_header(r, "OCI-Subject", &c->subject)
+            != NGX_OK)
+        || ngx_http_harbor_set_location(r, &rt->name, "manifests",
+                                        &c->digest)
+           != NGX_OK
+        || ngx_http_harbor_add_header(r, "Docker-Content-Digest", &c->digest)
+           != NGX_OK)
+    {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    ngx_http_finalize_request(r,
+        ngx_http_harbor_send(r, NGX_HTTP_CREATED, NULL, NULL));
 }
 
 
@@ -625,11 +704,17 @@ failed:
 
 static ngx_int_t
 ngx_http_harbor_require(ngx_http_request_t *r, ngx_http_harbor_route_t *rt,
-    ngx_http_harbor_link_e kind, ngx_str_t *digest)
+    ngx_http_harbor_link_e kind, ngx_str_t *digest, ngx_http_harbor_op_t *op)
 {
-    ngx_int_t  rc;
+    ngx_int_t                   rc;
+    ngx_http_harbor_link_t      link;
+    ngx_http_harbor_backend_t  *hs;
 
-    rc = ngx_http_harbor_link_get(r, &rt->name, kind, digest, NULL, NULL);
+    hs = ngx_http_harbor_backend(r);
+
+    ngx_http_harbor_link_init(&link, kind, &rt->name, digest, NULL);
+
+    rc = hs->link_get(r, &link, 0, op);
 
     if (rc != NGX_OK) {
         return rc;
@@ -641,14 +726,14 @@ ngx_http_harbor_require(ngx_http_request_t *r, ngx_http_harbor_route_t *rt,
      */
 
     if (kind == NGX_HTTP_HARBOR_LINK_REVISION) {
-        rc = ngx_http_harbor_link_touch(r, &rt->name, kind, digest, NULL);
+        rc = hs->link_touch(r, &link, op);
 
         if (rc != NGX_OK) {
             return rc;
         }
     }
 
-    return ngx_http_harbor_blob_touch(r, digest);
+    return hs->blob_touch(r, digest, op);
 }
 
 
@@ -689,27 +774,36 @@ static ngx_int_t
 ngx_http_harbor_manifest_delete(ngx_http_request_t *r,
     ngx_http_harbor_route_t *rt)
 {
-    time_t                   cutoff;
-    ngx_int_t                rc;
-    ngx_str_t                digest, subject;
-    ngx_uint_t               untagged;
-    const char              *why;
-    ngx_http_harbor_aside_t  aside;
+    time_t                      cutoff;
+    ngx_int_t                   rc;
+    ngx_str_t                   digest, subject;
+    ngx_uint_t                  untagged;
+    const char                 *why;
+    ngx_http_harbor_op_t        op, aside;
+    ngx_http_harbor_link_t      link;
+    ngx_http_harbor_backend_t  *hs;
+
+    /* calls that cannot wait: done unset */
+    op.done = NULL;
+    aside.done = NULL;
+
+    hs = ngx_http_harbor_backend(r);
 
     if (rt->alg == HB_DIGEST_NONE) {
 
         /* a tag: only the tag goes */
 
-        rc = ngx_http_harbor_link_get(r, &rt->name, NGX_HTTP_HARBOR_LINK_TAG,
-                                      &rt->ref, NULL, &digest);
+        ngx_http_harbor_link_init(&link, NGX_HTTP_HARBOR_LINK_TAG, &rt->name,
+                                  &rt->ref, NULL);
+
+        rc = hs->link_get(r, &link, 1, &op);
         if (rc == NGX_OK) {
-            rc = ngx_http_harbor_link_delete(r, &rt->name,
-                                             NGX_HTTP_HARBOR_LINK_TAG,
-                                             &rt->ref, NULL);
+            digest = op.digest;
+            rc = hs->link_delete(r, &link, &op);
         }
 
         if (rc == NGX_ERROR) {
-            return ngx_http_harbor_storage_error(r);
+            return ngx_http_harbor_op_error(r, &op);
         }
 
         if (rc == NGX_DECLINED) {
@@ -747,12 +841,13 @@ ngx_http_harbor_manifest_delete(ngx_http_request_t *r,
                                      "seconds", NULL);
     }
 
-    rc = ngx_http_harbor_link_move(r, &rt->name,
-                                   NGX_HTTP_HARBOR_LINK_REVISION, &digest,
-                                   NULL, &aside);
+    ngx_http_harbor_link_init(&link, NGX_HTTP_HARBOR_LINK_REVISION,
+                              &rt->name, &digest, NULL);
+
+    rc = hs->link_move(r, &link, &aside);
 
     if (rc == NGX_ERROR) {
-        return ngx_http_harbor_storage_error(r);
+        return ngx_http_harbor_op_error(r, &aside);
     }
 
     if (rc == NGX_DECLINED) {
@@ -768,7 +863,7 @@ ngx_http_harbor_manifest_delete(ngx_http_request_t *r,
     }
 
     if (why == NULL) {
-        rc = ngx_http_harbor_tags_at(r, &rt->name, &digest, !untagged);
+        rc = ngx_http_harbor_tags_at(r, &rt->name, &digest, !untagged, &op);
 
         if (rc == NGX_ERROR) {
             goto failed;
@@ -780,14 +875,15 @@ ngx_http_harbor_manifest_delete(ngx_http_request_t *r,
     }
 
     if (why == NULL) {
-        rc = ngx_http_harbor_subject(r, &digest, &subject);
+        rc = ngx_http_harbor_subject(r, &digest, &subject, &op);
 
         if (rc == NGX_ERROR) {
             goto failed;
         }
 
         if (cutoff >= 0 && subject.len) {
-            rc = ngx_http_harbor_subject_kept(r, &rt->name, &subject, cutoff);
+            rc = ngx_http_harbor_subject_kept(r, &rt->name, &subject, cutoff,
+                                              &op);
 
             if (rc == NGX_ERROR) {
                 goto failed;
@@ -801,16 +897,16 @@ ngx_http_harbor_manifest_delete(ngx_http_request_t *r,
     }
 
     if (why) {
-        if (ngx_http_harbor_link_restore(r, &aside) != NGX_OK) {
-            return ngx_http_harbor_storage_error(r);
+        if (hs->link_restore(r, &aside) != NGX_OK) {
+            return ngx_http_harbor_op_error(r, &aside);
         }
 
         return ngx_http_harbor_error(r, NGX_HTTP_PRECONDITION_FAILED,
                                      "DENIED", why, NULL);
     }
 
-    if (ngx_http_harbor_link_drop(r, &aside) != NGX_OK) {
-        return ngx_http_harbor_storage_error(r);
+    if (hs->link_drop(r, &aside) != NGX_OK) {
+        return ngx_http_harbor_op_error(r, &aside);
     }
 
     /*
@@ -821,23 +917,27 @@ ngx_http_harbor_manifest_delete(ngx_http_request_t *r,
      */
 
     if (subject.len) {
-        rc = ngx_http_harbor_link_delete(r, &rt->name,
-                                         NGX_HTTP_HARBOR_LINK_REFERRER,
-                                         &subject, &digest);
+        ngx_http_harbor_link_init(&link, NGX_HTTP_HARBOR_LINK_REFERRER,
+                                  &rt->name, &subject, &digest);
+
+        rc = hs->link_delete(r, &link, &op);
+
         if (rc != NGX_ERROR) {
-            rc = ngx_http_harbor_link_get(r, &rt->name,
-                                          NGX_HTTP_HARBOR_LINK_REVISION,
-                                          &digest, NULL, NULL);
+            ngx_http_harbor_link_init(&link, NGX_HTTP_HARBOR_LINK_REVISION,
+                                      &rt->name, &digest, NULL);
+
+            rc = hs->link_get(r, &link, 0, &op);
         }
 
         if (rc == NGX_OK) {
-            rc = ngx_http_harbor_link_put(r, &rt->name,
-                                          NGX_HTTP_HARBOR_LINK_REFERRER,
-                                          &subject, &digest, &digest);
+            ngx_http_harbor_link_init(&link, NGX_HTTP_HARBOR_LINK_REFERRER,
+                                      &rt->name, &subject, &digest);
+
+            rc = hs->link_set(r, &link, &digest, &op);
         }
 
         if (rc == NGX_ERROR) {
-            return ngx_http_harbor_storage_error(r);
+            return ngx_http_harbor_op_error(r, &op);
         }
     }
 
@@ -849,9 +949,9 @@ failed:
 
     /* nothing is deleted on a fault: the revision goes back */
 
-    (void) ngx_http_harbor_link_restore(r, &aside);
+    (void) hs->link_restore(r, &aside);
 
-    return ngx_http_harbor_storage_error(r);
+    return ngx_http_harbor_op_error(r, &op);
 }
 
 
@@ -887,7 +987,7 @@ ngx_http_harbor_cutoff(ngx_http_request_t *r, time_t *cutoff)
 
 static ngx_int_t
 ngx_http_harbor_subject(ngx_http_request_t *r, ngx_str_t *digest,
-    ngx_str_t *subject)
+    ngx_str_t *subject, ngx_http_harbor_op_t *op)
 {
     ngx_int_t      rc;
     ngx_str_t      body;
@@ -896,7 +996,13 @@ ngx_http_harbor_subject(ngx_http_request_t *r, ngx_str_t *digest,
 
     ngx_str_null(subject);
 
-    rc = ngx_http_harbor_blob_read(r, digest, HB_MANIFEST_MAX, &body);
+    /* read here, not in a task: the revision is moved aside meanwhile */
+
+    op->done = NULL;
+
+    rc = ngx_http_harbor_backend(r)->blob_read(r, digest, HB_MANIFEST_MAX,
+                                               op);
+    body = op->data;
 
     if (rc == NGX_ERROR) {
         return NGX_ERROR;
@@ -918,6 +1024,7 @@ ngx_http_harbor_subject(ngx_http_request_t *r, ngx_str_t *digest,
 
         if (subject->data == NULL) {
             hb_manifest_free(&m);
+            op->status = NGX_HTTP_INTERNAL_SERVER_ERROR;
             return NGX_ERROR;
         }
 
@@ -937,22 +1044,24 @@ ngx_http_harbor_subject(ngx_http_request_t *r, ngx_str_t *digest,
 
 static ngx_int_t
 ngx_http_harbor_subject_kept(ngx_http_request_t *r, ngx_str_t *name,
-    ngx_str_t *subject, time_t cutoff)
+    ngx_str_t *subject, time_t cutoff, ngx_http_harbor_op_t *op)
 {
-    time_t     mtime;
-    ngx_int_t  rc;
+    ngx_int_t               rc;
+    ngx_http_harbor_link_t  link;
 
-    rc = ngx_http_harbor_link_time(r, name, NGX_HTTP_HARBOR_LINK_REVISION,
-                                   subject, NULL, &mtime);
+    ngx_http_harbor_link_init(&link, NGX_HTTP_HARBOR_LINK_REVISION, name,
+                              subject, NULL);
+
+    rc = ngx_http_harbor_backend(r)->link_get(r, &link, 0, op);
     if (rc == NGX_ERROR) {
         return NGX_ERROR;
     }
 
-    if (rc == NGX_OK && mtime >= cutoff) {
+    if (rc == NGX_OK && op->mtime >= cutoff) {
         return NGX_OK;
     }
 
-    return ngx_http_harbor_tags_at(r, name, subject, 0);
+    return ngx_http_harbor_tags_at(r, name, subject, 0, op);
 }
 
 
@@ -963,18 +1072,23 @@ ngx_http_harbor_subject_kept(ngx_http_request_t *r, ngx_str_t *name,
 
 static ngx_int_t
 ngx_http_harbor_tags_at(ngx_http_request_t *r, ngx_str_t *name,
-    ngx_str_t *digest, ngx_uint_t del)
+    ngx_str_t *digest, ngx_uint_t del, ngx_http_harbor_op_t *op)
 {
-    ngx_int_t     rc, found;
-    ngx_str_t     link, *tag;
-    ngx_uint_t    i;
-    ngx_array_t   tags;
+    ngx_int_t                   rc, found;
+    ngx_str_t                  *tag;
+    ngx_uint_t                  i;
+    ngx_array_t                 tags;
+    ngx_http_harbor_link_t      link;
+    ngx_http_harbor_backend_t  *hs;
+
+    hs = ngx_http_harbor_backend(r);
 
     if (ngx_array_init(&tags, r->pool, 8, sizeof(ngx_str_t)) != NGX_OK) {
+        op->status = NGX_HTTP_INTERNAL_SERVER_ERROR;
         return NGX_ERROR;
     }
 
-    rc = ngx_http_harbor_all_tags(r, name, &tags);
+    rc = hs->list(r, NGX_HTTP_HARBOR_LIST_TAGS, name, NULL, NULL, &tags, op);
     if (rc != NGX_OK) {
         return rc;
     }
@@ -983,15 +1097,17 @@ ngx_http_harbor_tags_at(ngx_http_request_t *r, ngx_str_t *name,
     found = NGX_DECLINED;
 
     for (i = 0; i < tags.nelts; i++) {
-        rc = ngx_http_harbor_link_get(r, name, NGX_HTTP_HARBOR_LINK_TAG,
-                                      &tag[i], NULL, &link);
+        ngx_http_harbor_link_init(&link, NGX_HTTP_HARBOR_LINK_TAG, name,
+                                  &tag[i], NULL);
+
+        rc = hs->link_get(r, &link, 1, op);
 
         if (rc == NGX_ERROR) {
             return NGX_ERROR;
         }
 
-        if (rc == NGX_DECLINED || link.len != digest->len
-            || ngx_memcmp(link.data, digest->data, digest->len) != 0)
+        if (rc == NGX_DECLINED || op->digest.len != digest->len
+            || ngx_memcmp(op->digest.data, digest->data, digest->len) != 0)
         {
             continue;
         }
@@ -1002,10 +1118,7 @@ ngx_http_harbor_tags_at(ngx_http_request_t *r, ngx_str_t *name,
             break;
         }
 
-        if (ngx_http_harbor_link_delete(r, name, NGX_HTTP_HARBOR_LINK_TAG,
-                                        &tag[i], NULL)
-            == NGX_ERROR)
-        {
+        if (hs->link_delete(r, &link, op) == NGX_ERROR) {
             return NGX_ERROR;
         }
     }
@@ -1017,10 +1130,17 @@ ngx_http_harbor_tags_at(ngx_http_request_t *r, ngx_str_t *name,
 ngx_int_t
 ngx_http_harbor_tags(ngx_http_request_t *r, ngx_http_harbor_route_t *rt)
 {
-    u_char                  *p;
-    ngx_int_t                rc;
-    ngx_str_t                path;
-    ngx_http_harbor_page_t   page;
+    u_char                     *p;
+    ngx_int_t                   rc;
+    ngx_str_t                   path;
+    ngx_http_harbor_op_t        op;
+    ngx_http_harbor_page_t      page;
+    ngx_http_harbor_backend_t  *hs;
+
+    /* calls that cannot wait: done unset */
+    op.done = NULL;
+
+    hs = ngx_http_harbor_backend(r);
 
     rc = ngx_http_harbor_page_init(r, &page, NGX_HTTP_HARBOR_LIST_MAX);
 
@@ -1030,11 +1150,12 @@ ngx_http_harbor_tags(ngx_http_request_t *r, ngx_http_harbor_route_t *rt)
 
     /* a bad ?n= is answered by send_list() */
 
-    rc = (rc == NGX_OK) ? ngx_http_harbor_list_tags(r, &rt->name, &page)
-                        : ngx_http_harbor_repo_exists(r, &rt->name);
+    rc = (rc == NGX_OK) ? hs->list(r, NGX_HTTP_HARBOR_LIST_TAGS, &rt->name,
+                                   NULL, &page, NULL, &op)
+                        : hs->repo_exists(r, &rt->name, &op);
 
     if (rc == NGX_ERROR) {
-        return ngx_http_harbor_storage_error(r);
+        return ngx_http_harbor_op_error(r, &op);
     }
 
     if (rc == NGX_DECLINED) {
@@ -1070,7 +1191,11 @@ ngx_http_harbor_catalog(ngx_http_request_t *r)
 {
     ngx_int_t                rc;
     ngx_str_t                path;
+    ngx_http_harbor_op_t     op;
     ngx_http_harbor_page_t   page;
+
+    /* calls that cannot wait: done unset */
+    op.done = NULL;
 
     rc = ngx_http_harbor_page_init(r, &page, NGX_HTTP_HARBOR_LIST_MAX);
 
@@ -1080,8 +1205,12 @@ ngx_http_harbor_catalog(ngx_http_request_t *r)
 
     /* a bad ?n= is answered by send_list() */
 
-    if (rc == NGX_OK && ngx_http_harbor_list_repos(r, &page) != NGX_OK) {
-        return ngx_http_harbor_storage_error(r);
+    if (rc == NGX_OK
+        && ngx_http_harbor_backend(r)->list(r, NGX_HTTP_HARBOR_LIST_REPOS,
+                                            NULL, NULL, &page, NULL, &op)
+           != NGX_OK)
+    {
+        return ngx_http_harbor_op_error(r, &op);
     }
 
     ngx_str_set(&path, "/v2/_catalog");
@@ -1100,8 +1229,12 @@ ngx_http_harbor_referrers(ngx_http_request_t *r, ngx_http_harbor_route_t *rt)
     ngx_str_t                filter, body, *d, ct, *next;
     ngx_uint_t               i, n;
     hb_manifest_t            m;
+    ngx_http_harbor_op_t     op;
     ngx_http_harbor_page_t   page;
     char                     err[128];
+
+    /* calls that cannot wait: done unset */
+    op.done = NULL;
 
     rc = ngx_http_harbor_arg(r, "artifactType", &filter);
     if (rc == NGX_ERROR) {
@@ -1132,10 +1265,12 @@ ngx_http_harbor_referrers(ngx_http_request_t *r, ngx_http_harbor_route_t *rt)
                                      NULL);
     }
 
-    if (ngx_http_harbor_list_referrers(r, &rt->name, &rt->ref, &page)
+    if (ngx_http_harbor_backend(r)->list(r, NGX_HTTP_HARBOR_LIST_REFERRERS,
+                                         &rt->name, &rt->ref, &page, NULL,
+                                         &op)
         != NGX_OK)
     {
-        return ngx_http_harbor_storage_error(r);
+        return ngx_http_harbor_op_error(r, &op);
     }
 
     root = json_pack("{s:i, s:s, s:[]}", "schemaVersion", 2,
@@ -1143,6 +1278,8 @@ ngx_http_harbor_referrers(ngx_http_request_t *r, ngx_http_harbor_route_t *rt)
     if (root == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
+
+    /* at most 4 MiB read here, in the event loop, for one page */
 
     list = json_object_get(root, "manifests");
     d = page.items.elts;
@@ -1157,11 +1294,14 @@ ngx_http_harbor_referrers(ngx_http_request_t *r, ngx_http_harbor_route_t *rt)
             break;
         }
 
-        if (ngx_http_harbor_blob_read(r, &d[i], HB_MANIFEST_MAX, &body)
+        if (ngx_http_harbor_backend(r)->blob_read(r, &d[i], HB_MANIFEST_MAX,
+                                                  &op)
             != NGX_OK)
         {
             continue;
         }
+
+        body = op.data;
 
         read += body.len;
 

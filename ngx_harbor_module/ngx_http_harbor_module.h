@@ -87,13 +87,168 @@ typedef struct {
 } ngx_http_harbor_fail_t;
 
 
-/* An upload in progress, locked by this request while it is open. */
+/*
+ * An upload in progress, held by this request while it is open (the
+ * backend's lock and names are behind backend).
+ */
 typedef struct {
-    ngx_str_t                   dir;         /* .../_uploads/<uuid> */
-    ngx_fd_t                    lock;
     off_t                       offset;      /* bytes stored */
     SHA256_CTX                  sha;         /* state after offset bytes */
+    void                       *backend;
 } ngx_http_harbor_upload_t;
+
+
+typedef enum {
+    /* where each is stored: harbor_layout.c */
+    NGX_HTTP_HARBOR_LINK_LAYER = 0,
+    NGX_HTTP_HARBOR_LINK_REVISION,
+    NGX_HTTP_HARBOR_LINK_TAG,
+    NGX_HTTP_HARBOR_LINK_TAG_INDEX,
+    NGX_HTTP_HARBOR_LINK_REFERRER
+} ngx_http_harbor_link_e;
+
+
+/* A link: a typed value, never a path. */
+typedef struct {
+    ngx_http_harbor_link_e      kind;
+    ngx_str_t                   name;        /* repository */
+    ngx_str_t                   key;         /* digest, tag or subject */
+    ngx_str_t                   key2;        /* TAG_INDEX, REFERRER: digest */
+} ngx_http_harbor_link_t;
+
+
+/*
+ * A page of a sorted list: the first n names after last, and one more if
+ * there is one (then a Link to the next page is due).  Only names that
+ * may be on the page are kept: a page costs O(n) memory, not O(list).
+ */
+typedef struct {
+    ngx_array_t                 items;       /* of ngx_str_t, sorted */
+    ngx_str_t                   last;
+    ngx_uint_t                  n;
+    int                       (*valid)(const unsigned char *p, size_t len);
+} ngx_http_harbor_page_t;
+
+
+/*
+ * The storage interface: the routes call only the backend's table
+ * (ngx_http_harbor_backend(r)).  A call may finish later: it returns
+ * NGX_AGAIN and calls op->done on the event loop once op is filled (the
+ * request is kept alive meanwhile), or returns op->rc at once, with op
+ * filled and op->done not called.  commit, upload_append and
+ * upload_create may always finish later, blob_read and link_set when
+ * op->done is set (NULL: the caller cannot wait, the backend does it
+ * inline); the others finish at once today
+ * (metadata the page cache holds), but a backend may make any of them
+ * wait and the routes are to grow to it.  op->rc: NGX_OK; NGX_DECLINED, the
+ * thing is not there (a digest mismatch for a commit); NGX_BUSY, an
+ * upload another request holds; NGX_ABORT, larger than asked; NGX_ERROR,
+ * with op->status the answer (507 full, 403 read-only, 503 busy or out
+ * of descriptors, 500), logged by the backend.  Nothing that crosses it
+ * is a descriptor, a path, an errno or an open file cache entry.
+ */
+
+typedef struct ngx_http_harbor_op_s  ngx_http_harbor_op_t;
+
+typedef void (*ngx_http_harbor_op_pt)(ngx_http_request_t *r,
+    ngx_http_harbor_op_t *op);
+
+struct ngx_http_harbor_op_s {
+    ngx_http_harbor_op_pt       done;
+    ngx_int_t                   rc;
+    ngx_uint_t                  status;      /* of NGX_ERROR */
+    ngx_str_t                   digest;      /* link_get */
+    off_t                       size;        /* blob_send */
+    time_t                      mtime;       /* link_get, link_move */
+    ngx_str_t                   data;        /* blob_read */
+    void                       *backend;     /* the backend's own state */
+};
+
+
+/*
+ * What a commit makes durable, in this order, before the client hears
+ * 201: the request body (a verified blob or manifest) into the store, a
+ * layer link (a blob), or a manifest's revision link, then with a tag its
+ * index entry, the tag and the revision again (see manifest_delete), and
+ * with a subject its referrers entry.  With expect set, the body's digest
+ * (hex) is computed by the backend when hex is NULL and checked first.
+ */
+
+typedef struct {
+    ngx_str_t                   name;        /* repository */
+    ngx_str_t                   digest;      /* "<alg>:<hex>" */
+    u_char                     *hex;         /* computed; NULL: hash it */
+    ngx_str_t                   tag;         /* len 0: none */
+    ngx_str_t                   subject;     /* len 0: none */
+    ngx_uint_t                  manifest;    /* 0: a blob */
+} ngx_http_harbor_commit_t;
+
+
+typedef enum {
+    NGX_HTTP_HARBOR_LIST_TAGS = 0,           /* of name */
+    NGX_HTTP_HARBOR_LIST_REPOS,
+    NGX_HTTP_HARBOR_LIST_REFERRERS           /* of name, subject key */
+} ngx_http_harbor_list_e;
+
+
+typedef struct {
+    /* send as the response; what a content handler returns */
+    ngx_int_t  (*blob_send)(ngx_http_request_t *r, ngx_str_t *digest,
+                            ngx_str_t *type, ngx_uint_t renew,
+                            ngx_http_harbor_op_t *op);
+    ngx_int_t  (*blob_read)(ngx_http_request_t *r, ngx_str_t *digest,
+                            size_t max, ngx_http_harbor_op_t *op);
+    ngx_int_t  (*blob_touch)(ngx_http_request_t *r, ngx_str_t *digest,
+                             ngx_http_harbor_op_t *op);
+    ngx_int_t  (*commit)(ngx_http_request_t *r, ngx_http_harbor_commit_t *c,
+                         ngx_http_harbor_op_t *op);
+
+    /* with want_digest 0, whether it is there (and its time) only */
+    ngx_int_t  (*link_get)(ngx_http_request_t *r, ngx_http_harbor_link_t *l,
+                           ngx_uint_t want_digest, ngx_http_harbor_op_t *op);
+    ngx_int_t  (*link_set)(ngx_http_request_t *r, ngx_http_harbor_link_t *l,
+                           ngx_str_t *digest, ngx_http_harbor_op_t *op);
+    ngx_int_t  (*link_touch)(ngx_http_request_t *r,
+                             ngx_http_harbor_link_t *l,
+                             ngx_http_harbor_op_t *op);
+    ngx_int_t  (*link_delete)(ngx_http_request_t *r,
+                              ngx_http_harbor_link_t *l,
+                              ngx_http_harbor_op_t *op);
+
+    /* the delete fence: move aside, then restore or drop (op->backend) */
+    ngx_int_t  (*link_move)(ngx_http_request_t *r, ngx_http_harbor_link_t *l,
+                            ngx_http_harbor_op_t *op);
+    ngx_int_t  (*link_restore)(ngx_http_request_t *r,
+                               ngx_http_harbor_op_t *op);
+    ngx_int_t  (*link_drop)(ngx_http_request_t *r, ngx_http_harbor_op_t *op);
+
+    ngx_int_t  (*repo_exists)(ngx_http_request_t *r, ngx_str_t *name,
+                              ngx_http_harbor_op_t *op);
+    /* page NULL: every tag, unsorted, into all */
+    ngx_int_t  (*list)(ngx_http_request_t *r, ngx_http_harbor_list_e kind,
+                       ngx_str_t *name, ngx_str_t *key,
+                       ngx_http_harbor_page_t *page, ngx_array_t *all,
+                       ngx_http_harbor_op_t *op);
+
+    ngx_int_t  (*upload_create)(ngx_http_request_t *r, ngx_str_t *name,
+                                ngx_str_t *uuid, ngx_http_harbor_op_t *op);
+    ngx_int_t  (*upload_open)(ngx_http_request_t *r, ngx_str_t *name,
+                              ngx_str_t *uuid, ngx_http_harbor_upload_t *u,
+                              ngx_http_harbor_op_t *op);
+    /*
+     * The request body (size bytes, hashed into sha) appended to u; with
+     * c, the upload is then committed as c says and removed.
+     */
+    ngx_int_t  (*upload_append)(ngx_http_request_t *r,
+                                ngx_http_harbor_upload_t *u, off_t size,
+                                SHA256_CTX *sha, ngx_http_harbor_commit_t *c,
+                                ngx_http_harbor_op_t *op);
+    ngx_int_t  (*upload_abort)(ngx_http_request_t *r,
+                               ngx_http_harbor_upload_t *u,
+                               ngx_http_harbor_op_t *op);
+    /* let another request have it: before every answer */
+    void       (*upload_release)(ngx_http_harbor_upload_t *u);
+} ngx_http_harbor_backend_t;
 
 
 typedef struct {
@@ -101,6 +256,10 @@ typedef struct {
     ngx_int_t                   route_rc;
     ngx_http_harbor_fail_t      fail;        /* why the route is refused */
     ngx_http_harbor_upload_t    upload;
+    ngx_http_harbor_op_t        op;          /* a storage call that waits */
+    ngx_http_harbor_commit_t    commit;
+    int                         mt;          /* a pushed manifest's HB_MT_ */
+    const char                 *media_type;  /* and its name */
 
     SHA256_CTX                  sha;         /* of the request body */
     off_t                       received;
@@ -122,38 +281,20 @@ typedef struct {
 } ngx_http_harbor_ctx_t;
 
 
-typedef enum {
-    /* the layouts of the links are in ngx_http_harbor_storage.c */
-    NGX_HTTP_HARBOR_LINK_LAYER = 0,
-    NGX_HTTP_HARBOR_LINK_REVISION,
-    NGX_HTTP_HARBOR_LINK_TAG,
-    NGX_HTTP_HARBOR_LINK_TAG_INDEX,
-    NGX_HTTP_HARBOR_LINK_REFERRER
-} ngx_http_harbor_link_e;
+extern ngx_http_harbor_backend_t  ngx_http_harbor_fs_backend;
 
+#define ngx_http_harbor_backend(r)  (&ngx_http_harbor_fs_backend)
 
-/* A link taken out of the store by ngx_http_harbor_link_move(). */
-typedef struct {
-    ngx_http_harbor_link_e      kind;
-    ngx_str_t                   path;        /* where it was */
-    size_t                      entry;       /* length of its entry dir */
-    u_char                     *tmp;         /* where it is */
-    time_t                      mtime;       /* written or renewed */
-} ngx_http_harbor_aside_t;
+void ngx_http_harbor_link_init(ngx_http_harbor_link_t *l,
+    ngx_http_harbor_link_e kind, ngx_str_t *name, ngx_str_t *key,
+    ngx_str_t *key2);
+ngx_int_t ngx_http_harbor_op_error(ngx_http_request_t *r,
+    ngx_http_harbor_op_t *op);
 
-
-/*
- * A page of a sorted list: the first n names after last, and one more if
- * there is one (then a Link to the next page is due).  Only names that
- * may be on the page are kept: a page costs O(n) memory, not O(list).
- */
-typedef struct {
-    ngx_array_t                 items;       /* of ngx_str_t, sorted */
-    ngx_str_t                   last;
-    ngx_uint_t                  n;
-    int                       (*valid)(const unsigned char *p, size_t len);
-} ngx_http_harbor_page_t;
-
+/* the filesystem's own, outside the table */
+ngx_uint_t ngx_http_harbor_release_fds(ngx_http_request_t *r);
+void ngx_http_harbor_sweep_tmp(ngx_str_t *dir, time_t age, ngx_log_t *log);
+ngx_uint_t ngx_http_harbor_errno_status(ngx_err_t err);
 
 extern ngx_module_t  ngx_http_harbor_module;
 
@@ -174,8 +315,8 @@ ngx_int_t ngx_http_harbor_arg(ngx_http_request_t *r, const char *name,
     ngx_str_t *value);
 ngx_table_elt_t *ngx_http_harbor_header_in(ngx_http_request_t *r,
     const char *name);
-void ngx_http_harbor_errno_fail(ngx_err_t err, ngx_http_harbor_fail_t *fail);
-ngx_int_t ngx_http_harbor_storage_error(ngx_http_request_t *r);
+void ngx_http_harbor_status_fail(ngx_uint_t status,
+    ngx_http_harbor_fail_t *fail);
 ngx_int_t ngx_http_harbor_send_list(ngx_http_request_t *r, ngx_array_t *items,
     ngx_str_t *path, const char *prefix, const char *key);
 ngx_int_t ngx_http_harbor_list_args(ngx_http_request_t *r, ngx_int_t *n,
@@ -204,84 +345,6 @@ ngx_int_t ngx_http_harbor_tags(ngx_http_request_t *r,
 ngx_int_t ngx_http_harbor_catalog(ngx_http_request_t *r);
 ngx_int_t ngx_http_harbor_referrers(ngx_http_request_t *r,
     ngx_http_harbor_route_t *rt);
-
-typedef void (*ngx_http_harbor_sync_pt)(ngx_http_request_t *r, ngx_int_t rc);
-
-typedef struct ngx_http_harbor_task_s  ngx_http_harbor_task_t;
-
-typedef void (*ngx_http_harbor_work_pt)(ngx_http_harbor_task_t *t);
-
-/* slow work, in the thread pool: the header of every kind of task */
-struct ngx_http_harbor_task_s {
-    ngx_http_request_t         *r;
-    ngx_http_harbor_work_pt     work;        /* in a thread */
-    ngx_http_harbor_sync_pt     done;        /* back on the event loop */
-    const char                 *failed;      /* the call that failed */
-    u_char                     *path;        /* its file */
-    ngx_err_t                   err;         /* its errno; 0: not the fs */
-};
-
-
-/* ngx_http_harbor_storage.c: the only code that touches the store */
-ngx_http_harbor_task_t *ngx_http_harbor_task_alloc(ngx_http_request_t *r,
-    size_t size);
-ngx_int_t ngx_http_harbor_task(ngx_http_request_t *r,
-    ngx_http_harbor_task_t *t, ngx_http_harbor_work_pt work,
-    ngx_http_harbor_sync_pt done);
-ngx_int_t ngx_http_harbor_blob_send(ngx_http_request_t *r,
-    ngx_str_t *digest, ngx_str_t *content_type, ngx_open_file_info_t *of,
-    ngx_uint_t renew);
-ngx_int_t ngx_http_harbor_blob_read(ngx_http_request_t *r, ngx_str_t *digest,
-    size_t max, ngx_str_t *out);
-ngx_int_t ngx_http_harbor_blob_touch(ngx_http_request_t *r,
-    ngx_str_t *digest);
-ngx_int_t ngx_http_harbor_blob_commit(ngx_http_request_t *r,
-    ngx_str_t *digest, ngx_str_t *src, ngx_fd_t fd);
-ngx_int_t ngx_http_harbor_link_get(ngx_http_request_t *r, ngx_str_t *name,
-    ngx_http_harbor_link_e kind, ngx_str_t *key, ngx_str_t *key2,
-    ngx_str_t *digest);
-ngx_int_t ngx_http_harbor_link_put(ngx_http_request_t *r, ngx_str_t *name,
-    ngx_http_harbor_link_e kind, ngx_str_t *key, ngx_str_t *key2,
-    ngx_str_t *digest);
-ngx_int_t ngx_http_harbor_link_delete(ngx_http_request_t *r, ngx_str_t *name,
-    ngx_http_harbor_link_e kind, ngx_str_t *key, ngx_str_t *key2);
-ngx_int_t ngx_http_harbor_link_touch(ngx_http_request_t *r, ngx_str_t *name,
-    ngx_http_harbor_link_e kind, ngx_str_t *key, ngx_str_t *key2);
-ngx_int_t ngx_http_harbor_link_time(ngx_http_request_t *r, ngx_str_t *name,
-    ngx_http_harbor_link_e kind, ngx_str_t *key, ngx_str_t *key2,
-    time_t *mtime);
-ngx_int_t ngx_http_harbor_link_move(ngx_http_request_t *r, ngx_str_t *name,
-    ngx_http_harbor_link_e kind, ngx_str_t *key, ngx_str_t *key2,
-    ngx_http_harbor_aside_t *aside);
-ngx_int_t ngx_http_harbor_link_restore(ngx_http_request_t *r,
-    ngx_http_harbor_aside_t *aside);
-ngx_int_t ngx_http_harbor_link_drop(ngx_http_request_t *r,
-    ngx_http_harbor_aside_t *aside);
-ngx_int_t ngx_http_harbor_repo_exists(ngx_http_request_t *r, ngx_str_t *name);
-ngx_int_t ngx_http_harbor_list_tags(ngx_http_request_t *r, ngx_str_t *name,
-    ngx_http_harbor_page_t *page);
-ngx_int_t ngx_http_harbor_all_tags(ngx_http_request_t *r, ngx_str_t *name,
-    ngx_array_t *tags);
-ngx_int_t ngx_http_harbor_list_repos(ngx_http_request_t *r,
-    ngx_http_harbor_page_t *page);
-ngx_int_t ngx_http_harbor_list_referrers(ngx_http_request_t *r,
-    ngx_str_t *name, ngx_str_t *subject, ngx_http_harbor_page_t *page);
-ngx_int_t ngx_http_harbor_upload_create(ngx_http_request_t *r,
-    ngx_str_t *name, ngx_str_t *uuid);
-ngx_int_t ngx_http_harbor_upload_open(ngx_http_request_t *r, ngx_str_t *name,
-    ngx_str_t *uuid, ngx_http_harbor_upload_t *u);
-ngx_int_t ngx_http_harbor_upload_append(ngx_http_request_t *r,
-    ngx_http_harbor_upload_t *u, ngx_temp_file_t *tf, off_t size,
-    SHA256_CTX *sha, ngx_uint_t alg, u_char *hex,
-    ngx_http_harbor_sync_pt done);
-ngx_int_t ngx_http_harbor_upload_finish(ngx_http_request_t *r,
-    ngx_http_harbor_upload_t *u, ngx_str_t *name, ngx_str_t *digest,
-    ngx_uint_t alg, u_char *hashed);
-ngx_int_t ngx_http_harbor_upload_delete(ngx_http_request_t *r,
-    ngx_http_harbor_upload_t *u);
-void ngx_http_harbor_upload_close(ngx_http_harbor_upload_t *u);
-ngx_uint_t ngx_http_harbor_release_fds(ngx_http_request_t *r);
-void ngx_http_harbor_sweep_tmp(ngx_str_t *dir, time_t age, ngx_log_t *log);
 
 /* ngx_http_harbor_limits.c */
 ngx_int_t ngx_http_harbor_limits_conf(ngx_conf_t *cf,

@@ -18,10 +18,18 @@ static ngx_int_t ngx_http_harbor_request_body_filter(ngx_http_request_t *r,
     ngx_chain_t *in);
 static void ngx_http_harbor_monolithic_done(ngx_http_request_t *r);
 static void ngx_http_harbor_monolithic_commit(ngx_http_request_t *r,
-    ngx_int_t rc);
+    ngx_http_harbor_op_t *op);
 static void ngx_http_harbor_chunk_done(ngx_http_request_t *r);
 static void ngx_http_harbor_chunk_synced(ngx_http_request_t *r,
-    ngx_int_t rc);
+    ngx_http_harbor_op_t *op);
+static void ngx_http_harbor_create_done(ngx_http_request_t *r,
+    ngx_http_harbor_op_t *op);
+static ngx_int_t ngx_http_harbor_created(ngx_http_request_t *r,
+    ngx_http_harbor_op_t *op);
+static void ngx_http_harbor_mount_done(ngx_http_request_t *r,
+    ngx_http_harbor_op_t *op);
+static ngx_int_t ngx_http_harbor_mounted(ngx_http_request_t *r,
+    ngx_http_harbor_op_t *op);
 static ngx_int_t ngx_http_harbor_upload_accepted(ngx_http_request_t *r,
     ngx_http_harbor_route_t *rt, ngx_http_harbor_upload_t *u,
     ngx_uint_t status);
@@ -94,7 +102,7 @@ ngx_http_harbor_request_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
             ctx->fail_message = "the body is longer than its Content-Range";
 
             /* nginx answers this one: release the upload first */
-            ngx_http_harbor_upload_close(&ctx->upload);
+            ngx_http_harbor_backend(r)->upload_release(&ctx->upload);
 
             return NGX_HTTP_BAD_REQUEST;
         }
@@ -121,14 +129,15 @@ ngx_http_harbor_request_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 #endif
            )
         {
-            ngx_http_harbor_errno_fail(err, &fail);
+            ngx_http_harbor_status_fail(ngx_http_harbor_errno_status(err),
+                                        &fail);
             ctx->fail_code = fail.code;
             ctx->fail_message = fail.message;
             rc = fail.status;
         }
 
         /* nginx answers this one: release the upload first */
-        ngx_http_harbor_upload_close(&ctx->upload);
+        ngx_http_harbor_backend(r)->upload_release(&ctx->upload);
     }
 
     return rc;
@@ -174,11 +183,18 @@ ngx_http_harbor_read_body(ngx_http_request_t *r, off_t limit,
 ngx_int_t
 ngx_http_harbor_uploads(ngx_http_request_t *r, ngx_http_harbor_route_t *rt)
 {
-    ngx_int_t                rc;
-    ngx_str_t                mount, from, uuid;
-    ngx_http_harbor_ctx_t   *ctx;
+    ngx_int_t                   rc;
+    ngx_str_t                   mount, from;
+    ngx_http_harbor_op_t        op;
+    ngx_http_harbor_ctx_t      *ctx;
+    ngx_http_harbor_link_t      link;
+    ngx_http_harbor_backend_t  *hs;
+
+    /* calls that cannot wait: done unset */
+    op.done = NULL;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_harbor_module);
+    hs = ngx_http_harbor_backend(r);
 
     rc = ngx_http_harbor_arg(r, "mount", &mount);
     if (rc == NGX_ERROR) {
@@ -206,14 +222,16 @@ ngx_http_harbor_uploads(ngx_http_request_t *r, ngx_http_harbor_route_t *rt)
 
         /* a mount needs the blob linked in the source repository */
 
-        rc = ngx_http_harbor_link_get(r, &from, NGX_HTTP_HARBOR_LINK_LAYER,
-                                      &mount, NULL, NULL);
+        ngx_http_harbor_link_init(&link, NGX_HTTP_HARBOR_LINK_LAYER, &from,
+                                  &mount, NULL);
+
+        rc = hs->link_get(r, &link, 0, &op);
         if (rc == NGX_OK) {
-            rc = ngx_http_harbor_blob_touch(r, &mount);
+            rc = hs->blob_touch(r, &mount, &op);
         }
 
         if (rc == NGX_ERROR) {
-            return ngx_http_harbor_storage_error(r);
+            return ngx_http_harbor_op_error(r, &op);
         }
 
         if (rc == NGX_OK) {
@@ -221,7 +239,22 @@ ngx_http_harbor_uploads(ngx_http_request_t *r, ngx_http_harbor_route_t *rt)
                 return NGX_HTTP_INTERNAL_SERVER_ERROR;
             }
 
-            return ngx_http_harbor_blob_created(r, rt, &mount);
+            /* the link, written and synced in the thread pool */
+
+            ngx_http_harbor_link_init(&link, NGX_HTTP_HARBOR_LINK_LAYER,
+                                      &rt->name, &mount, NULL);
+
+            ctx->digest = mount;
+            ctx->op.done = ngx_http_harbor_mount_done;
+
+            rc = hs->link_set(r, &link, &mount, &ctx->op);
+
+            if (rc == NGX_AGAIN) {
+                r->main->count++;
+                return NGX_DONE;
+            }
+
+            return ngx_http_harbor_mounted(r, &ctx->op);
         }
 
         /* else a normal upload, as the spec says */
@@ -264,39 +297,98 @@ ngx_http_harbor_uploads(ngx_http_request_t *r, ngx_http_harbor_route_t *rt)
                                      NULL);
     }
 
-    if (ngx_http_harbor_upload_create(r, &rt->name, &uuid) != NGX_OK) {
-        rc = ngx_http_harbor_storage_error(r);
+    /* its first files, written and synced in the thread pool */
+
+    ctx->op.done = ngx_http_harbor_create_done;
+
+    rc = hs->upload_create(r, &rt->name, &rt->ref, &ctx->op);
+
+    if (rc == NGX_AGAIN) {
+        r->main->count++;
+        return NGX_DONE;
+    }
+
+    return ngx_http_harbor_created(r, &ctx->op);
+}
+
+
+static void
+ngx_http_harbor_create_done(ngx_http_request_t *r, ngx_http_harbor_op_t *op)
+{
+    ngx_http_finalize_request(r, ngx_http_harbor_created(r, op));
+}
+
+
+/* The upload exists (rt->ref is its id), or it could not be made. */
+
+static ngx_int_t
+ngx_http_harbor_created(ngx_http_request_t *r, ngx_http_harbor_op_t *op)
+{
+    ngx_int_t               rc;
+    ngx_http_harbor_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_harbor_module);
+
+    if (op->rc != NGX_OK) {
+        rc = ngx_http_harbor_op_error(r, op);
         ngx_http_harbor_sessions_end(r, NULL);
         return rc;
     }
 
-    rt->ref = uuid;
     ctx->upload.offset = 0;
 
-    return ngx_http_harbor_upload_accepted(r, rt, &ctx->upload,
+    return ngx_http_harbor_upload_accepted(r, &ctx->route, &ctx->upload,
                                            NGX_HTTP_ACCEPTED);
 }
 
 
+static void
+ngx_http_harbor_mount_done(ngx_http_request_t *r, ngx_http_harbor_op_t *op)
+{
+    ngx_http_finalize_request(r, ngx_http_harbor_mounted(r, op));
+}
+
+
+/* The mounted blob is linked in the repository, or it could not be. */
+
+static ngx_int_t
+ngx_http_harbor_mounted(ngx_http_request_t *r, ngx_http_harbor_op_t *op)
+{
+    ngx_http_harbor_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_harbor_module);
+
+    if (op->rc != NGX_OK) {
+        return ngx_http_harbor_op_error(r, op);
+    }
+
+    return ngx_http_harbor_blob_created(r, &ctx->route, &ctx->digest);
+}
+
+
 /*
- * The body is read: its sha256 is known, a sha512 is computed with the
- * fsync of the body, in the thread pool.
+ * The body is read: its sha256 is known, a sha512 is computed by the
+ * backend; the blob and its link are committed (in the thread pool).
  */
 
 static void
 ngx_http_harbor_monolithic_done(ngx_http_request_t *r)
 {
-    ngx_int_t                rc;
-    ngx_uint_t               alg;
-    ngx_temp_file_t         *tf;
-    ngx_http_harbor_ctx_t   *ctx;
-    u_char                   bin[SHA512_DIGEST_LENGTH];
+    ngx_int_t                  rc;
+    ngx_temp_file_t           *tf;
+    ngx_http_harbor_ctx_t     *ctx;
+    ngx_http_harbor_commit_t  *c;
+    u_char                     bin[SHA512_DIGEST_LENGTH];
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_harbor_module);
     ctx->hashing = 0;
 
     tf = r->request_body ? r->request_body->temp_file : NULL;
-    alg = HB_DIGEST_NONE;
+
+    c = &ctx->commit;
+    c->name = ctx->route.name;
+    c->digest = ctx->digest;
+    c->hex = ctx->hex;
 
     if (ctx->route.alg == HB_DIGEST_SHA256) {
         ngx_http_harbor_sha256_hex(&ctx->sha, ctx->hex);
@@ -307,38 +399,30 @@ ngx_http_harbor_monolithic_done(ngx_http_request_t *r)
         hb_hex(ctx->hex, bin, SHA512_DIGEST_LENGTH);
 
     } else {
-        alg = ctx->route.alg;
+        c->hex = NULL;
     }
 
-    rc = ngx_http_harbor_upload_append(r, NULL, tf, tf ? ctx->received : 0,
-                                       NULL, alg, ctx->hex,
-                                       ngx_http_harbor_monolithic_commit);
+    ctx->op.done = ngx_http_harbor_monolithic_commit;
+
+    rc = ngx_http_harbor_backend(r)->commit(r, c, &ctx->op);
 
     if (rc != NGX_AGAIN) {
-        ngx_http_harbor_monolithic_commit(r, rc);
+        ngx_http_harbor_monolithic_commit(r, &ctx->op);
     }
 }
 
 
-/* The body is synced and hashed: into the store with it if it matches. */
+/* The blob is in the store and linked, or it did not match. */
 
 static void
-ngx_http_harbor_monolithic_commit(ngx_http_request_t *r, ngx_int_t rc)
+ngx_http_harbor_monolithic_commit(ngx_http_request_t *r,
+    ngx_http_harbor_op_t *op)
 {
-    ngx_temp_file_t        *tf;
     ngx_http_harbor_ctx_t  *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_harbor_module);
-    tf = r->request_body ? r->request_body->temp_file : NULL;
 
-    if (rc != NGX_OK) {
-        ngx_http_finalize_request(r, ngx_http_harbor_storage_error(r));
-        return;
-    }
-
-    if (ngx_memcmp(ctx->hex, ctx->digest.data + 7, ctx->digest.len - 7)
-        != 0)
-    {
+    if (op->rc == NGX_DECLINED) {
         ngx_http_finalize_request(r,
             ngx_http_harbor_error(r, NGX_HTTP_BAD_REQUEST, "DIGEST_INVALID",
                                   "provided digest did not match uploaded "
@@ -346,11 +430,8 @@ ngx_http_harbor_monolithic_commit(ngx_http_request_t *r, ngx_int_t rc)
         return;
     }
 
-    rc = ngx_http_harbor_blob_commit(r, &ctx->digest,
-                                     tf ? &tf->file.name : NULL,
-                                     NGX_INVALID_FILE);
-    if (rc != NGX_OK) {
-        ngx_http_finalize_request(r, ngx_http_harbor_storage_error(r));
+    if (op->rc != NGX_OK) {
+        ngx_http_finalize_request(r, ngx_http_harbor_op_error(r, op));
         return;
     }
 
@@ -372,19 +453,25 @@ ngx_http_harbor_monolithic_commit(ngx_http_request_t *r, ngx_int_t rc)
 ngx_int_t
 ngx_http_harbor_upload(ngx_http_request_t *r, ngx_http_harbor_route_t *rt)
 {
-    ngx_int_t                rc;
-    ngx_uint_t               status;
-    const char              *message;
-    ngx_http_harbor_ctx_t   *ctx;
-    ngx_http_harbor_upload_t  *u;
+    ngx_int_t                   rc;
+    ngx_uint_t                  status;
+    const char                 *message;
+    ngx_http_harbor_op_t        op;
+    ngx_http_harbor_ctx_t      *ctx;
+    ngx_http_harbor_upload_t   *u;
+    ngx_http_harbor_backend_t  *hs;
+
+    /* calls that cannot wait: done unset */
+    op.done = NULL;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_harbor_module);
     u = &ctx->upload;
+    hs = ngx_http_harbor_backend(r);
 
-    rc = ngx_http_harbor_upload_open(r, &rt->name, &rt->ref, u);
+    rc = hs->upload_open(r, &rt->name, &rt->ref, u, &op);
 
     if (rc != NGX_OK) {
-        ngx_http_harbor_upload_close(u);
+        hs->upload_release(u);
     }
 
     if (rc == NGX_DECLINED) {
@@ -401,21 +488,21 @@ ngx_http_harbor_upload(ngx_http_request_t *r, ngx_http_harbor_route_t *rt)
     }
 
     if (rc != NGX_OK) {
-        return ngx_http_harbor_storage_error(r);
+        return ngx_http_harbor_op_error(r, &op);
     }
 
     switch (r->method) {
 
     case NGX_HTTP_GET:
-        ngx_http_harbor_upload_close(u);
+        hs->upload_release(u);
         return ngx_http_harbor_upload_accepted(r, rt, u, NGX_HTTP_NO_CONTENT);
 
     case NGX_HTTP_DELETE:
-        rc = ngx_http_harbor_upload_delete(r, u);
-        ngx_http_harbor_upload_close(u);
+        rc = hs->upload_abort(r, u, &op);
+        hs->upload_release(u);
 
         if (rc != NGX_OK) {
-            return ngx_http_harbor_storage_error(r);
+            return ngx_http_harbor_op_error(r, &op);
         }
 
         return ngx_http_harbor_send(r, NGX_HTTP_NO_CONTENT, NULL, NULL);
@@ -423,7 +510,7 @@ ngx_http_harbor_upload(ngx_http_request_t *r, ngx_http_harbor_route_t *rt)
     case NGX_HTTP_PUT:
         rc = ngx_http_harbor_arg(r, "digest", &ctx->digest);
         if (rc == NGX_ERROR) {
-            ngx_http_harbor_upload_close(u);
+            hs->upload_release(u);
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
@@ -432,7 +519,7 @@ ngx_http_harbor_upload(ngx_http_request_t *r, ngx_http_harbor_route_t *rt)
                   : HB_DIGEST_NONE;
 
         if (rt->alg == HB_DIGEST_NONE) {
-            ngx_http_harbor_upload_close(u);
+            hs->upload_release(u);
             return ngx_http_harbor_error(r, NGX_HTTP_BAD_REQUEST,
                                          "DIGEST_INVALID",
                                          "a valid ?digest= is required to "
@@ -444,7 +531,7 @@ ngx_http_harbor_upload(ngx_http_request_t *r, ngx_http_harbor_route_t *rt)
     default: /* PATCH */
         if (ngx_http_harbor_check_range(r, ctx, &status, &message) != NGX_OK)
         {
-            ngx_http_harbor_upload_close(u);
+            hs->upload_release(u);
             return ngx_http_harbor_error(r, status, "BLOB_UPLOAD_INVALID",
                                          message, NULL);
         }
@@ -456,7 +543,7 @@ ngx_http_harbor_upload(ngx_http_request_t *r, ngx_http_harbor_route_t *rt)
 
         if (rc != NGX_DONE) {
             /* nginx answers */
-            ngx_http_harbor_upload_close(u);
+            hs->upload_release(u);
         }
 
         return rc;
@@ -513,14 +600,17 @@ ngx_http_harbor_check_range(ngx_http_request_t *r, ngx_http_harbor_ctx_t *ctx,
 static void
 ngx_http_harbor_chunk_done(ngx_http_request_t *r)
 {
-    off_t                     size;
-    ngx_int_t                 rc;
-    ngx_uint_t                alg;
-    ngx_temp_file_t          *tf;
-    ngx_http_harbor_ctx_t    *ctx;
+    off_t                       size;
+    ngx_int_t                   rc;
+    SHA256_CTX                  sha;
+    ngx_temp_file_t            *tf;
+    ngx_http_harbor_ctx_t      *ctx;
+    ngx_http_harbor_commit_t   *c;
+    ngx_http_harbor_backend_t  *hs;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_harbor_module);
     ctx->hashing = 0;
+    hs = ngx_http_harbor_backend(r);
 
     tf = r->request_body ? r->request_body->temp_file : NULL;
     size = tf ? ctx->received : 0;
@@ -529,13 +619,13 @@ ngx_http_harbor_chunk_done(ngx_http_request_t *r)
         ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
                       "harbor: hashed %O bytes of a %O byte body",
                       size, tf->file.offset);
-        ngx_http_harbor_upload_close(&ctx->upload);
+        hs->upload_release(&ctx->upload);
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
 
     if (ctx->limit && size != ctx->limit) {
-        ngx_http_harbor_upload_close(&ctx->upload);
+        hs->upload_release(&ctx->upload);
         ngx_http_finalize_request(r,
             ngx_http_harbor_error(r, NGX_HTTP_BAD_REQUEST,
                                   "BLOB_UPLOAD_INVALID",
@@ -545,27 +635,40 @@ ngx_http_harbor_chunk_done(ngx_http_request_t *r)
     }
 
     /*
-     * The chunk goes into the upload, and a sha512 upload being completed
-     * is read back, in the thread pool.
+     * The chunk goes into the upload and, with a PUT, the upload is
+     * committed (a sha512 upload read back for its digest), as one task
+     * of the thread pool.
      */
 
-    alg = (r->method == NGX_HTTP_PUT && ctx->route.alg != HB_DIGEST_SHA256)
-          ? ctx->route.alg : HB_DIGEST_NONE;
+    c = NULL;
 
-    rc = ngx_http_harbor_upload_append(r, &ctx->upload, tf, size, &ctx->sha,
-                                       alg, ctx->hex,
-                                       ngx_http_harbor_chunk_synced);
+    if (r->method == NGX_HTTP_PUT) {
+        c = &ctx->commit;
+        c->name = ctx->route.name;
+        c->digest = ctx->digest;
+        c->hex = NULL;
+
+        if (ctx->route.alg == HB_DIGEST_SHA256) {
+            sha = ctx->sha;
+            ngx_http_harbor_sha256_hex(&sha, ctx->hex);
+            c->hex = ctx->hex;
+        }
+    }
+
+    ctx->op.done = ngx_http_harbor_chunk_synced;
+
+    rc = hs->upload_append(r, &ctx->upload, size, &ctx->sha, c, &ctx->op);
 
     if (rc != NGX_AGAIN) {
-        ngx_http_harbor_chunk_synced(r, rc);
+        ngx_http_harbor_chunk_synced(r, &ctx->op);
     }
 }
 
 
-/* The chunk is stored (and a sha512 upload hashed): answer. */
+/* The chunk is stored (and the upload committed): answer. */
 
 static void
-ngx_http_harbor_chunk_synced(ngx_http_request_t *r, ngx_int_t rc)
+ngx_http_harbor_chunk_synced(ngx_http_request_t *r, ngx_http_harbor_op_t *op)
 {
     ngx_http_harbor_ctx_t    *ctx;
     ngx_http_harbor_route_t  *rt;
@@ -573,29 +676,16 @@ ngx_http_harbor_chunk_synced(ngx_http_request_t *r, ngx_int_t rc)
     ctx = ngx_http_get_module_ctx(r, ngx_http_harbor_module);
     rt = &ctx->route;
 
-    if (rc == NGX_OK && r->method == NGX_HTTP_PUT) {
-        rc = ngx_http_harbor_upload_finish(r, &ctx->upload, &rt->name,
-                                           &ctx->digest, rt->alg, ctx->hex);
+    ngx_http_harbor_backend(r)->upload_release(&ctx->upload);
 
-        if (rc == NGX_OK) {
-            rc = ngx_http_harbor_upload_delete(r, &ctx->upload);
-
-        } else if (rc == NGX_DECLINED) {
-            /* a failed upload is over: the client starts again */
-            (void) ngx_http_harbor_upload_delete(r, &ctx->upload);
-        }
-    }
-
-    ngx_http_harbor_upload_close(&ctx->upload);
-
-    if (rc == NGX_OK && r->method == NGX_HTTP_PATCH) {
+    if (op->rc == NGX_OK && r->method == NGX_HTTP_PATCH) {
         ngx_http_finalize_request(r,
             ngx_http_harbor_upload_accepted(r, rt, &ctx->upload,
                                             NGX_HTTP_ACCEPTED));
         return;
     }
 
-    if (rc == NGX_DECLINED) {
+    if (op->rc == NGX_DECLINED) {
         ngx_http_finalize_request(r,
             ngx_http_harbor_error(r, NGX_HTTP_BAD_REQUEST, "DIGEST_INVALID",
                                   "provided digest did not match uploaded "
@@ -603,31 +693,22 @@ ngx_http_harbor_chunk_synced(ngx_http_request_t *r, ngx_int_t rc)
         return;
     }
 
-    if (rc != NGX_OK) {
-        ngx_http_finalize_request(r, ngx_http_harbor_storage_error(r));
+    if (op->rc != NGX_OK) {
+        ngx_http_finalize_request(r, ngx_http_harbor_op_error(r, op));
         return;
     }
-
-    /* linked by upload_finish() already: this renews the link */
 
     ngx_http_finalize_request(r,
         ngx_http_harbor_blob_created(r, rt, &ctx->digest));
 }
 
 
-/* Link the blob into the repository and answer 201. */
+/* The blob is in the store and linked: answer 201. */
 
 static ngx_int_t
 ngx_http_harbor_blob_created(ngx_http_request_t *r,
     ngx_http_harbor_route_t *rt, ngx_str_t *digest)
 {
-    if (ngx_http_harbor_link_put(r, &rt->name, NGX_HTTP_HARBOR_LINK_LAYER,
-                                 digest, NULL, digest)
-        != NGX_OK)
-    {
-        return ngx_http_harbor_storage_error(r);
-    }
-
     if (ngx_http_harbor_set_location(r, &rt->name, "blobs", digest) != NGX_OK
         || ngx_http_harbor_add_header(r, "Docker-Content-Digest", digest)
            != NGX_OK)

@@ -45,7 +45,6 @@ ngx_http_harbor_get_ctx(ngx_http_request_t *r)
         return NULL;
     }
 
-    ctx->upload.lock = NGX_INVALID_FILE;
     ctx->may_mount = 1;
     ngx_http_set_ctx(r, ctx, ngx_http_harbor_module);
 
@@ -784,34 +783,29 @@ ngx_http_harbor_filter_init(ngx_conf_t *cf)
 
 
 /*
- * A storage call failed with errno set: the one place errno becomes an
- * answer (the call logged the failure with its path).
+ * A storage call failed (the backend logged it and chose the status, see
+ * ngx_http_harbor_errno_status() for the filesystem): the registry's
+ * error body for that status.
  */
 
 void
-ngx_http_harbor_errno_fail(ngx_err_t err, ngx_http_harbor_fail_t *fail)
+ngx_http_harbor_status_fail(ngx_uint_t status, ngx_http_harbor_fail_t *fail)
 {
-    switch (err) {
+    fail->status = status;
 
-    case NGX_ENOSPC:
-#ifdef EDQUOT
-    case EDQUOT:
-#endif
-        fail->status = NGX_HTTP_INSUFFICIENT_STORAGE;
+    switch (status) {
+
+    case NGX_HTTP_INSUFFICIENT_STORAGE:
         fail->code = "UNKNOWN";
         fail->message = "no space left in the store";
         break;
 
-    case NGX_EACCES:
-    case NGX_EPERM:
-    case EROFS:
-        fail->status = NGX_HTTP_FORBIDDEN;
+    case NGX_HTTP_FORBIDDEN:
         fail->code = "DENIED";
         fail->message = "the store refuses writes";
         break;
 
-    case NGX_EAGAIN:
-        fail->status = NGX_HTTP_SERVICE_UNAVAILABLE;
+    case NGX_HTTP_SERVICE_UNAVAILABLE:
         fail->code = "UNAVAILABLE";
         fail->message = "the store is busy, try again";
         break;
@@ -825,14 +819,32 @@ ngx_http_harbor_errno_fail(ngx_err_t err, ngx_http_harbor_fail_t *fail)
 
 
 ngx_int_t
-ngx_http_harbor_storage_error(ngx_http_request_t *r)
+ngx_http_harbor_op_error(ngx_http_request_t *r, ngx_http_harbor_op_t *op)
 {
     ngx_http_harbor_fail_t  fail;
 
-    ngx_http_harbor_errno_fail(ngx_errno, &fail);
+    ngx_http_harbor_status_fail(op->status, &fail);
 
     return ngx_http_harbor_error(r, fail.status, fail.code, fail.message,
                                  NULL);
+}
+
+
+void
+ngx_http_harbor_link_init(ngx_http_harbor_link_t *l,
+    ngx_http_harbor_link_e kind, ngx_str_t *name, ngx_str_t *key,
+    ngx_str_t *key2)
+{
+    l->kind = kind;
+    l->name = *name;
+    l->key = *key;
+
+    if (key2) {
+        l->key2 = *key2;
+
+    } else {
+        ngx_str_null(&l->key2);
+    }
 }
 
 

@@ -126,4 +126,53 @@ for my $i (0 .. $#status) {
 }
 $t->stop;
 
+# the same for manifest PUTs: their commit (the manifest, its revision and
+# tag links, all synced) is one task; one the full queue refused answers
+# 503 and leaves no tag, every 201 reads back
+
+$t = start(HARBOR_FAULT_DELAY_PATH => '/tags/q', HARBOR_FAULT_DELAY => 1500,
+           conf => { workers => 1,
+                     main => 'thread_pool default threads=1 max_queue=1;' });
+
+$img = $t->make_image('fc/q', undef, nlayers => 1);
+is($img->{response}{status}, 201, 'queue full: a manifest by digest');
+
+@socks = ();
+for my $i (1 .. 4) {
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                  PeerPort => $t->port, Proto => 'tcp')
+        or die "connect: $!";
+    print $s "PUT /v2/fc/q/manifests/q$i HTTP/1.1\r\n"
+        . "Host: localhost\r\nConnection: close\r\n"
+        . "Content-Type: $img->{media_type}\r\n"
+        . 'Content-Length: ' . length($img->{manifest}) . "\r\n\r\n"
+        . $img->{manifest};
+    push @socks, $s;
+}
+
+@status = ();
+for my $s (@socks) {
+    local $/;
+    my $raw = <$s> // '';
+    push @status, $raw =~ m{^HTTP/1\.1 (\d+)} ? $1 : 0;
+    close $s;
+}
+
+ok((grep { $_ == 503 } @status), 'queue full: a manifest PUT answers 503')
+    or diag("@status");
+ok((grep { $_ == 201 } @status), 'queue full: another one 201')
+    or diag("@status");
+is(scalar(grep { $_ != 201 && $_ != 503 } @status), 0,
+   'queue full: nothing else') or diag("@status");
+for my $i (0 .. $#status) {
+    my $g = $t->http(GET => '/v2/fc/q/manifests/q' . ($i + 1),
+                     headers => ['Accept' => $img->{media_type}]);
+    if ($status[$i] == 201) {
+        is($g->{body}, $img->{manifest}, "queue full: tag $i reads back");
+    } else {
+        is($g->{status}, 404, "queue full: refused tag $i does not exist");
+    }
+}
+$t->stop;
+
 done_testing();

@@ -92,6 +92,38 @@ for my $last (qw(a a- a/b a/b/c a/c b b/a b/a/a/a pg z)) {
     is_deeply($got, [grep { $_ gt $last } @all], "catalog after last=$last");
 }
 
+# A repository among many entries that sort between it and its own
+# subtree ("b" < "b-00" < ... < "b/"): on a full page it is still there,
+# whatever order the directory lists them in (a few such groups, so that
+# in some the repository is not listed first).
+
+for my $x ('b' .. 'i') {
+    my $before = 'pg2/' . chr(ord($x) - 1) . 'z';     # after the group before
+    my @sib = ("pg2/$x", map { sprintf "pg2/$x-%02d", $_ } 0 .. 19);
+    make_path("$v2/repositories/$_/_manifests/revisions") for @sib;
+    own();
+
+    for my $n (1, 2) {
+        my $r = $t->http(GET => "/v2/_catalog?n=$n&last=$before");
+        is_deeply($t->json($r)->{repositories}, [(sort @sib)[0 .. $n - 1]],
+            "catalog: pg2/$x first among its siblings, $n a page");
+    }
+}
+
+# A page stops where it is full: the entries of a directory are taken in
+# order and those after a full page are not read (an unreadable one would
+# fail the request if they were).
+
+make_path("$v2/repositories/pg3/$_/_manifests/revisions") for qw(b c zz/x);
+own();
+chmod 0, "$v2/repositories/pg3/zz";
+my $r = $t->http(GET => '/v2/_catalog?n=1&last=pg3/a');
+is($r->{status}, 200, 'catalog: a full page reads no further');
+is_deeply($t->json($r)->{repositories}, ['pg3/b'], 'catalog: that page');
+like($r->{headers}{link} || '', qr/last=pg3\/b/, 'catalog: and its Link');
+chmod 0755, "$v2/repositories/pg3/zz";
+$t->allow_log(qr/Permission denied/);
+
 ###############################################################################
 # referrers: paginated
 
@@ -140,7 +172,7 @@ for my $i (1 .. 6) {
         annotations => { pad => 'x' x (1024 * 1024 + $i) });
 }
 
-my $r = $t->http(GET => "/v2/pg/big/referrers/$big_subject->{digest}");
+$r = $t->http(GET => "/v2/pg/big/referrers/$big_subject->{digest}");
 my $on_page = scalar @{$t->json($r)->{manifests} || []};
 cmp_ok($on_page, '<', 6, "1 MiB referrers: $on_page on the first page");
 like($r->{headers}{link} || '', qr/rel="next"/, 'and a Link to the rest');

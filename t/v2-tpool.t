@@ -1,11 +1,13 @@
 #!/usr/bin/perl
 
-# Nothing slow in the event loop: appending a chunk after the first and
-# hashing a sha512 upload run in nginx's thread pool.  With one worker, a
-# slowed copy_file_range(2) or read of the upload (t/lib/fault.c) holds
-# the request for seconds while an unrelated GET /v2/ on the same worker
-# answers at once.  Each case proves its fault happened and that the held
-# request had not been answered when the GET was.
+# Nothing slow in the event loop: appending a chunk after the first,
+# hashing a sha512 upload, and every fsync of a commit (a manifest PUT's
+# manifest, links and their directories; an upload's blob and link) run
+# in nginx's thread pool.  With one worker, a slowed copy_file_range(2),
+# read or fsync(2) (t/lib/fault.c) holds the request for seconds while an
+# unrelated GET /v2/ on the same worker answers at once.  Each case proves
+# its fault happened and that the held request had not been answered when
+# the GET was.
 
 use warnings;
 use strict;
@@ -27,7 +29,8 @@ my $DELAY = 4000;
 sub start {
     my ($slow, %o) = @_;
     my $conf = delete $o{conf} || {};
-    my %env = Harbor::Fault::env(HARBOR_FAULT_SLOW_IO => $slow,
+    my %env = Harbor::Fault::env(($slow ? (HARBOR_FAULT_SLOW_IO => $slow)
+                                        : ()),
                                  HARBOR_FAULT_DELAY => $DELAY, %o);
     my $t = Harbor::Test->new;
     local @ENV{keys %env} = values %env;
@@ -231,6 +234,106 @@ while (time < $deadline) {
 is($range, '0-131071', 'client gone: the append completed, the upload free');
 unlike($t->read_file('error.log'), qr/exited on signal/,
        'client gone: no worker crashed');
+$t->stop;
+
+# a manifest PUT: the fsync of its tag's directory (one of the 9 to 15
+# fsyncs of a tagged manifest) is held, in the commit's task
+
+$t = start(undef, HARBOR_FAULT_DELAY_PATH => '/tags/held/current');
+my $img = $t->make_image('tp/manifest', undef);
+is($img->{response}{status}, 201, 'manifest: pushed by digest first');
+$r = held($t, 'manifest PUT',
+          raw(PUT => '/v2/tp/manifest/manifests/held', $img->{manifest},
+              "Content-Type: $img->{media_type}"),
+          'fsync\("[^"]*/tags/held/current"\) delayed');
+is($r->{status}, 201, 'manifest PUT: created once durable');
+is($r->{headers}{'docker-content-digest'}, $img->{digest},
+   'manifest PUT: its digest');
+is($t->http(GET => '/v2/tp/manifest/manifests/held',
+            headers => ['Accept' => $img->{media_type}])->{body},
+   $img->{manifest}, 'manifest PUT: the tag reads back');
+$t->stop;
+
+# an upload's commit (PUT ?digest=) and a monolithic POST: the fsyncs of
+# the layer link's and the blob's directories are held
+
+my $e = random_bytes(65536);
+my $f = random_bytes(65536);
+my ($he) = sha256($e) =~ /:(.{24})/;
+my ($hf) = sha256($f) =~ /:(.{24})/;
+
+$t = start(undef, HARBOR_FAULT_DELAY_PATH => $he);
+($loc) = $t->upload_start('tp/commit');
+$r = $t->http(PATCH => $loc, body => $e,
+              headers => ['Content-Range' => '0-65535']);
+is($r->{status}, 202, 'upload commit: the chunk');
+$loc = relative($r);
+$r = held($t, 'upload commit',
+          raw(PUT => $t->with_query($loc, 'digest=' . sha256($e)), ''),
+          "fsync\\(\"[^\"]*$he");
+is($r->{status}, 201, 'upload commit: created once durable');
+is($t->http(GET => '/v2/tp/commit/blobs/' . sha256($e))->{body}, $e,
+   'upload commit: pulls whole');
+$t->stop;
+
+$t = start(undef, HARBOR_FAULT_DELAY_PATH => $hf);
+$r = held($t, 'monolithic',
+          raw(POST => '/v2/tp/commit/blobs/uploads/?digest=' . sha256($f),
+              $f),
+          "fsync\\(\"[^\"]*$hf");
+is($r->{status}, 201, 'monolithic: created once durable');
+is($t->http(GET => '/v2/tp/commit/blobs/' . sha256($f))->{body}, $f,
+   'monolithic: pulls whole');
+$t->stop;
+
+# a manifest GET whose media type the worker does not know yet (a new
+# worker, after a restart) reads the manifest in a task
+
+$t = start(undef);
+$img = $t->make_image('tp/read', 'v1');
+is($img->{response}{status}, 201, 'manifest read: pushed');
+my ($hm) = $img->{digest} =~ /:(.{24})/;
+{
+    my %env = Harbor::Fault::env(HARBOR_FAULT_SLOW_IO => $hm,
+                                 HARBOR_FAULT_DELAY => $DELAY);
+    local @ENV{keys %env} = values %env;
+    $t->restart;
+}
+$r = held($t, 'manifest read',
+          raw(GET => '/v2/tp/read/manifests/v1', '',
+              "Accept: $img->{media_type}"),
+          "pread\\(\"[^\"]*$hm");
+is($r->{status}, 200, 'manifest read: answered once read');
+is($r->{body}, $img->{manifest}, 'manifest read: the manifest');
+$t->stop;
+
+# an upload's creation (its data and startedat, synced) and a mount (the
+# layer link, synced) in a task too
+
+$t = start(undef, HARBOR_FAULT_DELAY_PATH => '/_uploads/');
+$r = held($t, 'upload create',
+          raw(POST => '/v2/tp/create/blobs/uploads/', ''),
+          'fsync\("[^"]*/_uploads/');
+is($r->{status}, 202, 'upload create: accepted once durable');
+$loc = relative($r);
+is($t->http(GET => $loc)->{status}, 204, 'upload create: it is there');
+$t->stop;
+
+$t = start(undef);
+my $g = random_bytes(4096);
+my $dg = $t->push_blob('tp/from', $g);
+my ($hg) = $dg =~ /:(.{24})/;
+{
+    my %env = Harbor::Fault::env(HARBOR_FAULT_DELAY_PATH => $hg,
+                                 HARBOR_FAULT_DELAY => $DELAY);
+    local @ENV{keys %env} = values %env;
+    $t->restart;
+}
+$r = held($t, 'mount',
+          raw(POST => "/v2/tp/to/blobs/uploads/?mount=$dg&from=tp/from", ''),
+          "fsync\\(\"[^\"]*_layers[^\"]*$hg");
+is($r->{status}, 201, 'mount: created once durable');
+is($t->http(GET => "/v2/tp/to/blobs/$dg")->{body}, $g, 'mount: pulls');
 $t->stop;
 
 done_testing();

@@ -1,0 +1,157 @@
+
+/*
+ * ngx-harbor: an OCI registry inside nginx.
+ * Slow storage work as tasks of the location's thread pool, resumed
+ * on the event loop.
+ */
+
+
+#include "ngx_http_harbor_module.h"
+#include "ngx_http_harbor_storage.h"
+
+
+#if (NGX_THREADS)
+static void ngx_http_harbor_task_thread(void *data, ngx_log_t *log);
+static void ngx_http_harbor_task_event(ngx_event_t *ev);
+#endif
+
+
+/*
+ * Slow work (fsync(2), copies, hashing) runs as a task in the location's
+ * thread pool ("default"), and done() is called back on the worker's event
+ * loop (NGX_AGAIN); without a pool it runs here (NGX_OK or NGX_ERROR, and
+ * done() is not called).  The request stays alive until the task is over
+ * (r->main->blocked, as nginx's own thread users), even if the client has
+ * gone.  A work function only sets t->failed, t->path and t->err: the
+ * failure is logged and errno set here, on the event loop.  done() gets
+ * NGX_OK or NGX_ERROR (errno set; 0 for a failure that is not the file
+ * system's, never a 2xx) and is the only one to answer.  A task the
+ * pool's full queue refuses is NGX_ERROR with EAGAIN (503).
+ */
+
+ngx_http_harbor_task_t *
+ngx_http_harbor_task_alloc(ngx_http_request_t *r, size_t size)
+{
+    ngx_http_harbor_task_t  *t;
+
+    t = ngx_pcalloc(r->pool, size);
+    if (t == NULL) {
+        ngx_set_errno(NGX_ENOMEM);
+        return NULL;
+    }
+
+    t->r = r;
+
+    return t;
+}
+
+
+ngx_int_t
+ngx_http_harbor_task_fail(ngx_http_harbor_task_t *t, const char *call,
+    u_char *path, ngx_err_t err)
+{
+    t->failed = call;
+    t->err = err;
+    ngx_cpystrn(t->path, path, NGX_MAX_PATH);
+
+    return NGX_ERROR;
+}
+
+
+ngx_int_t
+ngx_http_harbor_task_result(ngx_http_harbor_task_t *t)
+{
+    if (t->failed == NULL) {
+        return NGX_OK;
+    }
+
+    ngx_log_error(NGX_LOG_CRIT, t->r->connection->log, t->err,
+                  "%s \"%s\" failed", t->failed, t->path);
+    ngx_set_errno(t->err);
+
+    return NGX_ERROR;
+}
+
+
+#if (NGX_THREADS)
+
+static void
+ngx_http_harbor_task_thread(void *data, ngx_log_t *log)
+{
+    ngx_http_harbor_task_t *t = *(ngx_http_harbor_task_t **) data;
+
+    t->work(t);
+}
+
+
+static void
+ngx_http_harbor_task_event(ngx_event_t *ev)
+{
+    ngx_http_harbor_task_t *t = ev->data;
+
+    ngx_connection_t    *c;
+    ngx_http_request_t  *r;
+
+    r = t->r;
+    c = r->connection;
+
+    ngx_http_set_log_request(c->log, r);
+
+    r->main->blocked--;
+    r->aio = 0;
+
+    t->done(t, ngx_http_harbor_task_result(t));
+
+    ngx_http_run_posted_requests(c);
+}
+
+#endif
+
+
+ngx_int_t
+ngx_http_harbor_task(ngx_http_request_t *r, ngx_http_harbor_task_t *t,
+    ngx_http_harbor_work_pt work, ngx_http_harbor_sync_pt done)
+{
+#if (NGX_THREADS)
+    ngx_thread_task_t           *task;
+    ngx_http_harbor_loc_conf_t  *hlcf;
+#endif
+
+    t->work = work;
+    t->done = done;
+
+#if (NGX_THREADS)
+    hlcf = ngx_http_harbor_conf(r);
+
+    if (hlcf->thread_pool) {
+        task = ngx_thread_task_alloc(r->pool, sizeof(ngx_http_harbor_task_t *));
+        if (task == NULL) {
+            ngx_set_errno(NGX_ENOMEM);
+            return NGX_ERROR;
+        }
+
+        *(ngx_http_harbor_task_t **) task->ctx = t;
+
+        task->handler = ngx_http_harbor_task_thread;
+        task->event.handler = ngx_http_harbor_task_event;
+        task->event.data = t;
+
+        if (ngx_thread_task_post(hlcf->thread_pool, task) != NGX_OK) {
+            /* the queue is full (logged by nginx): busy, not done */
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "harbor: storage task not queued");
+            ngx_set_errno(NGX_EAGAIN);
+            return NGX_ERROR;
+        }
+
+        r->main->blocked++;
+        r->aio = 1;
+
+        return NGX_AGAIN;
+    }
+#endif
+
+    work(t);
+
+    return ngx_http_harbor_task_result(t);
+}
