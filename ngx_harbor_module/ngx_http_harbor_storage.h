@@ -34,6 +34,7 @@ struct ngx_http_harbor_task_s {
     const char                 *failed;      /* the call that failed */
     ngx_err_t                   err;         /* its errno; 0: not the fs */
     u_char                      path[NGX_MAX_PATH];  /* its file */
+    ngx_event_t                 guard;       /* a timer while it runs */
 };
 
 

@@ -13,6 +13,16 @@
 #if (NGX_THREADS)
 static void ngx_http_harbor_task_thread(void *data, ngx_log_t *log);
 static void ngx_http_harbor_task_event(ngx_event_t *ev);
+static void ngx_http_harbor_task_guard(ngx_event_t *ev);
+
+/*
+ * A worker that is shutting down (a reload, QUIT) exits once no timer is
+ * left that may not be cancelled; a request whose body is read and whose
+ * answer waits for a task has none of its own.  So a task keeps one
+ * armed while it runs: the worker stays until the task is done and the
+ * client has its answer.
+ */
+#define NGX_HTTP_HARBOR_GUARD  60000
 #endif
 
 
@@ -100,9 +110,20 @@ ngx_http_harbor_task_event(ngx_event_t *ev)
     r->main->blocked--;
     r->aio = 0;
 
+    if (t->guard.timer_set) {
+        ngx_del_timer(&t->guard);
+    }
+
     t->done(t, ngx_http_harbor_task_result(t));
 
     ngx_http_run_posted_requests(c);
+}
+
+/* still running: the worker waits on */
+static void
+ngx_http_harbor_task_guard(ngx_event_t *ev)
+{
+    ngx_add_timer(ev, NGX_HTTP_HARBOR_GUARD);
 }
 
 #endif
@@ -146,6 +167,11 @@ ngx_http_harbor_task(ngx_http_request_t *r, ngx_http_harbor_task_t *t,
 
         r->main->blocked++;
         r->aio = 1;
+
+        t->guard.handler = ngx_http_harbor_task_guard;
+        t->guard.data = t;
+        t->guard.log = r->connection->log;
+        ngx_add_timer(&t->guard, NGX_HTTP_HARBOR_GUARD);
 
         return NGX_AGAIN;
     }

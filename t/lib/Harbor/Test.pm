@@ -524,8 +524,9 @@ sub _run {
 
     # Ready when the port accepts connections, and they are ours: nginx
     # writes its pid file only after it has bound its sockets (something
-    # else may listen on the port if the bind failed).
-    my $deadline = time() + 10;
+    # else may listen on the port if the bind failed).  A loaded machine
+    # (the sanitizer pass, parallel tests) may take its time.
+    my $deadline = time() + 30;
     unlink "$dir/nginx.pid";
     while (1) {
         my $pidfile = $self->read_file('nginx.pid');
@@ -554,7 +555,7 @@ sub _run {
             kill 'KILL', $pid;
             waitpid($pid, 0);
             $self->{pid} = undef;
-            die "nginx did not listen on port $self->{port} within 10s:\n"
+            die "nginx did not listen on port $self->{port} within 30s:\n"
                 . $self->read_file('stderr.log')
                 . $self->_log_tail(40);
         }
