@@ -50,7 +50,8 @@ usage(void)
 {
     fprintf(stderr, "usage: authd [-dInRvV] [-f file]\n"
             "       authd -G run [-d] [-f file]\n"
-            "       authd cert [-d dir] [-r] name|address ...\n");
+            "       authd cert [-d dir] [-r] name|address ...\n"
+            "       authd harbor-yml file\n");
     exit(1);
 }
 
@@ -203,6 +204,9 @@ main(int argc, char *argv[])
     /* subcommands: tools for the operator, no configuration */
     if (argc > 1 && strcmp(argv[1], "cert") == 0) {
         return tls_cert_main(argc - 1, argv + 1);
+    }
+    if (argc > 1 && strcmp(argv[1], "harbor-yml") == 0) {
+        return harbor_yml_main(argc - 1, argv + 1);
     }
 
     while ((ch = getopt(argc, argv, "df:G:InRvV")) != -1) {

@@ -13,6 +13,7 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <time.h>
 
 #include <jansson.h>
@@ -131,17 +132,26 @@ struct config {
     char   *registry_storage;           /* harbor_storage, read only */
     char   *registry_url;               /* nginx, for /v2 requests */
     char   *registry_ca;                /* CA file, when that is https */
+    char   *registry_address;           /* connect here, verify the URL's name */
     int     registry_timeout;           /* seconds per /v2 request */
 
     int     gc_window;                  /* seconds: younger blobs stay */
     int     gc_upload_age;              /* seconds: older uploads go */
     int     gc_workers;                 /* default sweep threads */
+
+    /* harbor.yml's, for conf/instance.sh (authd harbor-yml) */
+    int     http_port;
+    int     https_port;
+    char   *https_certificate;          /* NULL: no https */
+    char   *https_private_key;
+    char   *data_volume;
 };
 
 extern struct config  *conf;
 
 struct config *config_parse(const char *path);
 void config_free(struct config *c);
+const char *config_level_name(int level);
 
 
 /* log.c */
@@ -259,6 +269,11 @@ int mail_send(const char *to, const char *subject, const char *text);
 /* tls.c */
 
 int tls_cert_main(int argc, char *argv[]);
+
+/* harbor_yml.c */
+
+int harbor_yml_main(int argc, char *argv[]);
+int harbor_yml_quote(FILE *out, const char *name, const char *value);
 
 
 /* auth.c */

@@ -29,7 +29,8 @@ enum {
     C_BOOL,
     C_ENUM,
     C_SECTION,      /* mapping of the keys in section */
-    C_IGNORE        /* a Harbor key authd has no use for */
+    C_IGNORE,       /* a Harbor key authd has no use for */
+    C_REFUSE        /* a Harbor key for what ngx-harbor does not do: why */
 };
 
 struct cenum {
@@ -45,6 +46,7 @@ struct ckey {
     long                 max;
     const struct cenum  *enums;
     const struct ckey   *section;
+    const char          *why;
 };
 
 struct cparse {
@@ -55,15 +57,16 @@ struct cparse {
 };
 
 #define OFF(f)    offsetof(struct config, f)
-#define STR(k, f, max)      { k, C_STR, OFF(f), 0, max, NULL, NULL }
-#define SECRET(k, f)        { k, C_SECRET, OFF(f), 0, 1024, NULL, NULL }
-#define PATH(k, f, max)     { k, C_PATH, OFF(f), 0, max, NULL, NULL }
-#define INT(k, f, lo, hi)   { k, C_INT, OFF(f), lo, hi, NULL, NULL }
-#define BOOL(k, f)          { k, C_BOOL, OFF(f), 0, 0, NULL, NULL }
-#define ENUM(k, f, e)       { k, C_ENUM, OFF(f), 0, 0, e, NULL }
-#define SECTION(k, s)       { k, C_SECTION, 0, 0, 0, NULL, s }
-#define IGNORE(k)           { k, C_IGNORE, 0, 0, 0, NULL, NULL }
-#define END                 { NULL, 0, 0, 0, 0, NULL, NULL }
+#define STR(k, f, max)      { k, C_STR, OFF(f), 0, max, NULL, NULL, NULL }
+#define SECRET(k, f)        { k, C_SECRET, OFF(f), 0, 1024, NULL, NULL, NULL }
+#define PATH(k, f, max)     { k, C_PATH, OFF(f), 0, max, NULL, NULL, NULL }
+#define INT(k, f, lo, hi)   { k, C_INT, OFF(f), lo, hi, NULL, NULL, NULL }
+#define BOOL(k, f)          { k, C_BOOL, OFF(f), 0, 0, NULL, NULL, NULL }
+#define ENUM(k, f, e)       { k, C_ENUM, OFF(f), 0, 0, e, NULL, NULL }
+#define SECTION(k, s)       { k, C_SECTION, 0, 0, 0, NULL, s, NULL }
+#define IGNORE(k)           { k, C_IGNORE, 0, 0, 0, NULL, NULL, NULL }
+#define REFUSE(k, why)      { k, C_REFUSE, 0, 0, 0, NULL, NULL, why }
+#define END                 { NULL, 0, 0, 0, 0, NULL, NULL, NULL }
 
 
 static const struct cenum  auth_modes[] = {
@@ -117,6 +120,34 @@ static const struct ckey  log_keys[] = {
     END
 };
 
+/* harbor.yml's http, https and storage_service: conf/instance.sh serves them */
+static const struct ckey  http_keys[] = {
+    INT("port", http_port, 1, 65535),
+    END
+};
+
+static const struct ckey  https_keys[] = {
+    INT("port", https_port, 1, 65535),
+    PATH("certificate", https_certificate, 4000),
+    PATH("private_key", https_private_key, 4000),
+    IGNORE("strong_ssl_ciphers"),
+    END
+};
+
+#define OBJECT_STORAGE  "object storage is not supported yet: use the filesystem"
+
+static const struct ckey  storage_keys[] = {
+    IGNORE("filesystem"),
+    IGNORE("ca_bundle"),
+    IGNORE("redirect"),
+    REFUSE("s3", OBJECT_STORAGE),
+    REFUSE("swift", OBJECT_STORAGE),
+    REFUSE("gcs", OBJECT_STORAGE),
+    REFUSE("azure", OBJECT_STORAGE),
+    REFUSE("oss", OBJECT_STORAGE),
+    END
+};
+
 static const struct ckey  authd_keys[] = {
     PATH("listen", listen, 100),
     STR("listen_group", listen_group, 64),
@@ -135,6 +166,7 @@ static const struct ckey  authd_keys[] = {
     PATH("registry_storage", registry_storage, 4000),
     STR("registry_url", registry_url, 1024),
     PATH("registry_ca", registry_ca, 4000),
+    STR("registry_address", registry_address, 300),
     INT("registry_timeout", registry_timeout, 1, 3600),
     INT("gc_window", gc_window, 0, 30 * 86400),
     INT("gc_upload_age", gc_upload_age, 0, 365 * 86400),
@@ -179,13 +211,13 @@ static const struct ckey  top_keys[] = {
         255),
     SECTION("log", log_keys),
     SECTION("authd", authd_keys),
+    SECTION("http", http_keys),
+    SECTION("https", https_keys),
+    PATH("data_volume", data_volume, 4000),
+    SECTION("storage_service", storage_keys),
 
     /* Harbor keys for parts authd does not run */
-    IGNORE("http"),
-    IGNORE("https"),
     IGNORE("internal_tls"),
-    IGNORE("data_volume"),
-    IGNORE("storage_service"),
     IGNORE("trivy"),
     IGNORE("jobservice"),
     IGNORE("notification"),
@@ -310,6 +342,11 @@ config_map(struct cparse *p, yaml_node_t *map, const struct ckey *keys,
             seen[i] = 1;
         }
 
+        if (ck->type == C_REFUSE) {
+            config_error(p, k, "%s: %s", name, ck->why);
+            continue;
+        }
+
         config_value(p, v, ck, name);
     }
 }
@@ -328,6 +365,7 @@ config_value(struct cparse *p, yaml_node_t *v, const struct ckey *k,
     if (k->type == C_IGNORE) {
         return;
     }
+
 
     if (k->type == C_SECTION) {
         if (scalar_is_null(v)) {
@@ -513,6 +551,8 @@ config_defaults(struct config *c)
     c->gc_window = 7200;
     c->gc_upload_age = 86400;
     c->gc_workers = 4;
+    c->http_port = 80;
+    c->https_port = 443;
 
     return 0;
 }
@@ -606,6 +646,28 @@ config_check(struct cparse *p)
         config_error(p, config_find(p, "authd", "registry_url"),
                      "\"authd.registry_url\" must be a base URL without "
                      "spaces, query or fragment");
+    }
+
+    if ((c->https_certificate == NULL) != (c->https_private_key == NULL)) {
+        config_error(p, config_find(p, "https", c->https_certificate == NULL
+                                    ? "private_key" : "certificate"),
+                     "\"https.certificate\" and \"https.private_key\" go "
+                     "together: give both, or neither for plain http");
+    }
+
+    if (c->registry_address != NULL
+        && (c->registry_address[0] == '\0'
+            || strspn(c->registry_address,
+                      "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                      "0123456789.-:[]") != strlen(c->registry_address)
+            || (strchr(c->registry_address, ':')
+                != strrchr(c->registry_address, ':')
+                && c->registry_address[0] != '[')))
+    {
+        config_error(p, config_find(p, "authd", "registry_address"),
+                     "\"authd.registry_address\" must be an address or host "
+                     "name, with an optional :PORT, an IPv6 address in "
+                     "brackets: 127.0.0.1, 127.0.0.1:8443, [::1]:8443");
     }
 
     if (c->token_service[0] == '\0' || c->token_issuer[0] == '\0') {
@@ -726,6 +788,22 @@ config_free_keys(struct config *c, const struct ckey *keys)
             *sp = NULL;
         }
     }
+}
+
+
+/* the name of a log.level, as a configuration file writes it */
+const char *
+config_level_name(int level)
+{
+    const struct cenum  *e;
+
+    for (e = levels; e->name != NULL; e++) {
+        if (e->value == level) {
+            return e->name;
+        }
+    }
+
+    return "info";
 }
 
 
