@@ -319,12 +319,13 @@ start() {
     start_nginx
 
     # the password is the file's when there is one: not printed
-    local pw=$admin_password on="on"
+    local pw=$admin_password on="on" stop="make stop"
     if [ -n "${HARBOR_YML:-}" ]; then
-        pw="<harbor_admin_password of $HARBOR_YML>"
+        pw=PASSWORD
         on="on every address, port $port"
         if [ -n "$redirect" ]; then on="$on (http on port $redirect redirects to it)"; fi
         on="$on, as"
+        stop="HARBOR_YML=$HARBOR_YML make stop"
     fi
 
     if [ -n "$tls" ]; then
@@ -345,9 +346,10 @@ ngx-harbor is running $on https://$hp (data in $data)
   pull:  podman pull $hp/library/NAME:TAG
   API:   curl ${cacert}-u 'admin:$pw' https://$hp/api/v2.0/projects
   logs:  $data/logs/
-  stop:  make stop
+  stop:  $stop
 MSG
         if [ "$tls" = cert ]; then tls_steps; fi
+        yml_password
         return 0
     fi
 
@@ -361,8 +363,17 @@ ngx-harbor is running $on http://$hp (data in $data)
   pull:  podman pull --tls-verify=false $hp/library/NAME:TAG
   API:   curl -u 'admin:$pw' http://$hp/api/v2.0/projects
   logs:  $data/logs/
-  stop:  make stop
+  stop:  $stop
 MSG
+    yml_password
+}
+
+# the password of a harbor.yml is not printed: where it is
+yml_password() {
+    if [ -n "${HARBOR_YML:-}" ]; then
+        echo
+        echo "  PASSWORD: harbor_admin_password in $HARBOR_YML (first start only)"
+    fi
 }
 
 stop_pid() {    # stop_pid PIDFILE SIGNAL NAME EXECUTABLE
