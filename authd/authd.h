@@ -13,7 +13,6 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <stddef.h>
-#include <stdio.h>
 #include <time.h>
 
 #include <jansson.h>
@@ -273,7 +272,6 @@ int tls_cert_main(int argc, char *argv[]);
 /* harbor_yml.c */
 
 int harbor_yml_main(int argc, char *argv[]);
-int harbor_yml_quote(FILE *out, const char *name, const char *value);
 
 
 /* auth.c */

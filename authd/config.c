@@ -366,7 +366,6 @@ config_value(struct cparse *p, yaml_node_t *v, const struct ckey *k,
         return;
     }
 
-
     if (k->type == C_SECTION) {
         if (scalar_is_null(v)) {
             return;

@@ -12,22 +12,21 @@
  */
 
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <syslog.h>
 
 #include "authd.h"
 
 
+/* the 62 letters and digits first: a message names what follows them */
+#define ALNUM       62
 #define HOST_CHARS  "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ" \
                     "0123456789.-"
 #define PATH_CHARS  HOST_CHARS "/_+@"
 #define URL_CHARS   PATH_CHARS ":"
 
-/* the letters and digits, 62 of them, come first: the rest is in messages */
-
 
 static int harbor_yml_printable(const char *s);
+static int harbor_yml_quote(FILE *out, const char *name, const char *value);
 static int harbor_yml_check(const char *file, const char *key,
     const char *value, const char *chars, const char *what);
 
@@ -64,7 +63,7 @@ harbor_yml_check(const char *file, const char *key, const char *value,
 
     if (chars != NULL && strspn(value, chars) != strlen(value)) {
         fprintf(stderr, "%s: \"%s\" must be %s (letters, digits and "
-                "%s), not \"%s\"\n", file, key, what, chars + 62, value);
+                "%s), not \"%s\"\n", file, key, what, chars + ALNUM, value);
         return -1;
     }
 
@@ -77,7 +76,7 @@ harbor_yml_check(const char *file, const char *key, const char *value,
  * eval whatever value holds.  A control character is refused (-1): the
  * value would not survive the trip into YAML.
  */
-int
+static int
 harbor_yml_quote(FILE *out, const char *name, const char *value)
 {
     const char  *p;
@@ -148,9 +147,10 @@ harbor_yml_main(int argc, char *argv[])
         goto done;
     }
 
-    snprintf(http_port, sizeof(http_port), "%d", c->http_port);
-    snprintf(https_port, sizeof(https_port), "%d",
-             c->https_certificate != NULL ? c->https_port : 0);
+    /* config.c kept both in 1..65535 */
+    (void) snprintf(http_port, sizeof(http_port), "%d", c->http_port);
+    (void) snprintf(https_port, sizeof(https_port), "%d",
+                    c->https_certificate != NULL ? c->https_port : 0);
 
     if (harbor_yml_quote(stdout, "yml_hostname", c->hostname) != 0
         || harbor_yml_quote(stdout, "yml_external_url", c->external_url) != 0
