@@ -294,11 +294,44 @@ like(Harbor::Clients::read_file("$data/logs/access.log"),
      qr{"DELETE /v2/library/hy/manifests/v1 HTTP/[\d.]+" 202 .*ngx-harbor-authd},
      'authd sent the delete to nginx');
 
+like(Harbor::Clients::read_file("$data/nginx/harbor.conf"),
+     qr/listen\s+0\.0\.0\.0:$https ssl http2;/,
+     'nginx listens on every address, as Harbor');
+
 $r = instance('stop', HARBOR_YML => $yml);
 ok($r->{ok}, 'instance.sh stop with HARBOR_YML') or diag($r->{out});
 ok(Harbor::Authd::wait_for(10, sub { !procs($data) }),
    'nothing of the instance runs') or diag(join ' ', procs($data));
 cmp_ok(curl(@tls, "$base/api/v2.0/ping")->{code}, '==', 0, 'the port is closed');
+
+###############################################################################
+# HARBOR_YML without https: plain http on http.port
+
+my $data3 = "$tmp/data3";
+my $port3 = Harbor::Test::_free_port();
+my $yml3 = write_yml('plain-http.yml', <<YML);
+hostname: registry.test
+http:
+  port: $port3
+harbor_admin_password: $pw
+data_volume: $data3
+YML
+$r = instance('start', HARBOR_YML => $yml3, HARBOR_DATA => "$tmp/other");
+ok(!$r->{ok}, 'HARBOR_DATA other than data_volume: refused');
+like($r->{out}, qr/set one of them/, 'with what to change');
+ok(!-e "$tmp/other", 'nothing made there');
+
+$r = instance('start', HARBOR_YML => $yml3);
+ok($r->{ok}, 'HARBOR_YML without https: start') or diag($r->{out});
+like($r->{out}, qr{as http://registry\.test:$port3 }, 'on http at the hostname');
+my @res3 = ('--resolve', "registry.test:$port3:127.0.0.1");
+is(curl(@res3, '-u', "admin:$pw",
+        "http://registry.test:$port3/api/v2.0/users/current")->{code},
+   200, 'plain http on http.port, the admin password of the file');
+ok(!-e "$data3/tls", 'no certificate made');
+$r = instance('stop', HARBOR_YML => $yml3);
+ok($r->{ok}, 'stop') or diag($r->{out});
+ok(Harbor::Authd::wait_for(10, sub { !procs($data3) }), 'nothing of it runs');
 
 ###############################################################################
 # HARBOR_HTTPS=1: authd cert's CA, one port, deletes through https
