@@ -151,6 +151,8 @@ extern struct config  *conf;
 struct config *config_parse(const char *path);
 void config_free(struct config *c);
 const char *config_level_name(int level);
+unsigned long config_line(const char *path, const char *section,
+    const char *key);
 
 
 /* log.c */

@@ -790,6 +790,51 @@ config_free_keys(struct config *c, const struct ckey *keys)
 }
 
 
+/*
+ * The line of key (in section, or at the top when section is NULL) in
+ * the file at path, for a caller's own "file:line" message; 0 when it
+ * is not there.
+ */
+unsigned long
+config_line(const char *path, const char *section, const char *key)
+{
+    struct cparse    p;
+    yaml_parser_t    parser;
+    yaml_node_t     *n;
+    unsigned long    line;
+    FILE            *f;
+
+    memset(&p, 0, sizeof(p));
+    p.path = path;
+    line = 0;
+
+    f = fopen(path, "r");
+    if (f == NULL) {
+        return 0;
+    }
+
+    if (!yaml_parser_initialize(&parser)) {
+        fclose(f);
+        return 0;
+    }
+
+    yaml_parser_set_input_file(&parser, f);
+
+    if (yaml_parser_load(&parser, &p.doc)) {
+        n = config_find(&p, section, key);
+        if (n != NULL) {
+            line = (unsigned long) n->start_mark.line + 1;
+        }
+        yaml_document_delete(&p.doc);
+    }
+
+    yaml_parser_delete(&parser);
+    fclose(f);
+
+    return line;
+}
+
+
 /* the name of a log.level, as a configuration file writes it */
 const char *
 config_level_name(int level)

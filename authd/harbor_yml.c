@@ -27,8 +27,8 @@
 
 static int harbor_yml_printable(const char *s);
 static int harbor_yml_quote(FILE *out, const char *name, const char *value);
-static int harbor_yml_check(const char *file, const char *key,
-    const char *value, const char *chars, const char *what);
+static int harbor_yml_check(const char *file, const char *section,
+    const char *key, const char *value, const char *chars, const char *what);
 
 
 /* no control character (a newline above all): one line of YAML */
@@ -47,27 +47,34 @@ harbor_yml_printable(const char *s)
 }
 
 
+/* value of section.key (section NULL: a top key) fits; a message if not */
 static int
-harbor_yml_check(const char *file, const char *key, const char *value,
-    const char *chars, const char *what)
+harbor_yml_check(const char *file, const char *section, const char *key,
+    const char *value, const char *chars, const char *what)
 {
-    if (value == NULL) {
+    unsigned long  line;
+
+    if (value == NULL
+        || (harbor_yml_printable(value)
+            && (chars == NULL || strspn(value, chars) == strlen(value))))
+    {
         return 0;
     }
 
+    line = config_line(file, section, key);
+
+    fprintf(stderr, "%s:%lu: \"%s%s%s\" ", file, line,
+            section != NULL ? section : "", section != NULL ? "." : "", key);
+
     if (!harbor_yml_printable(value)) {
-        fprintf(stderr, "%s: \"%s\" contains a control character\n", file,
-                key);
-        return -1;
+        fprintf(stderr, "contains a control character\n");
+
+    } else {
+        fprintf(stderr, "must be %s (letters, digits and %s), not \"%s\"\n",
+                what, chars + ALNUM, value);
     }
 
-    if (chars != NULL && strspn(value, chars) != strlen(value)) {
-        fprintf(stderr, "%s: \"%s\" must be %s (letters, digits and "
-                "%s), not \"%s\"\n", file, key, what, chars + ALNUM, value);
-        return -1;
-    }
-
-    return 0;
+    return -1;
 }
 
 
@@ -131,17 +138,19 @@ harbor_yml_main(int argc, char *argv[])
      * a host name or address, with no port (harbor.yml's ports are keys
      * of their own); IPv6 is not taken: it would need brackets in URLs
      */
-    if (harbor_yml_check(file, "hostname", c->hostname, HOST_CHARS,
+    if (harbor_yml_check(file, NULL, "hostname", c->hostname, HOST_CHARS,
                          "a host name or IPv4 address without a port") != 0
-        || harbor_yml_check(file, "external_url", c->external_url,
+        || harbor_yml_check(file, NULL, "external_url", c->external_url,
                             URL_CHARS, "a URL") != 0
-        || harbor_yml_check(file, "https.certificate", c->https_certificate,
+        || harbor_yml_check(file, "https", "certificate",
+                            c->https_certificate, PATH_CHARS,
+                            "a plain path") != 0
+        || harbor_yml_check(file, "https", "private_key",
+                            c->https_private_key, PATH_CHARS,
+                            "a plain path") != 0
+        || harbor_yml_check(file, NULL, "data_volume", c->data_volume,
                             PATH_CHARS, "a plain path") != 0
-        || harbor_yml_check(file, "https.private_key", c->https_private_key,
-                            PATH_CHARS, "a plain path") != 0
-        || harbor_yml_check(file, "data_volume", c->data_volume,
-                            PATH_CHARS, "a plain path") != 0
-        || harbor_yml_check(file, "harbor_admin_password",
+        || harbor_yml_check(file, NULL, "harbor_admin_password",
                             c->admin_password, NULL, NULL) != 0)
     {
         goto done;

@@ -174,13 +174,20 @@ is($back->{stdout}, $odd, 'eval gives the password back, nothing run');
 $r = harbor_yml(write_yml('nl.yml', "hostname: x\n"
                           . "harbor_admin_password: \"a\\nb\"\n"));
 ok(!$r->{ok}, 'harbor-yml: a newline in a value is refused');
-like($r->{out}, qr/harbor_admin_password" contains a control character/,
-     'with what is wrong');
+like($r->{out}, qr/nl\.yml:2: "harbor_admin_password" contains a control character/,
+     'with what is wrong, as file:line');
 unlike($r->{out}, qr/a\nb/, 'the password is not echoed');
 
 $r = harbor_yml(write_yml('host.yml', "hostname: 'x;\$(id)'\n"));
 ok(!$r->{ok}, 'harbor-yml: a hostname of shell syntax is refused');
-like($r->{out}, qr/"hostname" must be a host name/, 'with what is wrong');
+like($r->{out}, qr/host\.yml:1: "hostname" must be a host name/,
+     'with what is wrong, as file:line');
+
+$r = harbor_yml(write_yml('path.yml', "hostname: x\nhttps:\n  port: 443\n"
+                          . "  certificate: /a.crt\n  private_key: '/a b;.key'\n"));
+ok(!$r->{ok}, 'harbor-yml: a path that nginx would misread is refused');
+like($r->{out}, qr{path\.yml:5: "https\.private_key" must be a plain path \(letters, digits and \.-/_\+\@\)},
+     'as file:line, with the characters allowed');
 
 $r = harbor_yml(write_yml('half.yml', "hostname: x\nhttps:\n  port: 443\n"
                           . "  certificate: /a.crt\n"));
