@@ -52,7 +52,8 @@ usage(void)
             "       authd -G run [-d] [-f file]\n"
             "       authd cert [-d dir] [-r] name|address ...\n"
             "       authd copy [-ckK] [-C chunk-bytes] [-s speed-kbps] "
-            "SRC DST\n");
+            "SRC DST\n"
+            "       authd harbor-yml file\n");
     exit(1);
 }
 
@@ -177,6 +178,9 @@ main(int argc, char *argv[])
     /* subcommands: tools for the operator, no configuration */
     if (argc > 1 && strcmp(argv[1], "cert") == 0) {
         return tls_cert_main(argc - 1, argv + 1);
+    }
+    if (argc > 1 && strcmp(argv[1], "harbor-yml") == 0) {
+        return harbor_yml_main(argc - 1, argv + 1);
     }
 
     if (argc > 1 && strcmp(argv[1], "copy") == 0) {

@@ -134,6 +134,7 @@ struct config {
     char   *registry_storage;           /* harbor_storage, read only */
     char   *registry_url;               /* nginx, for /v2 requests */
     char   *registry_ca;                /* CA file, when that is https */
+    char   *registry_address;           /* connect here, verify the URL's name */
     int     registry_timeout;           /* seconds per /v2 request */
 
     int     gc_window;                  /* seconds: younger blobs stay */
@@ -144,6 +145,13 @@ struct config {
     /* "replication:" */
     int     repl_max_parallel;          /* tasks copying at once */
     int     repl_retry_delay;           /* seconds before a first retry */
+
+    /* harbor.yml's, for conf/instance.sh (authd harbor-yml) */
+    int     http_port;
+    int     https_port;
+    char   *https_certificate;          /* NULL: no https */
+    char   *https_private_key;
+    char   *data_volume;
 };
 
 extern struct config  *conf;
@@ -151,6 +159,9 @@ extern struct config  *conf;
 struct config *config_parse(const char *path);
 void config_free(struct config *c);
 const char *config_ldap_urls(const char *s);
+const char *config_level_name(int level);
+unsigned long config_line(const char *path, const char *section,
+    const char *key);
 
 
 /* log.c */
@@ -268,6 +279,10 @@ int mail_send(const char *to, const char *subject, const char *text);
 /* tls.c */
 
 int tls_cert_main(int argc, char *argv[]);
+
+/* harbor_yml.c */
+
+int harbor_yml_main(int argc, char *argv[]);
 
 
 /* secret.c: secrets sealed at rest (libsodium secretbox) */

@@ -29,7 +29,8 @@ enum {
     C_BOOL,
     C_ENUM,
     C_SECTION,      /* mapping of the keys in section */
-    C_IGNORE        /* a Harbor key authd has no use for */
+    C_IGNORE,       /* a Harbor key authd has no use for */
+    C_REFUSE        /* a Harbor key for what ngx-harbor does not do: why */
 };
 
 struct cenum {
@@ -45,6 +46,7 @@ struct ckey {
     long                 max;
     const struct cenum  *enums;
     const struct ckey   *section;
+    const char          *why;
 };
 
 struct cparse {
@@ -55,15 +57,16 @@ struct cparse {
 };
 
 #define OFF(f)    offsetof(struct config, f)
-#define STR(k, f, max)      { k, C_STR, OFF(f), 0, max, NULL, NULL }
-#define SECRET(k, f)        { k, C_SECRET, OFF(f), 0, 1024, NULL, NULL }
-#define PATH(k, f, max)     { k, C_PATH, OFF(f), 0, max, NULL, NULL }
-#define INT(k, f, lo, hi)   { k, C_INT, OFF(f), lo, hi, NULL, NULL }
-#define BOOL(k, f)          { k, C_BOOL, OFF(f), 0, 0, NULL, NULL }
-#define ENUM(k, f, e)       { k, C_ENUM, OFF(f), 0, 0, e, NULL }
-#define SECTION(k, s)       { k, C_SECTION, 0, 0, 0, NULL, s }
-#define IGNORE(k)           { k, C_IGNORE, 0, 0, 0, NULL, NULL }
-#define END                 { NULL, 0, 0, 0, 0, NULL, NULL }
+#define STR(k, f, max)      { k, C_STR, OFF(f), 0, max, NULL, NULL, NULL }
+#define SECRET(k, f)        { k, C_SECRET, OFF(f), 0, 1024, NULL, NULL, NULL }
+#define PATH(k, f, max)     { k, C_PATH, OFF(f), 0, max, NULL, NULL, NULL }
+#define INT(k, f, lo, hi)   { k, C_INT, OFF(f), lo, hi, NULL, NULL, NULL }
+#define BOOL(k, f)          { k, C_BOOL, OFF(f), 0, 0, NULL, NULL, NULL }
+#define ENUM(k, f, e)       { k, C_ENUM, OFF(f), 0, 0, e, NULL, NULL }
+#define SECTION(k, s)       { k, C_SECTION, 0, 0, 0, NULL, s, NULL }
+#define IGNORE(k)           { k, C_IGNORE, 0, 0, 0, NULL, NULL, NULL }
+#define REFUSE(k, why)      { k, C_REFUSE, 0, 0, 0, NULL, NULL, why }
+#define END                 { NULL, 0, 0, 0, 0, NULL, NULL, NULL }
 
 
 static const struct cenum  auth_modes[] = {
@@ -117,6 +120,34 @@ static const struct ckey  log_keys[] = {
     END
 };
 
+/* harbor.yml's http, https and storage_service: conf/instance.sh serves them */
+static const struct ckey  http_keys[] = {
+    INT("port", http_port, 1, 65535),
+    END
+};
+
+static const struct ckey  https_keys[] = {
+    INT("port", https_port, 1, 65535),
+    PATH("certificate", https_certificate, 4000),
+    PATH("private_key", https_private_key, 4000),
+    IGNORE("strong_ssl_ciphers"),
+    END
+};
+
+#define OBJECT_STORAGE  "object storage is not supported yet: use the filesystem"
+
+static const struct ckey  storage_keys[] = {
+    IGNORE("filesystem"),
+    IGNORE("ca_bundle"),
+    IGNORE("redirect"),
+    REFUSE("s3", OBJECT_STORAGE),
+    REFUSE("swift", OBJECT_STORAGE),
+    REFUSE("gcs", OBJECT_STORAGE),
+    REFUSE("azure", OBJECT_STORAGE),
+    REFUSE("oss", OBJECT_STORAGE),
+    END
+};
+
 static const struct ckey  authd_keys[] = {
     PATH("listen", listen, 100),
     STR("listen_group", listen_group, 64),
@@ -135,6 +166,7 @@ static const struct ckey  authd_keys[] = {
     PATH("registry_storage", registry_storage, 4000),
     STR("registry_url", registry_url, 1024),
     PATH("registry_ca", registry_ca, 4000),
+    STR("registry_address", registry_address, 300),
     INT("registry_timeout", registry_timeout, 1, 3600),
     INT("gc_window", gc_window, 0, 30 * 86400),
     INT("gc_upload_age", gc_upload_age, 0, 365 * 86400),
@@ -189,13 +221,13 @@ static const struct ckey  top_keys[] = {
     SECTION("log", log_keys),
     SECTION("authd", authd_keys),
     SECTION("replication", replication_keys),
+    SECTION("http", http_keys),
+    SECTION("https", https_keys),
+    PATH("data_volume", data_volume, 4000),
+    SECTION("storage_service", storage_keys),
 
     /* Harbor keys for parts authd does not run */
-    IGNORE("http"),
-    IGNORE("https"),
     IGNORE("internal_tls"),
-    IGNORE("data_volume"),
-    IGNORE("storage_service"),
     IGNORE("trivy"),
     IGNORE("jobservice"),
     IGNORE("notification"),
@@ -318,6 +350,11 @@ config_map(struct cparse *p, yaml_node_t *map, const struct ckey *keys,
                 continue;
             }
             seen[i] = 1;
+        }
+
+        if (ck->type == C_REFUSE) {
+            config_error(p, k, "%s: %s", name, ck->why);
+            continue;
         }
 
         config_value(p, v, ck, name);
@@ -531,6 +568,8 @@ config_defaults(struct config *c)
     c->gc_workers = 4;
     c->repl_max_parallel = 4;
     c->repl_retry_delay = 10;
+    c->http_port = 80;
+    c->https_port = 443;
 
     return 0;
 }
@@ -731,6 +770,28 @@ config_check(struct cparse *p)
         }
     }
 
+    if ((c->https_certificate == NULL) != (c->https_private_key == NULL)) {
+        config_error(p, config_find(p, "https", c->https_certificate == NULL
+                                    ? "private_key" : "certificate"),
+                     "\"https.certificate\" and \"https.private_key\" go "
+                     "together: give both, or neither for plain http");
+    }
+
+    if (c->registry_address != NULL
+        && (c->registry_address[0] == '\0'
+            || strspn(c->registry_address,
+                      "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                      "0123456789.-:[]") != strlen(c->registry_address)
+            || (strchr(c->registry_address, ':')
+                != strrchr(c->registry_address, ':')
+                && c->registry_address[0] != '[')))
+    {
+        config_error(p, config_find(p, "authd", "registry_address"),
+                     "\"authd.registry_address\" must be an address or host "
+                     "name, with an optional :PORT, an IPv6 address in "
+                     "brackets: 127.0.0.1, 127.0.0.1:8443, [::1]:8443");
+    }
+
     if (c->token_service[0] == '\0' || c->token_issuer[0] == '\0') {
         config_error(p, config_find(p, "authd", "token_service"),
                      "\"authd.token_service\" and \"authd.token_issuer\" "
@@ -849,6 +910,67 @@ config_free_keys(struct config *c, const struct ckey *keys)
             *sp = NULL;
         }
     }
+}
+
+
+/*
+ * The line of key (in section, or at the top when section is NULL) in
+ * the file at path, for a caller's own "file:line" message; 0 when it
+ * is not there.
+ */
+unsigned long
+config_line(const char *path, const char *section, const char *key)
+{
+    struct cparse    p;
+    yaml_parser_t    parser;
+    yaml_node_t     *n;
+    unsigned long    line;
+    FILE            *f;
+
+    memset(&p, 0, sizeof(p));
+    p.path = path;
+    line = 0;
+
+    f = fopen(path, "r");
+    if (f == NULL) {
+        return 0;
+    }
+
+    if (!yaml_parser_initialize(&parser)) {
+        fclose(f);
+        return 0;
+    }
+
+    yaml_parser_set_input_file(&parser, f);
+
+    if (yaml_parser_load(&parser, &p.doc)) {
+        n = config_find(&p, section, key);
+        if (n != NULL) {
+            line = (unsigned long) n->start_mark.line + 1;
+        }
+        yaml_document_delete(&p.doc);
+    }
+
+    yaml_parser_delete(&parser);
+    fclose(f);
+
+    return line;
+}
+
+
+/* the name of a log.level, as a configuration file writes it */
+const char *
+config_level_name(int level)
+{
+    const struct cenum  *e;
+
+    for (e = levels; e->name != NULL; e++) {
+        if (e->value == level) {
+            return e->name;
+        }
+    }
+
+    return "info";
 }
 
 

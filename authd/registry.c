@@ -11,7 +11,9 @@
  * actions this request needs, valid two minutes.
  *
  * Every request has connect and total timeouts, follows no redirect and
- * speaks http or https only.  The answer's body is read up to 4 KiB, for
+ * speaks http or https only.  authd.registry_address, when set, is where
+ * it connects (a certificate's name may not resolve on this host, or to
+ * another machine): the certificate is still verified for the URL's name.  The answer's body is read up to 4 KiB, for
  * the error message.
  */
 
@@ -158,6 +160,36 @@ registry_message(struct registry_buf *b, long status, char *err,
 
 
 /*
+ * authd.registry_address as libcurl's CONNECT_TO entry, for any host and
+ * port of the URL: "::ADDRESS:PORT", the URL's port when none is given
+ * (config.c checked the address: an IPv6 one is in brackets).
+ */
+static struct curl_slist *
+registry_connect_to(const char *address)
+{
+    struct curl_slist  *l;
+    const char         *colon;
+    char                entry[320];
+    int                 n;
+
+    colon = strrchr(address, ':');
+    if (colon != NULL && strchr(colon, ']') != NULL) {
+        colon = NULL;               /* "[::1]": the colon is the address's */
+    }
+
+    n = snprintf(entry, sizeof(entry), "::%s%s", address,
+                 colon == NULL ? ":" : "");
+    if (n < 0 || (size_t) n >= sizeof(entry)) {
+        return NULL;
+    }
+
+    l = curl_slist_append(NULL, entry);
+
+    return l;
+}
+
+
+/*
  * One /v2 request.  The HTTP status, or -1 when the registry could not be
  * reached (err says why).
  */
@@ -168,7 +200,7 @@ registry_request(const char *method, const char *user, const char *name,
     size_t errlen)
 {
     struct registry_buf  *b;
-    struct curl_slist    *h;
+    struct curl_slist    *h, *to;
     CURL                 *c;
     CURLcode              rc;
     char                 *tok, *auth, *url, *ct;
@@ -176,6 +208,7 @@ registry_request(const char *method, const char *user, const char *name,
     size_t                n;
 
     h = NULL;
+    to = NULL;
     c = NULL;
     auth = NULL;
     url = NULL;
@@ -243,6 +276,14 @@ registry_request(const char *method, const char *user, const char *name,
     if (conf->registry_ca != NULL) {
         curl_easy_setopt(c, CURLOPT_CAINFO, conf->registry_ca);
     }
+    if (conf->registry_address != NULL) {
+        to = registry_connect_to(conf->registry_address);
+        if (to == NULL) {
+            snprintf(err, errlen, "out of memory");
+            goto done;
+        }
+        curl_easy_setopt(c, CURLOPT_CONNECT_TO, to);
+    }
     curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 5L);
@@ -286,6 +327,7 @@ done:
     }
 
     curl_slist_free_all(h);
+    curl_slist_free_all(to);
     if (c != NULL) {
         curl_easy_cleanup(c);
     }

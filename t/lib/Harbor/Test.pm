@@ -362,7 +362,8 @@ sub conf_text {
             or croak "conf/harbor-tls.conf.in: $!";
         $tls = join '', grep { !/^\s*#/ } <$fh>;
         close $fh;
-        $tls =~ s/\@TLS\@/$opt{tls}/g;
+        $tls =~ s/\@TLS_CERTIFICATE\@/$opt{tls}\/server.crt/g;
+        $tls =~ s/\@TLS_KEY\@/$opt{tls}\/server.key/g;
     }
 
     # the shipped settings, unless the test sets the same directive
