@@ -1,7 +1,7 @@
 #!/usr/bin/perl
 
 # Directory users and groups as a newcomer meets them, through nginx with
-# skopeo: an LDAP group made developer of a private project lets its
+# skopeo and podman (login, pull): an LDAP group made developer of a private project lets its
 # member push there (and the image comes back); someone outside the group
 # is refused with the reason; the member taken out of the group in the
 # directory is refused at the next token after the credential cache's
@@ -69,6 +69,16 @@ Harbor::Clients::cmd_ok($cl->skopeo('copy', @tls, '--src-creds',
     'and pulls it back');
 is(Harbor::Clients::layout_ref($back, 'v1'), $src_digest,
    'the image pushed');
+
+# podman: a directory user logs in and pulls what the group may
+Harbor::Clients::cmd_ok($cl->podman('login', '--tls-verify=false',
+    '-u', 'alice', '-p', $U{alice}[0], $host),
+    'alice logs in with podman (directory credentials)');
+Harbor::Clients::cmd_ok($cl->podman('pull', '--tls-verify=false',
+    "$host/builds/app:v1"), 'and pulls with podman');
+my $wrong = $cl->podman('login', '--tls-verify=false', '-u', 'alice',
+                        '-p', 'not-her-password', $host);
+ok(!$wrong->{ok}, 'podman login with a wrong directory password: refused');
 
 my $p = push_as('bob', 'builds/app:v2');
 ok(!$p->{ok}, 'bob (not in builders) is refused');
