@@ -243,6 +243,13 @@ main(int argc, char *argv[])
 
     log_setlevel(verbose ? LOG_DEBUG : conf->log_level);
     log_init(debug, LOG_DAEMON);
+
+    /* opened before privileges are dropped, as nginx opens its logs */
+    if (conf->log_file != NULL && conf->log_file[0] != '\0'
+        && log_open_file(conf->log_file) != 0)
+    {
+        fatal("cannot open the log file \"%s\"", conf->log_file);
+    }
     authd_debug = debug;
 
     if (gcrun != NULL) {
@@ -321,6 +328,7 @@ main(int argc, char *argv[])
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGUSR1);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
 
     if (http_start() != 0) {
@@ -342,6 +350,13 @@ main(int argc, char *argv[])
         if (sig == SIGHUP) {
             log_info("SIGHUP: the configuration is read at start only; "
                      "restart authd to apply changes");
+            continue;
+        }
+
+        if (sig == SIGUSR1) {
+            if (log_reopen() == 0) {
+                log_info("SIGUSR1: log file reopened");
+            }
             continue;
         }
 

@@ -18,6 +18,8 @@
 
 #include <yaml.h>
 
+#include <netinet/in.h>
+
 #include "authd.h"
 
 
@@ -121,6 +123,8 @@ static const struct ckey  authd_keys[] = {
     PATH("listen", listen, 100),
     STR("listen_group", listen_group, 64),
     INT("listen_port", listen_port, 0, 65535),
+    STR("metrics_listen", metrics_listen, 64),
+    PATH("log_file", log_file, 4000),
     STR("user", user, 64),
     PATH("token_private_key", token_key, 4000),
     PATH("token_certificate", token_cert, 4000),
@@ -693,6 +697,16 @@ config_check(struct cparse *p)
     if (c->listen_port == 0 && c->listen[0] == '\0') {
         config_error(p, config_find(p, "authd", "listen"),
                      "\"authd.listen\" must not be empty");
+    }
+
+    if (c->metrics_listen != NULL && c->metrics_listen[0] != '\0') {
+        struct sockaddr_in  sin;
+
+        if (metrics_parse_listen(c->metrics_listen, &sin) != 0) {
+            config_error(p, config_find(p, "authd", "metrics_listen"),
+                         "\"authd.metrics_listen\" must be ADDRESS:PORT, "
+                         "for example 127.0.0.1:9091");
+        }
     }
 
     if (strcmp(c->token_key, c->token_cert) == 0) {
