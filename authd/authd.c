@@ -5,6 +5,12 @@
  *   authd -n [-f file]       check the configuration and exit
  *   authd -R                 print the role x action table as JSON
  *   authd -I [-f file]       rebuild the registry's tables from storage
+ *   authd backup [-f file] DIR
+ *   authd restore [-f file] DIR
+ *                            a consistent copy of the database, the store
+ *                            and the keys, and back onto a new
+ *                            installation (backup.c; a restore ends with
+ *                            the reindex of -I)
  *   authd -G run [-d] [-f file]
  *                            a garbage collection's worker: started by
  *                            authd itself (api_gc.c, gc_main.c), not by
@@ -52,7 +58,8 @@ usage(void)
             "       authd -G run [-d] [-f file]\n"
             "       authd cert [-d dir] [-r] name|address ...\n"
             "       authd copy [-ckK] [-C chunk-bytes] [-s speed-kbps] "
-            "SRC DST\n");
+            "SRC DST\n"
+            "       authd backup|restore [-f file] DIR\n");
     exit(1);
 }
 
@@ -184,7 +191,21 @@ main(int argc, char *argv[])
         return repl_copy_main(argc - 1, argv + 1);
     }
 
-    while ((ch = getopt(argc, argv, "df:G:InRvV")) != -1) {
+    if (argc > 1 && (strcmp(argv[1], "backup") == 0
+                     || strcmp(argv[1], "restore") == 0))
+    {
+        /* a restore goes on as authd -I on the same configuration */
+        ch = backup_main(argc - 1, argv + 1, &conffile, &reindex);
+        if (ch != 0 || !reindex) {
+            return ch;
+        }
+        debug = 1;
+        optind = argc;
+    }
+
+    while (optind < argc
+           && (ch = getopt(argc, argv, "df:G:InRvV")) != -1)
+    {
         switch (ch) {
         case 'd':
             debug = 1;

@@ -482,6 +482,12 @@ void http_stop(void);
 const char *http_route_pattern(int i);
 
 
+/* backup.c */
+
+int backup_main(int argc, char *argv[], const char **conffile,
+    int *reindex);
+
+
 /* metrics.c */
 
 struct sockaddr_in;
