@@ -47,6 +47,29 @@ static _Atomic unsigned long long  met_http[MET_ROUTES_MAX][MET_STATUS_N];
 static _Atomic unsigned long long  met_login_failed;
 static _Atomic unsigned long long  met_login_throttled;
 
+/* what the database records, counted by status at each scrape */
+static const struct {
+    const char  *name;
+    const char  *help;
+    const char  *sql;
+} met_by_status[] = {
+    { "harbor_authd_gc_runs",
+      "garbage collections in the history, by status",
+      "SELECT job_status, count(*) FROM gc_history"
+      " WHERE NOT deleted GROUP BY 1 ORDER BY 1" },
+    { "harbor_authd_replication_executions",
+      "replication executions, by status",
+      "SELECT status, count(*) FROM replication_execution"
+      " GROUP BY 1 ORDER BY 1" },
+    { "harbor_authd_replication_tasks",
+      "replication tasks, by status",
+      "SELECT status, count(*) FROM replication_task GROUP BY 1 ORDER BY 1" },
+    { "harbor_authd_replication_bytes",
+      "bytes copied by the replication tasks on record, by status",
+      "SELECT status, coalesce(sum(bytes_done), 0) FROM replication_task"
+      " GROUP BY 1 ORDER BY 1" },
+};
+
 static struct MHD_Daemon  *met_daemon;
 static time_t              met_started;
 
@@ -309,6 +332,7 @@ static void
 metrics_database(struct mbuf *b)
 {
     struct dbc  *c;
+    size_t       i;
 
     c = db_get();
 
@@ -322,29 +346,11 @@ metrics_database(struct mbuf *b)
 
     metrics_journal(b, c);
 
-    mb_head(b, "harbor_authd_gc_runs", "gauge",
-            "garbage collections in the history, by status");
-    metrics_by_status(b, c, "harbor_authd_gc_runs", "status",
-                      "SELECT job_status, count(*) FROM gc_history"
-                      " WHERE NOT deleted GROUP BY 1 ORDER BY 1");
-
-    mb_head(b, "harbor_authd_replication_executions", "gauge",
-            "replication executions, by status");
-    metrics_by_status(b, c, "harbor_authd_replication_executions", "status",
-                      "SELECT status, count(*) FROM replication_execution"
-                      " GROUP BY 1 ORDER BY 1");
-
-    mb_head(b, "harbor_authd_replication_tasks", "gauge",
-            "replication tasks, by status");
-    metrics_by_status(b, c, "harbor_authd_replication_tasks", "status",
-                      "SELECT status, count(*) FROM replication_task"
-                      " GROUP BY 1 ORDER BY 1");
-
-    mb_head(b, "harbor_authd_replication_bytes", "gauge",
-            "bytes copied by the replication tasks on record");
-    metrics_by_status(b, c, "harbor_authd_replication_bytes", "status",
-                      "SELECT status, coalesce(sum(bytes_done), 0)"
-                      " FROM replication_task GROUP BY 1 ORDER BY 1");
+    for (i = 0; i < nitems(met_by_status); i++) {
+        mb_head(b, met_by_status[i].name, "gauge", met_by_status[i].help);
+        metrics_by_status(b, c, met_by_status[i].name, "status",
+                          met_by_status[i].sql);
+    }
 
     db_put(c);
 }
