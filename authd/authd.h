@@ -155,6 +155,8 @@ extern struct config  *conf;
 struct config *config_parse(const char *path);
 void config_free(struct config *c);
 const char *config_ldap_urls(const char *s);
+struct sockaddr_in;
+int config_inet_addr(const char *s, struct sockaddr_in *sin);
 
 
 /* log.c */
@@ -490,12 +492,9 @@ int backup_main(int argc, char *argv[], const char **conffile,
 
 /* metrics.c */
 
-struct sockaddr_in;
-
 void metrics_http(int route, int status);
 void metrics_login(int throttled);
 char *metrics_render(size_t *len);
-int metrics_parse_listen(const char *s, struct sockaddr_in *sin);
 int metrics_start(void);
 void metrics_stop(void);
 extern void *(*req_calloc)(size_t n, size_t size);

@@ -76,6 +76,7 @@ static int bk_copy_file(const char *src, const char *dst,
 static int bk_tree(char *src, size_t slen, char *dst, size_t dlen,
     int in_blobs, struct bk_stats *bs);
 static int bk_same_file(const char *a, const char *b);
+static int bk_parent_dir(const char *path);
 static int bk_empty_dir(const char *path);
 static int bk_gc_lock(void);
 static int bk_keys(const char *dir, int how);
@@ -365,6 +366,31 @@ bk_tree(char *src, size_t slen, char *dst, size_t dlen, int in_blobs,
 }
 
 
+/* the directory path is in, made (0750) if missing */
+static int
+bk_parent_dir(const char *path)
+{
+    char  dir[PATH_MAX], *slash;
+
+    if (snprintf(dir, sizeof(dir), "%s", path) >= (int) sizeof(dir)) {
+        return -1;
+    }
+
+    slash = strrchr(dir, '/');
+    if (slash == NULL || slash == dir) {
+        return 0;
+    }
+    *slash = '\0';
+
+    if (mkdir(dir, 0750) == -1 && errno != EEXIST) {
+        log_warn("mkdir \"%s\"", dir);
+        return -1;
+    }
+
+    return 0;
+}
+
+
 /* 1 if the files a and b have the same bytes (keys: small) */
 static int
 bk_same_file(const char *a, const char *b)
@@ -535,7 +561,10 @@ bk_keys(const char *dir, int how)
                 return -1;
             }
             if (how == BK_LOAD) {
-                if (bk_copy_file(in, path[i], &st) != 0) {
+                /* a new installation: the keys' directory may be missing */
+                if (bk_parent_dir(path[i]) != 0
+                    || bk_copy_file(in, path[i], &st) != 0)
+                {
                     return -1;
                 }
                 log_info("restored %s", path[i]);

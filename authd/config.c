@@ -19,6 +19,7 @@
 #include <yaml.h>
 
 #include <netinet/in.h>
+#include <arpa/inet.h>
 
 #include "authd.h"
 
@@ -659,6 +660,42 @@ config_find(struct cparse *p, const char *section, const char *key)
 }
 
 
+/* "ADDRESS:PORT" (IPv4) into sin; 0, or -1 if it is not one */
+int
+config_inet_addr(const char *s, struct sockaddr_in *sin)
+{
+    const char  *colon;
+    char         host[INET_ADDRSTRLEN], *end;
+    long         port;
+
+    memset(sin, 0, sizeof(*sin));
+
+    colon = strrchr(s, ':');
+    if (colon == NULL || (size_t) (colon - s) >= sizeof(host)
+        || colon == s)
+    {
+        return -1;
+    }
+
+    memcpy(host, s, (size_t) (colon - s));
+    host[colon - s] = '\0';
+
+    port = strtol(colon + 1, &end, 10);
+    if (colon[1] == '\0' || *end != '\0' || port < 1 || port > 65535) {
+        return -1;
+    }
+
+    sin->sin_family = AF_INET;
+    sin->sin_port = htons((uint16_t) port);
+
+    if (inet_pton(AF_INET, host, &sin->sin_addr) != 1) {
+        return -1;
+    }
+
+    return 0;
+}
+
+
 static int
 config_check(struct cparse *p)
 {
@@ -702,7 +739,7 @@ config_check(struct cparse *p)
     if (c->metrics_listen != NULL && c->metrics_listen[0] != '\0') {
         struct sockaddr_in  sin;
 
-        if (metrics_parse_listen(c->metrics_listen, &sin) != 0) {
+        if (config_inet_addr(c->metrics_listen, &sin) != 0) {
             config_error(p, config_find(p, "authd", "metrics_listen"),
                          "\"authd.metrics_listen\" must be ADDRESS:PORT, "
                          "for example 127.0.0.1:9091");

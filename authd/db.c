@@ -650,10 +650,7 @@ db_close(void)
             waited = 1;
         }
 
-        pool_waiting++;
-        i = pthread_cond_timedwait(&pool_cv, &pool_mtx, &ts);
-        pool_waiting--;
-        if (i == ETIMEDOUT) {
+        if (pthread_cond_timedwait(&pool_cv, &pool_mtx, &ts) == ETIMEDOUT) {
             break;
         }
     }
@@ -756,7 +753,10 @@ db_get(void)
             break;
         }
 
-        if (pthread_cond_timedwait(&pool_cv, &pool_mtx, &ts) == ETIMEDOUT) {
+        pool_waiting++;
+        i = pthread_cond_timedwait(&pool_cv, &pool_mtx, &ts);
+        pool_waiting--;
+        if (i == ETIMEDOUT) {
             break;
         }
     }

@@ -458,42 +458,6 @@ metrics_access(void *cls, struct MHD_Connection *conn, const char *url,
 }
 
 
-/* "ADDRESS:PORT" (IPv4) into sin; 0, or -1 if it is not one */
-int
-metrics_parse_listen(const char *s, struct sockaddr_in *sin)
-{
-    const char  *colon;
-    char         host[INET_ADDRSTRLEN], *end;
-    long         port;
-
-    memset(sin, 0, sizeof(*sin));
-
-    colon = strrchr(s, ':');
-    if (colon == NULL || (size_t) (colon - s) >= sizeof(host)
-        || colon == s)
-    {
-        return -1;
-    }
-
-    memcpy(host, s, (size_t) (colon - s));
-    host[colon - s] = '\0';
-
-    port = strtol(colon + 1, &end, 10);
-    if (colon[1] == '\0' || *end != '\0' || port < 1 || port > 65535) {
-        return -1;
-    }
-
-    sin->sin_family = AF_INET;
-    sin->sin_port = htons((uint16_t) port);
-
-    if (inet_pton(AF_INET, host, &sin->sin_addr) != 1) {
-        return -1;
-    }
-
-    return 0;
-}
-
-
 int
 metrics_start(void)
 {
@@ -505,7 +469,7 @@ metrics_start(void)
         return 0;
     }
 
-    if (metrics_parse_listen(conf->metrics_listen, &sin) != 0) {
+    if (config_inet_addr(conf->metrics_listen, &sin) != 0) {
         log_warnx("metrics_listen \"%s\" is not ADDRESS:PORT",
                   conf->metrics_listen);
         return -1;

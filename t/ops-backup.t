@@ -133,7 +133,7 @@ isnt($? >> 8, 0, 'a key of another installation: refused');
 like($out, qr/exists and is not the backup's/, 'and named') or diag $out;
 ok(!-e $s2->storage, 'nothing was written');
 
-unlink $a2->key_file, $a2->cert_file, $a2->dir . '/token/secretkey';
+remove_tree($a2->dir . '/token');      # a new installation: no key yet
 $out = qx{$AUTHD restore -f $conf2 $bk 2>&1};
 isnt($? >> 8, 0, 'restore into a database in use: refused');
 like($out, qr/create it empty/, 'it says the database must be new')
