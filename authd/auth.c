@@ -339,6 +339,10 @@ auth_throttled(const char *ip, const char *name, size_t nlen, long *wait)
 
     pthread_mutex_unlock(&auth_fail_mtx);
 
+    if (over) {
+        metrics_login(1);
+    }
+
     return over;
 }
 
@@ -358,6 +362,8 @@ auth_failed(const char *ip, const char *name, size_t nlen)
     auth_fail_count(ka, now);
     auth_fail_count(ku, now);
     pthread_mutex_unlock(&auth_fail_mtx);
+
+    metrics_login(0);
 }
 
 

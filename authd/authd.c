@@ -5,6 +5,12 @@
  *   authd -n [-f file]       check the configuration and exit
  *   authd -R                 print the role x action table as JSON
  *   authd -I [-f file]       rebuild the registry's tables from storage
+ *   authd backup [-f file] DIR
+ *   authd restore [-f file] DIR
+ *                            a consistent copy of the database, the store
+ *                            and the keys, and back onto a new
+ *                            installation (backup.c; a restore ends with
+ *                            the reindex of -I)
  *   authd -G run [-d] [-f file]
  *                            a garbage collection's worker: started by
  *                            authd itself (api_gc.c, gc_main.c), not by
@@ -53,7 +59,8 @@ usage(void)
             "       authd cert [-d dir] [-r] name|address ...\n"
             "       authd copy [-ckK] [-C chunk-bytes] [-s speed-kbps] "
             "SRC DST\n"
-            "       authd harbor-yml file\n");
+            "       authd harbor-yml file\n"
+            "       authd backup|restore [-f file] DIR\n");
     exit(1);
 }
 
@@ -188,7 +195,21 @@ main(int argc, char *argv[])
         return repl_copy_main(argc - 1, argv + 1);
     }
 
-    while ((ch = getopt(argc, argv, "df:G:InRvV")) != -1) {
+    if (argc > 1 && (strcmp(argv[1], "backup") == 0
+                     || strcmp(argv[1], "restore") == 0))
+    {
+        /* a restore goes on as authd -I on the same configuration */
+        ch = backup_main(argc - 1, argv + 1, &conffile, &reindex);
+        if (ch != 0 || !reindex) {
+            return ch;
+        }
+        debug = 1;
+        optind = argc;
+    }
+
+    while (optind < argc
+           && (ch = getopt(argc, argv, "df:G:InRvV")) != -1)
+    {
         switch (ch) {
         case 'd':
             debug = 1;
@@ -247,6 +268,13 @@ main(int argc, char *argv[])
 
     log_setlevel(verbose ? LOG_DEBUG : conf->log_level);
     log_init(debug, LOG_DAEMON);
+
+    /* opened before privileges are dropped, as nginx opens its logs */
+    if (conf->log_file != NULL && conf->log_file[0] != '\0'
+        && log_open_file(conf->log_file) != 0)
+    {
+        fatal("cannot open the log file \"%s\"", conf->log_file);
+    }
     authd_debug = debug;
 
     if (gcrun != NULL) {
@@ -325,6 +353,7 @@ main(int argc, char *argv[])
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGUSR1);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
 
     if (http_start() != 0) {
@@ -346,6 +375,13 @@ main(int argc, char *argv[])
         if (sig == SIGHUP) {
             log_info("SIGHUP: the configuration is read at start only; "
                      "restart authd to apply changes");
+            continue;
+        }
+
+        if (sig == SIGUSR1) {
+            if (log_reopen() == 0) {
+                log_info("SIGUSR1: log file reopened");
+            }
             continue;
         }
 

@@ -119,6 +119,10 @@ struct config {
     char   *listen;                     /* unix socket path */
     char   *listen_group;
     int     listen_port;                /* 127.0.0.1 TCP port, 0: none */
+    char   *metrics_listen;             /* ADDRESS:PORT of /metrics, or
+                                           NULL: none (metrics.c) */
+    char   *log_file;                   /* log here, reopened on SIGUSR1;
+                                           NULL: stderr or syslog */
     char   *user;                       /* drop privileges to it */
     char   *token_key;
     char   *token_cert;
@@ -162,11 +166,15 @@ const char *config_ldap_urls(const char *s);
 const char *config_level_name(int level);
 unsigned long config_line(const char *path, const char *section,
     const char *key);
+struct sockaddr_in;
+int config_inet_addr(const char *s, struct sockaddr_in *sin);
 
 
 /* log.c */
 
 void log_init(int debug, int facility);
+int log_open_file(const char *path);
+int log_reopen(void);
 void log_setlevel(int level);
 int log_getlevel(void);
 void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -211,6 +219,15 @@ extern const struct migration  migrations[];     /* schema_sql.c */
 int db_init(void);
 int db_close(void);
 struct dbc *db_get(void);
+
+struct db_pool_stats {
+    int     size;                       /* slots */
+    int     open;                       /* with a connection */
+    int     idle;                       /* open and not in use */
+    int     waiting;                    /* threads waiting for a slot */
+};
+
+void db_pool_stats(struct db_pool_stats *st);
 void db_put(struct dbc *c);
 PGresult *db_exec(struct dbc *c, const char *sql, int n,
     const char *const *values);
@@ -462,6 +479,8 @@ struct req {
     int                 authn;          /* AUTHN_*: how the caller proved
                                            who it is; 0 anonymous */
     struct dbc         *db;
+    int                 route;          /* 1 + index in http.c's table,
+                                           0: none matched (metrics) */
 
     int                 status;
     char               *resp;
@@ -477,6 +496,22 @@ struct req {
 int http_listen(void);
 int http_start(void);
 void http_stop(void);
+const char *http_route_pattern(int i);
+
+
+/* backup.c */
+
+int backup_main(int argc, char *argv[], const char **conffile,
+    int *reindex);
+
+
+/* metrics.c */
+
+void metrics_http(int route, int status);
+void metrics_login(int throttled);
+char *metrics_render(size_t *len);
+int metrics_start(void);
+void metrics_stop(void);
 extern void *(*req_calloc)(size_t n, size_t size);
 void *req_alloc(struct req *r, size_t n);
 void req_free_all(struct req *r);

@@ -18,6 +18,9 @@
 
 #include <yaml.h>
 
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
 #include "authd.h"
 
 
@@ -152,6 +155,8 @@ static const struct ckey  authd_keys[] = {
     PATH("listen", listen, 100),
     STR("listen_group", listen_group, 64),
     INT("listen_port", listen_port, 0, 65535),
+    STR("metrics_listen", metrics_listen, 64),
+    PATH("log_file", log_file, 4000),
     STR("user", user, 64),
     PATH("token_private_key", token_key, 4000),
     PATH("token_certificate", token_cert, 4000),
@@ -694,6 +699,42 @@ config_find(struct cparse *p, const char *section, const char *key)
 }
 
 
+/* "ADDRESS:PORT" (IPv4) into sin; 0, or -1 if it is not one */
+int
+config_inet_addr(const char *s, struct sockaddr_in *sin)
+{
+    const char  *colon;
+    char         host[INET_ADDRSTRLEN], *end;
+    long         port;
+
+    memset(sin, 0, sizeof(*sin));
+
+    colon = strrchr(s, ':');
+    if (colon == NULL || (size_t) (colon - s) >= sizeof(host)
+        || colon == s)
+    {
+        return -1;
+    }
+
+    memcpy(host, s, (size_t) (colon - s));
+    host[colon - s] = '\0';
+
+    port = strtol(colon + 1, &end, 10);
+    if (colon[1] == '\0' || *end != '\0' || port < 1 || port > 65535) {
+        return -1;
+    }
+
+    sin->sin_family = AF_INET;
+    sin->sin_port = htons((uint16_t) port);
+
+    if (inet_pton(AF_INET, host, &sin->sin_addr) != 1) {
+        return -1;
+    }
+
+    return 0;
+}
+
+
 static int
 config_check(struct cparse *p)
 {
@@ -732,6 +773,16 @@ config_check(struct cparse *p)
     if (c->listen_port == 0 && c->listen[0] == '\0') {
         config_error(p, config_find(p, "authd", "listen"),
                      "\"authd.listen\" must not be empty");
+    }
+
+    if (c->metrics_listen != NULL && c->metrics_listen[0] != '\0') {
+        struct sockaddr_in  sin;
+
+        if (config_inet_addr(c->metrics_listen, &sin) != 0) {
+            config_error(p, config_find(p, "authd", "metrics_listen"),
+                         "\"authd.metrics_listen\" must be ADDRESS:PORT, "
+                         "for example 127.0.0.1:9091");
+        }
     }
 
     if (strcmp(c->token_key, c->token_cert) == 0) {

@@ -64,6 +64,7 @@ static int               pool_closing;  /* db_close() runs: no new users */
 static int               db_down;       /* unavailable: the watcher tries */
 static int               db_cancels;
 static int               db_watching;
+static int               pool_waiting;  /* threads in db_get()'s wait */
 static pthread_t         db_watch_tid;
 static pthread_mutex_t   pool_mtx = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t    pool_cv = PTHREAD_COND_INITIALIZER;
@@ -686,6 +687,30 @@ db_close(void)
 }
 
 
+/* the pool's state, for metrics.c */
+void
+db_pool_stats(struct db_pool_stats *st)
+{
+    int  i;
+
+    memset(st, 0, sizeof(*st));
+
+    pthread_mutex_lock(&pool_mtx);
+
+    st->size = pool_n;
+    st->waiting = pool_waiting;
+
+    for (i = 0; i < pool_n; i++) {
+        if (pool[i].pg != NULL) {
+            st->open++;
+            st->idle += !pool[i].busy;
+        }
+    }
+
+    pthread_mutex_unlock(&pool_mtx);
+}
+
+
 struct dbc *
 db_get(void)
 {
@@ -728,7 +753,10 @@ db_get(void)
             break;
         }
 
-        if (pthread_cond_timedwait(&pool_cv, &pool_mtx, &ts) == ETIMEDOUT) {
+        pool_waiting++;
+        i = pthread_cond_timedwait(&pool_cv, &pool_mtx, &ts);
+        pool_waiting--;
+        if (i == ETIMEDOUT) {
             break;
         }
     }

@@ -367,6 +367,20 @@ http_route(struct req *r, const struct route **out)
 }
 
 
+/* the pattern of route i, for metrics.c: 0 is "none matched"; NULL past
+ * the end */
+const char *
+http_route_pattern(int i)
+{
+    if (i == 0) {
+        return "none";
+    }
+
+    return i > 0 && (size_t) i <= nitems(routes) ? routes[i - 1].pattern
+                                                  : NULL;
+}
+
+
 static void
 http_dispatch(struct req *r, const char *url)
 {
@@ -461,6 +475,10 @@ http_dispatch(struct req *r, const char *url)
     }
 
     rc = http_route(r, &rt);
+    if (rc == 0) {
+        r->route = (int) (rt - routes) + 1;
+    }
+
     if (rc == 404) {
         http_error(r, 404, "no such path");
         return;
@@ -517,6 +535,8 @@ http_respond(struct req *r)
 
     ret = MHD_queue_response(r->conn, (unsigned int) r->status, resp);
     MHD_destroy_response(resp);
+
+    metrics_http(r->route, r->status);
 
     clock_gettime(CLOCK_MONOTONIC, &ts);
     ms = (long) (ts.tv_sec - r->start.tv_sec) * 1000
@@ -843,6 +863,10 @@ http_start(void)
         log_info("listening on 127.0.0.1:%d", conf->listen_port);
     }
 
+    if (metrics_start() != 0) {
+        return -1;
+    }
+
     /* the garbage collector's scheduler (api_gc.c) */
     if (gc_start() != 0) {
         log_warnx("cannot start the garbage collection scheduler");
@@ -861,6 +885,7 @@ void
 http_stop(void)
 {
     repl_jobs_stop();
+    metrics_stop();
 
     if (http_unix != NULL) {
         MHD_stop_daemon(http_unix);

@@ -1,13 +1,15 @@
 /*
  * authd: logging, in the manner of OpenBSD's log.c.  In the foreground
- * (-d) lines go to stderr with a timestamp, otherwise to syslog.  Each
- * line is formatted whole and written with one call, so lines from
- * worker threads do not interleave.
+ * (-d) lines go to stderr with a timestamp, otherwise to syslog; with
+ * authd.log_file, to that file either way, reopened on SIGUSR1 (after a
+ * rotation, as nginx does).  Each line is formatted whole and written with
+ * one call, so lines from worker threads do not interleave.
  *
  * Never pass a password, a token or an Authorization header to these.
  */
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +22,8 @@
 
 static int  log_debug_mode = 1;
 static int  log_level = LOG_INFO;
+static int  log_fd = -1;                /* authd.log_file, else -1 */
+static char log_path[4096];
 
 
 void
@@ -32,6 +36,73 @@ log_init(int debug, int facility)
     }
 
     tzset();
+}
+
+
+static int
+log_open_path(void)
+{
+    return open(log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+}
+
+
+/* log to path from now on; 0, or -1 (errno) and logging unchanged */
+int
+log_open_file(const char *path)
+{
+    int  fd;
+
+    if (snprintf(log_path, sizeof(log_path), "%s", path)
+        >= (int) sizeof(log_path))
+    {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+
+    fd = log_open_path();
+    if (fd == -1) {
+        return -1;
+    }
+
+    log_fd = fd;
+
+    return 0;
+}
+
+
+/*
+ * SIGUSR1: the file opened again by its name (a rotation moved the old
+ * one away).  The new descriptor replaces the old one with dup3(), so a
+ * thread writing meanwhile writes whole lines to one file or the other.
+ */
+int
+log_reopen(void)
+{
+    int  fd, saved;
+
+    if (log_fd == -1) {
+        return 0;
+    }
+
+    fd = log_open_path();
+    if (fd == -1) {
+        saved = errno;
+        log_warn("cannot reopen the log file \"%s\"", log_path);
+        errno = saved;
+        return -1;
+    }
+
+    if (dup3(fd, log_fd, O_CLOEXEC) == -1) {
+        saved = errno;
+        close(fd);
+        log_warn("cannot reopen the log file \"%s\"", log_path);
+        errno = saved;
+        return -1;
+    }
+
+    close(fd);
+
+    return 0;
 }
 
 
@@ -72,7 +143,7 @@ vlog(int pri, const char *fmt, va_list ap)
         memcpy(line + sizeof(line) - 5, "...", 4);
     }
 
-    if (!log_debug_mode) {
+    if (!log_debug_mode && log_fd == -1) {
         syslog(pri, "%s", line);
         return;
     }
@@ -112,7 +183,8 @@ vlog(int pri, const char *fmt, va_list ap)
             m = sizeof(out) - 1;
             out[m - 1] = '\n';
         }
-        (void) !write(STDERR_FILENO, out, (size_t) m);
+        (void) !write(log_fd != -1 ? log_fd : STDERR_FILENO, out,
+                      (size_t) m);
     }
 }
 
