@@ -1,13 +1,14 @@
 #!/usr/bin/perl
 
 # Replication policies, executions and tasks through Harbor's API, run by
-# authd's workers against the data plane this build has (authd/repl.h;
-# until it is built in every call fails with "replication data plane not
-# built", which is what a failed run shows): who may, policy bodies and
-# their errors, filters and destination names (one task per tag), runs
+# authd's workers on the data plane (authd/repl.h): who may, policy
+# bodies and their errors, filters and destination names (one task per tag), runs
 # started by hand, by cron and by the journal's events, stop, a run that
 # resumes after authd is killed, events kept for later when their copy
-# failed.
+# failed.  Both ends are closed ports here (this instance's registry_url
+# and the far registry), so every copy fails the way an unreachable
+# registry does: "connection refused", tried three times.  Copies that
+# succeed, refused credentials and missing projects: t/repl-e2e.t.
 
 use strict;
 use warnings;
@@ -39,7 +40,7 @@ my $d = Harbor::Authd->start(conf => {
 my $admin = $d->admin;
 my $T = JSON::PP::true;
 my $F = JSON::PP::false;
-my $NOT_BUILT = 'replication data plane not built';
+my $REFUSED = qr/source unreachable: connection refused to 127\.0\.0\.1:9/;
 
 sub err { $_[0]{json} ? $_[0]{json}{errors}[0]{code} // '' : $_[0]{body} }
 sub psql { my $o = $d->pg->psql($_[0]); chomp $o; $o }
@@ -225,13 +226,13 @@ is($resp->{status}, 201, 'run the push-based policy');
 ok($eid, 'Location names the execution');
 
 my $e = wait_done($eid);
-is($e->{status}, 'Failed', 'it fails: the data plane is not built');
+is($e->{status}, 'Failed', 'it fails: this instance\'s registry is a closed port');
 is($e->{trigger}, 'manual', 'trigger manual');
 is($e->{policy_id}, $pid, 'policy_id');
 is($e->{total}, 3, 'three tags pass the filters');
 is($e->{failed}, 3, 'three failed');
 is($e->{succeed} + $e->{in_progress} + $e->{stopped}, 0, 'no others');
-like($e->{status_text}, qr/3 of 3 task\(s\) failed.*\Q$NOT_BUILT\E/,
+like($e->{status_text}, qr/3 of 3 task\(s\) failed; the first: library\/app:1\.0: $REFUSED/,
      'status_text says how many and why');
 ok($e->{start_time} && $e->{end_time}, 'start and end');
 
@@ -248,14 +249,16 @@ my $task = $r->{json}[0];
 is($task->{status}, 'Failed', 'task Failed');
 is($task->{operation}, 'copy', 'operation copy');
 is($task->{resource_type}, 'image', 'resource_type');
-is($task->{attempts}, 1, 'a fatal error is not retried');
+is($task->{attempts}, 3, 'a refused connection is tried three times');
 ok(exists $task->{bytes_done} && exists $task->{bytes_total}, 'bytes');
 ok($task->{start_time} && $task->{end_time}, 'task times');
 
 $r = $d->api(GET => "/replication/executions/$eid/tasks/$task->{id}/log",
              $admin);
 is($r->{status}, 200, 'task log');
-like($r->{body}, qr/\Q$NOT_BUILT\E/, 'the log says why');
+like($r->{body}, qr/failed: $REFUSED/, 'the log says why');
+is(scalar(() = $r->{body} =~ /will retry: $REFUSED/g), 2,
+   'and each retry');
 like($r->{body}, qr/copy library\/app:1\.0 .*to mirror\/app:1\.0/, 'and what');
 is($d->api(GET => "/replication/executions/$eid/tasks/99999/log", $admin)
    ->{status}, 404, 'an unknown task: 404');
@@ -309,7 +312,8 @@ my (undef, $pe) = run_policy($pull_id);
 $e = wait_done($pe);
 is($e->{status}, 'Failed', 'pull-based run fails');
 is($e->{total}, 0, 'no tasks');
-like($e->{status_text}, qr/\Q$NOT_BUILT\E/, 'status_text from the data plane');
+is($e->{status_text}, 'registry unreachable: connection refused to 127.0.0.1:1',
+   'status_text from the data plane');
 
 # bad starts
 $r = $d->api(POST => '/replication/executions', $admin, json => {});
@@ -470,7 +474,11 @@ $e = wait_done($resume);
 is($e->{status}, 'Failed', 'a run left InProgress by a killed authd ends');
 my $rt = $d->api(GET => "/replication/executions/$resume/tasks", $admin)
     ->{json}[0];
-is($rt->{attempts}, 2, 'its task ran again after the restart');
+is($rt->{attempts}, 3, 'its task ran again after the restart (the killed try counts)');
+$log = $d->api(GET => "/replication/executions/$resume/tasks/$rt->{id}/log",
+               $admin)->{body};
+like($log, qr/\(try 2\)/, 'tried again after the restart');
+unlike($log, qr/\(try 1\)/, 'not from the start');
 
 # the policy goes, and its runs with it
 is($d->api(DELETE => "/replication/policies/$pid", $admin)->{status}, 200,

@@ -28,7 +28,6 @@ my $sa = Harbor::Api->new(authd_conf => { 'replication.retry_delay' => 1 });
 my $sb = Harbor::Api->new(authd_conf => { 'replication.retry_delay' => 1 });
 my $admin = $sa->admin;
 
-$sa->create_project('library', public => 0);
 $sb->create_project('mirror', public => 0);
 $sb->create_project('pulled', public => 0);
 
