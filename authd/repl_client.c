@@ -52,9 +52,6 @@ static int repl_challenge_parse(const char *s, struct repl_challenge *ch);
 static int repl_token(struct repl_conn *c, struct repl_challenge *ch,
     char *err, size_t errlen);
 static void repl_clean(char *out, size_t len, const char *in);
-static int repl_next_link(struct repl_conn *c, const char *link, char *path,
-    size_t len);
-
 
 int
 repl_init(void)
@@ -941,7 +938,7 @@ repl_ping(const struct repl_endpoint *ep, char *err, size_t errlen)
 
 
 /* the path of a Link: <...>; rel="next", or "" when there is none */
-static int
+int
 repl_next_link(struct repl_conn *c, const char *link, char *path, size_t len)
 {
     const char  *a, *b, *p;
