@@ -58,20 +58,10 @@ my %RC = (ok => 0, error => 1, fatal => 2, stopped => 3, skipped => 4);
 sub distribution {
     my ($name, %o) = @_;
     my $d = Harbor::Clients::Distribution->new(root => "$dir/$name/data",
-                                               dir => "$dir/$name");
-    return $d->start unless $o{htpasswd} || $o{tls};
+        dir => "$dir/$name", htpasswd => $o{htpasswd});
+    return $d->start unless $o{tls};
 
     open my $fh, '>>', $d->config or die "config: $!";
-
-    if ($o{htpasswd}) {
-        # Basic auth: docker-registry answers /v2/ with 401 from the start
-        my $r = Harbor::Clients::run_cmd(['htpasswd', '-Bbc',
-                                          "$dir/$name/users",
-                                          @{ $o{htpasswd} }]);
-        die $r->{out} unless $r->{ok};
-        print $fh "auth:\n  htpasswd:\n    realm: repl-test\n"
-                . "    path: $dir/$name/users\n";
-    }
 
     if ($o{tls}) {
         # a self-signed certificate for 127.0.0.1; http: is the config's
@@ -103,7 +93,7 @@ sub distribution {
     my $ua = HTTP::Tiny->new(timeout => 5, verify_SSL => 0);
     my $base = ($o{tls} ? 'https' : 'http') . '://' . $d->host;
     Harbor::Clients::wait_until(sub {
-        $ua->get("$base/v2/")->{status} == ($o{htpasswd} ? 401 : 200)
+        $ua->get("$base/v2/")->{status} == 200
     }, 20) or die "docker-registry ($name) did not start:\n" . $d->log;
 
     return $d;

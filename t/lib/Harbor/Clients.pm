@@ -535,6 +535,7 @@ package Harbor::Clients::Distribution;
 #
 #   my $d = Harbor::Clients::Distribution->new(root => $dir, dir => $confdir);
 #   $d->start; ... $d->host ... $d->stop;
+#   htpasswd => [user, password] in new(): Basic auth with that one user
 
 use strict;
 use warnings;
@@ -545,12 +546,23 @@ use Time::HiRes qw(sleep time);
 
 sub new {
     my ($class, %o) = @_;
-    my $self = bless { root => $o{root}, dir => $o{dir} }, $class;
+    my $self = bless { root => $o{root}, dir => $o{dir},
+                       htpasswd => $o{htpasswd} }, $class;
 
     make_path($self->{root}, $self->{dir});
     $self->{port} = Harbor::Clients::free_port();
     $self->{config} = "$self->{dir}/config.yml";
     $self->{log} = "$self->{dir}/registry.log";
+
+    # Basic auth (htpasswd => [user, password]): /v2/ answers 401 at once
+    my $auth = '';
+    if ($o{htpasswd}) {
+        my $r = Harbor::Clients::run_cmd(['htpasswd', '-Bbc',
+            "$self->{dir}/users", @{ $o{htpasswd} }]);
+        die $r->{out} unless $r->{ok};
+        $auth = "auth:\n  htpasswd:\n    realm: harbor-test\n"
+              . "    path: $self->{dir}/users\n";
+    }
 
     # Upload purging would walk the tree while the module may own it; the
     # blob descriptor cache is off so what is read comes from the files.
@@ -570,7 +582,7 @@ storage:
   maintenance:
     uploadpurging:
       enabled: false
-http:
+${auth}http:
   addr: 127.0.0.1:$self->{port}
   secret: ngx-harbor-interop-test
 EOF
@@ -606,7 +618,7 @@ sub start {
     my $up = Harbor::Clients::wait_until(sub {
         return 0 if waitpid($pid, WNOHANG) == $pid;
         my $r = Harbor::Clients::http_get($self->url . '/v2/');
-        return $r->{status} == 200;
+        return $r->{status} == ($self->{htpasswd} ? 401 : 200);
     }, 20);
 
     die "docker-registry did not start:\n" . $self->log unless $up;
