@@ -817,6 +817,7 @@ repl_status_error(struct repl_conn *c, const char *what, const char *repo,
     json_t        *doc, *e;
     json_error_t   je;
     char           msg[200], code[64];
+    size_t         n;
     int            fatal;
 
     msg[0] = '\0';
@@ -852,6 +853,18 @@ repl_status_error(struct repl_conn *c, const char *what, const char *repo,
 
     fatal = r->status >= 400 && r->status < 500
             && r->status != 408 && r->status != 429;
+
+    /*
+     * A bearer handed in (the local end's, signed for this one try) that
+     * gets a 401 has expired or was signed under a key since replaced:
+     * the next try, with a new one, may pass.
+     */
+    if (r->status == 401 && c->ep->bearer != NULL) {
+        n = strlen(err);
+        snprintf(err + n, errlen - n, "; the token handed in was refused,"
+                 " a new one may pass");
+        fatal = 0;
+    }
 
     return fatal ? REPL_FATAL : REPL_ERROR;
 }

@@ -934,6 +934,18 @@ enumerate(struct dbc *db, long long exec_id)
         goto done;
     }
 
+    /*
+     * Another worker that read the execution as not enumerated, before
+     * this one wrote its tasks, may take it when this one has let it go:
+     * the row, locked, says whether the tasks are written already.
+     */
+    rc = (int) db_cmd(db, "UPDATE replication_execution SET enumerated = true"
+                      " WHERE id = $1::integer AND NOT enumerated", 1, ids);
+    if (rc <= 0) {
+        db_rollback(db);
+        goto done;
+    }
+
     for (i = 0; i < c.n; i++) {
         if (task_add(db, ids, &pd, "copy", c.v[i].repo, c.v[i].ref) < 0) {
             db_rollback(db);
@@ -941,10 +953,7 @@ enumerate(struct dbc *db, long long exec_id)
         }
     }
 
-    if (db_cmd(db, "UPDATE replication_execution SET enumerated = true"
-               " WHERE id = $1::integer", 1, ids) < 0
-        || db_commit(db) != 0)
-    {
+    if (db_commit(db) != 0) {
         db_rollback(db);
         goto done;
     }

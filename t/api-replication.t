@@ -21,6 +21,7 @@ use File::Temp qw(tempdir);
 use JSON::PP;
 use Test::More;
 use Harbor::Authd;
+use Harbor::Clients;
 
 my $dir = tempdir('hb-repl-XXXXXX', TMPDIR => 1, CLEANUP => 1);
 make_path("$dir/store");
@@ -479,6 +480,39 @@ $log = $d->api(GET => "/replication/executions/$resume/tasks/$rt->{id}/log",
                $admin)->{body};
 like($log, qr/\(try 2\)/, 'tried again after the restart');
 unlike($log, qr/\(try 1\)/, 'not from the start');
+
+# --------------------------------- a 401 from this instance's registry
+
+# authd's token for its own registry refused (expired, signed under a key
+# since replaced): a retry, each try with a token of its own
+my ($fport, $fpid) = Harbor::Clients::fake_registry(sub {
+    my ($method, $path, $h) = @_;
+    if (open my $f, '>>', "$dir/auth.seen") {
+        print $f ($h->{authorization} // '-'), "\n";
+        close $f;
+    }
+    return (401, "Content-Type: application/json\r\n",
+            '{"errors":[{"code":"UNAUTHORIZED","message":"token expired"}]}');
+});
+$d->restart(conf => { 'authd.registry_url' => "http://127.0.0.1:$fport" });
+my (undef, $ux) = run_policy($pid);
+$e = wait_done($ux);
+is($e->{status}, 'Failed', 'a run whose own registry refuses its token fails');
+my $ut = $d->api(GET => "/replication/executions/$ux/tasks", $admin)
+    ->{json}[0];
+is($ut->{attempts}, 3, 'after three tries: a 401 there is worth a retry');
+$log = $d->api(GET => "/replication/executions/$ux/tasks/$ut->{id}/log",
+               $admin)->{body};
+like($log, qr/failed: source refused the pull of manifest 1\.0 of other\/x: token expired on 127\.0\.0\.1:$fport \(401 UNAUTHORIZED\); the token handed in was refused, a new one may pass/,
+     'the log says why');
+open my $seen, '<', "$dir/auth.seen" or die "auth.seen: $!";
+my @seen = grep { /^Bearer / } map { chomp; $_ } <$seen>;
+close $seen;
+is(scalar @seen, 3, 'one request a try, each with a bearer');
+my %uniq = map { $_ => 1 } @seen;
+is(scalar keys %uniq, 3, 'a new token for each try');
+kill 'TERM', $fpid;
+waitpid($fpid, 0);
 
 # the policy goes, and its runs with it
 is($d->api(DELETE => "/replication/policies/$pid", $admin)->{status}, 200,

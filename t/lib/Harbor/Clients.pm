@@ -528,6 +528,48 @@ sub chown_tree {
 }
 
 
+# A registry of a test's own making: one process, one connection at a time.
+#   fake_registry(sub { my ($method, $path, \%headers, $port) = @_;
+#                       return ($status, $extra_header_lines, $body) })
+#   -> ($port, $pid)
+# The handler runs in the child: what it must tell the test goes to a file.
+sub fake_registry {
+    my ($handler) = @_;
+
+    my $srv = IO::Socket::INET->new(Listen => 8, LocalAddr => '127.0.0.1',
+                                    LocalPort => 0, ReuseAddr => 1)
+        or die "listen: $!";
+    my $port = $srv->sockport;
+
+    my $pid = fork();
+    die "fork: $!" unless defined $pid;
+
+    if ($pid == 0) {
+        while (my $cl = $srv->accept) {
+            my ($req, %h) = ('');
+            while (my $line = <$cl>) {
+                last if $line =~ /^\r?\n$/;
+                $req .= $line;
+                $h{lc $1} = $2 if $line =~ /^([^:]+):\s*(.*?)\r?$/;
+            }
+            my ($method, $path) = $req =~ /^(\S+) (\S+)/;
+            my ($st, $extra, $body) = $handler->($method // '', $path // '',
+                                                 \%h, $port);
+            print $cl "HTTP/1.1 $st X\r\n$extra"
+                . 'Content-Length: ' . length($body) . "\r\n"
+                . "Connection: close\r\n\r\n"
+                . ($method eq 'HEAD' ? '' : $body);
+            close $cl;
+        }
+        POSIX::_exit(0);
+    }
+
+    close $srv;
+
+    return ($port, $pid);
+}
+
+
 package Harbor::Clients::Distribution;
 
 # Debian's docker-registry (CNCF distribution 2.8) on 127.0.0.1, storing in
