@@ -1124,15 +1124,51 @@ repl_list_pages(struct repl_conn *c, const char *fmt, const char *p,
 }
 
 
+/* q=name={'a' 'b'} as Harbor's adapter sends it, URL-encoded, or NULL */
+static char *
+repl_project_query(CURL *h, const char *const *projects)
+{
+    char    *q, *e;
+    size_t   len, n;
+
+    len = sizeof("name%3D%7B%7D");
+    for (n = 0; projects[n] != NULL; n++) {
+        len += 3 * strlen(projects[n]) + sizeof("+%27%27");
+    }
+
+    q = malloc(len);
+    if (q == NULL) {
+        return NULL;
+    }
+
+    strcpy(q, "name%3D%7B");
+    for (n = 0; projects[n] != NULL; n++) {
+        e = curl_easy_escape(h, projects[n], 0);
+        if (e == NULL) {
+            free(q);
+            return NULL;
+        }
+        strcat(q, n ? "+%27" : "%27");
+        strcat(q, e);
+        strcat(q, "%27");
+        curl_free(e);
+    }
+    strcat(q, "%7D");
+
+    return q;
+}
+
+
 int
 repl_list_repositories(const struct repl_endpoint *ep,
+    const char *const *projects_only,
     int (*cb)(void *arg, const char *repo), void *arg,
     char *err, size_t errlen)
 {
     struct repl_conn  c;
     json_t           *projects, *repos, *v;
     CURL             *h;
-    char             *e;
+    char             *e, *q;
     size_t            i, j;
     int               ret, stop;
 
@@ -1162,8 +1198,23 @@ repl_list_repositories(const struct repl_endpoint *ep,
         return REPL_ERROR;
     }
 
-    ret = repl_list_pages(&c, "/api/v2.0/projects?page=%d&page_size=%d",
-                          NULL, "the project list", projects, err, errlen);
+    if (projects_only != NULL && projects_only[0] != NULL) {
+        q = repl_project_query(h, projects_only);
+        ret = q == NULL ? REPL_ERROR
+                        : repl_list_pages(&c, "/api/v2.0/projects?q=%s"
+                                          "&page=%d&page_size=%d", q,
+                                          "the project list", projects, err,
+                                          errlen);
+        if (q == NULL) {
+            snprintf(err, errlen, "out of memory");
+        }
+        free(q);
+
+    } else {
+        ret = repl_list_pages(&c, "/api/v2.0/projects?page=%d&page_size=%d",
+                              NULL, "the project list", projects, err,
+                              errlen);
+    }
     stop = 0;
 
     json_array_foreach(projects, i, v) {

@@ -1692,8 +1692,8 @@ repl_cli_one(int mode, struct repl_cli_ref *r)
     switch (mode) {
     case 'l':
         ret = r->repo[0] == '\0'
-              ? repl_list_repositories(&r->ep, repl_cli_print, NULL, err,
-                                       sizeof(err))
+              ? repl_list_repositories(&r->ep, NULL, repl_cli_print, NULL,
+                                       err, sizeof(err))
               : repl_list_tags(&r->ep, r->repo, repl_cli_print, NULL, err,
                                sizeof(err));
         break;

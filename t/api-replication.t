@@ -43,6 +43,7 @@ my $T = JSON::PP::true;
 my $F = JSON::PP::false;
 my $REFUSED = qr/source unreachable: connection refused to 127\.0\.0\.1:9/;
 
+sub id_of { ($_[0]{headers}{location} // '') =~ m{(\d+)$} ? $1 : undef }
 sub err { $_[0]{json} ? $_[0]{json}{errors}[0]{code} // '' : $_[0]{body} }
 sub psql { my $o = $d->pg->psql($_[0]); chomp $o; $o }
 
@@ -480,6 +481,50 @@ $log = $d->api(GET => "/replication/executions/$resume/tasks/$rt->{id}/log",
                $admin)->{body};
 like($log, qr/\(try 2\)/, 'tried again after the restart');
 unlike($log, qr/\(try 1\)/, 'not from the start');
+
+# ------------------------- a harbor registry's projects, as Harbor asks
+
+# a name filter naming its projects narrows the listing to them, asked as
+# Harbor's adapter does (q=name={'a' 'b'}, encoded so)
+my ($hport, $hpid) = Harbor::Clients::fake_registry(sub {
+    my ($method, $path) = @_;
+    if (open my $f, '>>', "$dir/harbor.seen") {
+        print $f "$method $path\n";
+        close $f;
+    }
+    my %a = (
+        '/api/v2.0/projects' => '[{"project_id":7,"name":"alpha"}]',
+        '/api/v2.0/projects/alpha/repositories'
+            => '[{"name":"alpha/app"},{"name":"alpha/tools/cli"}]',
+        '/v2/alpha/app/tags/list' => '{"name":"alpha/app","tags":["1.0","2.0"]}',
+    );
+    my ($p) = $path =~ /^([^?]*)/;
+    return $a{$p} ? (200, "Content-Type: application/json\r\n", $a{$p})
+                  : (404, '', '{"errors":[{"code":"NOT_FOUND","message":"no"}]}');
+});
+$r = $d->api(POST => '/registries', $admin, json => {
+    name => 'harbor-fake', url => "http://127.0.0.1:$hport", type => 'harbor' });
+is($r->{status}, 201, 'a harbor registry');
+$r = $d->api(POST => '/replication/policies', $admin, json => {
+    name => 'from-harbor', src_registry => { id => id_of($r) + 0 },
+    filters => [ { type => 'name', value => '{alpha,beta}/app' },
+                 { type => 'tag', value => '1.*' } ],
+    trigger => { type => 'manual' } });
+is($r->{status}, 201, 'a pull-based policy from it');
+my (undef, $hx) = run_policy(id_of($r));
+wait_done($hx);
+is_deeply([map { $_->{src_resource} } @{$d->api(GET =>
+              "/replication/executions/$hx/tasks", $admin)->{json}}],
+          ['alpha/app:1.0'], 'its repositories and tags, filtered');
+open my $hs, '<', "$dir/harbor.seen" or die "harbor.seen: $!";
+my @hseen = map { chomp; $_ } <$hs>;
+close $hs;
+my @plist = grep { m{^GET /api/v2\.0/projects\?} } @hseen;
+is(scalar @plist, 1, 'one page of projects asked for');
+like($plist[0], qr{^GET /api/v2\.0/projects\?q=name%3D%7B%27alpha%27\+%27beta%27%7D&page=1&page_size=\d+$},
+     'only the filter\'s projects, in Harbor\'s syntax');
+kill 'TERM', $hpid;
+waitpid($hpid, 0);
 
 # --------------------------------- a 401 from this instance's registry
 
