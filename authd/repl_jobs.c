@@ -847,9 +847,10 @@ filters_projects(const struct filters *fs, char *buf, size_t len,
     }
     buf[k] = '\0';
 
-    for (i = 0; i <= k && n + 1 < max; i += strlen(buf + i) + 1) {
-        if (buf[i] == '\0') {
-            names[0] = NULL;             /* an empty alternative: all */
+    for (i = 0; i <= k; i += strlen(buf + i) + 1) {
+        if (buf[i] == '\0' || n + 1 == max) {
+            names[0] = NULL;             /* an empty alternative, or too
+                                            many of them: all */
             return;
         }
         names[n++] = buf + i;

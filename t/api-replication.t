@@ -505,8 +505,9 @@ my ($hport, $hpid) = Harbor::Clients::fake_registry(sub {
 $r = $d->api(POST => '/registries', $admin, json => {
     name => 'harbor-fake', url => "http://127.0.0.1:$hport", type => 'harbor' });
 is($r->{status}, 201, 'a harbor registry');
+my $hreg = id_of($r);
 $r = $d->api(POST => '/replication/policies', $admin, json => {
-    name => 'from-harbor', src_registry => { id => id_of($r) + 0 },
+    name => 'from-harbor', src_registry => { id => $hreg + 0 },
     filters => [ { type => 'name', value => '{alpha,beta}/app' },
                  { type => 'tag', value => '1.*' } ],
     trigger => { type => 'manual' } });
@@ -523,6 +524,25 @@ my @plist = grep { m{^GET /api/v2\.0/projects\?} } @hseen;
 is(scalar @plist, 1, 'one page of projects asked for');
 like($plist[0], qr{^GET /api/v2\.0/projects\?q=name%3D%7B%27alpha%27\+%27beta%27%7D&page=1&page_size=\d+$},
      'only the filter\'s projects, in Harbor\'s syntax');
+
+# more alternatives than one query takes: every project is listed
+unlink "$dir/harbor.seen";
+$r = $d->api(POST => '/replication/policies', $admin, json => {
+    name => 'from-harbor-many', src_registry => { id => $hreg + 0 },
+    filters => [ { type => 'name', value => '{' . join(',', map { "p$_" } 1 .. 40)
+                                              . ',alpha}/app' },
+                 { type => 'tag', value => '1.*' } ],
+    trigger => { type => 'manual' } });
+(undef, $hx) = run_policy(id_of($r));
+wait_done($hx);
+is_deeply([map { $_->{src_resource} } @{$d->api(GET =>
+              "/replication/executions/$hx/tasks", $admin)->{json}}],
+          ['alpha/app:1.0'], '41 alternatives: the same tasks');
+open $hs, '<', "$dir/harbor.seen" or die "harbor.seen: $!";
+@plist = grep { m{^GET /api/v2\.0/projects\?} } map { chomp; $_ } <$hs>;
+close $hs;
+like($plist[0] // '', qr{^GET /api/v2\.0/projects\?page=1&page_size=\d+$},
+     'and every project is asked for');
 kill 'TERM', $hpid;
 waitpid($hpid, 0);
 

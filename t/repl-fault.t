@@ -33,7 +33,7 @@ my $dir = $s->dir;
 my $d = Harbor::Clients::Distribution->new(root => "$dir/d/data",
                                            dir => "$dir/d")->start;
 
-# four images of about 200 KiB each: at 200 KiB/s a run takes some 4 s
+# four images of about 200 KiB each: at 100 KiB/s a run takes some 8 s
 my $tok = $s->bearer(user => 'admin', pass => $admin->[1],
                      scope => 'repository:library/app:pull,push');
 my %img = map {
@@ -109,10 +109,10 @@ my $r = $s->api(POST => '/registries', $admin, json => {
 my $rid = id_of($r);
 $r = $s->api(POST => '/replication/policies', $admin, json => {
     name => 'slow', dest_registry => { id => $rid + 0 },
-    dest_namespace => 'mirror', speed => 200,
+    dest_namespace => 'mirror', speed => 100,
     filters => [ { type => 'name', value => 'library/app' } ],
     trigger => { type => 'manual' } });
-is($r->{status}, 201, 'a policy held to 200 KiB/s');
+is($r->{status}, 201, 'a policy held to 100 KiB/s');
 my $pid = id_of($r);
 
 # ------------------------------------------- the destination goes away
