@@ -1063,7 +1063,7 @@ void repl_jobs_stop(void);
 extern volatile int  authd_quit;
 extern int           authd_debug;       /* -d: in the foreground */
 
-/* repl_copy.c: `authd copy SRC DST` (docs/replication-copy.md) */
+/* repl_copy.c: `authd copy SRC DST` (docs/replication.md, "The copy") */
 int repl_copy_main(int argc, char *argv[]);
 
 #endif /* AUTHD_H */

@@ -72,8 +72,12 @@ int repl_ping(const struct repl_endpoint *ep, char *err, size_t errlen);
  * Listings, each name handed to cb (its return != 0 stops the walk):
  * repositories through /api/v2.0 (harbor) or /v2/_catalog (others), then
  * tags of one repository through /v2/<repo>/tags/list, following Link.
+ * projects (harbor only; NULL: all of them) is a NULL-terminated list of
+ * the project names to look in, asked for as Harbor's adapter does
+ * (/api/v2.0/projects?q=name={'a' 'b'}).
  */
 int repl_list_repositories(const struct repl_endpoint *ep,
+    const char *const *projects,
     int (*cb)(void *arg, const char *repo), void *arg,
     char *err, size_t errlen);
 int repl_list_tags(const struct repl_endpoint *ep, const char *repo,

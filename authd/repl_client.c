@@ -52,9 +52,6 @@ static int repl_challenge_parse(const char *s, struct repl_challenge *ch);
 static int repl_token(struct repl_conn *c, struct repl_challenge *ch,
     char *err, size_t errlen);
 static void repl_clean(char *out, size_t len, const char *in);
-static int repl_next_link(struct repl_conn *c, const char *link, char *path,
-    size_t len);
-
 
 int
 repl_init(void)
@@ -820,6 +817,7 @@ repl_status_error(struct repl_conn *c, const char *what, const char *repo,
     json_t        *doc, *e;
     json_error_t   je;
     char           msg[200], code[64];
+    size_t         n;
     int            fatal;
 
     msg[0] = '\0';
@@ -855,6 +853,18 @@ repl_status_error(struct repl_conn *c, const char *what, const char *repo,
 
     fatal = r->status >= 400 && r->status < 500
             && r->status != 408 && r->status != 429;
+
+    /*
+     * A bearer handed in (the local end's, signed for this one try) that
+     * gets a 401 has expired or was signed under a key since replaced:
+     * the next try, with a new one, may pass.
+     */
+    if (r->status == 401 && c->ep->bearer != NULL) {
+        n = strlen(err);
+        snprintf(err + n, errlen - n, "; the token handed in was refused,"
+                 " a new one may pass");
+        fatal = 0;
+    }
 
     return fatal ? REPL_FATAL : REPL_ERROR;
 }
@@ -941,7 +951,7 @@ repl_ping(const struct repl_endpoint *ep, char *err, size_t errlen)
 
 
 /* the path of a Link: <...>; rel="next", or "" when there is none */
-static int
+int
 repl_next_link(struct repl_conn *c, const char *link, char *path, size_t len)
 {
     const char  *a, *b, *p;
@@ -1114,15 +1124,51 @@ repl_list_pages(struct repl_conn *c, const char *fmt, const char *p,
 }
 
 
+/* q=name={'a' 'b'} as Harbor's adapter sends it, URL-encoded, or NULL */
+static char *
+repl_project_query(CURL *h, const char *const *projects)
+{
+    char    *q, *e;
+    size_t   len, n;
+
+    len = sizeof("name%3D%7B%7D");
+    for (n = 0; projects[n] != NULL; n++) {
+        len += 3 * strlen(projects[n]) + sizeof("+%27%27");
+    }
+
+    q = malloc(len);
+    if (q == NULL) {
+        return NULL;
+    }
+
+    strcpy(q, "name%3D%7B");
+    for (n = 0; projects[n] != NULL; n++) {
+        e = curl_easy_escape(h, projects[n], 0);
+        if (e == NULL) {
+            free(q);
+            return NULL;
+        }
+        strcat(q, n ? "+%27" : "%27");
+        strcat(q, e);
+        strcat(q, "%27");
+        curl_free(e);
+    }
+    strcat(q, "%7D");
+
+    return q;
+}
+
+
 int
 repl_list_repositories(const struct repl_endpoint *ep,
+    const char *const *projects_only,
     int (*cb)(void *arg, const char *repo), void *arg,
     char *err, size_t errlen)
 {
     struct repl_conn  c;
     json_t           *projects, *repos, *v;
     CURL             *h;
-    char             *e;
+    char             *e, *q;
     size_t            i, j;
     int               ret, stop;
 
@@ -1152,8 +1198,23 @@ repl_list_repositories(const struct repl_endpoint *ep,
         return REPL_ERROR;
     }
 
-    ret = repl_list_pages(&c, "/api/v2.0/projects?page=%d&page_size=%d",
-                          NULL, "the project list", projects, err, errlen);
+    if (projects_only != NULL && projects_only[0] != NULL) {
+        q = repl_project_query(h, projects_only);
+        ret = q == NULL ? REPL_ERROR
+                        : repl_list_pages(&c, "/api/v2.0/projects?q=%s"
+                                          "&page=%d&page_size=%d", q,
+                                          "the project list", projects, err,
+                                          errlen);
+        if (q == NULL) {
+            snprintf(err, errlen, "out of memory");
+        }
+        free(q);
+
+    } else {
+        ret = repl_list_pages(&c, "/api/v2.0/projects?page=%d&page_size=%d",
+                              NULL, "the project list", projects, err,
+                              errlen);
+    }
     stop = 0;
 
     json_array_foreach(projects, i, v) {

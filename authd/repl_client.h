@@ -72,6 +72,13 @@ int repl_request(struct repl_conn *c, const char *method, const char *path,
     const char *const *headers, const char *body, size_t blen, size_t max,
     struct repl_resp *r, char *err, size_t errlen);
 
+/*
+ * The path of Link: <...>; rel="next" into path ("" when there is none),
+ * on c's own registry; -1 when it cannot be followed.
+ */
+int repl_next_link(struct repl_conn *c, const char *link, char *path,
+    size_t len);
+
 /* after a 401 of a streamed request: get new credentials from r */
 int repl_reauth(struct repl_conn *c, struct repl_resp *r, char *err,
     size_t errlen);

@@ -45,6 +45,7 @@
 #define REPL_CHUNK_MIN       (64 * 1024)
 #define REPL_REAUTH          2           /* a blob's transfer got a 401 */
 #define REPL_PIECE           16384       /* libcurl's usual write */
+#define REPL_REFERRERS_DEPTH 2           /* a signature of an SBOM of ... */
 
 #define REPL_ACCEPT                                                        \
     "Accept: " HB_MT_OCI_INDEX_S ", " HB_MT_OCI_MANIFEST_S ", "            \
@@ -117,6 +118,11 @@ struct repl_xfer {
 };
 
 
+static int repl_copy_at(const struct repl_endpoint *src,
+    const char *src_repo, const char *ref, const struct repl_endpoint *dst,
+    const char *dst_repo, const char *dst_ref,
+    const struct repl_copy_opts *opts, struct repl_progress *progress,
+    char *err, size_t errlen, int depth);
 static void repl_log(struct repl_job *job, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
@@ -1149,11 +1155,124 @@ repl_same_registry(const struct repl_endpoint *a, const struct repl_endpoint *b)
 }
 
 
+/*
+ * The referrers of digest at the source (GET /v2/<src>/referrers/<digest>,
+ * following Link), each copied by digest once its subject is at the
+ * destination, and theirs after them, REPL_REFERRERS_DEPTH levels down.  A
+ * source without the referrers API (404, 400, 405: distribution 2.x) has
+ * none to copy.
+ */
+static int
+repl_referrers(struct repl_job *job, const struct repl_endpoint *src,
+    const struct repl_endpoint *dst, const char *digest, int depth)
+{
+    static const char *const  hdrs[] = { "Accept: " HB_MT_OCI_INDEX_S, NULL };
+    struct repl_progress      sub;
+    struct repl_resp          r;
+    hb_manifest_t             m;
+    char                      path[REPL_HDR_MAX], perr[256];
+    char                      what[HB_DIGEST_MAX + 64];
+    char                      d[HB_DIGEST_MAX + 1];
+    size_t                    i;
+    int                       ret, n;
+
+    snprintf(path, sizeof(path), "/v2/%s/referrers/%s", job->src_repo,
+             digest);
+    snprintf(what, sizeof(what), "the referrers of %s", digest);
+    n = 0;
+
+    while (path[0] != '\0') {
+        memset(&r, 0, sizeof(r));
+        ret = repl_request(&job->src, "GET", path, hdrs, NULL, 0,
+                           REPL_LIST_MAX, &r, job->err, job->errlen);
+        if (ret != REPL_OK) {
+            repl_resp_free(&r);
+            return ret;
+        }
+
+        if (r.status == 404 || r.status == 400 || r.status == 405) {
+            repl_resp_free(&r);
+            return REPL_OK;
+        }
+
+        if (r.status != 200) {
+            ret = repl_status_error(&job->src, what, job->src_repo, &r,
+                                    job->err, job->errlen);
+            repl_resp_free(&r);
+            return ret;
+        }
+
+        memset(&m, 0, sizeof(m));
+        if (r.overflow || r.body == NULL
+            || hb_manifest_parse(r.body, r.len, HB_MT_OCI_INDEX_S,
+                                 sizeof(HB_MT_OCI_INDEX_S) - 1, &m, perr,
+                                 sizeof(perr)) != 0)
+        {
+            snprintf(job->err, job->errlen, "the referrers of %s@%s on %s "
+                     "are not an index the copy can read", job->src_repo,
+                     digest, job->src.host);
+            hb_manifest_free(&m);
+            repl_resp_free(&r);
+            return REPL_FATAL;
+        }
+
+        if (repl_next_link(&job->src, r.link, path, sizeof(path)) != 0) {
+            path[0] = '\0';
+        }
+        repl_resp_free(&r);
+
+        ret = REPL_OK;
+        for (i = 0; ret == REPL_OK && i < m.nmanifests; i++) {
+            if (repl_stopped(job)) {
+                ret = REPL_STOPPED;
+                break;
+            }
+
+            /* its own progress: the task's counts the subject's blobs */
+            memset(&sub, 0, sizeof(sub));
+            if (job->progress != NULL) {
+                sub.log = job->progress->log;
+                sub.log_arg = job->progress->log_arg;
+            }
+
+            memcpy(d, m.manifests[i].digest, sizeof(d));
+            ret = repl_copy_at(src, job->src_repo, d, dst, job->dst_repo,
+                               NULL, job->opts, &sub, job->err, job->errlen,
+                               depth + 1);
+            n++;
+        }
+
+        hb_manifest_free(&m);
+
+        if (ret != REPL_OK) {
+            return ret;
+        }
+    }
+
+    if (n > 0) {
+        repl_log(job, "%d referrer(s) of %s at the destination", n, digest);
+    }
+
+    return REPL_OK;
+}
+
+
 int
 repl_copy(const struct repl_endpoint *src, const char *src_repo,
     const char *ref, const struct repl_endpoint *dst, const char *dst_repo,
     const char *dst_ref, const struct repl_copy_opts *opts,
     struct repl_progress *progress, char *err, size_t errlen)
+{
+    return repl_copy_at(src, src_repo, ref, dst, dst_repo, dst_ref, opts,
+                        progress, err, errlen, 0);
+}
+
+
+static int
+repl_copy_at(const struct repl_endpoint *src, const char *src_repo,
+    const char *ref, const struct repl_endpoint *dst, const char *dst_repo,
+    const char *dst_ref, const struct repl_copy_opts *opts,
+    struct repl_progress *progress, char *err, size_t errlen, int depth)
 {
     struct repl_job  job;
     char             scope[HB_NAME_MAX + 32], have[HB_DIGEST_MAX + 16];
@@ -1247,7 +1366,7 @@ repl_copy(const struct repl_endpoint *src, const char *src_repo,
         }
         repl_log(&job, "%s:%s on %s is already %s: nothing to copy",
                  dst_repo, dst_ref, job.dst.host, have);
-        goto done;
+        goto referrers;
     }
 
     if (have[0] != '\0' && !repl_is_digest(dst_ref)
@@ -1291,6 +1410,12 @@ repl_copy(const struct repl_endpoint *src, const char *src_repo,
              "(%lld bytes), %d mounted, %d already there", src_repo, ref,
              dst_repo, dst_ref, job.dst.host, job.nsent,
              (long long) job.sent, job.nmounted, job.nhad);
+
+referrers:
+
+    if (depth < REPL_REFERRERS_DEPTH) {
+        ret = repl_referrers(&job, src, dst, job.mans[0].digest, depth);
+    }
 
 done:
 
@@ -1567,8 +1692,8 @@ repl_cli_one(int mode, struct repl_cli_ref *r)
     switch (mode) {
     case 'l':
         ret = r->repo[0] == '\0'
-              ? repl_list_repositories(&r->ep, repl_cli_print, NULL, err,
-                                       sizeof(err))
+              ? repl_list_repositories(&r->ep, NULL, repl_cli_print, NULL,
+                                       err, sizeof(err))
               : repl_list_tags(&r->ep, r->repo, repl_cli_print, NULL, err,
                                sizeof(err));
         break;

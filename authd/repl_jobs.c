@@ -73,6 +73,7 @@ struct filter {
     int         compiled;
     regex_t     re;
     char        value[32];              /* resource */
+    char        pattern[256];           /* name, tag: as given, "" if longer */
 };
 
 struct filters {
@@ -427,6 +428,10 @@ filters_load(const char *text, struct filters *fs)
         memset(f, 0, sizeof(*f));
         f->kind = type[0];
         f->exclude = deco != NULL && strcmp(deco, "excludes") == 0;
+
+        if (strlen(value) < sizeof(f->pattern)) {
+            memcpy(f->pattern, value, strlen(value) + 1);
+        }
 
         if (f->kind == 'r') {
             snprintf(f->value, sizeof(f->value), "%s", value);
@@ -786,6 +791,75 @@ walk_tag(void *arg, const char *tag)
 }
 
 
+/*
+ * The projects a pull from a harbor registry looks in, as Harbor's adapter
+ * narrows its listing: from the first name filter that matches (not
+ * excludes) and starts with a literal project ("p/...") or literal
+ * alternatives ("{a,b}/...").  Names go into buf, pointers into names (at
+ * most max - 1, NULL-terminated); names[0] NULL: every project.
+ */
+static void
+filters_projects(const struct filters *fs, char *buf, size_t len,
+    const char **names, size_t max)
+{
+    const char  *p, *slash;
+    size_t       n, k, i;
+    int          alt;
+
+    names[0] = NULL;
+
+    for (i = 0; i < (size_t) fs->n; i++) {
+        if (fs->f[i].kind == 'n' && !fs->f[i].exclude
+            && fs->f[i].pattern[0] != '\0')
+        {
+            break;
+        }
+    }
+
+    if (i == (size_t) fs->n) {
+        return;
+    }
+
+    p = fs->f[i].pattern;
+    slash = strchr(p, '/');
+    if (slash == NULL || slash == p || (size_t) (slash - p) >= len) {
+        return;
+    }
+
+    alt = p[0] == '{' && slash[-1] == '}';
+    if (alt) {
+        p++;
+        slash--;
+    }
+
+    /* a project name: [a-z0-9._-]; ',' only between alternatives */
+    for (k = 0, n = 0; p + k < slash; k++) {
+        if (p[k] == ',' && alt) {
+            buf[k] = '\0';
+            continue;
+        }
+        if (!((p[k] >= 'a' && p[k] <= 'z') || (p[k] >= '0' && p[k] <= '9')
+              || p[k] == '.' || p[k] == '_' || p[k] == '-'))
+        {
+            return;
+        }
+        buf[k] = p[k];
+    }
+    buf[k] = '\0';
+
+    for (i = 0; i <= k; i += strlen(buf + i) + 1) {
+        if (buf[i] == '\0' || n + 1 == max) {
+            names[0] = NULL;             /* an empty alternative, or too
+                                            many of them: all */
+            return;
+        }
+        names[n++] = buf + i;
+    }
+
+    names[n] = NULL;
+}
+
+
 /* pull-based: the remote's repositories and tags */
 static int
 list_remote(struct dbc *db, const struct pdesc *pd,
@@ -794,6 +868,8 @@ list_remote(struct dbc *db, const struct pdesc *pd,
     struct remote         rm;
     struct repl_endpoint  ep;
     struct walk           w;
+    const char           *projects[32];
+    char                  pbuf[256];
     size_t                i;
     int                   rc;
 
@@ -807,7 +883,10 @@ list_remote(struct dbc *db, const struct pdesc *pd,
     w.ep = &ep;
     w.out = out;
 
-    rc = repl_list_repositories(&ep, walk_repo, &w, err, errlen);
+    filters_projects(fs, pbuf, sizeof(pbuf), projects, nitems(projects));
+
+    rc = repl_list_repositories(&ep, ep.type == REPL_TYPE_HARBOR ? projects
+                                : NULL, walk_repo, &w, err, errlen);
     for (i = 0; rc == REPL_OK && !w.failed && i < w.repos.n; i++) {
         w.repo = w.repos.v[i].repo;
         rc = repl_list_tags(&ep, w.repo, walk_tag, &w, err, errlen);
@@ -934,6 +1013,18 @@ enumerate(struct dbc *db, long long exec_id)
         goto done;
     }
 
+    /*
+     * Another worker that read the execution as not enumerated, before
+     * this one wrote its tasks, may take it when this one has let it go:
+     * the row, locked, says whether the tasks are written already.
+     */
+    rc = (int) db_cmd(db, "UPDATE replication_execution SET enumerated = true"
+                      " WHERE id = $1::integer AND NOT enumerated", 1, ids);
+    if (rc <= 0) {
+        db_rollback(db);
+        goto done;
+    }
+
     for (i = 0; i < c.n; i++) {
         if (task_add(db, ids, &pd, "copy", c.v[i].repo, c.v[i].ref) < 0) {
             db_rollback(db);
@@ -941,10 +1032,7 @@ enumerate(struct dbc *db, long long exec_id)
         }
     }
 
-    if (db_cmd(db, "UPDATE replication_execution SET enumerated = true"
-               " WHERE id = $1::integer", 1, ids) < 0
-        || db_commit(db) != 0)
-    {
+    if (db_commit(db) != 0) {
         db_rollback(db);
         goto done;
     }

@@ -1,13 +1,14 @@
 #!/usr/bin/perl
 
 # Replication policies, executions and tasks through Harbor's API, run by
-# authd's workers against the data plane this build has (authd/repl.h;
-# until it is built in every call fails with "replication data plane not
-# built", which is what a failed run shows): who may, policy bodies and
-# their errors, filters and destination names (one task per tag), runs
+# authd's workers on the data plane (authd/repl.h): who may, policy
+# bodies and their errors, filters and destination names (one task per tag), runs
 # started by hand, by cron and by the journal's events, stop, a run that
 # resumes after authd is killed, events kept for later when their copy
-# failed.
+# failed.  Both ends are closed ports here (this instance's registry_url
+# and the far registry), so every copy fails the way an unreachable
+# registry does: "connection refused", tried three times.  Copies that
+# succeed, refused credentials and missing projects: t/repl-e2e.t.
 
 use strict;
 use warnings;
@@ -20,6 +21,7 @@ use File::Temp qw(tempdir);
 use JSON::PP;
 use Test::More;
 use Harbor::Authd;
+use Harbor::Clients;
 
 my $dir = tempdir('hb-repl-XXXXXX', TMPDIR => 1, CLEANUP => 1);
 make_path("$dir/store");
@@ -39,8 +41,9 @@ my $d = Harbor::Authd->start(conf => {
 my $admin = $d->admin;
 my $T = JSON::PP::true;
 my $F = JSON::PP::false;
-my $NOT_BUILT = 'replication data plane not built';
+my $REFUSED = qr/source unreachable: connection refused to 127\.0\.0\.1:9/;
 
+sub id_of { ($_[0]{headers}{location} // '') =~ m{(\d+)$} ? $1 : undef }
 sub err { $_[0]{json} ? $_[0]{json}{errors}[0]{code} // '' : $_[0]{body} }
 sub psql { my $o = $d->pg->psql($_[0]); chomp $o; $o }
 
@@ -225,13 +228,13 @@ is($resp->{status}, 201, 'run the push-based policy');
 ok($eid, 'Location names the execution');
 
 my $e = wait_done($eid);
-is($e->{status}, 'Failed', 'it fails: the data plane is not built');
+is($e->{status}, 'Failed', 'it fails: this instance\'s registry is a closed port');
 is($e->{trigger}, 'manual', 'trigger manual');
 is($e->{policy_id}, $pid, 'policy_id');
 is($e->{total}, 3, 'three tags pass the filters');
 is($e->{failed}, 3, 'three failed');
 is($e->{succeed} + $e->{in_progress} + $e->{stopped}, 0, 'no others');
-like($e->{status_text}, qr/3 of 3 task\(s\) failed.*\Q$NOT_BUILT\E/,
+like($e->{status_text}, qr/3 of 3 task\(s\) failed; the first: library\/app:1\.0: $REFUSED/,
      'status_text says how many and why');
 ok($e->{start_time} && $e->{end_time}, 'start and end');
 
@@ -248,14 +251,16 @@ my $task = $r->{json}[0];
 is($task->{status}, 'Failed', 'task Failed');
 is($task->{operation}, 'copy', 'operation copy');
 is($task->{resource_type}, 'image', 'resource_type');
-is($task->{attempts}, 1, 'a fatal error is not retried');
+is($task->{attempts}, 3, 'a refused connection is tried three times');
 ok(exists $task->{bytes_done} && exists $task->{bytes_total}, 'bytes');
 ok($task->{start_time} && $task->{end_time}, 'task times');
 
 $r = $d->api(GET => "/replication/executions/$eid/tasks/$task->{id}/log",
              $admin);
 is($r->{status}, 200, 'task log');
-like($r->{body}, qr/\Q$NOT_BUILT\E/, 'the log says why');
+like($r->{body}, qr/failed: $REFUSED/, 'the log says why');
+is(scalar(() = $r->{body} =~ /will retry: $REFUSED/g), 2,
+   'and each retry');
 like($r->{body}, qr/copy library\/app:1\.0 .*to mirror\/app:1\.0/, 'and what');
 is($d->api(GET => "/replication/executions/$eid/tasks/99999/log", $admin)
    ->{status}, 404, 'an unknown task: 404');
@@ -309,7 +314,8 @@ my (undef, $pe) = run_policy($pull_id);
 $e = wait_done($pe);
 is($e->{status}, 'Failed', 'pull-based run fails');
 is($e->{total}, 0, 'no tasks');
-like($e->{status_text}, qr/\Q$NOT_BUILT\E/, 'status_text from the data plane');
+is($e->{status_text}, 'registry unreachable: connection refused to 127.0.0.1:1',
+   'status_text from the data plane');
 
 # bad starts
 $r = $d->api(POST => '/replication/executions', $admin, json => {});
@@ -470,7 +476,108 @@ $e = wait_done($resume);
 is($e->{status}, 'Failed', 'a run left InProgress by a killed authd ends');
 my $rt = $d->api(GET => "/replication/executions/$resume/tasks", $admin)
     ->{json}[0];
-is($rt->{attempts}, 2, 'its task ran again after the restart');
+is($rt->{attempts}, 3, 'its task ran again after the restart (the killed try counts)');
+$log = $d->api(GET => "/replication/executions/$resume/tasks/$rt->{id}/log",
+               $admin)->{body};
+like($log, qr/\(try 2\)/, 'tried again after the restart');
+unlike($log, qr/\(try 1\)/, 'not from the start');
+
+# ------------------------- a harbor registry's projects, as Harbor asks
+
+# a name filter naming its projects narrows the listing to them, asked as
+# Harbor's adapter does (q=name={'a' 'b'}, encoded so)
+my ($hport, $hpid) = Harbor::Clients::fake_registry(sub {
+    my ($method, $path) = @_;
+    if (open my $f, '>>', "$dir/harbor.seen") {
+        print $f "$method $path\n";
+        close $f;
+    }
+    my %a = (
+        '/api/v2.0/projects' => '[{"project_id":7,"name":"alpha"}]',
+        '/api/v2.0/projects/alpha/repositories'
+            => '[{"name":"alpha/app"},{"name":"alpha/tools/cli"}]',
+        '/v2/alpha/app/tags/list' => '{"name":"alpha/app","tags":["1.0","2.0"]}',
+    );
+    my ($p) = $path =~ /^([^?]*)/;
+    return $a{$p} ? (200, "Content-Type: application/json\r\n", $a{$p})
+                  : (404, '', '{"errors":[{"code":"NOT_FOUND","message":"no"}]}');
+});
+$r = $d->api(POST => '/registries', $admin, json => {
+    name => 'harbor-fake', url => "http://127.0.0.1:$hport", type => 'harbor' });
+is($r->{status}, 201, 'a harbor registry');
+my $hreg = id_of($r);
+$r = $d->api(POST => '/replication/policies', $admin, json => {
+    name => 'from-harbor', src_registry => { id => $hreg + 0 },
+    filters => [ { type => 'name', value => '{alpha,beta}/app' },
+                 { type => 'tag', value => '1.*' } ],
+    trigger => { type => 'manual' } });
+is($r->{status}, 201, 'a pull-based policy from it');
+my (undef, $hx) = run_policy(id_of($r));
+wait_done($hx);
+is_deeply([map { $_->{src_resource} } @{$d->api(GET =>
+              "/replication/executions/$hx/tasks", $admin)->{json}}],
+          ['alpha/app:1.0'], 'its repositories and tags, filtered');
+open my $hs, '<', "$dir/harbor.seen" or die "harbor.seen: $!";
+my @hseen = map { chomp; $_ } <$hs>;
+close $hs;
+my @plist = grep { m{^GET /api/v2\.0/projects\?} } @hseen;
+is(scalar @plist, 1, 'one page of projects asked for');
+like($plist[0], qr{^GET /api/v2\.0/projects\?q=name%3D%7B%27alpha%27\+%27beta%27%7D&page=1&page_size=\d+$},
+     'only the filter\'s projects, in Harbor\'s syntax');
+
+# more alternatives than one query takes: every project is listed
+unlink "$dir/harbor.seen";
+$r = $d->api(POST => '/replication/policies', $admin, json => {
+    name => 'from-harbor-many', src_registry => { id => $hreg + 0 },
+    filters => [ { type => 'name', value => '{' . join(',', map { "p$_" } 1 .. 40)
+                                              . ',alpha}/app' },
+                 { type => 'tag', value => '1.*' } ],
+    trigger => { type => 'manual' } });
+(undef, $hx) = run_policy(id_of($r));
+wait_done($hx);
+is_deeply([map { $_->{src_resource} } @{$d->api(GET =>
+              "/replication/executions/$hx/tasks", $admin)->{json}}],
+          ['alpha/app:1.0'], '41 alternatives: the same tasks');
+open $hs, '<', "$dir/harbor.seen" or die "harbor.seen: $!";
+@plist = grep { m{^GET /api/v2\.0/projects\?} } map { chomp; $_ } <$hs>;
+close $hs;
+like($plist[0] // '', qr{^GET /api/v2\.0/projects\?page=1&page_size=\d+$},
+     'and every project is asked for');
+kill 'TERM', $hpid;
+waitpid($hpid, 0);
+
+# --------------------------------- a 401 from this instance's registry
+
+# authd's token for its own registry refused (expired, signed under a key
+# since replaced): a retry, each try with a token of its own
+my ($fport, $fpid) = Harbor::Clients::fake_registry(sub {
+    my ($method, $path, $h) = @_;
+    if (open my $f, '>>', "$dir/auth.seen") {
+        print $f ($h->{authorization} // '-'), "\n";
+        close $f;
+    }
+    return (401, "Content-Type: application/json\r\n",
+            '{"errors":[{"code":"UNAUTHORIZED","message":"token expired"}]}');
+});
+$d->restart(conf => { 'authd.registry_url' => "http://127.0.0.1:$fport" });
+my (undef, $ux) = run_policy($pid);
+$e = wait_done($ux);
+is($e->{status}, 'Failed', 'a run whose own registry refuses its token fails');
+my $ut = $d->api(GET => "/replication/executions/$ux/tasks", $admin)
+    ->{json}[0];
+is($ut->{attempts}, 3, 'after three tries: a 401 there is worth a retry');
+$log = $d->api(GET => "/replication/executions/$ux/tasks/$ut->{id}/log",
+               $admin)->{body};
+like($log, qr/failed: source refused the pull of manifest 1\.0 of other\/x: token expired on 127\.0\.0\.1:$fport \(401 UNAUTHORIZED\); the token handed in was refused, a new one may pass/,
+     'the log says why');
+open my $seen, '<', "$dir/auth.seen" or die "auth.seen: $!";
+my @seen = grep { /^Bearer / } map { chomp; $_ } <$seen>;
+close $seen;
+is(scalar @seen, 3, 'one request a try, each with a bearer');
+my %uniq = map { $_ => 1 } @seen;
+is(scalar keys %uniq, 3, 'a new token for each try');
+kill 'TERM', $fpid;
+waitpid($fpid, 0);
 
 # the policy goes, and its runs with it
 is($d->api(DELETE => "/replication/policies/$pid", $admin)->{status}, 200,

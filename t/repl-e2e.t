@@ -1,14 +1,19 @@
 #!/usr/bin/perl
 
-# Replication end to end, two instances on loopback (A and B), through
-# the data plane of authd/repl.h (repl_client.c, repl_copy.c).  Not run
-# until that data plane is built in: with authd/repl_stub.c every copy
-# fails.  Renamed to t/repl-e2e.t when it is.
+# Replication end to end, two instances of this product on loopback (A
+# and B), through policies and their runs:
 #
-# Push-based from A to B with filters and a namespace, the digest the
-# same at both ends, override off keeps B's tag, pull-based from A into
-# B, event-based: a push on A is on B within 10 s, and a deleted tag
-# goes from B too.
+#   - push-based from A to B with name and tag filters (an exclude) and a
+#     namespace: an OCI image, a docker schema2 image, a two-platform
+#     index, and an artifact whose subject is an image (its referrer
+#     follows the image), each with the same digest at both ends;
+#   - a second run sends nothing; override off keeps B's own tag;
+#   - pull-based from A into B, and from B into A;
+#   - refusals in words: a wrong password, a project that is not there;
+#   - event-based: a push on A is on B within 10 s, a deleted tag goes
+#     from B too, and two event-based policies in opposite directions do
+#     not copy an image back and forth (a copy that finds the digest at
+#     the destination puts nothing, so no event comes back).
 
 use strict;
 use warnings;
@@ -16,6 +21,7 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 
+use Digest::SHA qw(sha256_hex);
 use JSON::PP;
 use Test::More;
 use Harbor::Api;
@@ -28,7 +34,6 @@ my $sa = Harbor::Api->new(authd_conf => { 'replication.retry_delay' => 1 });
 my $sb = Harbor::Api->new(authd_conf => { 'replication.retry_delay' => 1 });
 my $admin = $sa->admin;
 
-$sa->create_project('library', public => 0);
 $sb->create_project('mirror', public => 0);
 $sb->create_project('pulled', public => 0);
 
@@ -37,14 +42,86 @@ my $ta = $sa->bearer(user => 'admin', pass => $admin->[1],
 my %img = map { $_ => $sa->push_image('library/app', $ta, tag => $_) }
               qw(v1 v2 dev1);
 ok($img{$_}{ok}, "pushed library/app:$_ on A") for sort keys %img;
+
+# a docker schema2 image, a two-platform OCI index, an artifact whose
+# subject is library/app:v1
+my $MT = \&Harbor::Test::MT_DOCKER_V2;
+sub blob_desc {
+    my ($mt, $bytes) = @_;
+    return { mediaType => $mt, digest => 'sha256:' . sha256_hex($bytes),
+             size => length $bytes };
+}
+sub image {
+    my ($repo, $ref, $tok, $docker, $seed) = @_;
+    my $layer = "layer $seed " . join('', map { chr(rand 256) } 1 .. 300);
+    my $config = JSON::PP->new->canonical->encode({
+        architecture => $seed, os => 'linux',
+        rootfs => { type => 'layers',
+                    diff_ids => ['sha256:' . sha256_hex($layer)] } });
+    return $sa->push_raw($repo, $ref, $tok, blobs => [$layer, $config],
+        media_type => $docker ? Harbor::Test::MT_DOCKER_V2()
+                              : Harbor::Test::MT_OCI_MANIFEST(),
+        manifest => {
+            schemaVersion => 2,
+            mediaType => $docker ? Harbor::Test::MT_DOCKER_V2()
+                                 : Harbor::Test::MT_OCI_MANIFEST(),
+            config => blob_desc($docker ? Harbor::Test::MT_DOCKER_CONFIG()
+                                        : Harbor::Test::MT_OCI_CONFIG(),
+                                $config),
+            layers => [ blob_desc($docker ? Harbor::Test::MT_DOCKER_LAYER()
+                                          : Harbor::Test::MT_OCI_LAYER(),
+                                  $layer) ] });
+}
+
+$img{s2} = image('library/app', 's2', $ta, 1, 'schema2');
+is($img{s2}{response}{status}, 201, 'pushed a schema2 image library/app:s2');
+
+my $tm = $sa->bearer(user => 'admin', pass => $admin->[1],
+                     scope => 'repository:library/multi:pull,push');
+my @plat = map { image('library/multi', undef, $tm, 0, $_) } qw(amd64 arm64);
+my $index = $sa->push_raw('library/multi', '1', $tm,
+    media_type => Harbor::Test::MT_OCI_INDEX(),
+    manifest => { schemaVersion => 2,
+                  mediaType => Harbor::Test::MT_OCI_INDEX(),
+                  manifests => [ map { {
+                      mediaType => Harbor::Test::MT_OCI_MANIFEST(),
+                      digest => $plat[$_]{digest}, size => $plat[$_]{size},
+                      platform => { os => 'linux',
+                                    architecture => (qw(amd64 arm64))[$_] },
+                  } } 0, 1 ] });
+is($index->{response}{status}, 201, 'pushed an index library/multi:1');
+
+my $sbom = '{"sbom":"of library/app:v1"}';
+my $ref = $sa->push_raw('library/app', undef, $ta, blobs => ['{}', $sbom],
+    manifest => {
+        schemaVersion => 2, mediaType => Harbor::Test::MT_OCI_MANIFEST(),
+        artifactType => 'application/vnd.example.sbom',
+        config => blob_desc(Harbor::Test::MT_OCI_EMPTY(), '{}'),
+        layers => [ blob_desc('application/json', $sbom) ],
+        subject => { mediaType => Harbor::Test::MT_OCI_MANIFEST(),
+                     digest => $img{v1}{digest},
+                     size => length $img{v1}{manifest} } });
+is($ref->{response}{status}, 201, 'pushed an artifact whose subject is v1');
 $sa->sync;
+
+sub referrers {
+    my ($s, $repo, $digest) = @_;
+    my $tok = $s->bearer(user => 'admin', pass => $admin->[1],
+                         scope => "repository:$repo:pull");
+    my $r = $s->http(GET => "/v2/$repo/referrers/$digest", token => $tok);
+    return [] unless $r->{status} == 200;
+    return [ map { $_->{digest} }
+             @{JSON::PP->new->decode($r->{body})->{manifests}} ];
+}
 
 sub digest_of {
     my ($s, $repo, $tag) = @_;
     my $tok = $s->bearer(user => 'admin', pass => $admin->[1],
                          scope => "repository:$repo:pull");
     my $r = $s->http(HEAD => "/v2/$repo/manifests/$tag", token => $tok,
-        headers => ['Accept' => Harbor::Test::MT_OCI_MANIFEST()]);
+        headers => ['Accept' => join(', ', Harbor::Test::MT_OCI_MANIFEST(),
+            Harbor::Test::MT_OCI_INDEX(), Harbor::Test::MT_DOCKER_V2(),
+            Harbor::Test::MT_DOCKER_LIST())]);
     return $r->{status} == 200 ? $r->{headers}{'docker-content-digest'} : undef;
 }
 
@@ -82,10 +159,18 @@ my ($p1) = $r->{headers}{location} =~ m{(\d+)$};
 
 my $e = run_and_wait($sa, $p1);
 is($e->{status}, 'Succeed', 'push-based run succeeds') or diag explain $e;
-is($e->{total}, 2, 'two tags');
+is($e->{total}, 4, 'four tags');
 is(digest_of($sb, 'mirror/app', $_), $img{$_}{digest},
-   "mirror/app:$_ on B, same digest") for qw(v1 v2);
+   "mirror/app:$_ on B, same digest") for qw(v1 v2 s2);
 is(digest_of($sb, 'mirror/app', 'dev1'), undef, 'the excluded tag is not');
+is(digest_of($sb, 'mirror/multi', '1'), $index->{digest},
+   'the index on B, same digest');
+is(digest_of($sb, 'mirror/multi', $_->{digest}), $_->{digest},
+   'and its child ' . $_->{digest}) for @plat;
+is_deeply(referrers($sb, 'mirror/app', $img{v1}{digest}), [$ref->{digest}],
+          'the referrer of v1 followed it');
+is(digest_of($sb, 'mirror/app', $ref->{digest}), $ref->{digest},
+   'the referrer on B, same digest');
 
 my $tasks = $sa->api(GET => "/replication/executions/$e->{id}/tasks", $admin)
     ->{json};
@@ -93,8 +178,17 @@ ok($tasks->[0]{bytes_total} > 0, 'bytes_total of a task');
 is($tasks->[0]{bytes_done}, $tasks->[0]{bytes_total}, 'all of it done');
 
 # a second run sends nothing new and succeeds
+$sb->sync;
+my $nb = scalar(() = $sb->lines);
 $e = run_and_wait($sa, $p1);
 is($e->{status}, 'Succeed', 'a second run succeeds too');
+$sb->sync;
+is(scalar(() = $sb->lines), $nb, 'and puts nothing on B (no new event)');
+$tasks = $sa->api(GET => "/replication/executions/$e->{id}/tasks", $admin)
+    ->{json};
+my $log = $sa->api(GET => "/replication/executions/$e->{id}/tasks/"
+                   . "$tasks->[0]{id}/log", $admin)->{body};
+like($log, qr/is already sha256:\w+: nothing to copy/, 'the log says so');
 
 # override off: B's own v1 stays
 my $tb = $sb->bearer(user => 'admin', pass => $admin->[1],
@@ -125,6 +219,62 @@ is($e->{status}, 'Succeed', 'pull-based run succeeds') or diag explain $e;
 is(digest_of($sb, 'pulled/app', 'v2'), $img{v2}{digest},
    'pulled/app:v2 on B, same digest');
 
+# and back: A pulls the index from B
+$r = $sa->api(POST => '/registries', $admin, json => {
+    name => 'B-pull', url => $sb->url, type => 'harbor',
+    credential => { type => 'basic', access_key => 'admin',
+                    access_secret => $admin->[1] } });
+my ($rb2) = $r->{headers}{location} =~ m{(\d+)$};
+$sa->create_project('back', public => 0);
+$r = $sa->api(POST => '/replication/policies', $admin, json => {
+    name => 'from-b', src_registry => { id => $rb2 + 0 },
+    dest_namespace => 'back',
+    filters => [ { type => 'name', value => 'mirror/multi' } ],
+    trigger => { type => 'manual' } });
+my ($p3) = $r->{headers}{location} =~ m{(\d+)$};
+$e = run_and_wait($sa, $p3);
+is($e->{status}, 'Succeed', 'pull-based run from B into A succeeds')
+    or diag explain $e;
+is(digest_of($sa, 'back/multi', '1'), $index->{digest},
+   'back/multi:1 on A, the index\'s digest');
+
+# ---------------------------------------------------------- refusals
+
+sub policy_run {
+    my ($s, %p) = @_;
+    my $r = $s->api(POST => '/replication/policies', $admin, json => {
+        trigger => { type => 'manual' }, %p });
+    my ($id) = $r->{headers}{location} =~ m{(\d+)$};
+    my $e = run_and_wait($s, $id);
+    my $t = $s->api(GET => "/replication/executions/$e->{id}/tasks", $admin)
+        ->{json};
+    return ($e, $t);
+}
+
+$r = $sa->api(POST => '/registries', $admin, json => {
+    name => 'B-wrong', url => $sb->url, type => 'harbor',
+    credential => { type => 'basic', access_key => 'admin',
+                    access_secret => 'not-the-password' } });
+my ($rw) = $r->{headers}{location} =~ m{(\d+)$};
+my ($we, $wt) = policy_run($sa, name => 'wrong-pass',
+    dest_registry => { id => $rw + 0 }, dest_namespace => 'mirror',
+    filters => [ { type => 'name', value => 'library/app' },
+                 { type => 'tag', value => 'v1' } ]);
+is($we->{status}, 'Failed', 'a wrong password: the run fails');
+like($we->{status_text}, qr/1 of 1 task\(s\) failed; the first: library\/app:v1: destination refused the credentials of user admin: token service at \Q${\ $sb->host }\E answered 401/,
+     'and says so') or diag explain $we;
+is($wt->[0]{attempts}, 1, 'a refused credential is not retried');
+unlike($sa->authd->log, qr/not-the-password/, 'the password is not logged');
+
+my ($me, $mt) = policy_run($sa, name => 'no-project',
+    dest_registry => { id => $rb + 0 }, dest_namespace => 'calico',
+    filters => [ { type => 'name', value => 'library/app' },
+                 { type => 'tag', value => 'v1' } ]);
+is($me->{status}, 'Failed', 'a missing project: the run fails');
+like($me->{status_text}, qr/destination refused .*calico\/app.*project calico not found.*\Q${\ $sb->host }\E/,
+     'and says so') or diag explain $me;
+is($mt->[0]{attempts}, 1, 'not retried');
+
 # ---------------------------------------------------------- event-based
 
 $r = $sa->api(POST => '/replication/policies', $admin, json => {
@@ -133,10 +283,37 @@ $r = $sa->api(POST => '/replication/policies', $admin, json => {
     trigger => { type => 'event_based' } });
 is($r->{status}, 201, 'an event-based policy');
 
+# and the other way, from B's mirror back into A's library: the two would
+# copy v3 back and forth if a copy that changes nothing put anything
+$r = $sb->api(POST => '/replication/policies', $admin, json => {
+    name => 'back-to-a', dest_registry => { id => $ra + 0 },
+    dest_namespace => 'library', replicate_deletion => $T,
+    filters => [ { type => 'name', value => 'mirror/app' },
+                 { type => 'tag', value => 'v3' } ],
+    trigger => { type => 'event_based' } });
+is($r->{status}, 201, 'an event-based policy from B to A');
+my ($pb) = $r->{headers}{location} =~ m{(\d+)$};
+
 my $v3 = $sa->push_image('library/app', $ta, tag => 'v3');
 my $got = Harbor::Authd::wait_for(10, sub {
     (digest_of($sb, 'mirror/app', 'v3') // '') eq $v3->{digest} });
 ok($got, 'a push on A is on B within 10 s');
+
+my $back = Harbor::Authd::wait_for(20, sub {
+    my $l = $sb->api(GET => "/replication/executions?policy_id=$pb",
+                     $admin)->{json};
+    return $l && @$l && $l->[0]{status} ne 'InProgress' ? $l->[0] : undef;
+});
+is($back && $back->{status}, 'Succeed', 'B offered v3 back to A');
+$sa->sync;
+my @pushes = grep { $_->{action} eq 'push' && $_->{repository} eq 'library/app'
+                    && ($_->{tag} // '') eq 'v3' } $sa->lines;
+is(scalar @pushes, 1, 'A has one push of v3 in its journal: the copy back '
+   . 'found the digest and put nothing');
+is(scalar @{$sa->api(GET => '/replication/executions?policy_id='
+       . ($sa->api(GET => '/replication/policies?name=on-push', $admin)
+          ->{json}[0]{id}), $admin)->{json}}, 1,
+   'so A ran its event-based policy once');
 
 is($sa->http(DELETE => '/v2/library/app/manifests/v3', token => $ta)
    ->{status}, 202, 'tag v3 deleted on A');

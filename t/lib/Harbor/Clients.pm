@@ -528,6 +528,48 @@ sub chown_tree {
 }
 
 
+# A registry of a test's own making: one process, one connection at a time.
+#   fake_registry(sub { my ($method, $path, \%headers, $port) = @_;
+#                       return ($status, $extra_header_lines, $body) })
+#   -> ($port, $pid)
+# The handler runs in the child: what it must tell the test goes to a file.
+sub fake_registry {
+    my ($handler) = @_;
+
+    my $srv = IO::Socket::INET->new(Listen => 8, LocalAddr => '127.0.0.1',
+                                    LocalPort => 0, ReuseAddr => 1)
+        or die "listen: $!";
+    my $port = $srv->sockport;
+
+    my $pid = fork();
+    die "fork: $!" unless defined $pid;
+
+    if ($pid == 0) {
+        while (my $cl = $srv->accept) {
+            my ($req, %h) = ('');
+            while (my $line = <$cl>) {
+                last if $line =~ /^\r?\n$/;
+                $req .= $line;
+                $h{lc $1} = $2 if $line =~ /^([^:]+):\s*(.*?)\r?$/;
+            }
+            my ($method, $path) = $req =~ /^(\S+) (\S+)/;
+            my ($st, $extra, $body) = $handler->($method // '', $path // '',
+                                                 \%h, $port);
+            print $cl "HTTP/1.1 $st X\r\n$extra"
+                . 'Content-Length: ' . length($body) . "\r\n"
+                . "Connection: close\r\n\r\n"
+                . ($method eq 'HEAD' ? '' : $body);
+            close $cl;
+        }
+        POSIX::_exit(0);
+    }
+
+    close $srv;
+
+    return ($port, $pid);
+}
+
+
 package Harbor::Clients::Distribution;
 
 # Debian's docker-registry (CNCF distribution 2.8) on 127.0.0.1, storing in
@@ -535,6 +577,7 @@ package Harbor::Clients::Distribution;
 #
 #   my $d = Harbor::Clients::Distribution->new(root => $dir, dir => $confdir);
 #   $d->start; ... $d->host ... $d->stop;
+#   htpasswd => [user, password] in new(): Basic auth with that one user
 
 use strict;
 use warnings;
@@ -545,12 +588,23 @@ use Time::HiRes qw(sleep time);
 
 sub new {
     my ($class, %o) = @_;
-    my $self = bless { root => $o{root}, dir => $o{dir} }, $class;
+    my $self = bless { root => $o{root}, dir => $o{dir},
+                       htpasswd => $o{htpasswd} }, $class;
 
     make_path($self->{root}, $self->{dir});
     $self->{port} = Harbor::Clients::free_port();
     $self->{config} = "$self->{dir}/config.yml";
     $self->{log} = "$self->{dir}/registry.log";
+
+    # Basic auth (htpasswd => [user, password]): /v2/ answers 401 at once
+    my $auth = '';
+    if ($o{htpasswd}) {
+        my $r = Harbor::Clients::run_cmd(['htpasswd', '-Bbc',
+            "$self->{dir}/users", @{ $o{htpasswd} }]);
+        die $r->{out} unless $r->{ok};
+        $auth = "auth:\n  htpasswd:\n    realm: harbor-test\n"
+              . "    path: $self->{dir}/users\n";
+    }
 
     # Upload purging would walk the tree while the module may own it; the
     # blob descriptor cache is off so what is read comes from the files.
@@ -570,7 +624,7 @@ storage:
   maintenance:
     uploadpurging:
       enabled: false
-http:
+${auth}http:
   addr: 127.0.0.1:$self->{port}
   secret: ngx-harbor-interop-test
 EOF
@@ -606,7 +660,7 @@ sub start {
     my $up = Harbor::Clients::wait_until(sub {
         return 0 if waitpid($pid, WNOHANG) == $pid;
         my $r = Harbor::Clients::http_get($self->url . '/v2/');
-        return $r->{status} == 200;
+        return $r->{status} == ($self->{htpasswd} ? 401 : 200);
     }, 20);
 
     die "docker-registry did not start:\n" . $self->log unless $up;
