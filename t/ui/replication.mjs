@@ -1,0 +1,194 @@
+// t/ui-replication.t: Administration > Registries and Replications as
+// admin.  A docker-registry endpoint added ("Test connection" ok), one at
+// a closed port refused in words; a push-based rule to it; Replicate; the
+// execution reaches Succeed with its task listed and its log readable;
+// the endpoint cannot be deleted while the rule uses it (in words);
+// the pages in 中文.
+
+import {
+  env, finish, is, launch, login, ok, shot, step, text, waitText,
+} from './lib.mjs';
+
+const en = (k, v) => text('en', k, v);
+const zh = (k, v) => text('zh', k, v);
+const dreg = process.env.UI_DREG_URL;
+const closed = process.env.UI_CLOSED_URL;
+const project = process.env.UI_PROJECT;
+
+const { ctx, page, errors } = await launch({ locale: 'en-US' });
+
+// the bodies the page sends to /registries*
+const sent = [];
+page.on('request', (r) => {
+  if (/\/api\/v2\.0\/registries/.test(r.url()) && r.method() !== 'GET') {
+    sent.push({ method: r.method(), path: new URL(r.url()).pathname, body: r.postDataJSON() });
+  }
+});
+
+const dialog = () => page.getByRole('dialog');
+
+let failure = null;
+try {
+  await step('admin logs in and opens Registries from the menu', async () => {
+    await login(page, 'admin', env.adminPassword);
+    await page.waitForURL(/\/projects$/);
+    await page.getByRole('link', { name: en('nav.registries') }).click();
+    await page.waitForURL(/\/admin\/registries$/);
+    await page.getByRole('heading', { name: en('registries.title') }).waitFor();
+    await waitText(page.locator('[data-test=empty]'), en('registries.none'));
+  });
+
+  await step('New endpoint at a closed port: "Test connection" refused in words', async () => {
+    await page.getByRole('button', { name: en('registries.new') }).click();
+    await dialog().locator('select[name=type]').selectOption('docker-registry');
+    await dialog().locator('input[name=name]').fill('nowhere');
+    await dialog().locator('input[name=url]').fill(closed);
+    await dialog().getByRole('button', { name: en('registries.test') }).click();
+    await waitText(dialog().locator('.alert-error'), en('registries.ping.error.400'));
+    const p = sent.filter((s) => s.path.endsWith('/registries/ping')).at(-1);
+    is(p && p.body.url, closed, 'the ping carries the form\'s URL');
+    is(p && p.body.type, 'docker-registry', 'and its type');
+    await dialog().getByRole('button', { name: en('common.cancel') }).click();
+  });
+
+  await step('New endpoint: docker-registry, "Test connection" ok, created', async () => {
+    await page.getByRole('button', { name: en('registries.new') }).click();
+    const types = await dialog().locator('select[name=type] option').allTextContents();
+    ok(types.includes(en('registries.type.docker-registry')) && types.includes(en('registries.type.harbor')),
+      'the providers from /replication/adapters', types.join(', '));
+    await dialog().locator('select[name=type]').selectOption('docker-registry');
+    await dialog().locator('input[name=name]').fill('dreg');
+    await dialog().locator('input[name=url]').fill(dreg);
+    await dialog().getByRole('button', { name: en('registries.test') }).click();
+    await waitText(dialog().locator('.alert-info'), en('registries.pingOk'));
+    await dialog().getByRole('button', { name: en('common.create') }).click();
+    await dialog().waitFor({ state: 'detached' });
+    const row = page.locator('tr[data-registry=dreg]');
+    await row.waitFor();
+    await waitText(row, dreg);
+    await waitText(row, en('registries.type.docker-registry'));
+    const c = sent.filter((s) => s.method === 'POST' && s.path.endsWith('/registries')).at(-1);
+    ok(c && c.body.credential && !('access_secret' in c.body.credential),
+      'no secret sent when none was typed', JSON.stringify(c && c.body));
+  });
+  await shot(page, 'registries-en');
+
+  await step('Replications: a push-based rule to the endpoint', async () => {
+    await page.getByRole('link', { name: en('nav.replications') }).click();
+    await page.waitForURL(/\/admin\/replications$/);
+    await waitText(page.locator('[data-test=empty]'), en('repl.none'));
+    await page.getByRole('button', { name: en('repl.newRule') }).click();
+    const d = dialog();
+    await d.locator('input[name=name]').fill('to-dreg');
+    is(await d.locator('select[name=mode]').inputValue(), 'push', 'push-based by default');
+    await d.locator('select[name=registry] option', { hasText: 'dreg' }).waitFor({ state: 'attached' });
+    await d.locator('select[name=registry]').selectOption({ label: `dreg (${dreg})` });
+    await d.locator('input[name=name_filter]').fill(`${project}/**`);
+    await d.locator('input[name=tag_filter]').fill('dev*');
+    await d.locator('select[name=tag_decoration]').selectOption('excludes');
+    await d.locator('input[name=speed]').fill('fast');
+    await waitText(d.locator('.field-error'), en('repl.speedBad'));
+    ok(await d.getByRole('button', { name: en('common.create') }).isDisabled(), 'a speed not a number blocks Create');
+    await d.locator('input[name=speed]').fill('');
+    await d.locator('select[name=trigger]').selectOption('scheduled');
+    await d.locator('input[name=cron]').waitFor();
+    await d.locator('select[name=trigger]').selectOption('manual');
+    await d.getByRole('button', { name: en('common.create') }).click();
+    await d.waitFor({ state: 'detached' });
+    const row = page.locator('tr[data-rule=to-dreg]');
+    await row.waitFor();
+    await waitText(row, en('repl.mode.push'));
+    await waitText(row, en('repl.local'));
+    await waitText(row, 'dreg');
+    await waitText(row, en('repl.trigger.manual'));
+    await waitText(row, en('repl.on'));
+  });
+
+  await step('Edit the rule: the form holds what was saved', async () => {
+    await page.getByRole('button', { name: en('repl.editNamed', { name: 'to-dreg' }) }).click();
+    const d = dialog();
+    is(await d.locator('input[name=name_filter]').inputValue(), `${project}/**`, 'name filter');
+    is(await d.locator('input[name=tag_filter]').inputValue(), 'dev*', 'tag filter');
+    is(await d.locator('select[name=tag_decoration]').inputValue(), 'excludes', 'excludes');
+    await d.getByRole('button', { name: en('common.cancel') }).click();
+  });
+
+  await step('disable: Replicate is off; enable again', async () => {
+    const row = page.locator('tr[data-rule=to-dreg]');
+    await row.getByRole('button', { name: en('repl.disable') }).click();
+    await waitText(row, en('repl.off'));
+    ok(await row.getByRole('button', { name: en('repl.replicateNamed', { name: 'to-dreg' }) }).isDisabled(),
+      'a disabled rule cannot be replicated');
+    await row.getByRole('button', { name: en('repl.enable') }).click();
+    await waitText(row, en('repl.on'));
+  });
+
+  let execId = '';
+  await step('Replicate: the execution reaches Succeed', async () => {
+    await page.getByRole('button', { name: en('repl.replicateNamed', { name: 'to-dreg' }) }).click();
+    await waitText(page.locator('.alert-info'), en('repl.started', { name: 'to-dreg' }));
+    const ex = page.locator('[data-test=executions] tr[data-execution]').first();
+    await ex.waitFor();
+    execId = await ex.getAttribute('data-execution');
+    // polled every 2 s while InProgress: no reload here
+    await page.locator(`tr[data-execution="${execId}"][data-status=Succeed]`).waitFor({ timeout: 90000 });
+    await waitText(page.locator(`tr[data-execution="${execId}"]`), en('repl.status.Succeed'));
+    await waitText(page.locator(`tr[data-execution="${execId}"]`), en('repl.progressText', { done: 1, total: 1, failed: 0 }));
+  });
+  await shot(page, 'replications-en');
+
+  await step('the execution: its task and the task\'s log', async () => {
+    await page.getByRole('link', { name: `#${execId}` }).click();
+    await page.waitForURL(new RegExp(`/admin/replications/executions/${execId}$`));
+    await waitText(page.locator('[data-test=execution-status]'), en('repl.status.Succeed'));
+    const task = page.locator(`[data-test=tasks] tr[data-task="${project}/app:v1"]`);
+    await task.waitFor();
+    is(await task.getAttribute('data-status'), 'Succeed', 'the task succeeded');
+    is(await page.locator('[data-test=tasks] tr[data-task]').count(), 1, 'one task: dev1 excluded by the tag filter');
+    await waitText(task, `${project}/app:v1`);
+    await task.getByRole('button', { name: en('repl.logOf', { name: `${project}/app:v1` }) }).click();
+    const log = dialog().locator('[data-test=task-log]');
+    await log.waitFor();
+    const s = await log.textContent();
+    ok(s.trim().length > 0 && s.includes(`${project}/app:v1`), 'the log is there and names the tag', s);
+    await dialog().getByRole('button', { name: en('repl.close') }).click();
+  });
+
+  await step('deleting the endpoint while the rule uses it is refused in words', async () => {
+    await page.getByRole('link', { name: en('nav.registries') }).click();
+    await page.getByRole('button', { name: en('registries.deleteNamed', { name: 'dreg' }) }).click();
+    await dialog().getByRole('button', { name: en('common.delete') }).click();
+    await waitText(dialog().locator('.alert-error'), en('registries.delete.error.412'));
+    await waitText(dialog().locator('.alert-error'), 'to-dreg');
+    await dialog().getByRole('button', { name: en('common.cancel') }).click();
+    await page.locator('tr[data-registry=dreg]').waitFor();
+  });
+
+  await step('edit the endpoint: the secret shows as unchanged, is sent only when typed', async () => {
+    await page.getByRole('button', { name: en('registries.editNamed', { name: 'dreg' }) }).click();
+    is(await dialog().locator('select[name=type]').isDisabled(), true, 'the type cannot change');
+    await dialog().locator('input[name=description]').fill('the test registry');
+    await dialog().getByRole('button', { name: en('common.save') }).click();
+    await dialog().waitFor({ state: 'detached' });
+    const u = sent.filter((s) => s.method === 'PUT').at(-1);
+    ok(u && !('access_secret' in u.body.credential), 'no secret in the PUT', JSON.stringify(u && u.body));
+  });
+
+  await step('the pages in 中文', async () => {
+    await page.click('[data-test=user-menu]');
+    await page.locator('button[lang=zh-CN]').click();
+    await page.getByRole('heading', { name: zh('registries.title') }).waitFor();
+    await waitText(page.locator('table[data-test=registries] th'), zh('registries.url'));
+    await page.getByRole('link', { name: zh('nav.replications') }).click();
+    await page.getByRole('heading', { name: zh('repl.title') }).waitFor();
+    await waitText(page.locator('tr[data-rule=to-dreg]'), zh('repl.mode.push'));
+    await waitText(page.locator('[data-test=executions]'), zh('repl.status.Succeed'));
+    await shot(page, 'replications-zh');
+    await page.click('[data-test=user-menu]');
+    await page.getByRole('menuitemradio', { name: 'English' }).click();
+  });
+} catch (e) {
+  failure = e;
+}
+
+await finish(ctx, errors, failure);
