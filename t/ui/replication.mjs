@@ -27,6 +27,17 @@ page.on('request', (r) => {
 
 const dialog = () => page.getByRole('dialog');
 
+// a dialog focuses its first field once shown: wait for that before
+// typing elsewhere, or the focus moves under the typing
+async function open(button) {
+  await page.getByRole('button', { name: button }).click();
+  await page.waitForFunction(() => {
+    const d = document.querySelector('[role=dialog]');
+    const first = d && d.querySelector('input, select, textarea, button.primary');
+    return first && (first.disabled || d.contains(document.activeElement));
+  });
+}
+
 let failure = null;
 try {
   await step('admin logs in and opens Registries from the menu', async () => {
@@ -39,7 +50,7 @@ try {
   });
 
   await step('New endpoint at a closed port: "Test connection" refused in words', async () => {
-    await page.getByRole('button', { name: en('registries.new') }).click();
+    await open(en('registries.new'));
     await dialog().locator('select[name=type]').selectOption('docker-registry');
     await dialog().locator('input[name=name]').fill('nowhere');
     await dialog().locator('input[name=url]').fill(closed);
@@ -52,7 +63,8 @@ try {
   });
 
   await step('New endpoint: docker-registry, "Test connection" ok, created', async () => {
-    await page.getByRole('button', { name: en('registries.new') }).click();
+    await open(en('registries.new'));
+    await dialog().locator('select[name=type] option[value=harbor]').waitFor({ state: 'attached' });
     const types = await dialog().locator('select[name=type] option').allTextContents();
     ok(types.includes(en('registries.type.docker-registry')) && types.includes(en('registries.type.harbor')),
       'the providers from /replication/adapters', types.join(', '));
@@ -77,7 +89,7 @@ try {
     await page.getByRole('link', { name: en('nav.replications') }).click();
     await page.waitForURL(/\/admin\/replications$/);
     await waitText(page.locator('[data-test=empty]'), en('repl.none'));
-    await page.getByRole('button', { name: en('repl.newRule') }).click();
+    await open(en('repl.newRule'));
     const d = dialog();
     await d.locator('input[name=name]').fill('to-dreg');
     is(await d.locator('select[name=mode]').inputValue(), 'push', 'push-based by default');
@@ -165,13 +177,21 @@ try {
   });
 
   await step('edit the endpoint: the secret shows as unchanged, is sent only when typed', async () => {
-    await page.getByRole('button', { name: en('registries.editNamed', { name: 'dreg' }) }).click();
+    await open(en('registries.editNamed', { name: 'dreg' }));
     is(await dialog().locator('select[name=type]').isDisabled(), true, 'the type cannot change');
     await dialog().locator('input[name=description]').fill('the test registry');
     await dialog().getByRole('button', { name: en('common.save') }).click();
     await dialog().waitFor({ state: 'detached' });
     const u = sent.filter((s) => s.method === 'PUT').at(-1);
     ok(u && !('access_secret' in u.body.credential), 'no secret in the PUT', JSON.stringify(u && u.body));
+  });
+
+  await step('Groups without LDAP: a line saying groups need it', async () => {
+    await page.getByRole('link', { name: en('nav.groups') }).click();
+    await page.getByRole('heading', { name: en('groups.title') }).waitFor();
+    await waitText(page.locator('.alert-info'), en('groups.needLdap'));
+    is(await page.getByRole('button', { name: en('groups.new') }).count(), 0, 'no New group');
+    await page.getByRole('link', { name: en('nav.registries') }).click();
   });
 
   await step('the pages in 中文', async () => {
