@@ -32,6 +32,11 @@ for my $tag (qw(v1 dev1)) {
         "oci:$dir/img:v1", 'docker://' . $s->host . "/mirrorme/app:$tag"),
         "pushed mirrorme/app:$tag with skopeo");
 }
+# a bigger one for a slow copy that gets stopped
+$c->mkimage("$dir/big", tag => 'v1', layers => '4M', seed => 7);
+Harbor::Clients::cmd_ok($c->skopeo('copy', @tls, '--dest-creds', "admin:$pw",
+    "oci:$dir/big:v1", 'docker://' . $s->host . '/mirrorme/big:v1'),
+    'pushed mirrorme/big:v1 with skopeo');
 $s->sync;
 
 my $d = Harbor::Clients::Distribution->new(root => "$dir/dreg/data",

@@ -95,7 +95,7 @@ try {
     is(await d.locator('select[name=mode]').inputValue(), 'push', 'push-based by default');
     await d.locator('select[name=registry] option', { hasText: 'dreg' }).waitFor({ state: 'attached' });
     await d.locator('select[name=registry]').selectOption({ label: `dreg (${dreg})` });
-    await d.locator('input[name=name_filter]').fill(`${project}/**`);
+    await d.locator('input[name=name_filter]').fill(`${project}/a*`);
     await d.locator('input[name=tag_filter]').fill('dev*');
     await d.locator('select[name=tag_decoration]').selectOption('excludes');
     await d.locator('input[name=speed]').fill('fast');
@@ -119,7 +119,7 @@ try {
   await step('Edit the rule: the form holds what was saved', async () => {
     await page.getByRole('button', { name: en('repl.editNamed', { name: 'to-dreg' }) }).click();
     const d = dialog();
-    is(await d.locator('input[name=name_filter]').inputValue(), `${project}/**`, 'name filter');
+    is(await d.locator('input[name=name_filter]').inputValue(), `${project}/a*`, 'name filter');
     is(await d.locator('input[name=tag_filter]').inputValue(), 'dev*', 'tag filter');
     is(await d.locator('select[name=tag_decoration]').inputValue(), 'excludes', 'excludes');
     await d.getByRole('button', { name: en('common.cancel') }).click();
@@ -164,6 +164,41 @@ try {
     const s = await log.textContent();
     ok(s.trim().length > 0 && s.includes(`${project}/app:v1`), 'the log is there and names the tag', s);
     await dialog().getByRole('button', { name: en('repl.close') }).click();
+  });
+
+  await step('a slow rule (64 KB/s): the running execution shows bytes, and Stop stops it', async () => {
+    await page.getByRole('link', { name: en('repl.back') }).click();
+    await page.waitForURL(/\/admin\/replications/);
+    await open(en('repl.newRule'));
+    const d = dialog();
+    await d.locator('input[name=name]').fill('slow');
+    await d.locator('select[name=registry] option', { hasText: 'dreg' }).waitFor({ state: 'attached' });
+    await d.locator('select[name=registry]').selectOption({ label: `dreg (${dreg})` });
+    await d.locator('input[name=name_filter]').fill(`${project}/big`);
+    await d.locator('input[name=speed]').fill('64');
+    await d.getByRole('button', { name: en('common.create') }).click();
+    await d.waitFor({ state: 'detached' });
+    await page.getByRole('button', { name: en('repl.replicateNamed', { name: 'slow' }) }).click();
+    const ex = page.locator('[data-test=executions] tr[data-execution][data-status=InProgress]').first();
+    await ex.waitFor();
+    await ex.getByRole('link').click();
+    await page.waitForURL(/\/admin\/replications\/executions\/\d+$/);
+    const task = page.locator(`[data-test=tasks] tr[data-task="${project}/big:v1"][data-status=InProgress]`);
+    await task.waitFor({ timeout: 30000 });
+    // the polled page shows the bytes of the running copy grow
+    const of = / of /;
+    await page.locator('[data-test=execution] .progress-cell', { hasText: of }).waitFor({ timeout: 30000 });
+    const first = await task.locator('td').nth(4).textContent();
+    await page.waitForFunction(([sel, before]) => {
+      const c = document.querySelector(sel);
+      return c && c.textContent !== before;
+    }, [`[data-test=tasks] tr[data-task="${project}/big:v1"] td:nth-child(5)`, first], { timeout: 30000 });
+    ok(true, `the bytes of the task grow while it runs (${first})`);
+    await page.getByRole('button', { name: en('repl.stop') }).click();
+    await page.locator('[data-test=execution][data-status=Stopped]').waitFor({ timeout: 30000 });
+    await waitText(page.locator('[data-test=execution-status]'), en('repl.status.Stopped'));
+    await page.locator(`[data-test=tasks] tr[data-task="${project}/big:v1"][data-status=Stopped]`).waitFor();
+    is(await page.getByRole('button', { name: en('repl.stop') }).count(), 0, 'no Stop once stopped');
   });
 
   await step('deleting the endpoint while the rule uses it is refused in words', async () => {
