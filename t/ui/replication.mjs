@@ -217,8 +217,26 @@ try {
     await dialog().locator('input[name=description]').fill('the test registry');
     await dialog().getByRole('button', { name: en('common.save') }).click();
     await dialog().waitFor({ state: 'detached' });
-    const u = sent.filter((s) => s.method === 'PUT').at(-1);
+    let u = sent.filter((s) => s.method === 'PUT').at(-1);
     ok(u && !('access_secret' in u.body.credential), 'no secret in the PUT', JSON.stringify(u && u.body));
+
+    // a secret typed is sent once; then it shows as set, and is not sent again
+    await open(en('registries.editNamed', { name: 'dreg' }));
+    await dialog().locator('input[name=access_key]').fill('robot');
+    await dialog().locator('input[name=access_secret]').fill('S3cret-typed');
+    await dialog().getByRole('button', { name: en('common.save') }).click();
+    await dialog().waitFor({ state: 'detached' });
+    u = sent.filter((s) => s.method === 'PUT').at(-1);
+    is(u && u.body.credential.access_secret, 'S3cret-typed', 'the typed secret is in the PUT');
+    await open(en('registries.editNamed', { name: 'dreg' }));
+    is(await dialog().locator('input[name=access_secret]').inputValue(), '', 'the secret field starts empty');
+    await waitText(dialog().locator('.field-hint'), en('registries.secretUnchanged'));
+    is(await dialog().locator('input[name=access_key]').inputValue(), 'robot', 'the access ID is read back');
+    await dialog().locator('input[name=description]').fill('still the test registry');
+    await dialog().getByRole('button', { name: en('common.save') }).click();
+    await dialog().waitFor({ state: 'detached' });
+    u = sent.filter((s) => s.method === 'PUT').at(-1);
+    ok(u && !('access_secret' in u.body.credential), 'an untouched secret is not sent', JSON.stringify(u && u.body));
   });
 
   await step('Groups without LDAP: a line saying groups need it', async () => {

@@ -47,8 +47,6 @@ function RegistryDialog({ reg, onClose }) {
     }
     if (f.access_secret) {
       b.credential.access_secret = f.access_secret;
-    } else if (hasSecret) {
-      b.credential.access_secret = SECRET_SET;
     }
     return b;
   };
