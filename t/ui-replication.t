@@ -61,6 +61,9 @@ my $there = digest_at('docker://' . $d->host . '/mirrorme/app:v1');
 ok(defined $here && defined $there && $here eq $there,
    'docker-registry has mirrorme/app:v1, the same manifest as here')
     or diag 'here ' . ($here // '-') . ', there ' . ($there // '-');
+is(digest_at('docker://' . $d->host . '/again/mirrorme/big:v1'),
+   digest_at('docker://' . $s->host . '/mirrorme/big:v1', '--creds', "admin:$pw"),
+   'the second run of the slow rule put mirrorme/big at again/mirrorme/big');
 my $r = $c->skopeo('inspect', '--tls-verify=false', '--raw',
                    'docker://' . $d->host . '/mirrorme/app:dev1');
 ok(!$r->{ok}, 'dev1, excluded by the tag filter, is not there');

@@ -64,7 +64,7 @@ try {
 
   await step('New endpoint: docker-registry, "Test connection" ok, created', async () => {
     await open(en('registries.new'));
-    await dialog().locator('select[name=type] option[value=harbor]').waitFor({ state: 'attached' });
+    await dialog().locator('select[name=type] option[value=docker-registry]').waitFor({ state: 'attached' });
     const types = await dialog().locator('select[name=type] option').allTextContents();
     ok(types.includes(en('registries.type.docker-registry')) && types.includes(en('registries.type.harbor')),
       'the providers from /replication/adapters', types.join(', '));
@@ -199,6 +199,28 @@ try {
     await waitText(page.locator('[data-test=execution-status]'), en('repl.status.Stopped'));
     await page.locator(`[data-test=tasks] tr[data-task="${project}/big:v1"][data-status=Stopped]`).waitFor();
     is(await page.getByRole('button', { name: en('repl.stop') }).count(), 0, 'no Stop once stopped');
+  });
+
+  await step('the slow rule at 512 KB/s to another namespace: the page follows the run to its end', async () => {
+    await page.getByRole('link', { name: en('repl.back') }).click();
+    await page.waitForURL(/\/admin\/replications/);
+    await open(en('repl.editNamed', { name: 'slow' }));
+    const d = dialog();
+    await d.locator('input[name=speed]').fill('512');
+    await d.locator('input[name=dest_namespace]').fill('again');
+    await d.locator('select[name=replace_count]').selectOption('0');
+    await d.getByRole('button', { name: en('common.save') }).click();
+    await d.waitFor({ state: 'detached' });
+    await page.getByRole('button', { name: en('repl.replicateNamed', { name: 'slow' }) }).click();
+    const ex = page.locator('[data-test=executions] tr[data-execution][data-status=InProgress]').first();
+    await ex.waitFor();
+    await ex.getByRole('link').click();
+    await page.locator(`[data-test=tasks] tr[data-task="${project}/big:v1"][data-status=InProgress]`).waitFor({ timeout: 30000 });
+    // no reload: the polling ends with the run, and the task's row with it
+    await page.locator('[data-test=execution][data-status=Succeed]').waitFor({ timeout: 60000 });
+    const task = page.locator(`[data-test=tasks] tr[data-task="${project}/big:v1"][data-status=Succeed]`);
+    await task.waitFor({ timeout: 5000 });
+    await waitText(task, `again/${project}/big:v1`);
   });
 
   await step('deleting the endpoint while the rule uses it is refused in words', async () => {

@@ -2,7 +2,7 @@
 // (executions) with a live progress bar, the tasks of a run and each
 // task's log.
 
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { api } from '../api.js';
 import { fmtNum, fmtSize, fmtTime, t } from '../i18n.js';
 import { Link, navigate, withQuery } from '../router.jsx';
@@ -466,6 +466,14 @@ export function ExecutionPage({ id }) {
   const running = !!e && e.status === 'InProgress';
   usePoll(exec, running);
   usePoll(tasks, running);
+  // the run just ended: the tasks once more, as they ended with it
+  const wasRunning = useRef(false);
+  useEffect(() => {
+    if (wasRunning.current && !running) {
+      tasks.reload();
+    }
+    wasRunning.current = running;
+  }, [running]);
   const [log, setLog] = useState(null);
   const [error, setError] = useState(null);
   const rows = tasks.data ? tasks.data.data || [] : [];
