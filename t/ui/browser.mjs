@@ -399,7 +399,7 @@ try {
     await page.click('[data-test=user-menu]');
     await page.getByRole('menuitemradio', { name: '简体中文' }).click();
     await page.getByRole('heading', { name: zh('projects.title') }).waitFor();
-    await page.getByRole('link', { name: zh('nav.users') }).waitFor();
+    await page.getByRole('link', { name: zh('nav.users'), exact: true }).waitFor();
   });
 
   await step('the language is remembered', async () => {

@@ -63,7 +63,7 @@ export async function launch({ locale = 'en-US' } = {}) {
   const errors = [];
   page.on('pageerror', (e) => errors.push(String(e)));
   page.on('console', (m) => {
-    if (m.type() === 'error' && !/status of (40[0-9]|429)/.test(m.text())) {
+    if (m.type() === 'error' && !/status of (40[0-9]|412|429)/.test(m.text())) {
       errors.push(m.text());
     }
   });

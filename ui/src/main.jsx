@@ -20,6 +20,9 @@ import { UsersPage } from './pages/Users.jsx';
 import { AuditPage } from './pages/Audit.jsx';
 import { SettingsPage } from './pages/Settings.jsx';
 import { SystemRobotsPage } from './pages/Robots.jsx';
+import { RegistriesPage } from './pages/Registries.jsx';
+import { ExecutionPage, ReplicationPage } from './pages/Replication.jsx';
+import { UserGroupsPage } from './pages/UserGroups.jsx';
 import { PasswordDialog } from './pages/Password.jsx';
 
 import './style.css';
@@ -38,6 +41,10 @@ const routes = [
   { path: /^\/admin\/audit-logs\/?$/, view: AuditPage, admin: true },
   { path: /^\/admin\/configurations\/?$/, view: SettingsPage, admin: true },
   { path: /^\/admin\/robots\/?$/, view: SystemRobotsPage, admin: true },
+  { path: /^\/admin\/registries\/?$/, view: RegistriesPage, admin: true },
+  { path: /^\/admin\/replications\/?$/, view: ReplicationPage, admin: true },
+  { path: /^\/admin\/replications\/executions\/(\d+)\/?$/, keys: ['id'], view: ExecutionPage, admin: true },
+  { path: /^\/admin\/groups\/?$/, view: UserGroupsPage, admin: true },
 ];
 
 function UserMenu({ user, onLang, onLogout, onPassword }) {
@@ -245,6 +252,9 @@ function App() {
               <Link href="/admin/audit-logs" class={here('/admin/audit-logs')}>{t('nav.audit')}</Link>
               <Link href="/admin/configurations" class={here('/admin/configurations')}>{t('settings.nav')}</Link>
               <Link href="/admin/robots" class={here('/admin/robots')}>{t('nav.robots')}</Link>
+              <Link href="/admin/groups" class={here('/admin/groups')}>{t('nav.groups')}</Link>
+              <Link href="/admin/registries" class={here('/admin/registries')}>{t('nav.registries')}</Link>
+              <Link href="/admin/replications" class={here('/admin/replications')}>{t('nav.replications')}</Link>
             </>
           ) : null}
         </nav>

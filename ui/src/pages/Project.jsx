@@ -8,6 +8,7 @@ import {
 } from '../components.jsx';
 import { pageArgs } from './Projects.jsx';
 import { ProjectRobots } from './Robots.jsx';
+import { GroupFinder } from './UserGroups.jsx';
 import { plainHttp, pushCommands } from '../registry.js';
 
 const TABS = ['repositories', 'members', 'robots', 'logs', 'summary'];
@@ -91,8 +92,9 @@ function Repositories({ project, ctx, query }) {
   );
 }
 
-function AddMember({ project, onClose }) {
-  const [username, setUsername] = useState('');
+// A user by name, or (group, with LDAP) a directory group by name or DN
+function AddMember({ project, group, finder, onClose }) {
+  const [who, setWho] = useState('');
   const [role, setRole] = useState(2);
   const [error, setError] = useState(null);
   const [busy, setBusy] = useState(false);
@@ -101,9 +103,14 @@ function AddMember({ project, onClose }) {
     e.preventDefault();
     setBusy(true);
     setError(null);
+    const w = who.trim();
+    // a DN has an attribute=value pair; a name does not
+    const member = group
+      ? { member_group: w.includes('=') ? { ldap_group_dn: w, group_type: 1 } : { group_name: w, group_type: 1 } }
+      : { member_user: { username: w } };
     try {
       await api('POST', `/projects/${encodeURIComponent(project)}/members`, {
-        body: { role_id: role, member_user: { username: username.trim() } },
+        body: { role_id: role, ...member },
       });
       onClose(true);
     } catch (err) {
@@ -113,25 +120,34 @@ function AddMember({ project, onClose }) {
   };
 
   return (
-    <Dialog title={t('members.add')} onClose={() => onClose(false)} footer={
+    <Dialog title={group ? t('members.addGroup') : t('members.add')} onClose={() => onClose(false)} footer={
       <>
         <button type="button" onClick={() => onClose(false)}>{t('common.cancel')}</button>
-        <button type="submit" form="member-form" class="primary" disabled={!username.trim() || busy}>
+        <button type="submit" form="member-form" class="primary" disabled={!who.trim() || busy}>
           {t('members.addButton')}
         </button>
       </>
     }>
       <form id="member-form" onSubmit={submit}>
-        <Field label={t('members.username')} hint={t('members.usernameHint')}>
-          <input name="username" value={username} autocomplete="off"
-                 onInput={(e) => setUsername(e.currentTarget.value)} />
-        </Field>
+        {group && finder ? <GroupFinder onPick={(g) => setWho(g.ldap_group_dn)} /> : null}
+        {group ? (
+          <Field label={t('members.group')} hint={t('members.groupHint')}>
+            <input name="group" value={who} autocomplete="off"
+                   onInput={(e) => setWho(e.currentTarget.value)} />
+          </Field>
+        ) : (
+          <Field label={t('members.username')} hint={t('members.usernameHint')}>
+            <input name="username" value={who} autocomplete="off"
+                   onInput={(e) => setWho(e.currentTarget.value)} />
+          </Field>
+        )}
         <Field label={t('members.role')} hint={t(`role.${role}.hint`)}>
           <select name="role" value={role} onChange={(e) => setRole(Number(e.currentTarget.value))}>
             {ROLES.map((r) => <option value={r}>{roleName(r)}</option>)}
           </select>
         </Field>
-        <ErrorBox error={error} context="members.add" />
+        {group ? <ErrorBox error={error} context="members.addGroup" />
+          : <ErrorBox error={error} context="members.add" />}
       </form>
     </Dialog>
   );
@@ -146,6 +162,7 @@ function Members({ project, ctx, query }) {
   const [removing, setRemoving] = useState(null);
   const [error, setError] = useState(null);
   const manage = ctx.user.sysadmin_flag || project.current_user_role_id === 1;
+  const ldap = ctx.info && ctx.info.auth_mode === 'ldap_auth';
 
   const changeRole = async (m, role) => {
     setError(null);
@@ -161,7 +178,12 @@ function Members({ project, ctx, query }) {
     <section>
       <div class="toolbar">
         {manage ? (
-          <button type="button" class="primary" onClick={() => setAdding(true)}>+ {t('members.add')}</button>
+          <>
+            <button type="button" class="primary" onClick={() => setAdding('user')}>+ {t('members.add')}</button>
+            {ldap ? (
+              <button type="button" onClick={() => setAdding('group')}>+ {t('members.addGroup')}</button>
+            ) : null}
+          </>
         ) : <span class="muted">{t('members.readOnly')}</span>}
       </div>
       <ErrorBox error={list.error || error} context="members" />
@@ -208,7 +230,7 @@ function Members({ project, ctx, query }) {
                  onSize={(n) => navigate(withQuery({ page_size: n, page: null }))} />
         </>
       ) : null}
-      {adding ? <AddMember project={project.name} onClose={(done) => { setAdding(false); if (done) list.reload(); }} /> : null}
+      {adding ? <AddMember project={project.name} group={adding === 'group'} finder={!!ctx.user.sysadmin_flag} onClose={(done) => { setAdding(false); if (done) list.reload(); }} /> : null}
       {removing ? (
         <Confirm title={t('members.remove')} action={t('members.remove')}
                  message={t('members.removeConfirm', { name: removing.entity_name, project: project.name })}
