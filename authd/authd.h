@@ -598,7 +598,16 @@ void api_ping(struct req *r);
 void api_health(struct req *r);
 void api_systeminfo(struct req *r);
 void api_version(struct req *r);
+
+
+/* api_labels.c */
+
 void api_labels(struct req *r);
+void api_label(struct req *r);
+int label_for_project(struct req *r, long long label_id,
+    long long project_id);
+PGresult *label_of_artifacts(struct dbc *db, const char *idarr);
+json_t *label_artifact_json(PGresult *res, int i);
 
 
 /* query.c: q= and sort= of lists, from allow-lists, into SQL of ours */
@@ -784,6 +793,8 @@ void api_artifacts(struct req *r);
 void api_artifact(struct req *r);
 void api_tags(struct req *r);
 void api_tag(struct req *r);
+void api_artifact_labels(struct req *r);
+void api_artifact_label(struct req *r);
 
 
 /* api_search.c */
