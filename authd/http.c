@@ -73,6 +73,15 @@ static const struct route  routes[] = {
     { M_GET,            "/api/v2.0/projects/*/summary",
                                                        api_project_summary },
     { M_GET | M_POST,   "/api/v2.0/projects/*/members",    api_members },
+    { M_GET | M_POST,   "/api/v2.0/projects/*/webhook/policies",
+                                                      api_webhook_policies },
+    { M_GET | M_PUT | M_DELETE,
+                        "/api/v2.0/projects/*/webhook/policies/*",
+                                                        api_webhook_policy },
+    { M_GET,            "/api/v2.0/projects/*/webhook/policies/*/executions",
+                                                    api_webhook_executions },
+    { M_GET,            "/api/v2.0/projects/*/webhook/events",
+                                                        api_webhook_events },
     { M_GET | M_PUT | M_DELETE,
                         "/api/v2.0/projects/*/members/*",  api_member },
 
@@ -860,6 +869,11 @@ http_start(void)
         log_warnx("cannot start the replication workers");
     }
 
+    /* webhook deliveries (webhook.c) */
+    if (webhook_start() != 0) {
+        log_warnx("cannot start the webhook workers");
+    }
+
     return 0;
 }
 
@@ -867,6 +881,7 @@ http_start(void)
 void
 http_stop(void)
 {
+    webhook_stop();
     repl_jobs_stop();
 
     if (http_unix != NULL) {
