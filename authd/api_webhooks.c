@@ -198,9 +198,15 @@ wh_parse(struct req *r, json_t *body, int create, const char **name,
         json_object_set_new(out, "skip_cert_verify",
                             json_boolean(json_is_true(v)));
 
-        dump = json_dumps(json_pack("[o]", out), JSON_COMPACT);
+        t = json_pack("[o]", out);
+        dump = t != NULL ? json_dumps(t, JSON_COMPACT) : NULL;
+        json_decref(t);
         *targets = dump != NULL ? req_strdup(r, dump) : NULL;
         free(dump);
+        if (*targets == NULL) {
+            http_error(r, 500, "out of memory");
+            return -1;
+        }
 
     } else if (create) {
         http_error(r, 400, "\"targets\" is required");
@@ -237,6 +243,10 @@ wh_parse(struct req *r, json_t *body, int create, const char **name,
         json_decref(out);
         *types = dump != NULL ? req_strdup(r, dump) : NULL;
         free(dump);
+        if (*types == NULL) {
+            http_error(r, 500, "out of memory");
+            return -1;
+        }
 
     } else if (create) {
         http_error(r, 400, "\"event_types\" is required");

@@ -109,10 +109,6 @@ outbound_allowed(char *list, const char *host, int family, const void *addr)
         while (end > item && (end[-1] == ' ' || end[-1] == '\t')) {
             *--end = '\0';
         }
-        if (item[0] == '[' && end > item + 1 && end[-1] == ']') {
-            item++;
-            *--end = '\0';
-        }
         if (item[0] == '\0') {
             continue;
         }
@@ -124,6 +120,13 @@ outbound_allowed(char *list, const char *host, int family, const void *addr)
         slash = strchr(item, '/');
         if (slash != NULL) {
             *slash = '\0';
+        }
+
+        /* [v6] and [v6]/bits */
+        end = item + strlen(item);
+        if (item[0] == '[' && end > item + 1 && end[-1] == ']') {
+            item++;
+            end[-1] = '\0';
         }
 
         fam = strchr(item, ':') != NULL ? AF_INET6 : AF_INET;
