@@ -516,3 +516,117 @@ api_webhook_events(struct req *r)
                                 "payload_formats", "notify_type", "http",
                                 "formats", "Default"));
 }
+
+
+/*
+ * The execution {seg 8} of the policy of the path (which must be of the
+ * project of the path): its id as text, or NULL with 404 sent.  A
+ * delivery has one task, of the same id.
+ */
+static char *
+wh_execution_id(struct req *r, struct project *p)
+{
+    PGresult   *res;
+    long long   eid;
+    char       *ids, *eids;
+    int         found;
+
+    ids = wh_policy_id(r, p);
+    if (ids == NULL) {
+        return NULL;
+    }
+
+    eid = http_id(r->seg[8]);
+    eids = req_printf(r, "%lld", eid);
+    if (eid < 0 || eids == NULL
+        || (r->nseg > 10 && strcmp(r->seg[10], r->seg[8]) != 0))
+    {
+        http_error(r, 404, "execution not found");
+        return NULL;
+    }
+
+    res = db_execv(r->db, "SELECT 1 FROM webhook_job WHERE id = $1::integer"
+                   " AND policy_id = $2::integer", 2, eids, ids);
+    if (res == NULL) {
+        http_db_error(r);
+        return NULL;
+    }
+
+    found = PQntuples(res) == 1;
+    PQclear(res);
+
+    if (!found) {
+        http_error(r, 404, "execution %lld not found", eid);
+        return NULL;
+    }
+
+    return eids;
+}
+
+
+/* GET .../policies/{id}/executions/{eid}/tasks: its one task */
+void
+api_webhook_tasks(struct req *r)
+{
+    struct project   p;
+    PGresult        *res;
+    char            *eid;
+
+    if (wh_project(r, &p) != 0) {
+        return;
+    }
+
+    eid = wh_execution_id(r, &p);
+    if (eid == NULL) {
+        return;
+    }
+
+    res = db_execv(r->db, "SELECT id, status, tries, event_type, "
+                   DB_TIME("start_time") ", " DB_TIME("end_time")
+                   " FROM webhook_job WHERE id = $1::integer", 1, eid);
+    if (res == NULL || PQntuples(res) != 1) {
+        PQclear(res);
+        http_db_error(r);
+        return;
+    }
+
+    http_json(r, 200, json_pack("[{s:I, s:I, s:s, s:I, s:{s:s}, s:o, s:o}]",
+                                "id", (json_int_t) db_ll(res, 0, 0),
+                                "execution_id", (json_int_t) db_ll(res, 0, 0),
+                                "status", db_s(res, 0, 1),
+                                "run_count", (json_int_t) db_ll(res, 0, 2),
+                                "extra_attrs", "event_type", db_s(res, 0, 3),
+                                "start_time", db_json_s(res, 0, 4),
+                                "end_time", db_json_s(res, 0, 5)));
+    PQclear(res);
+}
+
+
+/* GET .../executions/{eid}/tasks/{tid}/log: each try, as text */
+void
+api_webhook_task_log(struct req *r)
+{
+    struct project   p;
+    PGresult        *res;
+    char            *eid;
+
+    if (wh_project(r, &p) != 0) {
+        return;
+    }
+
+    eid = wh_execution_id(r, &p);
+    if (eid == NULL) {
+        return;
+    }
+
+    res = db_execv(r->db, "SELECT log FROM webhook_job WHERE id = $1::integer",
+                   1, eid);
+    if (res == NULL || PQntuples(res) != 1) {
+        PQclear(res);
+        http_db_error(r);
+        return;
+    }
+
+    http_text(r, 200, "text/plain; charset=utf-8", db_s(res, 0, 0));
+    PQclear(res);
+}

@@ -623,6 +623,8 @@ void api_webhook_policies(struct req *r);
 void api_webhook_policy(struct req *r);
 void api_webhook_events(struct req *r);
 void api_webhook_executions(struct req *r);
+void api_webhook_tasks(struct req *r);
+void api_webhook_task_log(struct req *r);
 
 
 /* api_labels.c */

@@ -283,6 +283,15 @@ is($ex->{status}, 'Success', 'that succeeded');
 is($ex->{extra_attrs}{event_type}, 'PUSH_ARTIFACT', 'its event type');
 like($ex->{log}, qr/try 1: error: .*\n.*try 2: HTTP 200/s,
      'each try recorded');
+my $tasks = "$pol/$id/executions/$ex->{id}/tasks";
+$r = $s->api(GET => $tasks, $c{'owner-a'});
+is($r->{status}, 200, 'its tasks');
+is($r->{json}[0]{run_count}, 2, 'one task of two runs');
+$r = $s->api(GET => "$tasks/$ex->{id}/log", $c{'owner-a'});
+is($r->{status}, 200, 'the task log');
+like($r->{body}, qr/try 2: HTTP 200/, 'as text');
+is($s->api(GET => "$tasks/999999/log", $c{'owner-a'})->{status}, 404,
+   'another task id: 404');
 is(scalar(grep { $_->{json}{event_data}{resources}[0]{tag} eq 'v2' }
           received('/hook')), 1, 'delivered once');
 
@@ -292,6 +301,17 @@ $r = $s->api(POST => '/projects/hook-b/webhook/policies', $c{'owner-b'},
              json => policy('b-sink', "http://127.0.0.1:$port/b"));
 my $bid = loc_id($r);
 ok($bid, "B's policy");
+my $bex = $s->psql("SELECT max(j.id) FROM webhook_job j JOIN webhook_policy w"
+                   . " ON w.id = j.policy_id JOIN projects p"
+                   . " ON p.project_id = w.project_id"
+                   . " WHERE p.name = 'hook-ssrf'");
+for my $c (['GET', "$pol/$id/executions/$bex/tasks"],
+           ['GET', "$pol/$id/executions/$bex/tasks/$bex/log"],
+           ['GET', "$pol/$bid/executions/$bex/tasks"])
+{
+    is($s->api($c->[0], $c->[1], $c{'owner-a'})->{status}, 404,
+       "an execution of another policy, $c->[1]: 404");
+}
 for my $c (['GET', "$pol/$bid"], ['PUT', "$pol/$bid"],
            ['DELETE', "$pol/$bid"], ['GET', "$pol/$bid/executions"])
 {
