@@ -59,6 +59,9 @@ static const struct qfield  art_fields[] = {
     { "tags",          "t.name",          Q_TEXT,
       Q_EQ | Q_FUZZY | Q_ANY | Q_ALL,
       "EXISTS (SELECT 1 FROM tag t WHERE t.artifact_id = a.id AND %s)" },
+    { "labels",        "al.label_id",     Q_INT,  Q_EQ | Q_ANY | Q_ALL,
+      "EXISTS (SELECT 1 FROM artifact_label al"
+      " WHERE al.artifact_id = a.id AND %s)" },
 };
 
 static const struct qsort  art_sort[] = {
@@ -268,6 +271,23 @@ art_list_json(struct req *r, PGresult *res, int with_tag, int with_accessory)
                                 art_json_text(db_s(sub, i, 4), 0));
         }
         json_array_append_new(arr, o);
+    }
+    PQclear(sub);
+
+    /* labels: null without any, as Harbor shows them */
+    sub = label_of_artifacts(r->db, idarr);
+    if (sub == NULL) {
+        goto fail;
+    }
+
+    for (i = 0; i < PQntuples(sub); i++) {
+        a = art_by_id(list, ids, n, db_ll(sub, i, 0));
+        arr = json_object_get(a, "labels");
+        if (!json_is_array(arr)) {
+            arr = json_array();
+            json_object_set_new(a, "labels", arr);
+        }
+        json_array_append_new(arr, label_artifact_json(sub, i));
     }
     PQclear(sub);
 
@@ -967,4 +987,106 @@ api_tag(struct req *r)
     log_info("user \"%s\" deleted tag %s:%s", r->user.name, rp.name, tag);
 
     http_text(r, 200, NULL, "");
+}
+
+
+/*
+ * POST .../artifacts/{reference}/labels {"id": n}: a global label or one
+ * of this project's (another project's is a 404, as an unknown one).
+ */
+void
+api_artifact_labels(struct req *r)
+{
+    struct project  p;
+    struct repo     rp;
+    struct art      a;
+    json_t         *body;
+    long long       lid;
+    char            aid[32], lids[32];
+    long            n;
+
+    if (art_path(r, &p, "repository", "push", &rp, &a) != 0) {
+        return;
+    }
+
+    body = http_body_json(r);
+    if (body == NULL) {
+        return;
+    }
+
+    lid = 0;
+    if (body_int(r, body, "id", &lid) < 0) {
+        goto done;
+    }
+
+    if (lid <= 0 || lid > 999999999) {
+        http_error(r, 400, "\"id\" of a label is required");
+        goto done;
+    }
+
+    if (label_for_project(r, lid, p.id) != 0) {
+        goto done;
+    }
+
+    snprintf(aid, sizeof(aid), "%lld", a.id);
+    snprintf(lids, sizeof(lids), "%lld", lid);
+
+    n = db_cmd(r->db, "INSERT INTO artifact_label (artifact_id, label_id)"
+               " VALUES ($1::integer, $2::integer) ON CONFLICT DO NOTHING",
+               2, aid, lids);
+    if (n < 0) {
+        http_db_error(r);
+        goto done;
+    }
+
+    if (n == 0) {
+        http_error(r, 409, "artifact %s@%s has label %lld already", rp.name,
+                   a.digest, lid);
+        goto done;
+    }
+
+    audit_req(r, p.id, "create", "artifact-label", lids);
+    http_json(r, 201, json_object());
+
+done:
+
+    json_decref(body);
+}
+
+
+/* DELETE .../artifacts/{reference}/labels/{id} */
+void
+api_artifact_label(struct req *r)
+{
+    struct project  p;
+    struct repo     rp;
+    struct art      a;
+    long long       lid;
+    char            aid[32], lids[32];
+    long            n;
+
+    if (art_path(r, &p, "repository", "push", &rp, &a) != 0) {
+        return;
+    }
+
+    lid = http_id(r->seg[9]);
+    snprintf(aid, sizeof(aid), "%lld", a.id);
+    snprintf(lids, sizeof(lids), "%lld", lid);
+
+    n = lid < 0 ? 0
+        : db_cmd(r->db, "DELETE FROM artifact_label WHERE artifact_id ="
+                 " $1::integer AND label_id = $2::integer", 2, aid, lids);
+    if (n < 0) {
+        http_db_error(r);
+        return;
+    }
+
+    if (n == 0) {
+        http_error(r, 404, "artifact %s@%s has no label %.32s", rp.name,
+                   a.digest, r->seg[9]);
+        return;
+    }
+
+    audit_req(r, p.id, "delete", "artifact-label", lids);
+    http_json(r, 200, json_object());
 }

@@ -66,6 +66,8 @@ static const struct setting  settings[] = {
     { "robot_token_duration", S_INT, SOFF(robot_token_duration), 1, 36500,
       NULL, 0 },
     { "robot_name_prefix", S_STR, SOFF(robot_name_prefix), 0, 64, NULL, 0 },
+    { "outbound_allowlist", S_STR, SOFF(outbound_allowlist), 0, 4096, NULL,
+      0 },
     { "ldap_url", S_URLS, SOFF(ldap_url), 0, 1024, NULL, 1 },
     { "ldap_search_dn", S_STR, SOFF(ldap_search_dn), 0, 1024, NULL, 1 },
     { "ldap_search_password", S_SECRET, SOFF(ldap_search_password), 0, 1024,

@@ -1,5 +1,5 @@
 /*
- * authd: /api/v2.0/ping, /health, /systeminfo, /labels and /api/version.
+ * authd: /api/v2.0/ping, /health, /systeminfo and /api/version.
  */
 
 #include <stdio.h>
@@ -107,53 +107,3 @@ api_version(struct req *r)
 }
 
 
-/*
- * GET /api/v2.0/labels?scope=g|p[&project_id=]: there are no labels
- * here, so every list is empty; the parameters are checked as Harbor
- * checks them.  Harbor's replication adapter lists the global labels to
- * offer them as a filter.
- */
-void
-api_labels(struct req *r)
-{
-    struct project  p;
-    const char     *scope, *pid;
-    long            page, page_size;
-    size_t          i;
-
-    if (http_page(r, &page, &page_size) != 0) {
-        return;
-    }
-
-    scope = http_arg(r, "scope");
-    if (scope == NULL || scope[0] == '\0') {
-        scope = "g";
-    }
-
-    if (strcmp(scope, "g") != 0 && strcmp(scope, "p") != 0) {
-        http_error(r, 400, "invalid scope: %.16s", scope);
-        return;
-    }
-
-    if (strcmp(scope, "p") == 0) {
-        pid = http_arg(r, "project_id");
-
-        for (i = 0; pid != NULL && pid[i] >= '0' && pid[i] <= '9'; i++) {
-            /* void */
-        }
-
-        if (pid == NULL || i == 0 || i > 9 || pid[i] != '\0') {
-            http_error(r, 400, "project_id is required with scope=p, "
-                       "a project's number");
-            return;
-        }
-
-        /* the caller must see the project, as for its other lists */
-        if (project_load(r, pid, &p) != 0) {
-            return;
-        }
-    }
-
-    http_page_links(r, page, page_size, 0);
-    http_json(r, 200, json_array());
-}

@@ -98,6 +98,8 @@ struct config {
     int     ldap_start_tls;             /* ours: StartTLS on ldap:// */
     int     robot_token_duration;       /* days */
     char   *robot_name_prefix;
+    char   *outbound_allowlist;     /* hosts and CIDRs outbound.c lets
+                                       through to private addresses */
 
     /* SMTP for password reset mails (docs/authd.md) */
     char   *email_host;
@@ -648,7 +650,41 @@ void api_ping(struct req *r);
 void api_health(struct req *r);
 void api_systeminfo(struct req *r);
 void api_version(struct req *r);
+
+
+/* outbound.c: the SSRF guard of every outbound request (curl.h types) */
+
+struct curl_slist *outbound_pin(void *curl, const char *url, char *err,
+    size_t errlen);
+int outbound_addr_blocked(int family, const void *addr);
+
+
+/* webhook.c, api_webhooks.c */
+
+extern const char *const  webhook_types[];
+int webhook_journal_event(struct dbc *db, int action, const char *repo,
+    const char *tag, const char *digest, const char *user, const char *time);
+int webhook_event(struct dbc *db, long long project_id, const char *type,
+    json_t *event_data, const char *operator_);
+void webhook_wake(void);
+int webhook_start(void);
+void webhook_stop(void);
+void api_webhook_policies(struct req *r);
+void api_webhook_policy(struct req *r);
+void api_webhook_events(struct req *r);
+void api_webhook_executions(struct req *r);
+void api_webhook_tasks(struct req *r);
+void api_webhook_task_log(struct req *r);
+
+
+/* api_labels.c */
+
 void api_labels(struct req *r);
+void api_label(struct req *r);
+int label_for_project(struct req *r, long long label_id,
+    long long project_id);
+PGresult *label_of_artifacts(struct dbc *db, const char *idarr);
+json_t *label_artifact_json(PGresult *res, int i);
 
 
 /* query.c: q= and sort= of lists, from allow-lists, into SQL of ours */
@@ -834,6 +870,8 @@ void api_artifacts(struct req *r);
 void api_artifact(struct req *r);
 void api_tags(struct req *r);
 void api_tag(struct req *r);
+void api_artifact_labels(struct req *r);
+void api_artifact_label(struct req *r);
 
 
 /* api_search.c */

@@ -1033,6 +1033,7 @@ config_free(struct config *c)
     }
 
     config_free_keys(c, top_keys);
+    free(c->outbound_allowlist);        /* set through the API only */
     free(c->path);
     free(c);
 }

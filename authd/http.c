@@ -73,6 +73,20 @@ static const struct route  routes[] = {
     { M_GET,            "/api/v2.0/projects/*/summary",
                                                        api_project_summary },
     { M_GET | M_POST,   "/api/v2.0/projects/*/members",    api_members },
+    { M_GET | M_POST,   "/api/v2.0/projects/*/webhook/policies",
+                                                      api_webhook_policies },
+    { M_GET | M_PUT | M_DELETE,
+                        "/api/v2.0/projects/*/webhook/policies/*",
+                                                        api_webhook_policy },
+    { M_GET,            "/api/v2.0/projects/*/webhook/policies/*/executions",
+                                                    api_webhook_executions },
+    { M_GET,    "/api/v2.0/projects/*/webhook/policies/*/executions/*/tasks",
+                                                         api_webhook_tasks },
+    { M_GET,
+        "/api/v2.0/projects/*/webhook/policies/*/executions/*/tasks/*/log",
+                                                      api_webhook_task_log },
+    { M_GET,            "/api/v2.0/projects/*/webhook/events",
+                                                        api_webhook_events },
     { M_GET | M_PUT | M_DELETE,
                         "/api/v2.0/projects/*/members/*",  api_member },
 
@@ -99,13 +113,20 @@ static const struct route  routes[] = {
     { M_DELETE,
                 "/api/v2.0/projects/*/repositories/*/artifacts/*/tags/*",
                                                              api_tag },
+    { M_POST,   "/api/v2.0/projects/*/repositories/*/artifacts/*/labels",
+                                                    api_artifact_labels },
+    { M_DELETE,
+                "/api/v2.0/projects/*/repositories/*/artifacts/*/labels/*",
+                                                    api_artifact_label },
     { M_GET,            "/api/v2.0/projects/*/logs",       api_project_logs },
     { M_GET | M_POST,   "/api/v2.0/robots",                api_robots },
     { M_GET | M_PUT | M_DELETE | M_PATCH,
                         "/api/v2.0/robots/*",              api_robot },
     { M_GET,            "/api/v2.0/audit-logs",            api_audit_logs },
     { M_GET,            "/api/v2.0/search",                api_search },
-    { M_GET,            "/api/v2.0/labels",                api_labels },
+    { M_GET | M_POST,   "/api/v2.0/labels",                api_labels },
+    { M_GET | M_PUT | M_DELETE,
+                        "/api/v2.0/labels/*",              api_label },
     { M_GET,            "/api/v2.0/statistics",            api_statistics },
     { M_GET | M_POST,   "/api/v2.0/system/reindex",        api_reindex },
     { M_GET,            "/api/v2.0/system/gc",             api_gc_list },
@@ -877,6 +898,11 @@ http_start(void)
         log_warnx("cannot start the replication workers");
     }
 
+    /* webhook deliveries (webhook.c) */
+    if (webhook_start() != 0) {
+        log_warnx("cannot start the webhook workers");
+    }
+
     return 0;
 }
 
@@ -884,6 +910,7 @@ http_start(void)
 void
 http_stop(void)
 {
+    webhook_stop();
     repl_jobs_stop();
     metrics_stop();
 

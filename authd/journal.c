@@ -304,6 +304,15 @@ journal_apply(struct dbc *db, struct jevent *ev)
         return -1;
     }
 
+    /* webhooks: their deliveries, in this transaction (webhook.c) */
+    if (webhook_journal_event(db, ev->action == EV_PUSH ? 1
+                              : ev->action == EV_PULL ? 2 : 3,
+                              ev->repo, ev->tag, ev->digest, ev->user,
+                              ev->time) != 0)
+    {
+        return -1;
+    }
+
     switch (ev->action) {
 
     case EV_PUSH:

@@ -13,6 +13,7 @@
 #include <syslog.h>
 #include <unistd.h>
 
+#include <curl/curl.h>
 #include <sodium.h>
 
 #include "../../t/unit/tap.h"
@@ -548,6 +549,62 @@ test_token_nomem(void)
 }
 
 
+/* the SSRF guard on address literals (no lookup leaves the machine) */
+static int
+outbound_ok(const char *url, const char *allow)
+{
+    struct curl_slist  *pin;
+    CURL               *c;
+    char                err[256];
+
+    conf->outbound_allowlist = (char *) allow;
+    c = curl_easy_init();
+    pin = c != NULL ? outbound_pin(c, url, err, sizeof(err)) : NULL;
+    curl_slist_free_all(pin);
+    curl_easy_cleanup(c);
+    conf->outbound_allowlist = NULL;
+
+    return pin != NULL;
+}
+
+
+static void
+test_outbound(void)
+{
+    static const char *const  refused[] = {
+        "http://127.0.0.1/", "http://127.9.9.9:8080/x", "http://[::1]:80/",
+        "http://0.0.0.0/", "http://[::]/", "http://10.1.2.3/",
+        "http://172.16.0.1/", "http://172.31.255.255/", "http://192.168.1.1/",
+        "http://169.254.169.254/latest/meta-data/", "http://[fe80::1]/",
+        "http://[fd12::1]/", "http://224.0.0.1/", "http://[ff02::1]/",
+        "http://100.64.0.1/", "http://[::ffff:10.0.0.1]/",
+        "http://[::ffff:127.0.0.1]/", "http://255.255.255.255/",
+        "ftp://192.0.2.1/", "file:///etc/passwd", "gopher://192.0.2.1/",
+        "not a url",
+    };
+    size_t  i;
+
+    for (i = 0; i < nitems(refused); i++) {
+        ok(!outbound_ok(refused[i], NULL), "outbound refuses %s",
+           refused[i]);
+    }
+
+    ok(outbound_ok("http://192.0.2.1/", NULL), "a public address passes");
+    ok(outbound_ok("https://172.32.0.1:8443/", NULL), "172.32/16 is public");
+    ok(outbound_ok("http://[2001:db8::1]/", NULL), "a v6 public address");
+
+    ok(outbound_ok("http://10.1.2.3/", "10.0.0.0/8"), "a CIDR allows");
+    ok(!outbound_ok("http://10.1.2.3/", "10.1.3.0/24"), "another does not");
+    ok(outbound_ok("http://127.0.0.1:9/", " 192.0.2.0/24 , 127.0.0.1"),
+       "an address in a list with spaces allows");
+    ok(outbound_ok("http://[fd12::1]/", "[fd00::]/8"), "a v6 CIDR allows");
+    ok(outbound_ok("http://[::1]/", "::1"), "a v6 address allows");
+    ok(!outbound_ok("http://10.1.2.3/", "10.0.0.0/x,10.0.0.0/33,bad"),
+       "malformed items allow nothing");
+    ok(outbound_ok("http://10.1.2.3/", "10.1.2.3"), "a host named");
+}
+
+
 int
 main(void)
 {
@@ -568,6 +625,7 @@ main(void)
     test_keys();
     test_query();
     test_token_nomem();
+    test_outbound();
 
     free(conf);
 
