@@ -4,7 +4,8 @@
 # the stack starts with auth_mode ldap_auth (no users besides admin);
 # Administration > Groups adds a group found by a directory search and
 # one by a typed DN, renames and deletes; a project's Members tab adds a
-# group as developer.  Then the API agrees: the group is a member with
+# group as developer, and alice, a directory user in it, logs in to the UI
+# and sees the project with that role.  Then the API agrees: the group is a member with
 # entity_type g, and its user may push there.
 
 use strict;
@@ -38,9 +39,10 @@ my $s = $ui->stack;
 $s->create_project('team');
 
 $ui->run('t/ui/groups.mjs',
-    UI_DEVS_DN => $l->group_dn('devs'),
-    UI_OPS_DN  => $l->group_dn('ops'),
-    UI_PROJECT => 'team');
+    UI_DEVS_DN  => $l->group_dn('devs'),
+    UI_OPS_DN   => $l->group_dn('ops'),
+    UI_PROJECT  => 'team',
+    UI_ALICE_PW => $Harbor::Ldap::USERS{alice}[0]);
 
 my $r = $s->api(GET => '/projects/team/members', $s->admin);
 my ($g) = grep { $_->{entity_type} eq 'g' && $_->{entity_name} eq 'devs' }

@@ -13,7 +13,7 @@ const devsDn = process.env.UI_DEVS_DN;
 const opsDn = process.env.UI_OPS_DN;
 const project = process.env.UI_PROJECT;
 
-const { ctx, page, errors } = await launch({ locale: 'en-US' });
+let { ctx, page, errors } = await launch({ locale: 'en-US' });
 const dialog = () => page.getByRole('dialog');
 
 // a dialog focuses its first field once shown: wait for that before
@@ -123,6 +123,16 @@ try {
     ok(true, 'Add group in 中文');
     await page.click('[data-test=user-menu]');
     await page.getByRole('menuitemradio', { name: 'English' }).click();
+  });
+  await step('a directory user logs in to the UI: the project, as the group\'s developer', async () => {
+    await ctx.close();
+    ({ ctx, page, errors } = await launch({ locale: 'en-US' }));
+    await login(page, 'alice', process.env.UI_ALICE_PW);
+    await page.waitForURL(/\/projects$/);
+    const row = page.locator('table[data-test=projects] tr', { hasText: project });
+    await row.waitFor();
+    await waitText(row.locator('td'), en('role.2'));
+    ok(true, 'alice sees the project with the role of devs');
   });
 } catch (e) {
   failure = e;
