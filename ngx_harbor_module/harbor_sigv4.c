@@ -554,7 +554,9 @@ hb_sigv4_presign(const hb_sigv4_key_t *key, const hb_sigv4_req_t *req,
     }
     snprintf(exp, sizeof(exp), "%ld", expires);
 
-    memcpy(q, req->query, req->nquery * sizeof(hb_sigv4_pair_t));
+    if (req->nquery > 0) {
+        memcpy(q, req->query, req->nquery * sizeof(hb_sigv4_pair_t));
+    }
     q[req->nquery].name = "X-Amz-Algorithm";
     q[req->nquery].value = HB_SIGV4_ALGO;
     q[req->nquery + 1].name = "X-Amz-Credential";

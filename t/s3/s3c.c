@@ -89,6 +89,10 @@ env(const char *name, const char *dflt)
 }
 
 
+/* one request per run: the buffers need not come and go */
+static char  qs_buf[65536], auth_buf[4096], url_buf[70000], line_buf[70000];
+
+
 int
 main(int argc, char **argv)
 {
@@ -181,12 +185,9 @@ main(int argc, char **argv)
     req.nquery = nq;
     req.date = date;
 
-    qs = malloc(65536);
-    auth = malloc(4096);
-    url = malloc(70000);
-    if (qs == NULL || auth == NULL || url == NULL) {
-        return 1;
-    }
+    qs = qs_buf;
+    auth = auth_buf;
+    url = url_buf;
 
     if (presign) {
         h[0].name = "host";
@@ -201,6 +202,7 @@ main(int argc, char **argv)
         printf("%s", endpoint);
         hb_sigv4_encode(req.path, strlen(req.path), 0, url, 70000);
         printf("%s?%s\n", url, qs);
+        free(body);
         return 0;
     }
 
@@ -248,7 +250,7 @@ main(int argc, char **argv)
     }
 
     hl = NULL;
-    line = malloc(70000);
+    line = line_buf;
     for (i = 0; i < nh + 3; i++) {
         if (strcmp(h[i].name, "host") == 0) {
             continue;
@@ -302,5 +304,7 @@ main(int argc, char **argv)
 
     curl_slist_free_all(hl);
     curl_easy_cleanup(c);
+    curl_global_cleanup();
+    free(body);
     return 0;
 }
