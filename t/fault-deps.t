@@ -255,6 +255,11 @@ sub db_fault_checks {
 # PostgreSQL killed: every process of it, at once
 
 {
+    # the harness runs PostgreSQL with synchronous_commit off: commits not
+    # yet written by its WAL writer die with it.  What authd must find
+    # again is what was committed before: make it durable first.
+    $s->pg->psql('CHECKPOINT');
+
     my @pids = pg_pids();
     kill 'KILL', @pids;
     ok(Harbor::Authd::wait_for(10, sub { !grep { kill 0, $_ } @pids }),
