@@ -124,6 +124,7 @@ bk_pg(const char *prog, int infd, int outfd)
 
     snprintf(port, sizeof(port), "%d", conf->db_port);
 
+    /* authd backup|restore: a command, no thread exists; the child execs */
     pid = fork();
     if (pid == -1) {
         log_warn("fork");

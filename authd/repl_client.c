@@ -1129,7 +1129,8 @@ static char *
 repl_project_query(CURL *h, const char *const *projects)
 {
     char    *q, *e;
-    size_t   len, n;
+    size_t   len, n, off;
+    int      w;
 
     len = sizeof("name%3D%7B%7D");
     for (n = 0; projects[n] != NULL; n++) {
@@ -1141,19 +1142,26 @@ repl_project_query(CURL *h, const char *const *projects)
         return NULL;
     }
 
-    strcpy(q, "name%3D%7B");
+    off = (size_t) snprintf(q, len, "name%%3D%%7B");
     for (n = 0; projects[n] != NULL; n++) {
         e = curl_easy_escape(h, projects[n], 0);
         if (e == NULL) {
             free(q);
             return NULL;
         }
-        strcat(q, n ? "+%27" : "%27");
-        strcat(q, e);
-        strcat(q, "%27");
+        w = snprintf(q + off, len - off, "%s%%27%s%%27", n ? "+" : "", e);
         curl_free(e);
+        if (w < 0 || (size_t) w >= len - off) {
+            free(q);
+            return NULL;
+        }
+        off += (size_t) w;
     }
-    strcat(q, "%7D");
+    w = snprintf(q + off, len - off, "%%7D");
+    if (w < 0 || (size_t) w >= len - off) {
+        free(q);
+        return NULL;
+    }
 
     return q;
 }

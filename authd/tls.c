@@ -254,7 +254,7 @@ tls_ca(const char *dir, X509 **ca, EVP_PKEY **ca_key)
     }
 
     if (gethostname(host, sizeof(host)) != 0) {
-        strcpy(host, "localhost");
+        snprintf(host, sizeof(host), "localhost");
     }
     host[sizeof(host) - 1] = '\0';
     snprintf(cn, sizeof(cn), "ngx-harbor CA %.200s", host);

@@ -207,7 +207,7 @@ main(int argc, char **argv)
     }
 
     if (unsigned_payload) {
-        strcpy(hash, HB_SIGV4_UNSIGNED);
+        snprintf(hash, sizeof(hash), "%s", HB_SIGV4_UNSIGNED);
     } else {
         hb_sigv4_sha256_hex(body ? body : "", len, hash);
     }
