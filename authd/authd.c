@@ -294,8 +294,8 @@ main(int argc, char *argv[])
         fatalx("libcurl could not be initialised");
     }
 
-    if (keys_load(conf->token_key, conf->token_cert, conf->token_key_bits,
-                  &token_key) != 0)
+    if (keys_load(conf->token_key, conf->token_cert, conf->token_algorithm,
+                  conf->token_key_bits, &token_key) != 0)
     {
         fatalx("cannot load or create the token signing key");
     }

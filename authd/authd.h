@@ -50,6 +50,9 @@
 #define ROLE_LIMITED_GUEST   5
 #define ROLE_MAX             5
 
+#define TOKEN_RS256          0
+#define TOKEN_ES256          1
+
 #define AUTH_MODE_DB         0
 #define AUTH_MODE_LDAP       1
 
@@ -129,6 +132,9 @@ struct config {
     char   *token_key;
     char   *token_cert;
     int     token_key_bits;
+    int     token_algorithm;            /* TOKEN_RS256, TOKEN_ES256: what a
+                                           new key is made for */
+    int     token_x5c;                  /* the certificate in each token */
     char   *token_service;              /* aud */
     char   *token_issuer;               /* iss */
     int     workers;
@@ -266,7 +272,7 @@ struct token_key {
 
 extern struct token_key  token_key;
 
-int keys_load(const char *keypath, const char *certpath, int bits,
+int keys_load(const char *keypath, const char *certpath, int alg, int bits,
     struct token_key *tk);
 void keys_free(struct token_key *tk);
 /* data written to path with mode: a temporary file, synced, renamed */

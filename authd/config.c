@@ -78,6 +78,12 @@ static const struct cenum  auth_modes[] = {
     { NULL, 0 }
 };
 
+static const struct cenum  token_algorithms[] = {
+    { "RS256", TOKEN_RS256 },
+    { "ES256", TOKEN_ES256 },
+    { NULL, 0 }
+};
+
 static const struct cenum  restrictions[] = {
     { "everyone", CREATE_EVERYONE },
     { "adminonly", CREATE_ADMINONLY },
@@ -161,6 +167,8 @@ static const struct ckey  authd_keys[] = {
     PATH("token_private_key", token_key, 4000),
     PATH("token_certificate", token_cert, 4000),
     INT("token_key_bits", token_key_bits, 2048, 8192),
+    ENUM("token_algorithm", token_algorithm, token_algorithms),
+    BOOL("token_x5c", token_x5c),
     STR("token_service", token_service, 255),
     STR("token_issuer", token_issuer, 255),
     INT("workers", workers, 1, 256),
@@ -563,6 +571,8 @@ config_defaults(struct config *c)
     c->robot_token_duration = 30;
     c->email_port = 25;
     c->token_key_bits = 2048;
+    c->token_algorithm = TOKEN_RS256;
+    c->token_x5c = 1;
     c->workers = 4;
     c->request_timeout = 30;
     c->cred_cache_ttl = 60;

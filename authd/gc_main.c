@@ -399,7 +399,8 @@ gc_main(const char *run)
     if (o.delete_untagged && !o.dry_run
         && (registry_init() != 0
             || keys_load(conf->token_key, conf->token_cert,
-                         conf->token_key_bits, &token_key) != 0))
+                         conf->token_algorithm, conf->token_key_bits,
+                         &token_key) != 0))
     {
         gc_out(g, "L error: cannot load the token key \"%s\" to sign the "
                "deletes", conf->token_key);

@@ -34,7 +34,7 @@
 
 struct token_key  token_key;
 
-static EVP_PKEY *keys_generate(int bits);
+static EVP_PKEY *keys_generate(int alg, int bits);
 static X509 *keys_certificate(EVP_PKEY *key);
 
 
@@ -134,15 +134,21 @@ fail:
 
 
 static EVP_PKEY *
-keys_generate(int bits)
+keys_generate(int alg, int bits)
 {
     EVP_PKEY  *key;
 
-    log_info("generating a %d-bit RSA token signing key", bits);
+    if (alg == TOKEN_ES256) {
+        log_info("generating an EC P-256 token signing key (ES256)");
+        key = EVP_EC_gen(SN_X9_62_prime256v1);
 
-    key = EVP_RSA_gen((unsigned int) bits);
+    } else {
+        log_info("generating a %d-bit RSA token signing key (RS256)", bits);
+        key = EVP_RSA_gen((unsigned int) bits);
+    }
+
     if (key == NULL) {
-        keys_ssl_error("RSA key generation");
+        keys_ssl_error("token key generation");
     }
 
     return key;
@@ -205,7 +211,7 @@ fail:
 
 
 int
-keys_load(const char *keypath, const char *certpath, int bits,
+keys_load(const char *keypath, const char *certpath, int alg, int bits,
     struct token_key *tk)
 {
     EVP_PKEY       *key;
@@ -240,9 +246,22 @@ keys_load(const char *keypath, const char *certpath, int bits,
             goto fail;
         }
 
-        if (EVP_PKEY_get_base_id(key) != EVP_PKEY_RSA) {
-            log_warnx("%s: the token signing key must be an RSA key",
-                      keypath);
+        /* the key file decides; a setting it contradicts is an error */
+        if (hb_jwt_key_alg(key) == NULL) {
+            log_warnx("%s: the token signing key must be an RSA or an EC "
+                      "P-256 key", keypath);
+            goto fail;
+        }
+
+        if (strcmp(hb_jwt_key_alg(key),
+                   alg == TOKEN_ES256 ? "ES256" : "RS256") != 0)
+        {
+            log_warnx("%s is a key for %s but token_algorithm asks for %s: "
+                      "set token_algorithm to %s, or move the key and its "
+                      "certificate away to make a new pair (clients' "
+                      "tokens then end)", keypath, hb_jwt_key_alg(key),
+                      alg == TOKEN_ES256 ? "ES256" : "RS256",
+                      hb_jwt_key_alg(key));
             goto fail;
         }
 
@@ -254,7 +273,7 @@ keys_load(const char *keypath, const char *certpath, int bits,
             goto fail;
         }
 
-        key = keys_generate(bits);
+        key = keys_generate(alg, bits);
         if (key == NULL) {
             goto fail;
         }

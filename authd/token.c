@@ -627,8 +627,8 @@ token_handle(struct req *r)
         goto done;
     }
 
-    if (hb_jwt_sign(token_key.key, token_key.kid, token_key.x5c, claims,
-                    &tok) != 0)
+    if (hb_jwt_sign(token_key.key, token_key.kid,
+                    conf->token_x5c ? token_key.x5c : NULL, claims, &tok) != 0)
     {
         log_warnx("signing a token failed");
         http_error(r, 500, "signing the token failed");

@@ -8,6 +8,9 @@
 #                store is $HARBOR_DATA/registry, as Harbor lays out its volume
 #   HARBOR_GC_WINDOW  seconds the garbage collector spares new blobs
 #                (authd's gc_window; default 7200)
+#   HARBOR_TOKEN_ALG=ES256  tokens signed with an EC P-256 key (authd's
+#                token_algorithm; default RS256), on a new data directory
+#   HARBOR_TOKEN_X5C=0  tokens without the signing certificate (token_x5c)
 #   HARBOR_HTTPS=1  https (and HTTP/2) on the same port, with a private CA
 #                and a certificate made by `authd cert` in $HARBOR_DATA/tls
 #   HARBOR_YML=FILE  an admin's harbor.yml (`authd harbor-yml` reads it):
@@ -179,6 +182,13 @@ YML
     fi
     if [ -n "${HARBOR_YML:-}" ]; then
         echo "  registry_address: 127.0.0.1" >> "$data/authd.yml"
+    fi
+
+    if [ -n "${HARBOR_TOKEN_ALG:-}" ]; then
+        echo "  token_algorithm: $HARBOR_TOKEN_ALG" >> "$data/authd.yml"
+    fi
+    if [ "${HARBOR_TOKEN_X5C:-1}" = 0 ]; then
+        echo "  token_x5c: false" >> "$data/authd.yml"
     fi
 
     # a trial instance may want the garbage collector to spare nothing

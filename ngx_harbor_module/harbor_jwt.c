@@ -1,5 +1,5 @@
 /*
- * ngx-harbor: JSON Web Tokens (RS256) for the registry token service.
+ * ngx-harbor: JSON Web Tokens (RS256, ES256) for the registry token service.
  * Plain C, shared by authd and the nginx module.
  */
 
@@ -10,6 +10,7 @@
 #include <math.h>
 
 #include <openssl/crypto.h>
+#include <openssl/ec.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
@@ -19,7 +20,12 @@
 static const char hb_b64url_alphabet[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
-static int hb_jwt_alg(EVP_PKEY *key, const char **alg, const EVP_MD **md);
+/* the raw r || s of an ES256 signature (RFC 7518, 3.4) */
+#define HB_ES256_SIG_LEN  64
+
+static int hb_jwt_alg(EVP_PKEY *key, const char **alg, size_t *siglen);
+static int hb_es256_raw(unsigned char *der, size_t *len);
+static unsigned char *hb_es256_der(const unsigned char *raw, size_t *len);
 static int hb_jwt_err(char *err, size_t errlen, const char *msg);
 static json_t *hb_jwt_part(const char *p, size_t n, unsigned char *buf);
 static int hb_jwt_check_claims(json_t *claims, const char *iss,
@@ -139,18 +145,116 @@ hb_b64url_decode(unsigned char *out, const char *in, size_t len)
 }
 
 
+/*
+ * The key decides the algorithm: an RSA key signs RS256, a P-256 key
+ * ES256; no other key is used for tokens.  siglen: the length of the
+ * signature in the token.
+ */
 static int
-hb_jwt_alg(EVP_PKEY *key, const char **alg, const EVP_MD **md)
+hb_jwt_alg(EVP_PKEY *key, const char **alg, size_t *siglen)
 {
-    /* the key decides the algorithm; only RSA keys are used for tokens */
-    if (key == NULL || EVP_PKEY_get_base_id(key) != EVP_PKEY_RSA) {
+    char  group[32];
+
+    if (key == NULL) {
         return -1;
     }
 
-    *alg = "RS256";
-    *md = EVP_sha256();
+    switch (EVP_PKEY_get_base_id(key)) {
 
-    return 0;
+    case EVP_PKEY_RSA:
+        *alg = "RS256";
+        *siglen = (size_t) EVP_PKEY_get_size(key);
+        return 0;
+
+    case EVP_PKEY_EC:
+        if (EVP_PKEY_get_group_name(key, group, sizeof(group), NULL) != 1
+            || strcmp(group, SN_X9_62_prime256v1) != 0)
+        {
+            return -1;
+        }
+
+        *alg = "ES256";
+        *siglen = HB_ES256_SIG_LEN;
+        return 0;
+    }
+
+    return -1;
+}
+
+
+const char *
+hb_jwt_key_alg(EVP_PKEY *key)
+{
+    const char  *alg;
+    size_t       siglen;
+
+    return hb_jwt_alg(key, &alg, &siglen) == 0 ? alg : NULL;
+}
+
+
+/* a DER ECDSA-Sig-Value, in place, to the fixed-width r || s of JWS */
+static int
+hb_es256_raw(unsigned char *der, size_t *len)
+{
+    const unsigned char  *p;
+    const BIGNUM         *r, *s;
+    ECDSA_SIG            *sig;
+    int                   rc;
+
+    p = der;
+    sig = d2i_ECDSA_SIG(NULL, &p, (long) *len);
+    if (sig == NULL) {
+        return -1;
+    }
+
+    ECDSA_SIG_get0(sig, &r, &s);
+
+    rc = BN_bn2binpad(r, der, HB_ES256_SIG_LEN / 2) == HB_ES256_SIG_LEN / 2
+         && BN_bn2binpad(s, der + HB_ES256_SIG_LEN / 2,
+                         HB_ES256_SIG_LEN / 2) == HB_ES256_SIG_LEN / 2
+         ? 0 : -1;
+
+    ECDSA_SIG_free(sig);
+    *len = HB_ES256_SIG_LEN;
+
+    return rc;
+}
+
+
+/* r || s of JWS to a DER ECDSA-Sig-Value OpenSSL verifies; malloc()ed */
+static unsigned char *
+hb_es256_der(const unsigned char *raw, size_t *len)
+{
+    BIGNUM         *r, *s;
+    ECDSA_SIG      *sig;
+    unsigned char  *der;
+    int             n;
+
+    der = NULL;
+    sig = ECDSA_SIG_new();
+    r = BN_bin2bn(raw, HB_ES256_SIG_LEN / 2, NULL);
+    s = BN_bin2bn(raw + HB_ES256_SIG_LEN / 2, HB_ES256_SIG_LEN / 2, NULL);
+
+    if (sig == NULL || r == NULL || s == NULL
+        || ECDSA_SIG_set0(sig, r, s) != 1)
+    {
+        BN_free(r);
+        BN_free(s);
+        ECDSA_SIG_free(sig);
+        return NULL;
+    }
+
+    /* sig owns r and s now */
+    n = i2d_ECDSA_SIG(sig, &der);
+    ECDSA_SIG_free(sig);
+
+    if (n <= 0) {
+        return NULL;
+    }
+
+    *len = (size_t) n;
+
+    return der;
 }
 
 
@@ -159,10 +263,9 @@ hb_jwt_sign(EVP_PKEY *key, const char *kid, const char *x5c_b64,
     json_t *claims, char **out)
 {
     const char     *alg;
-    const EVP_MD   *md;
     json_t         *header, *x5c;
     char           *hs, *cs, *tok;
-    size_t          hl, cl, n, siglen;
+    size_t          hl, cl, n, siglen, maxlen;
     unsigned char  *sig;
     EVP_MD_CTX     *ctx;
     int             rc;
@@ -176,7 +279,7 @@ hb_jwt_sign(EVP_PKEY *key, const char *kid, const char *x5c_b64,
     sig = NULL;
     ctx = NULL;
 
-    if (hb_jwt_alg(key, &alg, &md) != 0 || !json_is_object(claims)) {
+    if (hb_jwt_alg(key, &alg, &siglen) != 0 || !json_is_object(claims)) {
         return -1;
     }
 
@@ -204,13 +307,15 @@ hb_jwt_sign(EVP_PKEY *key, const char *kid, const char *x5c_b64,
 
     hl = strlen(hs);
     cl = strlen(cs);
-    siglen = (size_t) EVP_PKEY_get_size(key);
+
+    /* the most OpenSSL writes: for ECDSA, a DER form longer than r || s */
+    maxlen = (size_t) EVP_PKEY_get_size(key);
 
     /* header "." claims "." signature, each base64url, and a NUL */
     n = (hl + 2) / 3 * 4 + 1 + (cl + 2) / 3 * 4 + 1 + (siglen + 2) / 3 * 4 + 1;
 
     tok = malloc(n);
-    sig = malloc(siglen);
+    sig = malloc(maxlen);
     if (tok == NULL || sig == NULL) {
         goto fail;
     }
@@ -221,9 +326,19 @@ hb_jwt_sign(EVP_PKEY *key, const char *kid, const char *x5c_b64,
 
     ctx = EVP_MD_CTX_new();
     if (ctx == NULL
-        || EVP_DigestSignInit(ctx, NULL, md, NULL, key) != 1
-        || EVP_DigestSign(ctx, sig, &siglen, (unsigned char *) tok, hl) != 1)
+        || EVP_DigestSignInit(ctx, NULL, EVP_sha256(), NULL, key) != 1
+        || EVP_DigestSign(ctx, sig, &maxlen, (unsigned char *) tok, hl) != 1)
     {
+        goto fail;
+    }
+
+    if (strcmp(alg, "ES256") == 0) {
+        if (hb_es256_raw(sig, &maxlen) != 0) {
+            goto fail;
+        }
+    }
+
+    if (maxlen != siglen) {
         goto fail;
     }
 
@@ -349,19 +464,18 @@ hb_jwt_verify(EVP_PKEY *pub, const char *token, size_t len, const char *iss,
     size_t errlen)
 {
     const char     *alg, *d1, *d2, *p;
-    const EVP_MD   *md;
-    unsigned char  *buf;
+    unsigned char  *buf, *der, *sig;
     json_t         *header, *claims, *v;
     EVP_MD_CTX     *ctx;
-    long            siglen;
-    size_t          i;
+    long            n;
+    size_t          i, siglen;
     int             rc;
 
     if (claims_out != NULL) {
         *claims_out = NULL;
     }
 
-    if (hb_jwt_alg(pub, &alg, &md) != 0) {
+    if (hb_jwt_alg(pub, &alg, &siglen) != 0) {
         return hb_jwt_err(err, errlen, "unsupported verification key");
     }
 
@@ -410,6 +524,7 @@ hb_jwt_verify(EVP_PKEY *pub, const char *token, size_t len, const char *iss,
     header = NULL;
     claims = NULL;
     ctx = NULL;
+    der = NULL;
 
     header = hb_jwt_part(token, (size_t) (d1 - token), buf);
     if (header == NULL) {
@@ -433,24 +548,38 @@ hb_jwt_verify(EVP_PKEY *pub, const char *token, size_t len, const char *iss,
     }
 
     p = d2 + 1;
-    siglen = hb_b64url_decode(buf, p, (size_t) (token + len - p));
-    if (siglen <= 0) {
+    n = hb_b64url_decode(buf, p, (size_t) (token + len - p));
+    if (n <= 0) {
         hb_jwt_err(err, errlen, "token signature is not base64url");
         goto fail;
     }
 
-    if (siglen != EVP_PKEY_get_size(pub)) {
+    if ((size_t) n != siglen) {
         hb_jwt_err(err, errlen, "token signature is invalid");
         goto fail;
     }
 
+    sig = buf;
+
+    if (strcmp(alg, "ES256") == 0) {
+        der = hb_es256_der(buf, &siglen);
+        if (der == NULL) {
+            hb_jwt_err(err, errlen, "out of memory");
+            goto fail;
+        }
+
+        sig = der;
+    }
+
     ctx = EVP_MD_CTX_new();
-    if (ctx == NULL || EVP_DigestVerifyInit(ctx, NULL, md, NULL, pub) != 1) {
+    if (ctx == NULL
+        || EVP_DigestVerifyInit(ctx, NULL, EVP_sha256(), NULL, pub) != 1)
+    {
         hb_jwt_err(err, errlen, "out of memory");
         goto fail;
     }
 
-    if (EVP_DigestVerify(ctx, buf, (size_t) siglen,
+    if (EVP_DigestVerify(ctx, sig, siglen,
                          (const unsigned char *) token,
                          (size_t) (d2 - token)) != 1)
     {
@@ -479,6 +608,7 @@ hb_jwt_verify(EVP_PKEY *pub, const char *token, size_t len, const char *iss,
 fail:
 
     EVP_MD_CTX_free(ctx);
+    OPENSSL_free(der);
     json_decref(claims);
     json_decref(header);
     free(buf);

@@ -3,8 +3,8 @@
  *
  * Shared by authd (signs) and the nginx module (verifies).  Plain C: OpenSSL
  * EVP and jansson, no nginx types.  The algorithm always follows from the
- * key (RSA: RS256); the token's header never chooses it, and key material in
- * the token (jwk, x5c, jku) is never used.
+ * key (RSA: RS256, EC P-256: ES256); the token's header never chooses it,
+ * and key material in the token (jwk, x5c, jku) is never used.
  */
 
 #ifndef HARBOR_JWT_H
@@ -26,8 +26,9 @@
 
 /*
  * Sign claims with key as a JWS compact serialization.  The header is
- * {"alg":"RS256","typ":"JWT","kid":kid,"x5c":[x5c_b64]}; kid and x5c_b64
- * (standard base64 of the DER certificate) may be NULL to leave them out.
+ * {"alg":ALG,"typ":"JWT","kid":kid,"x5c":[x5c_b64]}, ALG RS256 or ES256
+ * by the key; kid and x5c_b64 (standard base64 of the DER certificate) may
+ * be NULL to leave them out.
  * Returns 0 and a malloc()ed, NUL-terminated token in *out, or -1.
  */
 int hb_jwt_sign(EVP_PKEY *key, const char *kid, const char *x5c_b64,
@@ -43,6 +44,10 @@ int hb_jwt_sign(EVP_PKEY *key, const char *kid, const char *x5c_b64,
 int hb_jwt_verify(EVP_PKEY *pub, const char *token, size_t len,
     const char *iss, const char *aud, time_t now, int leeway,
     json_t **claims_out, char *err, size_t errlen);
+
+/* The algorithm of tokens key signs or verifies: "RS256", "ES256", or NULL
+ * for a key that is neither RSA nor EC P-256. */
+const char *hb_jwt_key_alg(EVP_PKEY *key);
 
 /* The libtrust key id of a public key (distribution 2.x matches on it). */
 int hb_libtrust_kid(EVP_PKEY *key, char out[HB_KID_SIZE]);

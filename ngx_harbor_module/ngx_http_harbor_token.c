@@ -122,13 +122,14 @@ ngx_http_harbor_token_load_key(ngx_conf_t *cf, ngx_http_harbor_loc_conf_t *conf)
     BIO_free(bio);
     ERR_clear_error();
 
-    if (key == NULL || EVP_PKEY_base_id(key) != EVP_PKEY_RSA) {
+    if (key == NULL || hb_jwt_key_alg(key) == NULL) {
         if (key) {
             EVP_PKEY_free(key);
         }
 
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"%s\" holds no RSA certificate or public key",
+                           "\"%s\" holds no certificate or public key of "
+                           "RSA or EC P-256",
                            conf->token_cert.data);
         return NGX_CONF_ERROR;
     }

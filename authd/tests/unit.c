@@ -291,28 +291,30 @@ test_keys(void)
     snprintf(cert, sizeof(cert), "%s/cert.pem", dir);
     snprintf(other, sizeof(other), "%s/other.pem", dir);
 
-    ok(keys_load(key, cert, 2048, &k1) == 0, "key and certificate created");
+    ok(keys_load(key, cert, TOKEN_RS256, 2048, &k1) == 0,
+       "key and certificate created");
     ok(stat(key, &st) == 0 && (st.st_mode & 0777) == 0600, "key is 0600");
     ok(stat(cert, &st) == 0 && (st.st_mode & 0777) == 0644, "cert is 0644");
     is_int(strlen(k1.kid), HB_KID_LEN, "kid");
     ok(k1.x5c != NULL && strlen(k1.x5c) > 100, "x5c");
 
-    ok(keys_load(key, cert, 2048, &k2) == 0, "loaded again");
+    ok(keys_load(key, cert, TOKEN_RS256, 2048, &k2) == 0, "loaded again");
     is_str(k2.kid, k1.kid, "same key on the next start");
     is_str(k2.x5c, k1.x5c, "same certificate on the next start");
     keys_free(&k2);
 
     /* certificate gone: made again for the same key */
     unlink(cert);
-    ok(keys_load(key, cert, 2048, &k2) == 0, "certificate made again");
+    ok(keys_load(key, cert, TOKEN_RS256, 2048, &k2) == 0,
+       "certificate made again");
     is_str(k2.kid, k1.kid, "for the same key");
     keys_free(&k2);
 
     /* a certificate of another key is refused */
-    ok(keys_load(other, cert, 2048, &k2) != 0,
+    ok(keys_load(other, cert, TOKEN_RS256, 2048, &k2) != 0,
        "key missing but certificate present: refused");
     unlink(cert);
-    ok(keys_load(other, cert, 2048, &k2) == 0, "another key");
+    ok(keys_load(other, cert, TOKEN_RS256, 2048, &k2) == 0, "another key");
     keys_free(&k2);
 
     f = fopen(cert, "r");
@@ -326,8 +328,23 @@ test_keys(void)
         fwrite(buf, 1, n, g);
         fclose(g);
     }
-    ok(keys_load(key, other, 2048, &k2) != 0,
+    ok(keys_load(key, other, TOKEN_RS256, 2048, &k2) != 0,
        "certificate of another key refused");
+
+    /* ES256: a P-256 key and its certificate; the key file decides */
+    snprintf(other, sizeof(other), "%s/ec.pem", dir);
+    snprintf(buf, sizeof(buf), "%s/ec-cert.pem", dir);
+    ok(keys_load(other, buf, TOKEN_ES256, 2048, &k2) == 0,
+       "EC key and certificate created");
+    is_str(hb_jwt_key_alg(k2.key), "ES256", "it signs ES256");
+    is_int(strlen(k2.kid), HB_KID_LEN, "EC kid");
+    keys_free(&k2);
+    ok(keys_load(other, buf, TOKEN_ES256, 2048, &k2) == 0, "EC loaded again");
+    keys_free(&k2);
+    ok(keys_load(other, buf, TOKEN_RS256, 2048, &k2) != 0,
+       "EC key while RS256 is asked: refused");
+    ok(keys_load(key, cert, TOKEN_ES256, 2048, &k2) != 0,
+       "RSA key while ES256 is asked: refused");
 
     keys_free(&k1);
 

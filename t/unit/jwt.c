@@ -10,6 +10,7 @@
 #include <openssl/hmac.h>
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
+#include <openssl/x509.h>
 
 
 #define ISS      "harbor-token-issuer"
@@ -429,6 +430,142 @@ test_refusals(void)
 }
 
 
+/* ES256: the raw r || s form, both ways, and what a verifier refuses */
+static void
+test_es256(void)
+{
+    EVP_PKEY       *ec, *ec2, *p384;
+    char           *tok, err[128], *sig, *t2, forged[HB_JWT_MAX];
+    const char     *claims_s;
+    unsigned char   raw[128], der[128];
+    long            n;
+    size_t          derlen;
+    json_t         *c, *h;
+    int             i, good;
+
+    ec = EVP_EC_gen(SN_X9_62_prime256v1);
+    ec2 = EVP_EC_gen(SN_X9_62_prime256v1);
+    p384 = EVP_EC_gen(SN_secp384r1);
+    if (ec == NULL || ec2 == NULL || p384 == NULL) {
+        diag("EC key generation failed");
+        exit(255);
+    }
+
+    is_str(hb_jwt_key_alg(key), "RS256", "an RSA key signs RS256");
+    is_str(hb_jwt_key_alg(ec), "ES256", "a P-256 key signs ES256");
+    ok(hb_jwt_key_alg(p384) == NULL, "a P-384 key is not used");
+    c = claims_new(now + 60);
+    ok(hb_jwt_sign(p384, NULL, NULL, c, &tok) != 0,
+       "signing with P-384 refused");
+    json_decref(c);
+
+    /* many signatures: r or s with leading zero bytes come up too */
+    good = 1;
+    tok = NULL;
+    for (i = 0; i < 200; i++) {
+        free(tok);
+        tok = sign_claims(ec, claims_new(now + 600));
+        sig = strrchr(tok, '.') + 1;
+        n = hb_b64url_decode(raw, sig, strlen(sig));
+        if (n != 64
+            || hb_jwt_verify(ec, tok, strlen(tok), ISS, AUD, now, LEEWAY,
+                             NULL, err, sizeof(err)) != 0)
+        {
+            good = 0;
+        }
+    }
+    ok(good, "200 ES256 tokens: 64-byte signatures that verify");
+
+    t2 = strchr(tok, '.');
+    n = hb_b64url_decode(raw, tok, (size_t) (t2 - tok));
+    h = json_loadb((char *) raw, (size_t) n, 0, NULL);
+    is_str(json_string_value(json_object_get(h, "alg")), "ES256",
+           "header alg ES256");
+    json_decref(h);
+
+    ok(hb_jwt_verify(ec2, tok, strlen(tok), ISS, AUD, now, LEEWAY, NULL,
+                     err, sizeof(err)) != 0, "another P-256 key: %s", err);
+    ok(hb_jwt_verify(key, tok, strlen(tok), ISS, AUD, now, LEEWAY, NULL,
+                     err, sizeof(err)) != 0, "the RSA key refuses it: %s",
+       err);
+
+    /* an RS256 token against the EC key: the key decides the algorithm */
+    free(tok);
+    tok = sign_claims(key, claims_new(now + 600));
+    ok(hb_jwt_verify(ec, tok, strlen(tok), ISS, AUD, now, LEEWAY, NULL,
+                     err, sizeof(err)) != 0, "RS256 against a P-256 key: %s",
+       err);
+    free(tok);
+
+    c = claims_new(now + 600);
+    claims_s = json_dumps(c, JSON_COMPACT);
+    json_decref(c);
+
+    /* OpenSSL's DER form is not the JWS form */
+    tok = forge("{\"alg\":\"ES256\"}", claims_s, ec, NULL, 0, NULL);
+    ok(hb_jwt_verify(ec, tok, strlen(tok), ISS, AUD, now, LEEWAY, NULL,
+                     err, sizeof(err)) != 0, "a DER signature refused: %s",
+       err);
+
+    /* r || s of that DER signature is right: convert it here */
+    sig = strrchr(tok, '.') + 1;
+    n = hb_b64url_decode(der, sig, strlen(sig));
+    derlen = (size_t) n;
+    ok(n > 0 && hb_es256_raw(der, &derlen) == 0 && derlen == 64,
+       "DER to r || s");
+    snprintf(forged, sizeof(forged), "%.*s", (int) (sig - tok), tok);
+    hb_b64url_encode(forged + strlen(forged), der, 64);
+    ok(hb_jwt_verify(ec, forged, strlen(forged), ISS, AUD, now, LEEWAY,
+                     NULL, err, sizeof(err)) == 0,
+       "the same signature as r || s verifies");
+
+    /* r = s = 0, and all ones: refused, no crash */
+    memset(raw, 0, 64);
+    snprintf(forged, sizeof(forged), "%.*s", (int) (sig - tok), tok);
+    hb_b64url_encode(forged + strlen(forged), raw, 64);
+    ok(hb_jwt_verify(ec, forged, strlen(forged), ISS, AUD, now, LEEWAY,
+                     NULL, err, sizeof(err)) != 0, "zero r and s: %s", err);
+    memset(raw, 0xff, 64);
+    snprintf(forged, sizeof(forged), "%.*s", (int) (sig - tok), tok);
+    hb_b64url_encode(forged + strlen(forged), raw, 64);
+    ok(hb_jwt_verify(ec, forged, strlen(forged), ISS, AUD, now, LEEWAY,
+                     NULL, err, sizeof(err)) != 0, "r, s over the order: %s",
+       err);
+
+    /* 63 and 65 bytes */
+    snprintf(forged, sizeof(forged), "%.*s", (int) (sig - tok), tok);
+    hb_b64url_encode(forged + strlen(forged), der, 63);
+    ok(hb_jwt_verify(ec, forged, strlen(forged), ISS, AUD, now, LEEWAY,
+                     NULL, err, sizeof(err)) != 0, "63 bytes: %s", err);
+    der[64] = 0;
+    snprintf(forged, sizeof(forged), "%.*s", (int) (sig - tok), tok);
+    hb_b64url_encode(forged + strlen(forged), der, 65);
+    ok(hb_jwt_verify(ec, forged, strlen(forged), ISS, AUD, now, LEEWAY,
+                     NULL, err, sizeof(err)) != 0, "65 bytes: %s", err);
+    free(tok);
+
+    /* HS256 keyed with the EC public key's DER */
+    n = i2d_PUBKEY(ec, NULL);
+    {
+        unsigned char  *pub = malloc((size_t) n), *p = pub;
+
+        i2d_PUBKEY(ec, &p);
+        tok = forge("{\"alg\":\"HS256\"}", claims_s, NULL, pub, (size_t) n,
+                    NULL);
+        ok(hb_jwt_verify(ec, tok, strlen(tok), ISS, AUD, now, LEEWAY, NULL,
+                         err, sizeof(err)) != 0, "HS256 with the EC key: %s",
+           err);
+        free(tok);
+        free(pub);
+    }
+
+    free((void *) claims_s);
+    EVP_PKEY_free(ec);
+    EVP_PKEY_free(ec2);
+    EVP_PKEY_free(p384);
+}
+
+
 int
 main(void)
 {
@@ -445,6 +582,7 @@ main(void)
     test_kid();
     test_round_trip();
     test_refusals();
+    test_es256();
 
     EVP_PKEY_free(key);
     EVP_PKEY_free(other);

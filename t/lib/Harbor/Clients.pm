@@ -578,6 +578,8 @@ package Harbor::Clients::Distribution;
 #   my $d = Harbor::Clients::Distribution->new(root => $dir, dir => $confdir);
 #   $d->start; ... $d->host ... $d->stop;
 #   htpasswd => [user, password] in new(): Basic auth with that one user
+#   token => {realm, service, issuer, rootcertbundle} in new(): bearer
+#            tokens from that token service, trusted through that bundle
 
 use strict;
 use warnings;
@@ -589,7 +591,8 @@ use Time::HiRes qw(sleep time);
 sub new {
     my ($class, %o) = @_;
     my $self = bless { root => $o{root}, dir => $o{dir},
-                       htpasswd => $o{htpasswd} }, $class;
+                       htpasswd => $o{htpasswd},
+                       auth => $o{htpasswd} || $o{token} }, $class;
 
     make_path($self->{root}, $self->{dir});
     $self->{port} = Harbor::Clients::free_port();
@@ -604,6 +607,12 @@ sub new {
         die $r->{out} unless $r->{ok};
         $auth = "auth:\n  htpasswd:\n    realm: harbor-test\n"
               . "    path: $self->{dir}/users\n";
+    }
+
+    if (my $t = $o{token}) {
+        $auth = "auth:\n  token:\n"
+              . join('', map { "    $_: $t->{$_}\n" }
+                         qw(realm service issuer rootcertbundle));
     }
 
     # Upload purging would walk the tree while the module may own it; the
@@ -660,7 +669,7 @@ sub start {
     my $up = Harbor::Clients::wait_until(sub {
         return 0 if waitpid($pid, WNOHANG) == $pid;
         my $r = Harbor::Clients::http_get($self->url . '/v2/');
-        return $r->{status} == ($self->{htpasswd} ? 401 : 200);
+        return $r->{status} == ($self->{auth} ? 401 : 200);
     }, 20);
 
     die "docker-registry did not start:\n" . $self->log unless $up;
