@@ -152,6 +152,8 @@ try {
     const t = await rows.first().innerText();
     ok(t.includes(en('webhooks.event.PUSH_ARTIFACT')), 'the event named');
     ok(t.includes(en('webhooks.status.Success')), 'Success in words');
+    await waitText(page.locator('[data-test=deliveries] .pager-range'),
+      en('pager.range', { from: 1, to: 1, total: 1 }));
     await shot(page, 'webhook-deliveries-en');
     await rows.first().getByRole('button', { name: en('webhooks.log') }).click();
     await waitText(dialog().locator('[data-test=delivery-log]'), 'HTTP 200');

@@ -8,7 +8,7 @@ import { api } from '../api.js';
 import { fmtTime, t } from '../i18n.js';
 import { navigate, withQuery } from '../router.jsx';
 import {
-  Confirm, Dialog, Empty, ErrorBox, Field, FormDialog, Loading, UrlPager, useLoad,
+  Confirm, Dialog, Empty, ErrorBox, Field, FormDialog, Loading, Pager, UrlPager, useLoad,
 } from '../components.jsx';
 import { pageArgs } from './Projects.jsx';
 
@@ -101,11 +101,14 @@ function PolicyForm({ base, policy, eventTypes, onClose }) {
   );
 }
 
-// The delivery log of one policy, newest first; read again every 2 s
-// while a delivery is pending or running.
+// The delivery log of one policy, newest first, paged here (the URL's
+// page is the policies'); read again every 2 s while a delivery is
+// pending or running.
 function Deliveries({ base, policy }) {
   const path = `${base}/${policy.id}/executions`;
-  const list = useLoad(() => api('GET', path, { query: { page_size: 25 } }), [path]);
+  const [at, setAt] = useState({ page: 1, size: 10 });
+  const list = useLoad(() => api('GET', path, { query: { page: at.page, page_size: at.size } }),
+    [path, at.page, at.size]);
   const [shown, setShown] = useState(null);
   const busy = list.data && (list.data.data || []).some((x) => x.status === 'Pending' || x.status === 'Running');
 
@@ -158,6 +161,10 @@ function Deliveries({ base, policy }) {
             })}
           </tbody>
         </table>
+      ) : null}
+      {list.data && (list.data.data || []).length ? (
+        <Pager page={at.page} size={at.size} total={list.data.total}
+               onPage={(n) => setAt({ ...at, page: n })} onSize={(n) => setAt({ page: 1, size: n })} />
       ) : null}
       {shown ? (
         <Dialog title={t('webhooks.logOf', { id: shown.id })} wide onClose={() => setShown(null)} footer={
