@@ -3,6 +3,7 @@
 
 import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
 import { t, errorText, fmtNum } from './i18n.js';
+import { navigate, withQuery } from './router.jsx';
 
 // Load something from the API and reload it on demand:
 //   const { data, error, loading, reload } = useLoad(() => api(...), [deps])
@@ -188,6 +189,57 @@ export function Pager({ page, size, total, onPage, onSize }) {
       <button type="button" disabled={page >= last} onClick={() => onPage(page + 1)}
               aria-label={t('pager.next')}>{t('pager.next')} ›</button>
     </div>
+  );
+}
+
+// The Pager of a list whose page and size live in the URL.
+export function UrlPager({ page, size, total }) {
+  return (
+    <Pager page={page} size={size} total={total}
+           onPage={(n) => navigate(withQuery({ page: n }))}
+           onSize={(n) => navigate(withQuery({ page_size: n, page: null }))} />
+  );
+}
+
+// A dialog around one form: Cancel and the submit button in its footer,
+// the submit disabled while the form is not ready or the request runs,
+// the API's refusal shown in place (in the words of context).
+// onSubmit returns a promise; the dialog closes with true when it resolves.
+export function FormDialog({
+  id, title, submitLabel, ready = true, onSubmit, onClose, context, wide, extra, children,
+}) {
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState(null);
+
+  const submit = async (e) => {
+    e.preventDefault();
+    if (!ready || busy) {
+      return;
+    }
+    setBusy(true);
+    setError(null);
+    try {
+      await onSubmit();
+      onClose(true);
+    } catch (err) {
+      setError(err);
+      setBusy(false);
+    }
+  };
+
+  return (
+    <Dialog title={title} wide={wide} onClose={() => onClose(false)} footer={
+      <>
+        {extra}
+        <button type="button" onClick={() => onClose(false)}>{t('common.cancel')}</button>
+        <button type="submit" form={id} class="primary" disabled={!ready || busy}>{submitLabel}</button>
+      </>
+    }>
+      <form id={id} onSubmit={submit}>
+        {children}
+        <ErrorBox error={error} context={context} />
+      </form>
+    </Dialog>
   );
 }
 

@@ -23,6 +23,7 @@ import { SystemRobotsPage } from './pages/Robots.jsx';
 import { RegistriesPage } from './pages/Registries.jsx';
 import { ExecutionPage, ReplicationPage } from './pages/Replication.jsx';
 import { UserGroupsPage } from './pages/UserGroups.jsx';
+import { LabelsPage } from './pages/Labels.jsx';
 import { PasswordDialog } from './pages/Password.jsx';
 
 import './style.css';
@@ -34,7 +35,7 @@ const routes = [
     keys: ['project', 'repo', 'reference'], view: ArtifactPage },
   { path: new RegExp(`^/projects/${SEG}/repositories/${SEG}/?$`),
     keys: ['project', 'repo'], view: RepositoryPage },
-  { path: new RegExp(`^/projects/${SEG}(?:/(repositories|members|robots|logs|summary))?/?$`),
+  { path: new RegExp(`^/projects/${SEG}(?:/(repositories|members|labels|robots|webhooks|logs|summary))?/?$`),
     keys: ['project', 'tab'], view: ProjectPage },
   { path: /^\/search\/?$/, view: SearchPage },
   { path: /^\/admin\/users\/?$/, view: UsersPage, admin: true },
@@ -45,6 +46,7 @@ const routes = [
   { path: /^\/admin\/replications\/?$/, view: ReplicationPage, admin: true },
   { path: /^\/admin\/replications\/executions\/(\d+)\/?$/, keys: ['id'], view: ExecutionPage, admin: true },
   { path: /^\/admin\/groups\/?$/, view: UserGroupsPage, admin: true },
+  { path: /^\/admin\/labels\/?$/, view: LabelsPage, admin: true },
 ];
 
 function UserMenu({ user, onLang, onLogout, onPassword }) {
@@ -255,6 +257,7 @@ function App() {
               <Link href="/admin/groups" class={here('/admin/groups')}>{t('nav.groups')}</Link>
               <Link href="/admin/registries" class={here('/admin/registries')}>{t('nav.registries')}</Link>
               <Link href="/admin/replications" class={here('/admin/replications')}>{t('nav.replications')}</Link>
+              <Link href="/admin/labels" class={here('/admin/labels')}>{t('nav.labels')}</Link>
             </>
           ) : null}
         </nav>

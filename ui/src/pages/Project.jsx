@@ -8,10 +8,12 @@ import {
 } from '../components.jsx';
 import { pageArgs } from './Projects.jsx';
 import { ProjectRobots } from './Robots.jsx';
+import { ProjectLabels } from './Labels.jsx';
+import { ProjectWebhooks } from './Webhooks.jsx';
 import { GroupFinder } from './UserGroups.jsx';
 import { plainHttp, pushCommands } from '../registry.js';
 
-const TABS = ['repositories', 'members', 'robots', 'logs', 'summary'];
+const TABS = ['repositories', 'members', 'labels', 'robots', 'webhooks', 'logs', 'summary'];
 
 export function PushHelp({ info, project }) {
   const [tool, setTool] = useState('docker');
@@ -387,13 +389,14 @@ export function ProjectPage({ project: name, tab, ctx, query }) {
 
   const pub = project.metadata && project.metadata.public === 'true';
   // the project's log is for its administrators (authd answers 403 to others),
-  // its robots for its members but limited guests
+  // its robots for its members but limited guests, its webhooks for its
+  // administrators
   const role = project.current_user_role_id;
   const tabs = TABS.filter((x) => ctx.user.sysadmin_flag
-    || (x === 'logs' ? role === 1 : x === 'robots' ? role >= 1 && role <= 4 : true));
+    || (x === 'logs' || x === 'webhooks' ? role === 1 : x === 'robots' ? role >= 1 && role <= 4 : true));
   const body = {
     repositories: Repositories, members: Members, robots: ProjectRobots, logs: Logs,
-    summary: Summary,
+    summary: Summary, labels: ProjectLabels, webhooks: ProjectWebhooks,
   }[current];
   const View = body;
 

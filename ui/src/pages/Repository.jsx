@@ -3,10 +3,11 @@ import { api, repoPath } from '../api.js';
 import { fmtSize, fmtTime, t } from '../i18n.js';
 import { Link, navigate, withQuery } from '../router.jsx';
 import {
-  Confirm, CopyButton, Dialog, Empty, ErrorBox, Field, Loading, Pager, shortDigest, useLoad,
+  Confirm, CopyButton, Dialog, Empty, ErrorBox, Field, Loading, UrlPager, shortDigest, useLoad,
 } from '../components.jsx';
 import { pageArgs } from './Projects.jsx';
 import { PushHelp } from './Project.jsx';
+import { AddLabelDialog, LabelChip, useProjectLabels } from './Labels.jsx';
 import { pullCommand } from '../registry.js';
 
 // the tag grammar of the distribution spec
@@ -132,13 +133,18 @@ export function RepositoryPage({ project, repo, ctx, query }) {
   const [tool, setTool] = useState('docker');
   const [adding, setAdding] = useState(null);
   const [confirm, setConfirm] = useState(null);
+  const [labeling, setLabeling] = useState(null);
+  const [labelError, setLabelError] = useState(null);
+  const label = /^\d+$/.test(query.get('label') || '') ? query.get('label') : '';
 
   const proj = useLoad(() => api('GET', `/projects/${encodeURIComponent(project)}`,
     { headers: { 'X-Is-Resource-Name': 'true' } }), [project]);
   const info = useLoad(() => api('GET', repoPath(project, repo)), [project, repo]);
   const list = useLoad(() => api('GET', `${repoPath(project, repo)}/artifacts`, {
-    query: { page, page_size: size, with_tag: 'true', sort: '-push_time' },
-  }), [project, repo, page, size]);
+    query: {
+      page, page_size: size, with_tag: 'true', sort: '-push_time', q: label ? `labels=${label}` : '',
+    },
+  }), [project, repo, page, size, label]);
 
   const p = proj.data && proj.data.data;
   const role = p ? p.current_user_role_id : 0;
@@ -146,6 +152,18 @@ export function RepositoryPage({ project, repo, ctx, query }) {
   const canPush = sys || [1, 2, 4].includes(role);
   const canDelete = sys || [1, 4].includes(role);
   const base = `/projects/${encodeURIComponent(project)}/repositories/${encodeURIComponent(repo)}`;
+  const labels = useProjectLabels(p && p.project_id);
+  const labelPath = (a) => `${repoPath(project, repo)}/artifacts/${a.digest}/labels`;
+
+  const removeLabel = async (a, l) => {
+    setLabelError(null);
+    try {
+      await api('DELETE', `${labelPath(a)}/${l.id}`);
+      list.reload();
+    } catch (err) {
+      setLabelError(err);
+    }
+  };
 
   if (info.error) {
     return (
@@ -187,9 +205,24 @@ export function RepositoryPage({ project, repo, ctx, query }) {
           ))}
         </div>
       </div>
-      <ErrorBox error={list.error} />
+      {labels.data && (labels.data.length || label) ? (
+        <div class="toolbar">
+          <label>
+            {t('labels.filter')}{' '}
+            <select name="label-filter" value={label}
+                    onChange={(e) => navigate(withQuery({ label: e.currentTarget.value, page: null }),
+                      { replace: true })}>
+              <option value="">{t('labels.filterAll')}</option>
+              {labels.data.map((l) => <option value={String(l.id)}>{l.name}</option>)}
+            </select>
+          </label>
+        </div>
+      ) : null}
+      <ErrorBox error={list.error || labels.error} />
+      <ErrorBox error={labelError} context="labels.attach" />
       {list.loading && !list.data ? <Loading /> : null}
-      {list.data && list.data.total === 0 ? (
+      {list.data && list.data.total === 0 && label ? <Empty title={t('labels.noMatch')} /> : null}
+      {list.data && list.data.total === 0 && !label ? (
         <Empty title={t('repo.empty')}>
           <p>{t('repo.emptyHint')}</p>
           <PushHelp info={ctx.info} project={project} />
@@ -202,6 +235,7 @@ export function RepositoryPage({ project, repo, ctx, query }) {
               <tr>
                 <th>{t('artifact.digest')}</th>
                 <th>{t('artifact.tags')}</th>
+                <th>{t('labels.column')}</th>
                 <th>{t('artifact.kind')}</th>
                 <th class="num">{t('artifact.size')}</th>
                 <th>{t('artifact.pushed')}</th>
@@ -247,6 +281,19 @@ export function RepositoryPage({ project, repo, ctx, query }) {
                       </div>
                     </td>
                     <td>
+                      <div class="chips" data-test="artifact-labels">
+                        {(a.labels || []).map((l) => (
+                          <LabelChip label={l} onRemove={canPush ? () => removeLabel(a, l) : null} />
+                        ))}
+                        {canPush && labels.data && labels.data.length ? (
+                          <button type="button" class="small" onClick={() => setLabeling(a)}
+                                  aria-label={t('labels.addToNamed', { digest: shortDigest(a.digest) })}>
+                            + {t('labels.add')}
+                          </button>
+                        ) : null}
+                      </div>
+                    </td>
+                    <td>
                       {artifactKind(a)}
                       {plats.length ? <div class="muted small-text">{plats.join(', ')}</div> : null}
                     </td>
@@ -268,12 +315,15 @@ export function RepositoryPage({ project, repo, ctx, query }) {
               })}
             </tbody>
           </table>
-          <Pager page={page} size={size} total={list.data.total}
-                 onPage={(n) => navigate(withQuery({ page: n }))}
-                 onSize={(n) => navigate(withQuery({ page_size: n, page: null }))} />
+          <UrlPager page={page} size={size} total={list.data.total} />
         </>
       ) : null}
 
+      {labeling ? (
+        <AddLabelDialog labels={labels.data || []} artifact={labeling}
+                        onAdd={(id) => api('POST', labelPath(labeling), { body: { id } })}
+                        onClose={(done) => { setLabeling(null); if (done) list.reload(); }} />
+      ) : null}
       {adding ? (
         <AddTag project={project} repo={repo} artifact={adding}
                 onClose={(done) => { setAdding(null); if (done) reload(); }} />
