@@ -11,11 +11,18 @@
  * The link carries 256 random bits; the table keeps their SHA-256 and the
  * fingerprint of the user's password hash at the time, so that a link
  * works once, for 30 minutes, and not after the password changed by any
- * way.  Every request leaves a row, a user's or not: more than
- * RESET_ADDR_MAX requests for one address in RESET_ADDR_WINDOW answer
- * 429 whoever it belongs to; more than RESET_USER_MAX links for one
- * account in an hour are not sent, silently.  The mail goes out in a
- * thread of its own (mail.c), so the answer's time says nothing either.
+ * way.  Every request leaves a row, a user's or not, and an audit entry,
+ * both in one transaction, so that the answer's time does not depend on
+ * whether the address is a user's.  The limits throttle a source
+ * without locking the real user out (a stranger's requests do not count
+ * against the user's own): more than RESET_ADDR_MAX requests for one
+ * address from one client address in RESET_WINDOW, or RESET_IP_MAX from
+ * one client address for any addresses, answer 429, whoever the address
+ * belongs to; an account gets at most RESET_USER_IP_MAX links an hour
+ * asked from one client address and RESET_USER_MAX from all of them,
+ * the rest silently not sent (a flood of mail needs many sources, and
+ * stops at RESET_USER_MAX).  A lock held to the commit makes count and
+ * insert one step.  The mail goes out in a thread of its own (mail.c).
  * Only in db_auth mode: a directory's users change passwords there.
  */
 
@@ -30,9 +37,12 @@
 
 
 #define RESET_TOKEN_BYTES   32
-#define RESET_ADDR_MAX      "3"         /* requests per address */
-#define RESET_ADDR_WINDOW   "15 minutes"
-#define RESET_USER_MAX      "5"         /* links per account and hour */
+#define RESET_WINDOW        "15 minutes"
+#define RESET_ADDR_MAX      3           /* per address and client address */
+#define RESET_IP_MAX        10          /* per client address */
+#define RESET_USER_IP_MAX   3           /* links per account, client address
+                                           and hour */
+#define RESET_USER_MAX      20          /* links per account and hour */
 
 /* the SHA-256 of a text, hex, in SQL */
 #define RESET_SHA(x)  "encode(sha256(convert_to(" x ", 'UTF8')), 'hex')"
@@ -73,7 +83,7 @@ reset_send_email(struct req *r)
     char         token[RESET_TOKEN_BYTES * 2 + 1], *link, *text;
     unsigned char  rnd[RESET_TOKEN_BYTES];
     PGresult    *res;
-    const char  *uid, *name;
+    const char  *uid, *name, *ip;
     long         n;
     int          send;
 
@@ -96,40 +106,57 @@ reset_send_email(struct req *r)
     (void) db_cmd(r->db, "DELETE FROM password_reset"
                   " WHERE creation_time < now() - interval '1 day'", 0);
 
-    res = db_execv(r->db, "SELECT count(*) FROM password_reset"
-                   " WHERE addr_hash = " RESET_SHA("lower($1)")
-                   " AND creation_time > now() - interval '"
-                   RESET_ADDR_WINDOW "'", 1, addr);
-    if (res == NULL) {
-        http_db_error(r);
-        return;
-    }
-    n = strtol(db_s(res, 0, 0), NULL, 10);
-    PQclear(res);
+    ip = http_client_ip(r);
+    res = NULL;
 
-    if (n >= strtol(RESET_ADDR_MAX, NULL, 10)) {
+    /* counts and insert as one step: requests queue on this lock */
+    if (db_begin(r->db) != 0
+        || db_cmd(r->db, "SELECT pg_advisory_xact_lock(hashtext("
+                  "'password_reset'))", 0) < 0)
+    {
+        goto db_fail;
+    }
+
+    res = db_execv(r->db, "SELECT count(*) FILTER (WHERE addr_hash = "
+                   RESET_SHA("lower($1)") "), count(*)"
+                   " FROM password_reset WHERE client_ip = $2"
+                   " AND creation_time > now() - interval '" RESET_WINDOW "'",
+                   2, addr, ip);
+    if (res == NULL) {
+        goto db_fail;
+    }
+
+    if (strtol(db_s(res, 0, 0), NULL, 10) >= RESET_ADDR_MAX
+        || strtol(db_s(res, 0, 1), NULL, 10) >= RESET_IP_MAX)
+    {
+        PQclear(res);
+        db_rollback(r->db);
         http_header(r, "Retry-After", "900");
-        http_error(r, 429, "too many password reset requests for this "
-                   "address: try again later");
+        http_error(r, 429, "too many password reset requests: try again "
+                   "later");
         return;
     }
+    PQclear(res);
 
     /* the user whose address it is, if one is, and links sent lately */
     res = db_execv(r->db, "SELECT u.user_id, u.username,"
                    " (SELECT count(*) FROM password_reset p"
                    "  WHERE p.user_id = u.user_id AND p.token_hash IS NOT NULL"
+                   "  AND p.creation_time > now() - interval '1 hour'),"
+                   " (SELECT count(*) FROM password_reset p"
+                   "  WHERE p.user_id = u.user_id AND p.token_hash IS NOT NULL"
+                   "  AND p.client_ip = $2"
                    "  AND p.creation_time > now() - interval '1 hour')"
                    " FROM users u WHERE lower(u.email) = lower($1)"
                    " AND u.email <> '' AND NOT u.deleted"
-                   " ORDER BY u.user_id LIMIT 2", 1, addr);
+                   " ORDER BY u.user_id LIMIT 2", 2, addr, ip);
     if (res == NULL) {
-        http_db_error(r);
-        return;
+        goto db_fail;
     }
 
     send = PQntuples(res) == 1
-           && strtol(db_s(res, 0, 2), NULL, 10)
-              < strtol(RESET_USER_MAX, NULL, 10);
+           && strtol(db_s(res, 0, 2), NULL, 10) < RESET_USER_MAX
+           && strtol(db_s(res, 0, 3), NULL, 10) < RESET_USER_IP_MAX;
 
     randombytes_buf(rnd, sizeof(rnd));
     sodium_bin2hex(token, sizeof(token), rnd, sizeof(rnd));
@@ -147,13 +174,21 @@ reset_send_email(struct req *r)
                RESET_SHA("u.password") " END, $4"
                " FROM (SELECT 1) one LEFT JOIN users u"
                " ON u.user_id = $2::integer AND NOT u.deleted",
-               4, addr, uid, token, http_client_ip(r));
+               4, addr, uid, token, ip);
 
-    if (n != 1) {
-        PQclear(res);
+    /* the same statements whoever's the address; the address itself is
+       not kept in the audit log */
+    if (n != 1
+        || audit_add(r->db, 0, send ? name : "", "request", "password_reset",
+                     send ? name : "",
+                     send ? "a password reset link was sent"
+                          : "a password reset was asked for an address of "
+                            "no user, or over its limits: nothing sent",
+                     send, ip) != 0
+        || db_commit(r->db) != 0)
+    {
         sodium_memzero(token, sizeof(token));
-        http_db_error(r);
-        return;
+        goto db_fail;
     }
 
     if (send) {
@@ -175,12 +210,9 @@ reset_send_email(struct req *r)
                         "If it was not you, ignore this mail: your password"
                         " stays as it is.\n", name,
                         conf->hostname ? conf->hostname : "the registry",
-                        link) >= 0
-            && mail_send(addr, "Reset your password", text) == 0)
+                        link) >= 0)
         {
-            audit_add(r->db, 0, name, "request", "password_reset", name,
-                      "a password reset link was mailed", 1,
-                      http_client_ip(r));
+            (void) mail_send(addr, "Reset your password", text);
         }
 
         if (link != NULL) {
@@ -197,6 +229,13 @@ reset_send_email(struct req *r)
     sodium_memzero(token, sizeof(token));
 
     http_text(r, 200, NULL, "");
+    return;
+
+db_fail:
+
+    PQclear(res);
+    db_rollback(r->db);
+    http_db_error(r);
 }
 
 

@@ -16,6 +16,7 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 
 use Test::More;
+use POSIX ();
 use Time::HiRes qw(time);
 use Harbor::Api;
 use Harbor::Authd;
@@ -155,6 +156,40 @@ is("@st", '200 200 200 429', 'a fourth request for an address: 429');
             ->{status} } 1 .. 3;
 is($st[-1], 429, 'the same for a user\'s address');
 
+# bob, from another client address (authd takes the address nginx puts
+# last in X-Forwarded-For), is not locked out by what 127.0.0.1 asked
+sub send_from {
+    my ($ip, $addr) = @_;
+    return $s->authd->request(GET => "/c/sendEmail?email=$addr",
+        headers => { 'X-Forwarded-For' => $ip })->{status};
+}
+is(send_from('192.0.2.7', 'bob%40example.org'), 200,
+   'the owner, from elsewhere: 200');
+@m = $smtp->wait_mails(4);
+like($m[-1], qr/^To: <bob\@example\.org>/mi, 'and the link is sent');
+
+# one source, many addresses: 429 after the per-source limit
+@st = map { send_from('192.0.2.8', "spray$_%40example.org") } 1 .. 11;
+is("@st[0..9]", join(' ', (200) x 10), 'ten addresses from one source');
+is($st[10], 429, 'the eleventh: 429');
+is(send_from('192.0.2.9', 'spray11%40example.org'), 200,
+   'the same address from another source: 200');
+
+# concurrent requests do not pass the limit: counted and inserted as one
+my @kids;
+for my $i (1 .. 6) {
+    my $pid = fork // die "fork: $!";
+    if ($pid == 0) {
+        my $st = send_from('192.0.2.10', 'race%40example.org');
+        POSIX::_exit($st == 200 ? 0 : $st == 429 ? 1 : 2);
+    }
+    push @kids, $pid;
+}
+my %n;
+for (@kids) { waitpid($_, 0); $n{$? >> 8}++ }
+is($n{0} // 0, 3, 'six at once for one address: three pass');
+is($n{1} // 0, 3, 'three get 429');
+
 # audit and logs
 $r = $s->api(GET => '/audit-logs?page_size=100', $admin);
 my @ev = grep { $_->{resource_type} eq 'password_reset' } @{$r->{json}};
@@ -162,6 +197,11 @@ ok((grep { $_->{operation} eq 'request' && $_->{username} eq 'alice' } @ev),
    'audit: the request');
 ok((grep { $_->{operation} eq 'update' && $_->{username} eq 'alice' } @ev),
    'audit: the reset');
+ok((grep { $_->{operation} eq 'request' && $_->{username} eq ''
+           && $_->{resource} eq '' } @ev),
+   'audit: a request for nobody\'s address, without the address');
+unlike(join(' ', map { "$_->{resource} $_->{username}" } @ev),
+       qr/nobody|spray|carol/, 'no unknown address in the audit log');
 my $logs = $s->authd->log . $s->t->read_file('error.log')
          . $s->t->read_file('access.log');
 for my $secret ($uuid, $uuid2, 'smtp-secret') {
