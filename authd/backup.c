@@ -73,8 +73,12 @@ static void bk_as_user(void);
 static int bk_pg(const char *prog, int infd, int outfd);
 static int bk_copy_file(const char *src, const char *dst,
     const struct stat *st);
+static int bk_copy_fd(int in, const char *src, int out, const char *dst,
+    const struct stat *st);
 static int bk_tree(char *src, size_t slen, char *dst, size_t dlen,
     int in_blobs, struct bk_stats *bs);
+static int bk_tree_at(int sfd, char *src, size_t slen, int dfd, char *dst,
+    size_t dlen, int in_blobs, struct bk_stats *bs);
 static int bk_same_file(const char *a, const char *b);
 static int bk_parent_dir(const char *path);
 static int bk_empty_dir(const char *path);
@@ -188,9 +192,7 @@ bk_pg(const char *prog, int infd, int outfd)
 static int
 bk_copy_file(const char *src, const char *dst, const struct stat *st)
 {
-    struct timespec  ts[2];
-    ssize_t          n;
-    int              in, out;
+    int  in, out, rc;
 
     in = open(src, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (in == -1) {
@@ -198,13 +200,34 @@ bk_copy_file(const char *src, const char *dst, const struct stat *st)
         return -1;
     }
 
-    out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
-               st->st_mode & 07777);
+    out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+               0600);
     if (out == -1) {
         log_warn("create \"%s\"", dst);
         close(in);
         return -1;
     }
+
+    rc = bk_copy_fd(in, src, out, dst, st);
+
+    close(in);
+
+    if (close(out) == -1 && rc == 0) {
+        log_warn("close \"%s\"", dst);
+        rc = -1;
+    }
+
+    return rc;
+}
+
+
+/* in's bytes into out, then st's owner (when root), mode and times */
+static int
+bk_copy_fd(int in, const char *src, int out, const char *dst,
+    const struct stat *st)
+{
+    struct timespec  ts[2];
+    ssize_t          n;
 
     do {
         n = copy_file_range(in, NULL, out, NULL, 1 << 30, 0);
@@ -242,20 +265,11 @@ bk_copy_file(const char *src, const char *dst, const struct stat *st)
         goto fail;
     }
 
-    close(in);
-
-    if (close(out) == -1) {
-        log_warn("close \"%s\"", dst);
-        return -1;
-    }
-
     return 0;
 
 fail:
 
     log_warn("copy \"%s\" to \"%s\"", src, dst);
-    close(in);
-    close(out);
 
     return -1;
 }
@@ -264,11 +278,47 @@ fail:
 /*
  * The tree at src (a path of slen bytes in a PATH_MAX buffer) into dst,
  * which exists.  in_blobs: below a "blobs" directory, where files named
- * "data" are immutable blobs.
+ * "data" are immutable blobs.  The paths are for messages: the walk goes
+ * through bk_tree_at's descriptors.
  */
 static int
 bk_tree(char *src, size_t slen, char *dst, size_t dlen, int in_blobs,
     struct bk_stats *bs)
+{
+    int  sfd, dfd, rc;
+
+    sfd = open(src, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (sfd == -1) {
+        log_warn("open \"%s\"", src);
+        return -1;
+    }
+
+    dfd = open(dst, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd == -1) {
+        log_warn("open \"%s\"", dst);
+        close(sfd);
+        return -1;
+    }
+
+    rc = bk_tree_at(sfd, src, slen, dfd, dst, dlen, in_blobs, bs);
+
+    close(dfd);
+
+    return rc;
+}
+
+
+/*
+ * One directory of the copy, by descriptors: nothing is looked up by a
+ * path that a writer of either tree could turn into a symlink (the store
+ * belongs to nginx's user, and backup and restore may run as root), and
+ * nothing is followed.  A directory made here stays 0700 and root's
+ * until everything below it is copied; its owner and mode are set last,
+ * on its descriptor.  sfd is closed here.
+ */
+static int
+bk_tree_at(int sfd, char *src, size_t slen, int dfd, char *dst, size_t dlen,
+    int in_blobs, struct bk_stats *bs)
 {
     struct dirent  *de;
     struct stat     st;
@@ -276,11 +326,12 @@ bk_tree(char *src, size_t slen, char *dst, size_t dlen, int in_blobs,
     char            target[PATH_MAX];
     size_t          nlen;
     ssize_t         tl;
-    int             rc;
+    int             rc, csfd, cdfd, in, out;
 
-    d = opendir(src);
+    d = fdopendir(sfd);
     if (d == NULL) {
         log_warn("opendir \"%s\"", src);
+        close(sfd);
         return -1;
     }
 
@@ -306,23 +357,46 @@ bk_tree(char *src, size_t slen, char *dst, size_t dlen, int in_blobs,
         dst[dlen] = '/';
         memcpy(dst + dlen + 1, de->d_name, nlen + 1);
 
-        if (lstat(src, &st) == -1) {
+        if (fstatat(sfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == -1) {
             if (errno != ENOENT) {      /* an upload's file renamed away */
                 log_warn("lstat \"%s\"", src);
                 rc = -1;
             }
 
         } else if (S_ISDIR(st.st_mode)) {
-            if (mkdir(dst, st.st_mode & 07777) == -1
-                || (geteuid() == 0 && lchown(dst, st.st_uid, st.st_gid) == -1)
-                || chmod(dst, st.st_mode & 07777) == -1)
+            csfd = openat(sfd, de->d_name,
+                          O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            cdfd = -1;
+
+            if (csfd == -1
+                || mkdirat(dfd, de->d_name, 0700) == -1
+                || (cdfd = openat(dfd, de->d_name, O_RDONLY | O_DIRECTORY
+                                  | O_NOFOLLOW | O_CLOEXEC)) == -1)
             {
                 log_warn("mkdir \"%s\"", dst);
+                if (csfd != -1) {
+                    close(csfd);
+                }
                 rc = -1;
+
             } else {
-                rc = bk_tree(src, slen + 1 + nlen, dst, dlen + 1 + nlen,
-                             in_blobs || strcmp(de->d_name, "blobs") == 0,
-                             bs);
+                rc = bk_tree_at(csfd, src, slen + 1 + nlen, cdfd, dst,
+                                dlen + 1 + nlen,
+                                in_blobs || strcmp(de->d_name, "blobs") == 0,
+                                bs);
+
+                if (rc == 0
+                    && ((geteuid() == 0
+                         && fchown(cdfd, st.st_uid, st.st_gid) == -1)
+                        || fchmod(cdfd, st.st_mode & 07777) == -1))
+                {
+                    log_warn("chown \"%s\"", dst);
+                    rc = -1;
+                }
+            }
+
+            if (cdfd != -1) {
+                close(cdfd);
             }
 
         } else if (S_ISREG(st.st_mode)) {
@@ -330,22 +404,42 @@ bk_tree(char *src, size_t slen, char *dst, size_t dlen, int in_blobs,
             bs->bytes += st.st_size;
 
             if (in_blobs && strcmp(de->d_name, "data") == 0
-                && link(src, dst) == 0)
+                && linkat(sfd, de->d_name, dfd, de->d_name, 0) == 0)
             {
                 bs->linked++;
+
             } else {
-                rc = bk_copy_file(src, dst, &st);
+                in = openat(sfd, de->d_name,
+                            O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+                out = openat(dfd, de->d_name,
+                             O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW
+                             | O_CLOEXEC, 0600);
+
+                if (in == -1 || out == -1) {
+                    log_warn("copy \"%s\" to \"%s\"", src, dst);
+                    rc = -1;
+                } else {
+                    rc = bk_copy_fd(in, src, out, dst, &st);
+                }
+
+                if (in != -1) {
+                    close(in);
+                }
+                if (out != -1 && close(out) == -1 && rc == 0) {
+                    log_warn("close \"%s\"", dst);
+                    rc = -1;
+                }
                 bs->copied++;
             }
 
         } else if (S_ISLNK(st.st_mode)) {
-            tl = readlink(src, target, sizeof(target) - 1);
+            tl = readlinkat(sfd, de->d_name, target, sizeof(target) - 1);
             if (tl == -1) {
                 log_warn("readlink \"%s\"", src);
                 rc = -1;
             } else {
                 target[tl] = '\0';
-                if (symlink(target, dst) == -1) {
+                if (symlinkat(target, dfd, de->d_name) == -1) {
                     log_warn("symlink \"%s\"", dst);
                     rc = -1;
                 }
@@ -659,11 +753,7 @@ bk_backup(const char *dir)
         goto fail;
     }
 
-    /* the top of the copy as the store's: restored, nginx enters it */
-    if (stat(src, &st) == -1 || mkdir(dst, st.st_mode & 07777) == -1
-        || (geteuid() == 0 && chown(dst, st.st_uid, st.st_gid) == -1)
-        || chmod(dst, st.st_mode & 07777) == -1)
-    {
+    if (stat(src, &st) == -1 || mkdir(dst, 0700) == -1) {
         log_warn("mkdir \"%s\"", dst);
         goto fail;
     }
@@ -671,6 +761,15 @@ bk_backup(const char *dir)
     log_info("copying the store %s", conf->registry_storage);
 
     if (bk_tree(src, strlen(src), dst, strlen(dst), 0, &bs) != 0) {
+        goto fail;
+    }
+
+    /* the top of the copy as the store's, once it is whole: restored,
+       nginx enters it */
+    if ((geteuid() == 0 && lchown(dst, st.st_uid, st.st_gid) == -1)
+        || chmod(dst, st.st_mode & 07777) == -1)
+    {
+        log_warn("chown \"%s\"", dst);
         goto fail;
     }
 
@@ -821,22 +920,26 @@ bk_restore(const char *dir)
         return -1;
     }
 
-    /* the store and the lock belong to the backup's owner (nginx's user) */
-    if (geteuid() == 0 && stat(src, &st) == 0
-        && (chown(dst, st.st_uid, st.st_gid) == -1
-            || chmod(dst, st.st_mode & 07777) == -1
-            || fchown(lock, st.st_uid, st.st_gid) == -1
-            || snprintf(gc, sizeof(gc), "%s/_gc", dst) >= (int) sizeof(gc)
-            || chown(gc, st.st_uid, st.st_gid) == -1))
-    {
-        log_warn("chown \"%s\"", dst);
+    log_info("copying the store into %s", conf->registry_storage);
+
+    if (bk_tree(src, strlen(src), dst, strlen(dst), 0, &bs) != 0) {
         close(lock);
         return -1;
     }
 
-    log_info("copying the store into %s", conf->registry_storage);
-
-    if (bk_tree(src, strlen(src), dst, strlen(dst), 0, &bs) != 0) {
+    /*
+     * The store and the lock belong to the backup's owner (nginx's user),
+     * given once the copy is whole: until then nothing in it is another
+     * user's to swap for a symlink under the copy.
+     */
+    if (geteuid() == 0 && stat(src, &st) == 0
+        && (lchown(dst, st.st_uid, st.st_gid) == -1
+            || chmod(dst, st.st_mode & 07777) == -1
+            || fchown(lock, st.st_uid, st.st_gid) == -1
+            || snprintf(gc, sizeof(gc), "%s/_gc", dst) >= (int) sizeof(gc)
+            || lchown(gc, st.st_uid, st.st_gid) == -1))
+    {
+        log_warn("chown \"%s\"", dst);
         close(lock);
         return -1;
     }

@@ -18,6 +18,7 @@ use lib "$FindBin::Bin/lib";
 use Fcntl qw(:flock);
 use File::Path qw(remove_tree make_path);
 use Test::More;
+use POSIX ();
 
 use Harbor::Test;
 use Harbor::Api;
@@ -140,6 +141,39 @@ like($out, qr/create it empty/, 'it says the database must be new')
     or diag $out;
 ok(!-e $s2->storage && !-e $a2->key_file, 'nothing was written');
 
+$s2->pg->psql('DROP DATABASE registry', 'postgres');
+$s2->pg->psql('CREATE DATABASE registry', 'postgres');
+
+# While root restores, a process of the store's owner (nginx's user) swaps
+# the store's first directory, as soon as it can rename it, for a symlink
+# to a directory of its own.  Nothing of the store may be that user's until
+# the copy under it is whole: the copy goes undisturbed and nothing lands
+# in that directory.  (Once
+# the store is handed over, the owner may break it as it likes: this
+# restore's own result is not what is checked, a clean one follows.)
+my $owner = (stat "$bk/registry")[4];
+my $bait = $s2->dir . '/bait';
+mkdir $bait or die "$bait: $!";
+chown $owner, -1, $bait;
+my $swapper = fork // die "fork: $!";
+if ($swapper == 0) {
+    $> = $< = $owner;
+    my $d = $s2->storage . '/docker';
+    while (1) {
+        rename($d, "$d.x") and symlink($bait, $d);
+    }
+}
+$out = qx{$AUTHD restore -f $conf2 $bk 2>&1};
+kill 'KILL', $swapper;
+waitpid($swapper, 0);
+like($out, qr/copying the store/, 'a restore with a swapper running');
+my ($copying) = $out =~ /(copying the store.*?)(?:restored |\z)/s;
+unlike($copying // '', qr/warn: /, 'the copy was not disturbed') or diag $out;
+opendir(my $bd, $bait) or die "$bait: $!";
+is(join(' ', grep { !/^\.\.?$/ } readdir $bd), '',
+   'nothing was written through a symlink the store\'s owner planted');
+
+remove_tree($s2->storage, $a2->dir . '/token');
 $s2->pg->psql('DROP DATABASE registry', 'postgres');
 $s2->pg->psql('CREATE DATABASE registry', 'postgres');
 $out = qx{$AUTHD restore -f $conf2 $bk 2>&1};
