@@ -29,6 +29,11 @@ my ($key, $cert) = Harbor::Stack::new_rsa_key("$dir/keys", 'token');
 my ($other) = Harbor::Stack::new_rsa_key("$dir/keys", 'other');
 my $mport = Harbor::Clients::free_port();
 
+# the metrics server as conf/harbor-metrics.conf.in ships it
+my $mconf = Harbor::Clients::read_file("$Harbor::Test::ROOT/conf/harbor-metrics.conf.in");
+$mconf =~ s/\@METRICS_LISTEN\@/127.0.0.1:$mport/g;
+Harbor::Clients::write_file("$dir/metrics.conf", $mconf);
+
 # which worker answered each /v2 request, to see both at work
 $t->run(
     registry => join("\n",
@@ -37,9 +42,7 @@ $t->run(
         'harbor_journal  ' . $t->journal . ';',
         'harbor_auth     token;',
         "harbor_token_certificate $cert;"),
-    http => qq{log_format harbor_pid '\$pid \$uri'; } .
-            "server { listen 127.0.0.1:$mport; " .
-            'location = /metrics { harbor_metrics; } }',
+    http => qq{log_format harbor_pid '\$pid \$uri'; include $dir/metrics.conf;},
     location => "access_log $dir/pids.log harbor_pid;",
 );
 
