@@ -215,6 +215,28 @@ is(delta($m0, $m1, 'harbor_nginx_journal_write_failures_total'), 0,
 ok(!grep(m{lib/app|Not\.\.Valid|nope|sha256}, keys %$m1),
    'no label comes from a request');
 
+# two pulls on one connection: each counts its own bytes, not the
+# connection's so far
+$m0 = scrape();
+{
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                  PeerPort => $t->port, Timeout => 5)
+        or die "connect: $!";
+    my $get = "GET /v2/lib/app/blobs/$d HTTP/1.1\r\nHost: localhost\r\n"
+            . "Authorization: Bearer $push\r\n";
+    print $s $get . "\r\n" . $get . "Connection: close\r\n\r\n";
+    local $/;
+    my $all = <$s>;
+    close $s;
+    my $oks = () = $all =~ m{HTTP/1\.1 200 OK\r\n}g;
+    is($oks, 2, 'two pulls on a connection');
+}
+$m1 = scrape();
+is(delta($m0, $m1, req('blob', 'GET', '200')), 2, 'both counted');
+$out = delta($m0, $m1, 'harbor_nginx_sent_bytes_total{route="blob"}');
+cmp_ok($out, '>=', 2 * length $blob, "bytes out: $out");
+cmp_ok($out, '<', 2 * length($blob) + 2 * 2048, 'each request its own');
+
 ###############################################################################
 # an upload whose body does not arrive whole
 
