@@ -55,11 +55,63 @@ static const char  *ngx_http_harbor_m_methods[] = {
 };
 
 
-/* in the order of ngx_http_harbor_metric_e */
+static const char  *ngx_http_harbor_m_abandoned[] = {
+    /* in the order of ngx_http_harbor_metric_e */
+    "cancelled", "interrupted"
+};
+
 
 static const char  *ngx_http_harbor_m_token_reasons[] = {
+    /* in the order of ngx_http_harbor_metric_e */
     "missing", "malformed", "signature", "expired", "claims", "scope",
     "too_large"
+};
+
+
+/* the counters of ngx_http_harbor_metrics_count(), n from first */
+
+typedef struct {
+    const char                 *name;
+    const char                 *help;
+    const char                 *label;       /* NULL: one value */
+    const char                **values;      /* of the label */
+    ngx_http_harbor_metric_e    first;
+    ngx_uint_t                  n;
+} ngx_http_harbor_m_family_t;
+
+
+static ngx_http_harbor_m_family_t  ngx_http_harbor_m_families[] = {
+
+    { "harbor_nginx_uploads_started_total",
+      "Blob uploads begun: sessions opened, and monolithic uploads.",
+      NULL, NULL, NGX_HTTP_HARBOR_M_UPLOAD_STARTED, 1 },
+
+    { "harbor_nginx_uploads_finished_total",
+      "Blob uploads committed into the store.",
+      NULL, NULL, NGX_HTTP_HARBOR_M_UPLOAD_FINISHED, 1 },
+
+    { "harbor_nginx_uploads_abandoned_total",
+      "Upload sessions cancelled, and upload bodies that did not arrive "
+      "whole.",
+      "reason", ngx_http_harbor_m_abandoned,
+      NGX_HTTP_HARBOR_M_UPLOAD_CANCELLED, 2 },
+
+    { "harbor_nginx_blob_mounts_total",
+      "Blobs mounted from another repository instead of uploaded.",
+      NULL, NULL, NGX_HTTP_HARBOR_M_BLOB_MOUNTED, 1 },
+
+    { "harbor_nginx_token_failures_total",
+      "Registry requests refused by the token check, by reason.",
+      "reason", ngx_http_harbor_m_token_reasons,
+      NGX_HTTP_HARBOR_M_TOKEN_MISSING, NGX_HTTP_HARBOR_M_TOKEN_REASONS },
+
+    { "harbor_nginx_journal_events_total",
+      "Events written to the journal.",
+      NULL, NULL, NGX_HTTP_HARBOR_M_JOURNAL_EVENT, 1 },
+
+    { "harbor_nginx_journal_write_failures_total",
+      "Events the journal could not take (a failed or short write).",
+      NULL, NULL, NGX_HTTP_HARBOR_M_JOURNAL_FAILED, 1 }
 };
 
 
@@ -78,7 +130,6 @@ typedef struct {
 static ngx_int_t ngx_http_harbor_metrics_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
 static ngx_int_t ngx_http_harbor_metrics_handler(ngx_http_request_t *r);
-static ngx_int_t ngx_http_harbor_metrics_log(ngx_http_request_t *r);
 static ngx_uint_t ngx_http_harbor_metrics_code(ngx_uint_t status);
 static ngx_uint_t ngx_http_harbor_metrics_method(ngx_uint_t method);
 static u_char *ngx_http_harbor_metrics_family(u_char *p, const char *name,
@@ -135,25 +186,6 @@ ngx_http_harbor_metrics(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     hmcf->metrics = shm_zone;
 
     return NGX_CONF_OK;
-}
-
-
-ngx_int_t
-ngx_http_harbor_metrics_init(ngx_conf_t *cf)
-{
-    ngx_http_handler_pt        *h;
-    ngx_http_core_main_conf_t  *cmcf;
-
-    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
-
-    h = ngx_array_push(&cmcf->phases[NGX_HTTP_LOG_PHASE].handlers);
-    if (h == NULL) {
-        return NGX_ERROR;
-    }
-
-    *h = ngx_http_harbor_metrics_log;
-
-    return NGX_OK;
 }
 
 
@@ -225,7 +257,7 @@ ngx_http_harbor_metrics_count(ngx_http_request_t *r,
  * or 499, the registry's answers.
  */
 
-static ngx_int_t
+ngx_int_t
 ngx_http_harbor_metrics_log(ngx_http_request_t *r)
 {
     ngx_uint_t                     route, status;
@@ -335,6 +367,7 @@ ngx_http_harbor_metrics_handler(ngx_http_request_t *r)
     ngx_str_t                      body, code;
     ngx_uint_t                     i, j, k, n, ncodes;
     ngx_atomic_uint_t              v;
+    ngx_http_harbor_m_family_t    *f;
     ngx_http_harbor_metrics_sh_t  *sh;
     u_char                         buf[NGX_INT_T_LEN];
 
@@ -431,58 +464,24 @@ ngx_http_harbor_metrics_handler(ngx_http_request_t *r)
                         "%uA\n", ngx_http_harbor_m_routes[i], sh->sent[i]);
     }
 
-    p = ngx_http_harbor_metrics_family(p,
-            "harbor_nginx_uploads_started_total", "counter",
-            "Blob uploads begun: sessions opened, and monolithic uploads.");
-    p = ngx_sprintf(p, "harbor_nginx_uploads_started_total %uA\n",
-                    sh->events[NGX_HTTP_HARBOR_M_UPLOAD_STARTED]);
+    for (i = 0; i < sizeof(ngx_http_harbor_m_families)
+                    / sizeof(ngx_http_harbor_m_family_t); i++)
+    {
+        f = &ngx_http_harbor_m_families[i];
 
-    p = ngx_http_harbor_metrics_family(p,
-            "harbor_nginx_uploads_finished_total", "counter",
-            "Blob uploads committed into the store.");
-    p = ngx_sprintf(p, "harbor_nginx_uploads_finished_total %uA\n",
-                    sh->events[NGX_HTTP_HARBOR_M_UPLOAD_FINISHED]);
+        p = ngx_http_harbor_metrics_family(p, f->name, "counter", f->help);
 
-    p = ngx_http_harbor_metrics_family(p,
-            "harbor_nginx_uploads_abandoned_total", "counter",
-            "Upload sessions cancelled, and upload bodies that did not "
-            "arrive whole.");
-    p = ngx_sprintf(p, "harbor_nginx_uploads_abandoned_total"
-                    "{reason=\"cancelled\"} %uA\n"
-                    "harbor_nginx_uploads_abandoned_total"
-                    "{reason=\"interrupted\"} %uA\n",
-                    sh->events[NGX_HTTP_HARBOR_M_UPLOAD_CANCELLED],
-                    sh->events[NGX_HTTP_HARBOR_M_UPLOAD_INTERRUPTED]);
+        for (j = 0; j < f->n; j++) {
+            if (f->label) {
+                p = ngx_sprintf(p, "%s{%s=\"%s\"} %uA\n", f->name, f->label,
+                                f->values[j], sh->events[f->first + j]);
 
-    p = ngx_http_harbor_metrics_family(p,
-            "harbor_nginx_blob_mounts_total", "counter",
-            "Blobs mounted from another repository instead of uploaded.");
-    p = ngx_sprintf(p, "harbor_nginx_blob_mounts_total %uA\n",
-                    sh->events[NGX_HTTP_HARBOR_M_BLOB_MOUNTED]);
-
-    p = ngx_http_harbor_metrics_family(p,
-            "harbor_nginx_token_failures_total", "counter",
-            "Registry requests refused by the token check, by reason.");
-
-    for (i = 0; i < NGX_HTTP_HARBOR_M_TOKEN_REASONS; i++) {
-        p = ngx_sprintf(p, "harbor_nginx_token_failures_total"
-                        "{reason=\"%s\"} %uA\n",
-                        ngx_http_harbor_m_token_reasons[i],
-                        sh->events[NGX_HTTP_HARBOR_M_TOKEN_MISSING + i]);
+            } else {
+                p = ngx_sprintf(p, "%s %uA\n", f->name,
+                                sh->events[f->first + j]);
+            }
+        }
     }
-
-    p = ngx_http_harbor_metrics_family(p,
-            "harbor_nginx_journal_events_total", "counter",
-            "Events written to the journal.");
-    p = ngx_sprintf(p, "harbor_nginx_journal_events_total %uA\n",
-                    sh->events[NGX_HTTP_HARBOR_M_JOURNAL_EVENT]);
-
-    p = ngx_http_harbor_metrics_family(p,
-            "harbor_nginx_journal_write_failures_total", "counter",
-            "Events the journal could not take (a failed or short "
-            "write).");
-    p = ngx_sprintf(p, "harbor_nginx_journal_write_failures_total %uA\n",
-                    sh->events[NGX_HTTP_HARBOR_M_JOURNAL_FAILED]);
 
     body.len = p - body.data;
 

@@ -496,9 +496,14 @@ ngx_http_harbor_init(ngx_conf_t *cf)
 
     *h = ngx_http_harbor_access_handler;
 
-    if (ngx_http_harbor_metrics_init(cf) != NGX_OK) {
+    /* it counts nothing without harbor_metrics */
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_LOG_PHASE].handlers);
+    if (h == NULL) {
         return NGX_ERROR;
     }
+
+    *h = ngx_http_harbor_metrics_log;
 
     if (ngx_http_harbor_filter_init(cf) != NGX_OK) {
         return NGX_ERROR;

@@ -404,7 +404,7 @@ void ngx_http_harbor_journal(ngx_http_request_t *r, const char *action,
 
 /* ngx_http_harbor_metrics.c */
 char *ngx_http_harbor_metrics(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
-ngx_int_t ngx_http_harbor_metrics_init(ngx_conf_t *cf);
+ngx_int_t ngx_http_harbor_metrics_log(ngx_http_request_t *r);
 void ngx_http_harbor_metrics_count(ngx_http_request_t *r,
     ngx_http_harbor_metric_e event);
 
