@@ -335,6 +335,25 @@ is(delta($m0, $m, req('base', 'GET', '200')), $n,
    'every request counted, whichever worker answered it');
 
 ###############################################################################
+# a reload keeps the counts
+
+$m0 = scrape();
+my %old = map { $_ => 1 } $t->workers;
+kill 'HUP', $t->pid;
+$deadline = time + 20;
+my @new;
+until (time > $deadline) {
+    @new = $t->workers;
+    last if @new == 2 && !grep { $old{$_} } @new;
+    sleep 0.05;
+}
+ok(@new == 2 && !grep({ $old{$_} } @new), 'reloaded: two new workers');
+is($t->http(GET => '/v2/', @auth)->{status}, 200, 'a request after it');
+$m = scrape();
+is(delta($m0, $m, req('base', 'GET', '200')), 1,
+   'counted on top of the counts before the reload');
+
+###############################################################################
 # the journal cannot be written: counted as failures
 
 my $t2 = Harbor::Test->new;
