@@ -143,9 +143,10 @@ static ngx_str_t  ngx_http_harbor_metrics_type =
 
 
 /*
- * harbor_metrics;  (in a location)
+ * harbor_metrics;  (in a server or a location)
  *
- * The location answers with the metrics, and the zone they are kept in
+ * The location (or a server's requests that match no location) answers
+ * with the metrics, and the zone they are kept in
  * is made: without the directive anywhere nothing is counted.
  */
 

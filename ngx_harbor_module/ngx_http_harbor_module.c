@@ -133,7 +133,7 @@ static ngx_command_t  ngx_http_harbor_commands[] = {
       NULL },
 
     { ngx_string("harbor_metrics"),
-      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_harbor_metrics,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,

@@ -365,8 +365,7 @@ $t2->run(
         'harbor_storage  ' . $t2->storage . ';',
         'harbor_journal  /dev/full;',
         'harbor_auth     off;'),
-    http => "server { listen 127.0.0.1:$mport2; " .
-            'location /m/ { harbor_metrics; } }',
+    http => "server { listen 127.0.0.1:$mport2; harbor_metrics; }",
 );
 my $img = $t2->make_image('lib/j', 'v1');
 is($img->{response}{status}, 201,
