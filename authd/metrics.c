@@ -68,6 +68,9 @@ static const struct {
       "bytes copied by the replication tasks on record, by status",
       "SELECT status, coalesce(sum(bytes_done), 0) FROM replication_task"
       " GROUP BY 1 ORDER BY 1" },
+    { "harbor_authd_webhook_jobs",
+      "webhook deliveries on record, by status",
+      "SELECT status, count(*) FROM webhook_job GROUP BY 1 ORDER BY 1" },
 };
 
 static struct MHD_Daemon  *met_daemon;

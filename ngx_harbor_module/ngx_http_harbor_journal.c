@@ -50,6 +50,7 @@ ngx_http_harbor_journal(ngx_http_request_t *r, const char *action,
         if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
             ngx_ssl_error(NGX_LOG_ALERT, r->connection->log, 0,
                           "RAND_bytes() failed");
+            ngx_http_harbor_metrics_count(r, NGX_HTTP_HARBOR_M_JOURNAL_FAILED);
             return;
         }
 
@@ -79,6 +80,7 @@ ngx_http_harbor_journal(ngx_http_request_t *r, const char *action,
 
     line = ngx_pnalloc(r->pool, len);
     if (line == NULL) {
+        ngx_http_harbor_metrics_count(r, NGX_HTTP_HARBOR_M_JOURNAL_FAILED);
         return;
     }
 
@@ -114,5 +116,9 @@ ngx_http_harbor_journal(ngx_http_request_t *r, const char *action,
         ngx_log_error(NGX_LOG_ALERT, r->connection->log, ngx_errno,
                       ngx_write_fd_n " to journal \"%V\" failed",
                       &hlcf->journal->name);
+        ngx_http_harbor_metrics_count(r, NGX_HTTP_HARBOR_M_JOURNAL_FAILED);
+        return;
     }
+
+    ngx_http_harbor_metrics_count(r, NGX_HTTP_HARBOR_M_JOURNAL_EVENT);
 }

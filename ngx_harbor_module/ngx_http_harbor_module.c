@@ -28,19 +28,6 @@ static ngx_int_t ngx_http_harbor_init_process(ngx_cycle_t *cycle);
 #define NGX_HTTP_HARBOR_TMP_AGE  3600
 
 
-typedef struct {
-    ngx_array_t                 tmp_paths;   /* of ngx_str_t: <storage>/_tmp */
-    ngx_array_t                 caches;      /* of ngx_open_file_cache_t * */
-    ngx_msec_t                  sweep;       /* harbor_tmp_sweep */
-    time_t                      tmp_age;     /* 2 x client_body_timeout */
-    ngx_event_t                 sweep_event;
-#if (NGX_THREADS)
-    ngx_thread_pool_t          *thread_pool;
-    ngx_thread_task_t          *sweep_task;
-#endif
-} ngx_http_harbor_main_conf_t;
-
-
 static void ngx_http_harbor_sweep_timer(ngx_event_t *ev);
 static ngx_http_harbor_main_conf_t *ngx_http_harbor_main_conf(
     ngx_cycle_t *cycle);
@@ -143,6 +130,13 @@ static ngx_command_t  ngx_http_harbor_commands[] = {
       ngx_conf_set_msec_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_harbor_main_conf_t, sweep),
+      NULL },
+
+    { ngx_string("harbor_metrics"),
+      NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_harbor_metrics,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
       NULL },
 
     { ngx_string("harbor_header_too_large"),
@@ -501,6 +495,15 @@ ngx_http_harbor_init(ngx_conf_t *cf)
     }
 
     *h = ngx_http_harbor_access_handler;
+
+    /* it counts nothing without harbor_metrics */
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_LOG_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_harbor_metrics_log;
 
     if (ngx_http_harbor_filter_init(cf) != NGX_OK) {
         return NGX_ERROR;

@@ -60,6 +60,45 @@ typedef struct {
 } ngx_http_harbor_loc_conf_t;
 
 
+/* the module's http-level configuration (ngx_http_harbor_module.c) */
+typedef struct {
+    ngx_array_t                 tmp_paths;   /* of ngx_str_t: <storage>/_tmp */
+    ngx_array_t                 caches;      /* of ngx_open_file_cache_t * */
+    ngx_msec_t                  sweep;       /* harbor_tmp_sweep */
+    time_t                      tmp_age;     /* 2 x client_body_timeout */
+    ngx_event_t                 sweep_event;
+#if (NGX_THREADS)
+    ngx_thread_pool_t          *thread_pool;
+    ngx_thread_task_t          *sweep_task;
+#endif
+    ngx_shm_zone_t             *metrics;     /* NULL: no harbor_metrics */
+} ngx_http_harbor_main_conf_t;
+
+
+/* what ngx_http_harbor_metrics_count() counts */
+typedef enum {
+    NGX_HTTP_HARBOR_M_UPLOAD_STARTED = 0,
+    NGX_HTTP_HARBOR_M_UPLOAD_FINISHED,
+    NGX_HTTP_HARBOR_M_UPLOAD_CANCELLED,
+    NGX_HTTP_HARBOR_M_UPLOAD_INTERRUPTED,
+    NGX_HTTP_HARBOR_M_BLOB_MOUNTED,
+    /* the token check's refusals, in this order */
+    NGX_HTTP_HARBOR_M_TOKEN_MISSING,
+    NGX_HTTP_HARBOR_M_TOKEN_MALFORMED,
+    NGX_HTTP_HARBOR_M_TOKEN_SIGNATURE,
+    NGX_HTTP_HARBOR_M_TOKEN_EXPIRED,
+    NGX_HTTP_HARBOR_M_TOKEN_CLAIMS,
+    NGX_HTTP_HARBOR_M_TOKEN_SCOPE,
+    NGX_HTTP_HARBOR_M_TOKEN_TOO_LARGE,
+    NGX_HTTP_HARBOR_M_JOURNAL_EVENT,
+    NGX_HTTP_HARBOR_M_JOURNAL_FAILED,
+    NGX_HTTP_HARBOR_M_EVENTS
+} ngx_http_harbor_metric_e;
+
+#define NGX_HTTP_HARBOR_M_TOKEN_REASONS                                      \
+    (NGX_HTTP_HARBOR_M_TOKEN_TOO_LARGE - NGX_HTTP_HARBOR_M_TOKEN_MISSING + 1)
+
+
 typedef enum {
     NGX_HTTP_HARBOR_R_BASE = 0,
     NGX_HTTP_HARBOR_R_CATALOG,
@@ -362,6 +401,12 @@ ngx_int_t ngx_http_harbor_too_large_handler(ngx_http_request_t *r);
 void ngx_http_harbor_journal(ngx_http_request_t *r, const char *action,
     ngx_str_t *name, ngx_str_t *digest, ngx_str_t *tag,
     const char *media_type, off_t size);
+
+/* ngx_http_harbor_metrics.c */
+char *ngx_http_harbor_metrics(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+ngx_int_t ngx_http_harbor_metrics_log(ngx_http_request_t *r);
+void ngx_http_harbor_metrics_count(ngx_http_request_t *r,
+    ngx_http_harbor_metric_e event);
 
 /* helpers shared by the files */
 #define ngx_http_harbor_fds_exhausted(err)                                   \

@@ -55,6 +55,28 @@ static ngx_int_t ngx_http_harbor_challenge(ngx_http_request_t *r,
     ngx_http_harbor_loc_conf_t *hlcf, ngx_http_harbor_ctx_t *ctx,
     const char *scope_actions, const char *error);
 static void ngx_http_harbor_free_key(void *data);
+static ngx_http_harbor_metric_e ngx_http_harbor_token_reason(const char *err);
+
+
+/*
+ * Why hb_jwt_verify() refused a token, for the metrics: its reasons that
+ * are not malformed tokens.
+ */
+
+static struct {
+    const char                 *err;
+    ngx_http_harbor_metric_e    reason;
+} ngx_http_harbor_token_reasons[] = {
+    { "token signature is invalid", NGX_HTTP_HARBOR_M_TOKEN_SIGNATURE },
+    { "token algorithm is not allowed", NGX_HTTP_HARBOR_M_TOKEN_SIGNATURE },
+    { "token has expired", NGX_HTTP_HARBOR_M_TOKEN_EXPIRED },
+    { "token is not valid yet", NGX_HTTP_HARBOR_M_TOKEN_EXPIRED },
+    { "token has the wrong issuer", NGX_HTTP_HARBOR_M_TOKEN_CLAIMS },
+    { "token has the wrong audience", NGX_HTTP_HARBOR_M_TOKEN_CLAIMS },
+    { "token has no expiry", NGX_HTTP_HARBOR_M_TOKEN_CLAIMS },
+    { "token has an invalid nbf", NGX_HTTP_HARBOR_M_TOKEN_CLAIMS },
+    { NULL, NGX_HTTP_HARBOR_M_TOKEN_MALFORMED }
+};
 
 
 /* A Host header that may go into a quoted challenge as it is. */
@@ -189,6 +211,7 @@ ngx_http_harbor_access_handler(ngx_http_request_t *r)
     /* Authorization: Bearer <token> */
 
     if (r->headers_in.authorization == NULL) {
+        ngx_http_harbor_metrics_count(r, NGX_HTTP_HARBOR_M_TOKEN_MISSING);
         return ngx_http_harbor_challenge(r, hlcf, ctx, scope, NULL);
     }
 
@@ -198,6 +221,7 @@ ngx_http_harbor_access_handler(ngx_http_request_t *r)
         || ngx_strncasecmp(token.data, (u_char *) "Bearer ",
                            sizeof("Bearer ") - 1) != 0)
     {
+        ngx_http_harbor_metrics_count(r, NGX_HTTP_HARBOR_M_TOKEN_MISSING);
         return ngx_http_harbor_challenge(r, hlcf, ctx, scope, NULL);
     }
 
@@ -243,6 +267,7 @@ ngx_http_harbor_access_handler(ngx_http_request_t *r)
 
         ctx->fail_code = "UNAUTHORIZED";
         ctx->fail_message = "only system administrators may list the catalog";
+        ngx_http_harbor_metrics_count(r, NGX_HTTP_HARBOR_M_TOKEN_SCOPE);
         return ngx_http_harbor_challenge(r, hlcf, ctx, scope,
                                          "insufficient_scope");
     }
@@ -266,6 +291,7 @@ ngx_http_harbor_access_handler(ngx_http_request_t *r)
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "harbor: %s on \"%V\" refused: %s", action, &rt->name,
                       reason);
+        ngx_http_harbor_metrics_count(r, NGX_HTTP_HARBOR_M_TOKEN_SCOPE);
 
         /*
          * A HEAD of a blob is how a client pushing checks what to upload,
@@ -390,6 +416,7 @@ ngx_http_harbor_too_large_handler(ngx_http_request_t *r)
     }
 
     ngx_http_harbor_token_needs(r, ctx, &action, &scope);
+    ngx_http_harbor_metrics_count(r, NGX_HTTP_HARBOR_M_TOKEN_TOO_LARGE);
 
     /* the answer to any token over the cap, as the access check gives */
 
@@ -419,6 +446,7 @@ ngx_http_harbor_token_claims(ngx_http_request_t *r,
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "harbor: bearer token of %uz bytes refused",
                       token->len);
+        ngx_http_harbor_metrics_count(r, NGX_HTTP_HARBOR_M_TOKEN_MALFORMED);
         return NULL;
     }
 
@@ -448,6 +476,7 @@ ngx_http_harbor_token_claims(ngx_http_request_t *r,
     {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "harbor: bearer token refused: %s", err);
+        ngx_http_harbor_metrics_count(r, ngx_http_harbor_token_reason(err));
         return NULL;
     }
 
@@ -821,4 +850,19 @@ ngx_http_harbor_challenge(ngx_http_request_t *r,
     }
 
     return NGX_HTTP_UNAUTHORIZED;
+}
+
+
+static ngx_http_harbor_metric_e
+ngx_http_harbor_token_reason(const char *err)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; ngx_http_harbor_token_reasons[i].err; i++) {
+        if (ngx_strcmp(err, ngx_http_harbor_token_reasons[i].err) == 0) {
+            break;
+        }
+    }
+
+    return ngx_http_harbor_token_reasons[i].reason;
 }

@@ -274,6 +274,7 @@ ngx_http_harbor_uploads(ngx_http_request_t *r, ngx_http_harbor_route_t *rt)
         }
 
         SHA256_Init(&ctx->sha);
+        ngx_http_harbor_metrics_count(r, NGX_HTTP_HARBOR_M_UPLOAD_STARTED);
 
         return ngx_http_harbor_read_body(r, 0,
                                          ngx_http_harbor_monolithic_done);
@@ -336,6 +337,7 @@ ngx_http_harbor_created(ngx_http_request_t *r, ngx_http_harbor_op_t *op)
     }
 
     ctx->upload.offset = 0;
+    ngx_http_harbor_metrics_count(r, NGX_HTTP_HARBOR_M_UPLOAD_STARTED);
 
     return ngx_http_harbor_upload_accepted(r, &ctx->route, &ctx->upload,
                                            NGX_HTTP_ACCEPTED);
@@ -361,6 +363,8 @@ ngx_http_harbor_mounted(ngx_http_request_t *r, ngx_http_harbor_op_t *op)
     if (op->rc != NGX_OK) {
         return ngx_http_harbor_op_error(r, op);
     }
+
+    ngx_http_harbor_metrics_count(r, NGX_HTTP_HARBOR_M_BLOB_MOUNTED);
 
     return ngx_http_harbor_blob_created(r, &ctx->route, &ctx->digest);
 }
@@ -435,6 +439,8 @@ ngx_http_harbor_monolithic_commit(ngx_http_request_t *r,
         return;
     }
 
+    ngx_http_harbor_metrics_count(r, NGX_HTTP_HARBOR_M_UPLOAD_FINISHED);
+
     ngx_http_finalize_request(r,
         ngx_http_harbor_blob_created(r, &ctx->route, &ctx->digest));
 }
@@ -504,6 +510,8 @@ ngx_http_harbor_upload(ngx_http_request_t *r, ngx_http_harbor_route_t *rt)
         if (rc != NGX_OK) {
             return ngx_http_harbor_op_error(r, &op);
         }
+
+        ngx_http_harbor_metrics_count(r, NGX_HTTP_HARBOR_M_UPLOAD_CANCELLED);
 
         return ngx_http_harbor_send(r, NGX_HTTP_NO_CONTENT, NULL, NULL);
 
@@ -697,6 +705,8 @@ ngx_http_harbor_chunk_synced(ngx_http_request_t *r, ngx_http_harbor_op_t *op)
         ngx_http_finalize_request(r, ngx_http_harbor_op_error(r, op));
         return;
     }
+
+    ngx_http_harbor_metrics_count(r, NGX_HTTP_HARBOR_M_UPLOAD_FINISHED);
 
     ngx_http_finalize_request(r,
         ngx_http_harbor_blob_created(r, rt, &ctx->digest));

@@ -149,6 +149,15 @@ is($m4->{'harbor_authd_replication_tasks{status="Succeed"}'}, 1,
 is($m4->{'harbor_authd_replication_bytes{status="Succeed"}'}, 12345,
    'bytes copied');
 
+# webhook deliveries by status (rows as the webhook sender leaves them)
+$s->create_project('mhook', public => 0);
+$s->psql(q{INSERT INTO webhook_policy (project_id, name) SELECT project_id, 'm' FROM projects WHERE name = 'mhook'});
+$s->psql(q{INSERT INTO webhook_job (policy_id, event_type, payload, status) SELECT id, 'PUSH_ARTIFACT', '{}', s FROM webhook_policy, (VALUES ('Failed'), ('Failed'), ('Success')) v(s) WHERE name = 'm'});
+my ($m5) = scrape();
+is($m5->{'harbor_authd_webhook_jobs{status="Failed"}'}, 2,
+   'webhook deliveries by status: failed');
+is($m5->{'harbor_authd_webhook_jobs{status="Success"}'}, 1, 'and succeeded');
+
 # the listener serves /metrics only
 my $r = $ua->get("http://127.0.0.1:$port/api/v2.0/ping");
 is($r->{status}, 404, 'the metrics listener does not serve the API');
