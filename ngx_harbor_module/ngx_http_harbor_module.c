@@ -29,6 +29,9 @@ static ngx_int_t ngx_http_harbor_init_process(ngx_cycle_t *cycle);
 
 
 static void ngx_http_harbor_sweep_timer(ngx_event_t *ev);
+static ngx_int_t ngx_http_harbor_accept_init(ngx_cycle_t *cycle);
+static void ngx_http_harbor_accept(ngx_event_t *rev);
+static void ngx_http_harbor_accept_resume(ngx_event_t *ev);
 static ngx_http_harbor_main_conf_t *ngx_http_harbor_main_conf(
     ngx_cycle_t *cycle);
 static void ngx_http_harbor_sweep(ngx_http_harbor_main_conf_t *hmcf,
@@ -621,6 +624,12 @@ ngx_http_harbor_init_process(ngx_cycle_t *cycle)
         ngx_add_timer(&hmcf->sweep_event, hmcf->sweep);
     }
 
+    if (ngx_process != NGX_PROCESS_HELPER
+        && ngx_http_harbor_accept_init(cycle) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
     if (hmcf->caches.nelts == 0) {
         return NGX_OK;
     }
@@ -650,6 +659,115 @@ ngx_http_harbor_init_process(ngx_cycle_t *cycle)
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * A worker out of descriptors stops accepting for a while: nginx's
+ * ngx_event_accept(), on EMFILE or ENFILE, deletes the listening sockets'
+ * events and arms a timer (accept_mutex_delay) on the read event of the
+ * socket that failed, to add them again.  That timer may not be
+ * cancelled, and a worker told to quit meanwhile closes its listening
+ * sockets (ngx_close_listening_sockets(): their connections are freed,
+ * their fd set to -1) but leaves it armed: the worker waits for it, and it
+ * calls accept4(-1) ("accept4() failed (9: Bad file descriptor)"); had
+ * the freed connection been taken again meanwhile (an upstream's), its
+ * event would have been zeroed inside the timer tree.  So the listening
+ * sockets' accept handler is wrapped: such a pause is moved onto an event
+ * of our own, cancelable, that resumes accepting unless the socket has
+ * been closed since.
+ */
+
+/* one per listening socket of the cycle, by its index */
+static ngx_event_t  *ngx_http_harbor_resume;
+
+
+static ngx_int_t
+ngx_http_harbor_accept_init(ngx_cycle_t *cycle)
+{
+    ngx_uint_t         i;
+    ngx_event_t       *resume;
+    ngx_listening_t   *ls;
+    ngx_connection_t  *c;
+
+    ls = cycle->listening.elts;
+
+    ngx_http_harbor_resume = ngx_pcalloc(cycle->pool,
+                                  cycle->listening.nelts * sizeof(ngx_event_t));
+    if (ngx_http_harbor_resume == NULL) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < cycle->listening.nelts; i++) {
+        c = ls[i].connection;
+
+        if (c == NULL || c->read->handler != ngx_event_accept) {
+            continue;
+        }
+
+        resume = &ngx_http_harbor_resume[i];
+
+        resume->handler = ngx_http_harbor_accept_resume;
+        resume->data = c->read;
+        resume->log = cycle->log;
+        resume->cancelable = 1;
+
+        c->read->handler = ngx_http_harbor_accept;
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_harbor_accept(ngx_event_t *rev)
+{
+    ngx_msec_t         delay;
+    ngx_event_t       *resume;
+    ngx_connection_t  *lc;
+
+    lc = rev->data;
+    resume = &ngx_http_harbor_resume[lc->listening
+                              - (ngx_listening_t *) ngx_cycle->listening.elts];
+
+    ngx_event_accept(rev);
+
+    if (!rev->timer_set) {
+        return;
+    }
+
+    /* accepting paused for want of descriptors: resumed by our event */
+
+    delay = (ngx_msec_int_t) (rev->timer.key - ngx_current_msec) > 0
+            ? rev->timer.key - ngx_current_msec : 1;
+
+    ngx_del_timer(rev);
+
+    if (resume->timer_set) {
+        ngx_del_timer(resume);
+    }
+
+    ngx_add_timer(resume, delay);
+}
+
+
+static void
+ngx_http_harbor_accept_resume(ngx_event_t *ev)
+{
+    ngx_event_t       *rev;
+    ngx_connection_t  *lc;
+
+    rev = ev->data;
+    lc = rev->data;
+
+    if (lc->fd == (ngx_socket_t) -1 || ngx_exiting || ngx_terminate) {
+        /* closed by a worker that quits: nothing to accept on */
+        return;
+    }
+
+    rev->timedout = 1;
+
+    ngx_http_harbor_accept(rev);
 }
 
 
