@@ -22,6 +22,7 @@
 
 #include "harbor_grammar.h"
 #include "harbor_jwt.h"
+#include "harbor_policy.h"
 #include "repl.h"
 
 
@@ -628,6 +629,15 @@ int robot_token_decide(struct req *r, const char *name, const char *project,
     const char **reason);
 
 
+/* api_immutable.c */
+
+int immutable_sync(struct dbc *db, long long project_id, const char *name);
+void immutable_forget(const char *name);
+int immutable_sync_all(void);
+void api_immutable_rules(struct req *r);
+void api_immutable_rule(struct req *r);
+
+
 /* api_members.c */
 
 void api_members(struct req *r);
@@ -1076,10 +1086,8 @@ void api_repl_tasks(struct req *r);
 void api_repl_task_log(struct req *r);
 
 
-/* repl_jobs.c: replication's runner, triggers, globs, cron */
+/* repl_jobs.c: replication's runner, triggers, cron */
 
-int repl_glob_valid(const char *pat);
-int repl_glob_match(const char *pat, const char *s);
 int repl_cron_valid(const char *cron);
 int repl_dest_repo(const char *repo, const char *ns, int count, char *out,
     size_t len, char *err, size_t errlen);

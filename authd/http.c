@@ -87,6 +87,10 @@ static const struct route  routes[] = {
                                                       api_webhook_task_log },
     { M_GET,            "/api/v2.0/projects/*/webhook/events",
                                                         api_webhook_events },
+    { M_GET | M_POST,   "/api/v2.0/projects/*/immutabletagrules",
+                                                       api_immutable_rules },
+    { M_PUT | M_DELETE, "/api/v2.0/projects/*/immutabletagrules/*",
+                                                        api_immutable_rule },
     { M_GET | M_PUT | M_DELETE,
                         "/api/v2.0/projects/*/members/*",  api_member },
 
@@ -901,6 +905,11 @@ http_start(void)
     /* webhook deliveries (webhook.c) */
     if (webhook_start() != 0) {
         log_warnx("cannot start the webhook workers");
+    }
+
+    /* the registry's copy of the immutable tag rules (api_immutable.c) */
+    if (immutable_sync_all() != 0) {
+        log_warnx("cannot write every project's immutable tag rules");
     }
 
     return 0;

@@ -28,6 +28,7 @@
 
 #include "harbor_grammar.h"
 #include "harbor_layout.h"
+#include "harbor_policy.h"
 
 
 #define NGX_HTTP_HARBOR_AUTH_OFF     0
@@ -248,6 +249,10 @@ typedef struct {
                                ngx_http_harbor_op_t *op);
     /* let another request have it: before every answer */
     void       (*upload_release)(ngx_http_harbor_upload_t *u);
+
+    /* a project's immutable tag rules into op->data (harbor_policy.h) */
+    ngx_int_t  (*policy_read)(ngx_http_request_t *r, ngx_str_t *project,
+                              ngx_http_harbor_op_t *op);
 } ngx_http_harbor_backend_t;
 
 
