@@ -638,6 +638,40 @@ void api_immutable_rules(struct req *r);
 void api_immutable_rule(struct req *r);
 
 
+/* retention.c, api_retention.c */
+
+#define RETENTION_RULES_MAX       15
+
+#define RETENTION_LATEST_PUSHED   0
+#define RETENTION_LATEST_PULLED   1
+#define RETENTION_DAYS_PUSH       2
+#define RETENTION_DAYS_PULL       3
+#define RETENTION_ALWAYS          4
+
+struct retention_rule {
+    int          template;          /* RETENTION_* */
+    long         param;             /* K, N or days */
+    int          disabled;
+    int          rexcl, texcl;      /* the selectors exclude */
+    int          untagged;          /* untagged artifacts are selected */
+    const char  *rpat, *tpat;       /* into the parsed JSON */
+};
+
+extern const char *const  retention_templates[];
+int retention_rules_parse(json_t *rules, struct retention_rule *out,
+    int max, json_t **rebuilt, char *err, size_t errlen);
+void retention_wake(void);
+int retention_start(void);
+void retention_stop(void);
+void api_retentions(struct req *r);
+void api_retention(struct req *r);
+void api_retention_metadatas(struct req *r);
+void api_retention_executions(struct req *r);
+void api_retention_execution(struct req *r);
+void api_retention_tasks(struct req *r);
+void api_retention_task_log(struct req *r);
+
+
 /* api_members.c */
 
 void api_members(struct req *r);
@@ -1089,6 +1123,7 @@ void api_repl_task_log(struct req *r);
 /* repl_jobs.c: replication's runner, triggers, cron */
 
 int repl_cron_valid(const char *cron);
+int repl_cron_fires(const char *cron, time_t now);
 int repl_dest_repo(const char *repo, const char *ns, int count, char *out,
     size_t len, char *err, size_t errlen);
 const char *repl_local_url(void);

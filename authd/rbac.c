@@ -60,6 +60,14 @@ static const struct rbac_rule  rbac_rules[] = {
     { "immutable-tag", "create", PA | MA,               0 },
     { "immutable-tag", "update", PA | MA,               0 },
     { "immutable-tag", "delete", PA | MA,               0 },
+
+    /* tag retention (api_retention.c): admins and maintainers run it */
+    { "tag-retention", "read",    PA | MA | DE | GU,    0 },
+    { "tag-retention", "list",    PA | MA | DE | GU,    0 },
+    { "tag-retention", "create",  PA | MA,              0 },
+    { "tag-retention", "update",  PA | MA,              0 },
+    { "tag-retention", "delete",  PA | MA,              0 },
+    { "tag-retention", "operate", PA | MA,              0 },
 };
 
 /* beyond projects: system administrators only */

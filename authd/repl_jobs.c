@@ -152,6 +152,19 @@ repl_cron_valid(const char *cron)
 }
 
 
+/* does cron (Harbor's five or six fields) fire in the minute of now? */
+int
+repl_cron_fires(const char *cron, time_t now)
+{
+    char       c[300];
+    struct tm  tm;
+
+    gmtime_r(&now, &tm);
+
+    return cron_norm(cron, c, sizeof(c)) == 0 ? cron_match(c, &tm) : -1;
+}
+
+
 /* ------------------------------------------------ destination names */
 
 /*
