@@ -138,7 +138,8 @@ struct config {
     int     db_wait;                    /* seconds to wait for it at start */
 
     char   *journal;                    /* the module's journal, or NULL */
-    char   *registry_storage;           /* harbor_storage, read only */
+    char   *registry_storage;           /* harbor_storage, read (and
+                                           _policies/ written) */
     char   *registry_url;               /* nginx, for /v2 requests */
     char   *registry_ca;                /* CA file, when that is https */
     char   *registry_address;           /* connect here, verify the URL's name */
