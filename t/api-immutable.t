@@ -160,6 +160,11 @@ is($s->http(HEAD => '/v2/ia/app/manifests/v1', token => $pull,
      ->{headers}{'docker-content-digest'}, $da, 'and its tag in storage');
 is($s->api(DELETE => "$art/dev/tags/dev", $c{'owner-a'})->{status}, 200,
    'a mutable tag is deleted');
+$r = $s->api(DELETE => '/projects/ia/repositories/app', $c{'owner-a'});
+is($r->{status}, 412, 'nor the repository that holds it');
+like($r->{json}{errors}[0]{message}, qr/configured as immutable/, 'saying why');
+is($s->api(GET => "$art/v1", $c{'owner-a'})->{status}, 200,
+   'the artifact is still there');
 
 # disabled: the API deletes it
 is($s->api(PUT => "$A/$ra", $c{'maint-a'},
