@@ -227,6 +227,23 @@ is($s->api(DELETE => "$A/$ra", $c{'owner-a'})->{status}, 200,
    'the project admin deletes it');
 is($s->api(DELETE => "$A/$ra", $c{'owner-a'})->{status}, 404, 'gone');
 
+# a deleted project's rules do not pass to a new project of its name
+$s->create_project('ic');
+is($s->api(POST => '/projects/ic/immutabletagrules', $admin,
+           json => body('**', '**'))->{status}, 201, 'a rule in ic');
+my $filec = $s->storage . '/_policies/immutable/ic';
+ok(-e $filec, "ic's rules file");
+is($s->api(DELETE => '/projects/ic', $admin)->{status}, 200, 'ic deleted');
+ok(!-e $filec, 'its rules file too');
+$s->create_project('ic');
+is_deeply($s->api(GET => '/projects/ic/immutabletagrules', $admin)->{json},
+          [], 'a new ic has no rules');
+my $tc = $s->bearer(user => 'admin', pass => $admin->[1],
+                    scope => 'repository:ic/app:pull,push,delete');
+ok($s->push_image('ic/app', $tc, tag => 'v1')->{ok}
+   && $s->push_image('ic/app', $tc, tag => 'v1')->{ok},
+   'and its tags move');
+
 # the files are written again at start
 unlink $fileb;
 $s->kill_authd;
