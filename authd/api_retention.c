@@ -208,9 +208,15 @@ api_retentions(struct req *r)
     snprintf(pid, sizeof(pid), "%lld", p.id);
 
     res = text != NULL
-          ? db_execv(r->db, "INSERT INTO retention_policy (project_id,"
-                     " rules, cron) VALUES ($1::integer, $2::jsonb, $3)"
-                     " RETURNING id", 3, pid, text, cron)
+          ? db_execv(r->db, "WITH n AS (INSERT INTO retention_policy"
+                     " (project_id, rules, cron) VALUES ($1::integer,"
+                     " $2::jsonb, $3) RETURNING id, project_id),"
+                     /* Harbor's project metadata names the policy */
+                     " m AS (INSERT INTO project_metadata (project_id, name,"
+                     " value) SELECT project_id, 'retention_id', id::text"
+                     " FROM n ON CONFLICT (project_id, name) DO UPDATE"
+                     " SET value = EXCLUDED.value, update_time = now())"
+                     " SELECT id FROM n", 3, pid, text, cron)
           : NULL;
     if (res == NULL) {
         if (r->db->err == DB_ERR_CONFLICT) {
@@ -281,8 +287,11 @@ api_retention(struct req *r)
     }
 
     if (r->method == M_DELETE) {
-        if (db_cmd(r->db, "DELETE FROM retention_policy"
-                   " WHERE id = $1::integer", 1, ids) < 0)
+        if (db_cmd(r->db, "WITH d AS (DELETE FROM retention_policy"
+                   " WHERE id = $1::integer RETURNING project_id)"
+                   " DELETE FROM project_metadata WHERE name ="
+                   " 'retention_id' AND project_id IN"
+                   " (SELECT project_id FROM d)", 1, ids) < 0)
         {
             http_db_error(r);
             return;

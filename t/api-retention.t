@@ -154,6 +154,8 @@ my $ida = loc_id($r);
 like($r->{headers}{location}, qr{^/api/v2\.0/retentions/\d+$}, 'Location');
 is($s->api(POST => '/retentions', $c{'owner-a'},
            json => policy($pa, \@rules))->{status}, 409, 'one per project');
+is($s->api(GET => '/projects/ra', $c{'guest-a'})->{json}{metadata}
+     {retention_id}, $ida, "the project's metadata names it (retention_id)");
 
 $r = $s->api(GET => "/retentions/$ida", $c{'guest-a'});
 is($r->{status}, 200, 'a guest reads it');
@@ -279,11 +281,21 @@ for my $tag (sort keys %age) {
          ->{status}, 200, "ra/other:$tag untouched");
 }
 
+is($s->api(PATCH => "/retentions/$ida/executions/$real", $c{'owner-a'},
+           json => { action => 'pause' })->{status}, 400,
+   'an action other than stop: 400');
+is($s->api(PATCH => "/retentions/$ida/executions/$real", $c{'dev-a'},
+           json => { action => 'stop' })->{status}, 403,
+   'a developer stops none');
+is($s->api(PATCH => "/retentions/$ida/executions/$real", $c{'owner-a'},
+           json => { action => 'stop' })->{status}, 200,
+   'stopping a finished run: 200');
 $r = $s->api(GET => "/retentions/$ida/executions", $c{'guest-a'});
 is($r->{status}, 200, 'a guest lists the executions');
 is($r->{json}[0]{id}, $real, 'newest first');
 ok(!$r->{json}[0]{dry_run} && $r->{json}[1]{dry_run}, 'dry_run shown');
 is($r->{json}[0]{trigger}, 'MANUAL', 'trigger');
+is($r->{json}[0]{status}, 'Succeed', 'a finished run stays as it ended');
 
 # ------------------------------------------------- two projects (IDOR)
 
@@ -350,6 +362,8 @@ is($s->api(DELETE => "/retentions/$ida", $c{'dev-a'})->{status}, 403,
 is($s->api(DELETE => "/retentions/$ida", $c{'owner-a'})->{status}, 200,
    'deleted');
 is($s->api(GET => "/retentions/$ida", $c{'owner-a'})->{status}, 404, 'gone');
+ok(!exists $s->api(GET => '/projects/ra', $c{'owner-a'})->{json}{metadata}
+     {retention_id}, 'and from the metadata');
 
 unlike($s->authd->log, qr/ERROR|assert/i, 'no error in the log');
 $s->t->check_alerts;
