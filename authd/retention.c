@@ -379,14 +379,17 @@ imm_rules(const char *project, size_t *len)
 }
 
 
-/* does an immutable tag point at c? */
+/*
+ * Does an immutable tag point at c?  pol NULL: no rules; malformed: a
+ * file that cannot be parsed, every tag kept (as the module does).
+ */
 static int
-cand_immutable(const char *rules, size_t rlen, const char *repo,
+cand_immutable(const hb_policy_t *pol, int malformed, const char *repo,
     const struct cand *c)
 {
     const char  *p, *e;
 
-    if (rules == NULL) {
+    if (pol == NULL) {
         return 0;
     }
 
@@ -395,8 +398,8 @@ cand_immutable(const char *rules, size_t rlen, const char *repo,
         if (e == NULL) {
             e = p + strlen(p);
         }
-        if (hb_policy_immutable(rules, rlen, repo, strlen(repo), p,
-                                (size_t) (e - p)) != 0)
+        if (malformed
+            || hb_policy_match(pol, repo, strlen(repo), p, (size_t) (e - p)))
         {
             return 1;
         }
@@ -412,7 +415,8 @@ cand_immutable(const char *rules, size_t rlen, const char *repo,
 static int
 run_repo(struct dbc *db, long long eid, const char *repo_id,
     const char *repo, const char *rname, struct retention_rule *rules,
-    int nrules, const char *imm, size_t imm_len, int dry, const char *user)
+    int nrules, const hb_policy_t *imm, int malformed, int dry,
+    const char *user)
 {
     PGresult     *res, *t;
     struct cand  *c, **sel;
@@ -459,7 +463,7 @@ run_repo(struct dbc *db, long long eid, const char *repo_id,
         c[i].tags = db_s(res, i, 1);
         c[i].push = atof(db_s(res, i, 2));
         c[i].pull = atof(db_s(res, i, 3));
-        if (cand_immutable(imm, imm_len, repo, &c[i])) {
+        if (cand_immutable(imm, malformed, repo, &c[i])) {
             c[i].keep = 2;
         }
     }
@@ -549,14 +553,17 @@ run_execution(struct dbc *db, const char *eid, const char *pid, int dry,
     PGresult              *res, *repos, *res2;
     json_t                *j;
     const char            *project, *name;
+    hb_policy_t            pol;
     char                   err[256], *imm;
     size_t                 imm_len, plen;
-    int                    n, i, r, any, failed;
+    int                    n, i, r, any, failed, malformed, compiled;
 
     failed = 1;
     imm = NULL;
     repos = NULL;
     j = NULL;
+    compiled = 0;
+    malformed = 0;
 
     res = db_execv(db, "SELECT pr.project_id, pr.name, rp.rules::text"
                    " FROM retention_policy rp JOIN projects pr"
@@ -578,6 +585,8 @@ run_execution(struct dbc *db, const char *eid, const char *pid, int dry,
     project = db_s(res, 0, 1);
     plen = strlen(project);
     imm = imm_rules(project, &imm_len);
+    malformed = imm != NULL && hb_policy_compile(&pol, imm, imm_len) != 0;
+    compiled = imm != NULL && !malformed;
 
     repos = db_execv(db, "SELECT repository_id, name FROM repository"
                      " WHERE project_id = $1::integer ORDER BY name", 1,
@@ -613,7 +622,8 @@ run_execution(struct dbc *db, const char *eid, const char *pid, int dry,
         }
 
         if (run_repo(db, atoll(eid), db_s(repos, i, 0), name,
-                     name + plen + 1, rules, n, imm, imm_len, dry, user)
+                     name + plen + 1, rules, n, imm != NULL ? &pol : NULL,
+                     malformed, dry, user)
             != 0)
         {
             failed = 1;
@@ -627,6 +637,9 @@ done:
                   " AND status = 'Running'", 2, eid,
                   failed ? "Failed" : "Succeed");
 
+    if (compiled) {
+        hb_policy_free(&pol);
+    }
     free(imm);
     json_decref(j);
     if (repos != NULL) {

@@ -269,45 +269,120 @@ field(const char **p, const char *end, char sep, char *out, size_t len)
 
 
 int
-hb_policy_immutable(const char *rules, size_t len, const char *name,
-    size_t nlen, const char *tag, size_t tlen)
+hb_policy_compile(hb_policy_t *pol, const char *rules, size_t len)
 {
-    const char  *p, *end, *slash;
+    const char  *p, *end;
     char         rd[2], td[2], rp[HB_GLOB_MAX + 1], tp[HB_GLOB_MAX + 1];
-    size_t       rlen;
-    int          m;
 
-    slash = memchr(name, '/', nlen);
-    if (slash == NULL) {
-        return -1;
-    }
-
-    slash++;
-    rlen = nlen - (size_t) (slash - name);
+    pol->n = 0;
 
     p = rules;
     end = rules + len;
 
     while (p < end) {
-        if (field(&p, end, '\t', rd, sizeof(rd)) != 0
+        if (pol->n == HB_POLICY_RULES_MAX
+            || field(&p, end, '\t', rd, sizeof(rd)) != 0
             || field(&p, end, '\t', rp, sizeof(rp)) != 0
             || field(&p, end, '\t', td, sizeof(td)) != 0
             || field(&p, end, '\n', tp, sizeof(tp)) != 0
             || (rd[0] != 'm' && rd[0] != 'x')
             || (td[0] != 'm' && td[0] != 'x')
-            || !hb_glob_valid(rp) || !hb_glob_valid(tp))
+            || hb_glob_compile(rp, &pol->rre[pol->n]) != 0)
         {
-            return -1;
+            goto fail;
         }
 
-        m = hb_glob_match(rp, slash, rlen);
-        if (m != (rd[0] == 'x')) {
-            m = hb_glob_match(tp, tag, tlen);
-            if (m != (td[0] == 'x')) {
-                return 1;
-            }
+        if (hb_glob_compile(tp, &pol->tre[pol->n]) != 0) {
+            regfree(&pol->rre[pol->n]);
+            goto fail;
+        }
+
+        pol->rexcl[pol->n] = rd[0] == 'x';
+        pol->texcl[pol->n] = td[0] == 'x';
+        pol->n++;
+    }
+
+    return 0;
+
+fail:
+
+    hb_policy_free(pol);
+
+    return -1;
+}
+
+
+void
+hb_policy_free(hb_policy_t *pol)
+{
+    int  i;
+
+    for (i = 0; i < pol->n; i++) {
+        regfree(&pol->rre[i]);
+        regfree(&pol->tre[i]);
+    }
+
+    pol->n = 0;
+}
+
+
+int
+hb_policy_match(const hb_policy_t *pol, const char *name, size_t nlen,
+    const char *tag, size_t tlen)
+{
+    const char  *slash;
+    char         repo[HB_NAME_MAX + 1], t[HB_NAME_MAX + 1];
+    size_t       rlen;
+    int          i;
+
+    slash = memchr(name, '/', nlen);
+    if (slash == NULL) {
+        return 0;
+    }
+
+    slash++;
+    rlen = nlen - (size_t) (slash - name);
+
+    if (rlen > HB_NAME_MAX || tlen > HB_NAME_MAX
+        || memchr(slash, '\0', rlen) != NULL || memchr(tag, '\0', tlen))
+    {
+        return 0;
+    }
+
+    memcpy(repo, slash, rlen);
+    repo[rlen] = '\0';
+    memcpy(t, tag, tlen);
+    t[tlen] = '\0';
+
+    for (i = 0; i < pol->n; i++) {
+        if ((regexec(&pol->rre[i], repo, 0, NULL, 0) == 0) != pol->rexcl[i]
+            && (regexec(&pol->tre[i], t, 0, NULL, 0) == 0) != pol->texcl[i])
+        {
+            return 1;
         }
     }
 
     return 0;
+}
+
+
+int
+hb_policy_immutable(const char *rules, size_t len, const char *name,
+    size_t nlen, const char *tag, size_t tlen)
+{
+    hb_policy_t  pol;
+    int          m;
+
+    if (memchr(name, '/', nlen) == NULL) {
+        return -1;
+    }
+
+    if (hb_policy_compile(&pol, rules, len) != 0) {
+        return -1;
+    }
+
+    m = hb_policy_match(&pol, name, nlen, tag, tlen);
+    hb_policy_free(&pol);
+
+    return m;
 }

@@ -58,11 +58,32 @@ int hb_policy_pattern_valid(const char *pat);
 int hb_policy_immutable_line(char *buf, size_t len, int repo_excludes,
     const char *repo_pat, int tag_excludes, const char *tag_pat);
 
+/* a rules file compiled: its patterns as regular expressions */
+#define HB_POLICY_RULES_MAX   64
+
+typedef struct {
+    int       n;
+    char      rexcl[HB_POLICY_RULES_MAX];
+    char      texcl[HB_POLICY_RULES_MAX];
+    regex_t   rre[HB_POLICY_RULES_MAX];
+    regex_t   tre[HB_POLICY_RULES_MAX];
+} hb_policy_t;
+
+/*
+ * The rules text of len bytes compiled into pol: 0, or -1 when it is
+ * malformed (callers refuse: fail closed; nothing to free then).
+ */
+int hb_policy_compile(hb_policy_t *pol, const char *rules, size_t len);
+void hb_policy_free(hb_policy_t *pol);
+
 /*
  * Is tag of repository name (with its project: "library/app") immutable
- * under the rules text of len bytes?  1 yes, 0 no, -1 the text is
- * malformed (callers refuse: fail closed).
+ * under pol?  1 yes, 0 no.
  */
+int hb_policy_match(const hb_policy_t *pol, const char *name, size_t nlen,
+    const char *tag, size_t tlen);
+
+/* the same from the text: 1 yes, 0 no, -1 the text is malformed */
 int hb_policy_immutable(const char *rules, size_t len, const char *name,
     size_t nlen, const char *tag, size_t tlen);
 

@@ -85,6 +85,68 @@ ngx_http_harbor_rules(ngx_http_request_t *r, ngx_str_t *name,
 
 
 /*
+ * Compiled rules, per worker, keyed by the very text just read: the text
+ * decides, so a cached entry is never stale; compiling costs regcomp(3)
+ * twice per rule, matching two regexec(3).
+ */
+
+#define NGX_HTTP_HARBOR_RULES_CACHE  8
+
+typedef struct {
+    u_char       *text;                 /* NULL: empty slot */
+    size_t        len;
+    hb_policy_t   pol;
+} ngx_http_harbor_rules_t;
+
+static ngx_http_harbor_rules_t  ngx_http_harbor_rules_cache[
+                                    NGX_HTTP_HARBOR_RULES_CACHE];
+static ngx_uint_t               ngx_http_harbor_rules_next;
+
+
+static hb_policy_t *
+ngx_http_harbor_rules_compiled(ngx_http_request_t *r, ngx_str_t *rules)
+{
+    ngx_uint_t                i;
+    ngx_http_harbor_rules_t  *c;
+
+    for (i = 0; i < NGX_HTTP_HARBOR_RULES_CACHE; i++) {
+        c = &ngx_http_harbor_rules_cache[i];
+
+        if (c->text != NULL && c->len == rules->len
+            && ngx_memcmp(c->text, rules->data, rules->len) == 0)
+        {
+            return &c->pol;
+        }
+    }
+
+    c = &ngx_http_harbor_rules_cache[ngx_http_harbor_rules_next];
+    ngx_http_harbor_rules_next = (ngx_http_harbor_rules_next + 1)
+                                 % NGX_HTTP_HARBOR_RULES_CACHE;
+
+    if (c->text != NULL) {
+        hb_policy_free(&c->pol);
+        ngx_free(c->text);
+        c->text = NULL;
+    }
+
+    if (hb_policy_compile(&c->pol, (char *) rules->data, rules->len) != 0) {
+        return NULL;
+    }
+
+    c->text = ngx_alloc(rules->len + 1, r->connection->log);
+    if (c->text == NULL) {
+        hb_policy_free(&c->pol);
+        return NULL;
+    }
+
+    ngx_memcpy(c->text, rules->data, rules->len);
+    c->len = rules->len;
+
+    return &c->pol;
+}
+
+
+/*
  * Does a rule protect tag?  NGX_OK yes, NGX_DECLINED no.  Rules that
  * cannot be parsed protect everything (fail closed), loudly.
  */
@@ -93,19 +155,20 @@ ngx_int_t
 ngx_http_harbor_immutable(ngx_http_request_t *r, ngx_str_t *name,
     ngx_str_t *rules, ngx_str_t *tag)
 {
-    int  m;
+    hb_policy_t  *pol;
 
-    m = hb_policy_immutable((char *) rules->data, rules->len,
-                            (char *) name->data, name->len,
-                            (char *) tag->data, tag->len);
+    pol = ngx_http_harbor_rules_compiled(r, rules);
 
-    if (m == -1) {
+    if (pol == NULL) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "harbor: the immutable tag rules of \"%V\" cannot "
                       "be parsed: every tag is kept", name);
+        return NGX_OK;
     }
 
-    return m == 0 ? NGX_DECLINED : NGX_OK;
+    return hb_policy_match(pol, (char *) name->data, name->len,
+                           (char *) tag->data, tag->len)
+           ? NGX_OK : NGX_DECLINED;
 }
 
 
