@@ -122,7 +122,7 @@ ui/dist/index.html: ui/node_modules/.package-lock.json $(UI_SRCS)
 unit: $(UNIT_TESTS)
 
 UNIT_LIB := ngx_harbor_module/harbor_grammar.c ngx_harbor_module/harbor_layout.c \
-            ngx_harbor_module/harbor_sigv4.c
+            ngx_harbor_module/harbor_sigv4.c ngx_harbor_module/harbor_policy.c
 
 $(BUILD)/unit/%: t/unit/%.c t/unit/tap.h $(UNIT_LIB) $(UNIT_LIB:.c=.h)
 	@mkdir -p $(BUILD)/unit

@@ -552,6 +552,15 @@ static void
 art_registry_error(struct req *r, int status, const char *what,
     const char *err)
 {
+    const char  *m;
+
+    /* the registry's refusal (an immutable tag): the client's, as is */
+    m = strstr(err, "412: ");
+    if (status == 412 && m != NULL) {
+        http_error(r, 412, "%s", m + 5);
+        return;
+    }
+
     http_error(r, status < 0 ? 503 : 502, "%s: %s", what, err);
 }
 

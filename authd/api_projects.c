@@ -812,6 +812,8 @@ project_delete(struct req *r, struct project *p)
         return;
     }
 
+    immutable_forget(p->name);
+
     log_info("user \"%s\" deleted project \"%s\"", r->user.name, p->name);
     http_text(r, 200, NULL, "");
 }

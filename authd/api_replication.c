@@ -224,7 +224,7 @@ pol_filters(struct req *r, json_t *body, char **out)
         }
 
         if (strcmp(type, "name") == 0 || strcmp(type, "tag") == 0) {
-            if (!repl_glob_valid(value)) {
+            if (!hb_glob_valid(value)) {
                 http_error(r, 400, "filter %s: \"%.128s\" is not a valid"
                            " pattern (*, **, ?, [a-z], {a,b})", type, value);
                 goto fail;

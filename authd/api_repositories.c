@@ -379,8 +379,9 @@ repo_delete(struct req *r, struct project *p, struct repo *rp)
         status = registry_delete(r->user.name, rp->name, l.d[i], err,
                                  sizeof(err));
         if (status != 202 && status != 404) {
-            http_error(r, status < 0 ? 503 : 502, "deleting %s@%s: %s",
-                       rp->name, l.d[i], err);
+            /* 412: an immutable tag points at it (docs/policies.md) */
+            http_error(r, status < 0 ? 503 : status == 412 ? 412 : 502,
+                       "deleting %s@%s: %s", rp->name, l.d[i], err);
             goto done;
         }
     }

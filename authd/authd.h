@@ -22,6 +22,7 @@
 
 #include "harbor_grammar.h"
 #include "harbor_jwt.h"
+#include "harbor_policy.h"
 #include "repl.h"
 
 
@@ -143,7 +144,8 @@ struct config {
     int     db_wait;                    /* seconds to wait for it at start */
 
     char   *journal;                    /* the module's journal, or NULL */
-    char   *registry_storage;           /* harbor_storage, read only */
+    char   *registry_storage;           /* harbor_storage, read (and
+                                           _policies/ written) */
     char   *registry_url;               /* nginx, for /v2 requests */
     char   *registry_ca;                /* CA file, when that is https */
     char   *registry_address;           /* connect here, verify the URL's name */
@@ -634,6 +636,49 @@ int robot_token_decide(struct req *r, const char *name, const char *project,
     const char **reason);
 
 
+/* api_immutable.c */
+
+int immutable_sync(struct dbc *db, long long project_id, const char *name);
+void immutable_forget(const char *name);
+int immutable_sync_all(void);
+void api_immutable_rules(struct req *r);
+void api_immutable_rule(struct req *r);
+
+
+/* retention.c, api_retention.c */
+
+#define RETENTION_RULES_MAX       15
+
+#define RETENTION_LATEST_PUSHED   0
+#define RETENTION_LATEST_PULLED   1
+#define RETENTION_DAYS_PUSH       2
+#define RETENTION_DAYS_PULL       3
+#define RETENTION_ALWAYS          4
+
+struct retention_rule {
+    int          template;          /* RETENTION_* */
+    long         param;             /* K, N or days */
+    int          disabled;
+    int          rexcl, texcl;      /* the selectors exclude */
+    int          untagged;          /* untagged artifacts are selected */
+    const char  *rpat, *tpat;       /* into the parsed JSON */
+};
+
+extern const char *const  retention_templates[];
+int retention_rules_parse(json_t *rules, struct retention_rule *out,
+    int max, json_t **rebuilt, char *err, size_t errlen);
+void retention_wake(void);
+int retention_start(void);
+void retention_stop(void);
+void api_retentions(struct req *r);
+void api_retention(struct req *r);
+void api_retention_metadatas(struct req *r);
+void api_retention_executions(struct req *r);
+void api_retention_execution(struct req *r);
+void api_retention_tasks(struct req *r);
+void api_retention_task_log(struct req *r);
+
+
 /* api_members.c */
 
 void api_members(struct req *r);
@@ -1082,11 +1127,10 @@ void api_repl_tasks(struct req *r);
 void api_repl_task_log(struct req *r);
 
 
-/* repl_jobs.c: replication's runner, triggers, globs, cron */
+/* repl_jobs.c: replication's runner, triggers, cron */
 
-int repl_glob_valid(const char *pat);
-int repl_glob_match(const char *pat, const char *s);
 int repl_cron_valid(const char *cron);
+int repl_cron_fires(const char *cron, time_t now);
 int repl_dest_repo(const char *repo, const char *ns, int count, char *out,
     size_t len, char *err, size_t errlen);
 const char *repl_local_url(void);

@@ -87,6 +87,23 @@ static const struct route  routes[] = {
                                                       api_webhook_task_log },
     { M_GET,            "/api/v2.0/projects/*/webhook/events",
                                                         api_webhook_events },
+    { M_GET | M_POST,   "/api/v2.0/projects/*/immutabletagrules",
+                                                       api_immutable_rules },
+    { M_PUT | M_DELETE, "/api/v2.0/projects/*/immutabletagrules/*",
+                                                        api_immutable_rule },
+    { M_GET,            "/api/v2.0/retentions/metadatas",
+                                                  api_retention_metadatas },
+    { M_POST,           "/api/v2.0/retentions",            api_retentions },
+    { M_GET | M_PUT | M_DELETE,
+                        "/api/v2.0/retentions/*",           api_retention },
+    { M_GET | M_POST,   "/api/v2.0/retentions/*/executions",
+                                                 api_retention_executions },
+    { M_PATCH,          "/api/v2.0/retentions/*/executions/*",
+                                                  api_retention_execution },
+    { M_GET,            "/api/v2.0/retentions/*/executions/*/tasks",
+                                                      api_retention_tasks },
+    { M_GET,            "/api/v2.0/retentions/*/executions/*/tasks/*",
+                                                   api_retention_task_log },
     { M_GET | M_PUT | M_DELETE,
                         "/api/v2.0/projects/*/members/*",  api_member },
 
@@ -903,6 +920,16 @@ http_start(void)
         log_warnx("cannot start the webhook workers");
     }
 
+    /* tag retention's runs and schedules (retention.c) */
+    if (retention_start() != 0) {
+        log_warnx("cannot start the tag retention runner");
+    }
+
+    /* the registry's copy of the immutable tag rules (api_immutable.c) */
+    if (immutable_sync_all() != 0) {
+        log_warnx("cannot write every project's immutable tag rules");
+    }
+
     return 0;
 }
 
@@ -910,6 +937,7 @@ http_start(void)
 void
 http_stop(void)
 {
+    retention_stop();
     webhook_stop();
     repl_jobs_stop();
     metrics_stop();

@@ -54,6 +54,20 @@ static const struct rbac_rule  rbac_rules[] = {
     { "robot",      "delete",  PA,                      0 },
     { "robot",      "read",    PA | MA | DE | GU,       0 },
     { "robot",      "list",    PA | MA | DE | GU,       0 },
+
+    /* immutable tag rules (api_immutable.c): Harbor's table */
+    { "immutable-tag", "list",   PA | MA | DE | GU,     0 },
+    { "immutable-tag", "create", PA | MA,               0 },
+    { "immutable-tag", "update", PA | MA,               0 },
+    { "immutable-tag", "delete", PA | MA,               0 },
+
+    /* tag retention (api_retention.c): admins and maintainers run it */
+    { "tag-retention", "read",    PA | MA | DE | GU,    0 },
+    { "tag-retention", "list",    PA | MA | DE | GU,    0 },
+    { "tag-retention", "create",  PA | MA,              0 },
+    { "tag-retention", "update",  PA | MA,              0 },
+    { "tag-retention", "delete",  PA | MA,              0 },
+    { "tag-retention", "operate", PA | MA,              0 },
 };
 
 /* beyond projects: system administrators only */

@@ -116,169 +116,6 @@ static long long         repl_enumerating[REPL_WORKERS_MAX];
 static char              repl_url[1100];
 
 
-/* ------------------------------------------------------------ globs */
-
-/*
- * A doublestar glob as a POSIX extended expression: "**" crosses '/',
- * "**" + "/" may match nothing, '*' and '?' stay within a component,
- * [a-z] and [!a-z] classes, {a,b} alternatives, '\' quotes.
- */
-static int
-glob_to_ere(const char *p, char *out, size_t len)
-{
-    size_t  o;
-    int     depth;
-
-#define PUT(s) do {                                                         \
-        size_t  l_ = strlen(s);                                             \
-        if (o + l_ + 2 >= len) { return -1; }                               \
-        memcpy(out + o, s, l_);                                             \
-        o += l_;                                                            \
-    } while (0)
-
-    o = 0;
-    depth = 0;
-    PUT("^");
-
-    for ( ; *p; p++) {
-        switch (*p) {
-
-        case '*':
-            if (p[1] == '*') {
-                p++;
-                if (p[1] == '/') {
-                    p++;
-                    PUT("(.*/)?");
-                } else {
-                    PUT(".*");
-                }
-            } else {
-                PUT("[^/]*");
-            }
-            break;
-
-        case '?':
-            PUT("[^/]");
-            break;
-
-        case '[':
-            PUT("[");
-            p++;
-            if (*p == '!' || *p == '^') {
-                PUT("^");
-                p++;
-            }
-            if (*p == ']') {
-                PUT("]");
-                p++;
-            }
-            for ( ; *p && *p != ']'; p++) {
-                if (*p == '\\' || *p == '[') {
-                    return -1;
-                }
-                if (o + 3 >= len) {
-                    return -1;
-                }
-                out[o++] = *p;
-            }
-            if (*p != ']') {
-                return -1;
-            }
-            PUT("]");
-            break;
-
-        case '{':
-            depth++;
-            PUT("(");
-            break;
-
-        case '}':
-            if (depth == 0) {
-                return -1;
-            }
-            depth--;
-            PUT(")");
-            break;
-
-        case ',':
-            PUT(depth > 0 ? "|" : ",");
-            break;
-
-        case '\\':
-            p++;
-            if (*p == '\0') {
-                return -1;
-            }
-            /* fall through */
-
-        default:
-            if (strchr(".^$+()|{}[]\\*?", *p) != NULL) {
-                PUT("\\");
-            }
-            if (o + 2 >= len) {
-                return -1;
-            }
-            out[o++] = *p;
-            break;
-        }
-    }
-
-    if (depth != 0) {
-        return -1;
-    }
-
-    PUT("$");
-    out[o] = '\0';
-
-#undef PUT
-
-    return 0;
-}
-
-
-static int
-glob_compile(const char *pat, regex_t *re)
-{
-    char  ere[4096];
-
-    if (glob_to_ere(pat, ere, sizeof(ere)) != 0) {
-        return -1;
-    }
-
-    return regcomp(re, ere, REG_EXTENDED | REG_NOSUB) == 0 ? 0 : -1;
-}
-
-
-int
-repl_glob_valid(const char *pat)
-{
-    regex_t  re;
-
-    if (glob_compile(pat, &re) != 0) {
-        return 0;
-    }
-    regfree(&re);
-
-    return 1;
-}
-
-
-int
-repl_glob_match(const char *pat, const char *s)
-{
-    regex_t  re;
-    int      m;
-
-    if (glob_compile(pat, &re) != 0) {
-        return 0;
-    }
-    m = regexec(&re, s, 0, NULL, 0) == 0;
-    regfree(&re);
-
-    return m;
-}
-
-
 /* ------------------------------------------------------------- cron */
 
 /* Harbor's six fields (seconds first), or five: seconds are 0 */
@@ -312,6 +149,19 @@ repl_cron_valid(const char *cron)
     gmtime_r(&now, &tm);
 
     return cron_norm(cron, c, sizeof(c)) == 0 && cron_match(c, &tm) >= 0;
+}
+
+
+/* does cron (Harbor's five or six fields) fire in the minute of now? */
+int
+repl_cron_fires(const char *cron, time_t now)
+{
+    char       c[300];
+    struct tm  tm;
+
+    gmtime_r(&now, &tm);
+
+    return cron_norm(cron, c, sizeof(c)) == 0 ? cron_match(c, &tm) : -1;
 }
 
 
@@ -435,7 +285,7 @@ filters_load(const char *text, struct filters *fs)
 
         if (f->kind == 'r') {
             snprintf(f->value, sizeof(f->value), "%s", value);
-        } else if (glob_compile(value, &f->re) == 0) {
+        } else if (hb_glob_compile(value, &f->re) == 0) {
             f->compiled = 1;
         } else {
             json_decref(a);

@@ -59,6 +59,8 @@ static ngx_int_t ngx_http_harbor_fs_upload_append(ngx_http_request_t *r,
     ngx_http_harbor_commit_t *c, ngx_http_harbor_op_t *op);
 static ngx_int_t ngx_http_harbor_fs_upload_abort(ngx_http_request_t *r,
     ngx_http_harbor_upload_t *u, ngx_http_harbor_op_t *op);
+static ngx_int_t ngx_http_harbor_fs_policy_read(ngx_http_request_t *r,
+    ngx_str_t *project, ngx_http_harbor_op_t *op);
 
 
 ngx_http_harbor_backend_t  ngx_http_harbor_fs_backend = {
@@ -79,7 +81,8 @@ ngx_http_harbor_backend_t  ngx_http_harbor_fs_backend = {
     ngx_http_harbor_fs_upload_open,
     ngx_http_harbor_fs_upload_append,
     ngx_http_harbor_fs_upload_abort,
-    ngx_http_harbor_upload_close
+    ngx_http_harbor_upload_close,
+    ngx_http_harbor_fs_policy_read
 };
 
 
@@ -367,4 +370,13 @@ ngx_http_harbor_fs_upload_abort(ngx_http_request_t *r,
 {
     return ngx_http_harbor_fs_result(op,
                                      ngx_http_harbor_upload_delete(r, u));
+}
+
+
+static ngx_int_t
+ngx_http_harbor_fs_policy_read(ngx_http_request_t *r, ngx_str_t *project,
+    ngx_http_harbor_op_t *op)
+{
+    return ngx_http_harbor_fs_result(op,
+               ngx_http_harbor_policy_read(r, project, &op->data));
 }

@@ -532,6 +532,24 @@ ngx_http_harbor_manifest_store(ngx_http_request_t *r,
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_harbor_module);
 
+    /*
+     * A tag that exists and points elsewhere moves: not if an immutable
+     * tag rule of the project protects it (a new tag, or the same
+     * manifest again, is no move).
+     */
+
+    if (rt->alg == HB_DIGEST_NONE) {
+        rc = ngx_http_harbor_tag_moves(r, rt, digest, &ctx->op);
+
+        if (rc == NGX_ERROR) {
+            return ngx_http_harbor_op_error(r, &ctx->op);
+        }
+
+        if (rc == NGX_OK) {
+            return ngx_http_harbor_immutable_error(r, &rt->name, &rt->ref);
+        }
+    }
+
     ct = r->headers_in.content_type ? &r->headers_in.content_type->value
                                     : NULL;
     ct_len = ct ? hb_media_type_len(ct->data, ct->len) : 0;
@@ -776,7 +794,7 @@ ngx_http_harbor_manifest_delete(ngx_http_request_t *r,
 {
     time_t                      cutoff;
     ngx_int_t                   rc;
-    ngx_str_t                   digest, subject;
+    ngx_str_t                   digest, subject, rules, tag;
     ngx_uint_t                  untagged;
     const char                 *why;
     ngx_http_harbor_op_t        op, aside;
@@ -799,7 +817,19 @@ ngx_http_harbor_manifest_delete(ngx_http_request_t *r,
         rc = hs->link_get(r, &link, 1, &op);
         if (rc == NGX_OK) {
             digest = op.digest;
-            rc = hs->link_delete(r, &link, &op);
+            rc = ngx_http_harbor_rules(r, &rt->name, &rules, &op);
+
+            if (rc == NGX_OK
+                && ngx_http_harbor_immutable(r, &rt->name, &rules, &rt->ref)
+                   != NGX_DECLINED)
+            {
+                return ngx_http_harbor_immutable_error(r, &rt->name,
+                                                       &rt->ref);
+            }
+
+            if (rc != NGX_ERROR) {
+                rc = hs->link_delete(r, &link, &op);
+            }
         }
 
         if (rc == NGX_ERROR) {
@@ -860,6 +890,22 @@ ngx_http_harbor_manifest_delete(ngx_http_request_t *r,
 
     if (cutoff >= 0 && aside.mtime >= cutoff) {
         why = "the manifest was pushed or referenced after the cutoff";
+    }
+
+    if (why == NULL && !untagged) {
+        rc = ngx_http_harbor_tags_immutable(r, &rt->name, &digest, &tag,
+                                            &op);
+        if (rc == NGX_ERROR) {
+            goto failed;
+        }
+
+        if (rc == NGX_OK) {
+            if (hs->link_restore(r, &aside) != NGX_OK) {
+                return ngx_http_harbor_op_error(r, &aside);
+            }
+
+            return ngx_http_harbor_immutable_error(r, &rt->name, &tag);
+        }
     }
 
     if (why == NULL) {

@@ -28,6 +28,7 @@
 
 #include "harbor_grammar.h"
 #include "harbor_layout.h"
+#include "harbor_policy.h"
 
 
 #define NGX_HTTP_HARBOR_AUTH_OFF     0
@@ -287,6 +288,10 @@ typedef struct {
                                ngx_http_harbor_op_t *op);
     /* let another request have it: before every answer */
     void       (*upload_release)(ngx_http_harbor_upload_t *u);
+
+    /* a project's immutable tag rules into op->data (harbor_policy.h) */
+    ngx_int_t  (*policy_read)(ngx_http_request_t *r, ngx_str_t *project,
+                              ngx_http_harbor_op_t *op);
 } ngx_http_harbor_backend_t;
 
 
@@ -375,6 +380,19 @@ ngx_int_t ngx_http_harbor_upload(ngx_http_request_t *r,
 ngx_int_t ngx_http_harbor_read_body(ngx_http_request_t *r, off_t limit,
     ngx_http_client_body_handler_pt handler);
 ngx_int_t ngx_http_harbor_body_filter_init(ngx_conf_t *cf);
+
+/* ngx_http_harbor_immutable.c: NGX_OK a rule protects it, NGX_DECLINED not */
+ngx_int_t ngx_http_harbor_tag_moves(ngx_http_request_t *r,
+    ngx_http_harbor_route_t *rt, ngx_str_t *digest, ngx_http_harbor_op_t *op);
+ngx_int_t ngx_http_harbor_rules(ngx_http_request_t *r, ngx_str_t *name,
+    ngx_str_t *rules, ngx_http_harbor_op_t *op);
+ngx_int_t ngx_http_harbor_immutable(ngx_http_request_t *r, ngx_str_t *name,
+    ngx_str_t *rules, ngx_str_t *tag);
+ngx_int_t ngx_http_harbor_tags_immutable(ngx_http_request_t *r,
+    ngx_str_t *name, ngx_str_t *digest, ngx_str_t *tag,
+    ngx_http_harbor_op_t *op);
+ngx_int_t ngx_http_harbor_immutable_error(ngx_http_request_t *r,
+    ngx_str_t *name, ngx_str_t *tag);
 
 /* ngx_http_harbor_manifest.c */
 ngx_int_t ngx_http_harbor_manifest(ngx_http_request_t *r,

@@ -408,3 +408,81 @@ ngx_http_harbor_repo_exists(ngx_http_request_t *r, ngx_str_t *name)
 
     return ngx_http_harbor_stat(r, path.data, &fi);
 }
+
+
+/*
+ * The immutable tag rules of a project (harbor_policy.h) into *data,
+ * from the request pool: NGX_OK, NGX_DECLINED when it has none,
+ * NGX_ERROR on a fault or a file too large (fail closed: the caller
+ * refuses).  Read on every tag move or delete, never cached.
+ */
+
+ngx_int_t
+ngx_http_harbor_policy_read(ngx_http_request_t *r, ngx_str_t *project,
+    ngx_str_t *data)
+{
+    int                          n;
+    size_t                       len, got;
+    ssize_t                      rd;
+    ngx_fd_t                     fd;
+    ngx_int_t                    rc;
+    ngx_http_harbor_loc_conf_t  *hlcf;
+    u_char                      *path, *buf;
+
+    hlcf = ngx_http_harbor_conf(r);
+
+    len = hlcf->storage.len + sizeof(HB_POLICY_IMMUTABLE) + HB_NAME_MAX + 2;
+
+    path = ngx_pnalloc(r->pool, len);
+    buf = ngx_pnalloc(r->pool, HB_POLICY_MAX + 1);
+    if (path == NULL || buf == NULL) {
+        ngx_set_errno(0);
+        return NGX_ERROR;
+    }
+
+    n = hb_policy_immutable_path((char *) path, len,
+                                 (char *) hlcf->storage.data,
+                                 hlcf->storage.len, (char *) project->data,
+                                 project->len);
+    if (n == -1) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "harbor: no rules path for project \"%V\"", project);
+        ngx_set_errno(0);
+        return NGX_ERROR;
+    }
+
+    rc = ngx_http_harbor_open_ro(r, path, &fd);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    for (got = 0; got <= HB_POLICY_MAX; got += rd) {
+        rd = read(fd, buf + got, HB_POLICY_MAX + 1 - got);
+
+        if (rd == -1) {
+            ngx_log_error(NGX_LOG_CRIT, r->connection->log, ngx_errno,
+                          "read() \"%s\" failed", path);
+            ngx_http_harbor_close(r, fd, path);
+            return NGX_ERROR;
+        }
+
+        if (rd == 0) {
+            break;
+        }
+    }
+
+    ngx_http_harbor_close(r, fd, path);
+
+    if (got > HB_POLICY_MAX) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "harbor: \"%s\" is larger than %d bytes", path,
+                      HB_POLICY_MAX);
+        ngx_set_errno(0);
+        return NGX_ERROR;
+    }
+
+    data->data = buf;
+    data->len = got;
+
+    return NGX_OK;
+}
