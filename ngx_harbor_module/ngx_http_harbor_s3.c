@@ -115,6 +115,7 @@ static ngx_int_t ngx_http_harbor_s3_link(ngx_http_harbor_s3_task_t *st,
 static ngx_int_t ngx_http_harbor_s3_list_tags(ngx_http_harbor_s3_task_t *st);
 static ngx_int_t ngx_http_harbor_s3_fail(ngx_http_harbor_s3_task_t *st,
     long status, const char *key);
+static ngx_int_t ngx_http_harbor_s3_cmp(const void *a, const void *b);
 static u_char *ngx_http_harbor_s3_find(u_char *p, u_char *end,
     const char *s);
 static int ngx_http_harbor_s3_url(ngx_http_harbor_s3_conf_t *conf,
@@ -906,8 +907,9 @@ static ngx_int_t
 ngx_http_harbor_s3_manifest(ngx_http_request_t *r,
     ngx_http_harbor_s3_task_t *st)
 {
-    int         type;
-    ngx_str_t   ct, body, digest;
+    int                     type;
+    ngx_str_t               ct, body, digest;
+    ngx_http_harbor_ctx_t  *ctx;
 
     if (st->rc == NGX_DECLINED) {
         return ngx_http_harbor_error(r, NGX_HTTP_NOT_FOUND,
@@ -961,6 +963,14 @@ ngx_http_harbor_s3_manifest(ngx_http_request_t *r,
         return ngx_http_send_header(r);
     }
 
+    ctx = ngx_http_get_module_ctx(r, ngx_http_harbor_module);
+
+    if (ctx && !ctx->view) {
+        ngx_http_harbor_journal(r, "pull", &st->name, &digest,
+                                st->by_digest ? NULL : &st->ref,
+                                (char *) ct.data, body.len);
+    }
+
     return ngx_http_harbor_send(r, NGX_HTTP_OK, &ct, &body);
 }
 
@@ -989,7 +999,10 @@ ngx_http_harbor_s3_tags(ngx_http_request_t *r, ngx_http_harbor_s3_task_t *st)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    /* the store lists keys in byte order: the tags come sorted */
+    /*
+     * The store lists keys in byte order, "v1.0/" before "v1/": the tags
+     * are sorted again, as tags.
+     */
 
     p = st->body.data;
     end = p + st->body.len;
@@ -1014,6 +1027,9 @@ ngx_http_harbor_s3_tags(ngx_http_request_t *r, ngx_http_harbor_s3_task_t *st)
         p = eol + 1;
     }
 
+    ngx_sort(tags.elts, tags.nelts, sizeof(ngx_str_t),
+             ngx_http_harbor_s3_cmp);
+
     path.data = ngx_pnalloc(r->pool, st->name.len + 32);
     prefix = ngx_pnalloc(r->pool, st->name.len + sizeof("\"name\":\"\",") + 1);
     if (path.data == NULL || prefix == NULL) {
@@ -1027,6 +1043,15 @@ ngx_http_harbor_s3_tags(ngx_http_request_t *r, ngx_http_harbor_s3_task_t *st)
 
     return ngx_http_harbor_send_list(r, &tags, &path, (char *) prefix,
                                      "tags");
+}
+
+
+static ngx_int_t
+ngx_http_harbor_s3_cmp(const void *a, const void *b)
+{
+    const ngx_str_t  *x = a, *y = b;
+
+    return ngx_memn2cmp(x->data, y->data, x->len, y->len);
 }
 
 

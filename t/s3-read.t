@@ -79,7 +79,7 @@ for my $k (sort keys %img) {
         "distribution: push lib/$k:v1");
 }
 
-for my $tag (qw(v2 latest)) {
+for my $tag (qw(v2 latest v1.0)) {
     Harbor::Clients::cmd_ok($c->skopeo('copy', '--dest-tls-verify=false',
         "oci:$dir/src-docker:v1", "docker://$dh/lib/docker:$tag"),
         "distribution: push lib/docker:$tag");
@@ -145,8 +145,8 @@ pull_all('module');
 
 my $r = $t->http(GET => '/v2/lib/docker/tags/list');
 is($r->{status}, 200, 'tags/list');
-is_deeply($t->json($r), { name => 'lib/docker', tags => [qw(latest v1 v2)] },
-          'tags/list: sorted');
+is_deeply($t->json($r), { name => 'lib/docker', tags => [qw(latest v1 v1.0 v2)] },
+          'tags/list: sorted (the store has v1.0/ before v1/)');
 
 $r = $t->http(GET => '/v2/lib/docker/tags/list?n=1&last=latest');
 is_deeply($t->json($r)->{tags}, ['v1'], 'tags/list: a page');
@@ -154,6 +154,19 @@ like($r->{headers}{link} // '', qr{last=v1}, 'tags/list: Link to the next');
 
 $t->is_error($t->http(GET => '/v2/lib/nothing/tags/list'), 404,
              'NAME_UNKNOWN', 'tags/list of no repository');
+
+# configuration mistakes fail nginx -t with a message
+
+my ($code, $out) = $t->conf_test(registry => registry() =~ s/harbor_s3_endpoint [^;]*;//r);
+isnt($code, 0, 'nginx -t: no endpoint');
+like($out, qr/requires "harbor_s3_endpoint"/, 'nginx -t: no endpoint, why');
+
+my $half = $t->write_conf('half.credentials',
+                          'aws_access_key_id = ' . $g->access_key . "\n");
+($code, $out) = $t->conf_test(registry => registry() =~ s/\Q$cred\E/$half/r);
+isnt($code, 0, 'nginx -t: no secret');
+like($out, qr/requires aws_access_key_id and aws_secret_access_key/,
+     'nginx -t: no secret, why');
 
 # manifests by tag and by digest, GET and HEAD
 
@@ -167,6 +180,7 @@ for my $ref ('v1', $md) {
     is($r->{status}, 200, "manifest $ref");
     is($r->{body}, $manifest, "manifest $ref: the bytes");
     is($r->{headers}{'docker-content-digest'}, $md, "manifest $ref: digest");
+    is(($t->journal_events)[-1]{action}, 'pull', "manifest $ref: journaled");
     is($r->{headers}{'content-type'}, $mt, "manifest $ref: type");
 
     $r = $t->http(HEAD => "/v2/lib/oci/manifests/$ref",
