@@ -656,6 +656,13 @@ ngx_http_harbor_s3_handler(ngx_http_request_t *r, ngx_http_harbor_route_t *rt)
     }
 
     if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+        /* the router left a body of POST, PUT and PATCH unread */
+
+        rc = ngx_http_discard_request_body(r);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
         return ngx_http_harbor_error(r, NGX_HTTP_NOT_ALLOWED, "UNSUPPORTED",
                                      "pushes and deletes on object storage "
                                      "are not supported yet", NULL);

@@ -236,6 +236,11 @@ $t->is_error($r, 405, 'UNSUPPORTED', 'an upload');
 like($r->{body}, qr/object storage/, 'an upload: why');
 $t->is_error($t->http(DELETE => "/v2/lib/oci/manifests/$md"), 405,
              'UNSUPPORTED', 'a delete');
+$r = $t->http(PUT => '/v2/lib/oci/manifests/v9', body => $manifest,
+              headers => { 'Content-Type' => $mt });
+$t->is_error($r, 405, 'UNSUPPORTED', 'a manifest PUT');
+is($t->http(GET => '/v2/')->{status}, 200,
+   'after a refused PUT with a body: the next request');
 
 # harbor_storage_redirect on: a 307 to a presigned URL, as distribution
 
