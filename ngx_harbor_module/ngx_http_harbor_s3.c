@@ -807,6 +807,7 @@ ngx_http_harbor_s3_blob(ngx_http_request_t *r, ngx_http_harbor_s3_task_t *st)
     ngx_table_elt_t            *h;
     ngx_http_variable_value_t  *vv;
     ngx_http_harbor_s3_conf_t  *conf;
+    char                        date[HB_SIGV4_DATE_LEN + 1];
     char                        qs[2048];
 
     if (st->rc == NGX_DECLINED) {
@@ -840,21 +841,17 @@ ngx_http_harbor_s3_blob(ngx_http_request_t *r, ngx_http_harbor_s3_task_t *st)
     req.nheaders = 1;
     req.payload = HB_SIGV4_UNSIGNED;
 
+    if (hb_sigv4_date(ngx_time(), date) != 0) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    req.date = date;
+
+    if (hb_sigv4_presign(&k, &req, NGX_HTTP_HARBOR_S3_EXPIRES, qs,
+                         sizeof(qs))
+        != 0)
     {
-        char  date[HB_SIGV4_DATE_LEN + 1];
-
-        if (hb_sigv4_date(ngx_time(), date) != 0) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        req.date = date;
-
-        if (hb_sigv4_presign(&k, &req, NGX_HTTP_HARBOR_S3_EXPIRES, qs,
-                             sizeof(qs))
-            != 0)
-        {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     len = ngx_strlen(conf->base) + 3 * sizeof(key) + ngx_strlen(qs) + 2;
@@ -1067,8 +1064,12 @@ ngx_http_harbor_s3_cmp(const void *a, const void *b)
 static void
 ngx_http_harbor_s3_work(ngx_http_harbor_task_t *t)
 {
+    int                         n;
+    long                        status;
     ngx_int_t                   rc;
+    ngx_str_t                   d;
     ngx_http_harbor_s3_task_t  *st = (ngx_http_harbor_s3_task_t *) t;
+    char                        key[NGX_HTTP_HARBOR_S3_KEY_MAX];
 
     switch (st->kind) {
 
@@ -1088,8 +1089,6 @@ ngx_http_harbor_s3_work(ngx_http_harbor_task_t *t)
         }
 
         if (rc == NGX_OK) {
-            ngx_str_t  d;
-
             d.data = st->digest;
             d.len = st->digest_len;
 
@@ -1097,10 +1096,6 @@ ngx_http_harbor_s3_work(ngx_http_harbor_task_t *t)
         }
 
         if (rc == NGX_OK) {
-            long  status;
-            char  key[NGX_HTTP_HARBOR_S3_KEY_MAX];
-            int   n;
-
             n = ngx_sprintf((u_char *) key, "%s", st->conf->prefix)
                 - (u_char *) key;
 

@@ -192,6 +192,14 @@ for my $ref ('v1', $md) {
        "HEAD manifest $ref: digest");
 }
 
+# figures, in the verbose output: a manifest by tag is three reads of
+# the store in one task
+my $t0 = time;
+$t->http(GET => '/v2/lib/oci/manifests/v1', headers => { Accept => $mt })
+    for 1 .. 50;
+note(sprintf 'manifest GET by tag: %.1f ms each (50 in a row)',
+     (time - $t0) * 1000 / 50);
+
 # blobs: HEAD, GET, a range
 
 my $m = decode_json($manifest);
@@ -205,7 +213,10 @@ is($r->{headers}{'content-length'}, $layer->{size}, 'HEAD blob: its size');
 is($r->{headers}{'docker-content-digest'}, $layer->{digest},
    'HEAD blob: digest');
 
+$t0 = time;
 $r = $t->http(GET => $bpath);
+note(sprintf 'blob GET through the upstream: %d bytes in %.1f ms',
+     length $r->{body}, (time - $t0) * 1000);
 is($r->{status}, 200, 'GET blob');
 ok($r->{body} eq $bytes, 'GET blob: the bytes');
 
@@ -281,12 +292,14 @@ for (1 .. 20) {
     is($r->{status}, 200, 'gateway frozen: GET /v2/') if $_ == 1;
 }
 cmp_ok($slowest, '<', 0.5, 'gateway frozen: GET /v2/ at once, 20 times');
+note(sprintf 'gateway frozen: slowest GET /v2/ %.1f ms', $slowest * 1000);
 
 for my $s (@stuck) {
     my $res = Harbor::Clients::reap_cmd($s);
     my ($code, $secs) = split ' ', $res->{stdout} // '';
     is($code, 503, 'gateway frozen: 503');
     cmp_ok($secs, '<', 6, 'gateway frozen: within harbor_s3_timeout');
+    note("gateway frozen: 503 after ${secs}s");
 }
 
 kill 'CONT', $rgw;
@@ -295,10 +308,11 @@ kill 'CONT', $rgw;
 
 $g->stop_gateway;
 
-my $t0 = time;
+$t0 = time;
 $r = $t->http(GET => '/v2/lib/oci/manifests/v1');
 $t->is_error($r, 503, 'UNAVAILABLE', 'gateway down: a manifest');
 cmp_ok(time - $t0, '<', 1, 'gateway down: at once');
+note(sprintf 'gateway down: 503 in %.1f ms', (time - $t0) * 1000);
 $t->is_error($t->http(GET => $bpath), 503, 'UNAVAILABLE',
              'gateway down: a blob');
 $t->is_error($t->http(GET => '/v2/lib/docker/tags/list'), 503,
