@@ -106,7 +106,8 @@ sub registry {
         'harbor_auth off;', @more;
 }
 
-# the blob's bytes come through this location (docs/configuration.md)
+# the blob's bytes come through this location; the store's errors and
+# nginx's own become OCI JSON (docs/configuration.md)
 my $PROXY = <<'EOF';
 location @harbor_s3 {
     proxy_pass              $harbor_s3_url;
@@ -115,6 +116,20 @@ location @harbor_s3 {
     proxy_http_version      1.1;
     proxy_connect_timeout   2s;
     proxy_read_timeout      60s;
+    proxy_intercept_errors  on;
+    error_page 404 = @harbor_s3_404;
+    error_page 403 500 502 503 504 = @harbor_s3_503;
+}
+location @harbor_s3_404 {
+    default_type  "application/json; charset=utf-8";
+    add_header    Docker-Distribution-API-Version registry/2.0 always;
+    return 404 '{"errors":[{"code":"BLOB_UNKNOWN","message":"blob unknown to registry"}]}';
+}
+location @harbor_s3_503 {
+    default_type  "application/json; charset=utf-8";
+    add_header    Docker-Distribution-API-Version registry/2.0 always;
+    add_header    Retry-After 5 always;
+    return 503 '{"errors":[{"code":"UNAVAILABLE","message":"the object store is unavailable, try again later"}]}';
 }
 EOF
 
@@ -239,6 +254,23 @@ $t->is_error($t->http(GET => "/v2/lib/oci/manifests/$none"), 404,
              'MANIFEST_UNKNOWN', 'a missing manifest');
 $t->is_error($t->http(GET => '/v2/lib/oci/manifests/nope'), 404,
              'MANIFEST_UNKNOWN', 'a missing tag');
+
+# a link whose blob is not in the store: the store's 404 as OCI JSON
+my $ghost = 'sha256:' . ('ab' x 32);
+{
+    my %env = $g->env;
+    local @ENV{keys %env} = values %env;
+    my $f = "$dir/ghost-link";
+    open my $fh, '>', $f or die "$f: $!";
+    print $fh $ghost;
+    close $fh;
+    my $key = "/$BUCKET/$ROOT/docker/registry/v2/repositories/lib/oci/"
+            . '_layers/sha256/' . ('ab' x 32) . '/link';
+    my $out = qx{$S3C -d $f PUT $key 2>&1};
+    like($out, qr/^status 200/, 'a layer link without its blob') or diag($out);
+}
+$t->is_error($t->http(GET => "/v2/lib/oci/blobs/$ghost"), 404, 'BLOB_UNKNOWN',
+             'a linked blob missing in the store: 404 in OCI JSON');
 
 # writes are refused, clearly
 
