@@ -1524,6 +1524,11 @@ ngx_http_harbor_s3_get(ngx_http_harbor_s3_task_t *st, const char *key,
         return -1;
     }
 
+    /*
+     * A handle, and a connection, per read: the three reads of a tag
+     * took 110 ms on one reused connection to RGW, 20 ms on three.
+     */
+
     c = curl_easy_init();
     if (c == NULL) {
         return -1;

@@ -323,7 +323,8 @@ for (1 .. 20) {
     $slowest = $dt if $dt > $slowest;
     is($r->{status}, 200, 'gateway frozen: GET /v2/') if $_ == 1;
 }
-cmp_ok($slowest, '<', 0.5, 'gateway frozen: GET /v2/ at once, 20 times');
+# (a blocked worker would take the whole 2 s; the machine may be loaded)
+cmp_ok($slowest, '<', 1, 'gateway frozen: GET /v2/ at once, 20 times');
 note(sprintf 'gateway frozen: slowest GET /v2/ %.1f ms', $slowest * 1000);
 
 for my $s (@stuck) {
