@@ -303,7 +303,11 @@ ngx_http_harbor_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         }
     }
 
-    if (conf->v2.len == 0) {
+    /* a bucket (ngx_http_harbor_s3.c): no directory, no _tmp */
+
+    conf->s3 = ngx_http_harbor_s3_storage(&conf->storage);
+
+    if (!conf->s3 && conf->v2.len == 0) {
         while (conf->storage.len > 1
                && conf->storage.data[conf->storage.len - 1] == '/')
         {
@@ -337,6 +341,10 @@ ngx_http_harbor_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         return NGX_CONF_ERROR;
     }
 #endif
+
+    if (conf->s3) {
+        return NGX_CONF_OK;
+    }
 
     /*
      * Request bodies go to temporary files inside the store, so that

@@ -58,6 +58,7 @@ typedef struct {
     ngx_uint_t                  descriptors;   /* most in a manifest */
     ngx_str_t                   token_service; /* aud, NUL-terminated */
     ngx_str_t                   token_issuer;  /* iss, NUL-terminated */
+    ngx_uint_t                  s3;            /* storage is s3://... */
 } ngx_http_harbor_loc_conf_t;
 
 
@@ -408,6 +409,12 @@ ngx_int_t ngx_http_harbor_limits_conf(ngx_conf_t *cf,
     ngx_http_harbor_loc_conf_t *conf);
 ngx_int_t ngx_http_harbor_sessions_begin(ngx_http_request_t *r);
 void ngx_http_harbor_sessions_end(ngx_http_request_t *r, ngx_str_t *uuid);
+
+/* ngx_http_harbor_s3.c */
+extern ngx_module_t  ngx_http_harbor_s3_module;
+ngx_uint_t ngx_http_harbor_s3_storage(ngx_str_t *storage);
+ngx_int_t ngx_http_harbor_s3_handler(ngx_http_request_t *r,
+    ngx_http_harbor_route_t *rt);
 
 /* ngx_http_harbor_token.c */
 char *ngx_http_harbor_token_load_key(ngx_conf_t *cf,

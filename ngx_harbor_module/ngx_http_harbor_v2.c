@@ -81,6 +81,15 @@ ngx_http_harbor_handler(ngx_http_request_t *r)
         }
     }
 
+    /* a bucket: ngx_http_harbor_s3.c */
+
+    if (rt->type != NGX_HTTP_HARBOR_R_BASE
+        && ((ngx_http_harbor_loc_conf_t *)
+            ngx_http_get_module_loc_conf(r, ngx_http_harbor_module))->s3)
+    {
+        return ngx_http_harbor_s3_handler(r, rt);
+    }
+
     switch (rt->type) {
 
     case NGX_HTTP_HARBOR_R_BASE:

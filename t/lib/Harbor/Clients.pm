@@ -580,6 +580,9 @@ package Harbor::Clients::Distribution;
 #   htpasswd => [user, password] in new(): Basic auth with that one user
 #   token => {realm, service, issuer, rootcertbundle} in new(): bearer
 #            tokens from that token service, trusted through that bundle
+#   s3 => {accesskey, secretkey, region, regionendpoint, bucket,
+#          rootdirectory} in new(): its s3 driver on that bucket instead
+#          of the filesystem (plain HTTP, SigV4, path style)
 
 use strict;
 use warnings;
@@ -591,7 +594,7 @@ use Time::HiRes qw(sleep time);
 sub new {
     my ($class, %o) = @_;
     my $self = bless { root => $o{root}, dir => $o{dir},
-                       htpasswd => $o{htpasswd},
+                       htpasswd => $o{htpasswd}, s3 => $o{s3},
                        auth => $o{htpasswd} || $o{token} }, $class;
 
     make_path($self->{root}, $self->{dir});
@@ -615,6 +618,16 @@ sub new {
                          qw(realm service issuer rootcertbundle));
     }
 
+    my $driver = "  filesystem:\n    rootdirectory: $self->{root}\n";
+
+    if (my $s3 = $o{s3}) {
+        $driver = "  s3:\n"
+                . join('', map { "    $_: $s3->{$_}\n" }
+                           qw(accesskey secretkey region regionendpoint
+                              bucket rootdirectory))
+                . "    secure: false\n    v4auth: true\n";
+    }
+
     # Upload purging would walk the tree while the module may own it; the
     # blob descriptor cache is off so what is read comes from the files.
     Harbor::Clients::write_file($self->{config}, <<"EOF");
@@ -624,9 +637,7 @@ log:
   accesslog:
     disabled: true
 storage:
-  filesystem:
-    rootdirectory: $self->{root}
-  delete:
+${driver}  delete:
     enabled: true
   redirect:
     disable: true
@@ -660,6 +671,8 @@ sub start {
         open STDIN, '<', '/dev/null';
         open STDOUT, '>>', $self->{log} or POSIX::_exit(126);
         open STDERR, '>&', \*STDOUT;
+        # its s3 driver refuses to start with a CA bundle in the environment
+        delete $ENV{AWS_CA_BUNDLE};
         { no warnings 'exec'; exec 'docker-registry', 'serve', $self->{config} }
         POSIX::_exit(127);
     }
