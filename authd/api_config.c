@@ -587,10 +587,49 @@ api_configurations(struct req *r)
 }
 
 
+/* the index of the setting of that name (it exists) */
+static size_t
+setval_index(const char *name)
+{
+    size_t  i;
+
+    for (i = 0; i < NSETTINGS - 1; i++) {
+        if (strcmp(settings[i].name, name) == 0) {
+            break;
+        }
+    }
+
+    return i;
+}
+
+
+/* whether the body gave the setting of that name */
+static int
+setval_given(const struct setval *v, const char *name)
+{
+    return v[setval_index(name)].set;
+}
+
+
+/* a text setting of the body that differs from the stored one */
+static int
+setval_moves(const struct setval *v, const char *name, const char *stored)
+{
+    const struct setval  *x;
+
+    x = &v[setval_index(name)];
+
+    return x->set && x->s != NULL
+           && strcmp(x->s, stored != NULL ? stored : "") != 0;
+}
+
+
 /*
  * POST /ldap/ping: the stored LDAP settings, with those of the body laid
  * over them, tried with a bind as the search DN.  The answer says whether
  * it worked and, if not, libldap's reason; it never echoes a setting.
+ * The stored search password goes only to the stored ldap_url: a body
+ * that names another server gives the password too.
  */
 void
 api_ldap_ping(struct req *r)
@@ -624,6 +663,18 @@ api_ldap_ping(struct req *r)
     if (dir_conf_get(&lc) != 0) {
         json_decref(body);
         http_error(r, 500, "out of memory");
+        return;
+    }
+
+    if (setval_moves(v, "ldap_url", lc.url)
+        && lc.search_password != NULL && lc.search_password[0] != '\0'
+        && !setval_given(v, "ldap_search_password"))
+    {
+        dir_conf_free(&lc);
+        json_decref(body);
+        http_error(r, 400, "the stored ldap_search_password is sent only to "
+                   "the stored ldap_url: give ldap_search_password with "
+                   "another ldap_url");
         return;
     }
 
@@ -727,6 +778,21 @@ api_email_ping(struct req *r)
     if (mail_conf_get(&mc) != 0) {
         json_decref(body);
         http_error(r, 500, "out of memory");
+        return;
+    }
+
+    /* the stored password goes only to the stored server */
+    if ((setval_moves(v, "email_host", mc.host)
+         || (setval_given(v, "email_port")
+             && v[setval_index("email_port")].n != mc.port))
+        && mc.password != NULL && mc.password[0] != '\0'
+        && !setval_given(v, "email_password"))
+    {
+        mail_conf_free(&mc);
+        json_decref(body);
+        http_error(r, 400, "the stored email_password is sent only to the "
+                   "stored email_host and email_port: give email_password "
+                   "with another server");
         return;
     }
 

@@ -60,6 +60,21 @@ is($r->{json}{email_port}{value}, $smtp_port, 'email_port read back');
 ok(!defined $r->{json}{email_password}{value}
    || $r->{json}{email_password}{value} eq '', 'email_password write-only');
 
+# the stored password goes to the stored server only
+$r = $s->api(POST => '/email/ping', $admin, json => {
+    email_host => '127.0.0.2' });
+is($r->{status}, 400, 'ping of another host without its password: 400');
+like($r->{json}{errors}[0]{message}, qr/give email_password/,
+     'it says to give the password');
+$r = $s->api(POST => '/email/ping', $admin, json => {
+    email_port => $closed + 0 });
+is($r->{status}, 400, 'nor to another port');
+like($r->{json}{errors}[0]{message}, qr/give email_password/, 'the same');
+$r = $s->api(POST => '/email/ping', $admin, json => {
+    email_host => '127.0.0.1', email_port => $smtp_port + 0 });
+is($r->{status}, 200, 'the stored server: the stored password is used')
+    or diag($r->{body});
+
 # the request: the same answer, whoever the address is
 
 my $alice = $s->create_user('alice', email => 'Alice@Example.org',

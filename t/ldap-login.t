@@ -190,6 +190,17 @@ unlike($r->{body}, qr/Wr0ng-bind|\Q${\ $l->admin_dn}\E/, 'nothing echoed');
 
 is($d->api(POST => '/ldap/ping')->{status}, 401, 'ping anonymous: 401');
 
+# the stored search password goes to the stored server only
+my $elsewhere = 'ldap://127.0.0.1:' . Harbor::Clients::free_port();
+$r = $d->api(POST => '/ldap/ping', $admin, json => { ldap_url => $elsewhere });
+is($r->{status}, 400, 'ping of another server without its password: 400');
+like($r->{json}{errors}[0]{message}, qr/give ldap_search_password/,
+     'it says to give the password');
+$r = $d->api(POST => '/ldap/ping', $admin, json => {
+    ldap_url => 'ldap://127.0.0.1:1 ' . $l->url });
+is($r->{status}, 200, 'the stored server named in the body: the stored '
+   . 'password is used') or diag($r->{body});
+
 # --------------------------------------- settings changed through the API
 
 # a wrong base: the same users no longer log in, at once (cache dropped)
