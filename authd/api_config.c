@@ -5,7 +5,10 @@
  * names.  authd.yml gives the defaults; a PUT stores the keys it names in
  * the properties table and applies them at once; at start the stored
  * values are laid over the file's (settings_load).  Passwords are
- * write-only: a GET never returns them and no log line holds them.
+ * write-only: a GET never returns them and no log line holds them, and
+ * the table keeps them sealed with the secret key (secret.c), as
+ * replication's credentials are: "sealed:" and the box, so that a dump
+ * of the database does not hold them.
  *
  * The string settings are replaced while request threads read them, so
  * they are read and written under settings_lock: readers that keep a
@@ -356,15 +359,44 @@ setval_from_text(const struct setting *st, const char *t, struct setval *v)
 }
 
 
+#define SEALED  "sealed:"
+
+
+/* a password as the table keeps it, malloc()ed; "" stays "" */
+static char *
+settings_seal(const char *plain)
+{
+    char  *box, *out;
+
+    if (plain[0] == '\0') {
+        return strdup("");
+    }
+
+    box = secret_seal(plain);
+    if (box == NULL) {
+        return NULL;
+    }
+
+    if (asprintf(&out, SEALED "%s", box) < 0) {
+        out = NULL;
+    }
+
+    free(box);
+
+    return out;
+}
+
+
 /* at start: the stored settings over authd.yml's */
 int
 settings_load(struct dbc *db)
 {
     PGresult       *res;
     struct setval   v;
-    const char     *k;
+    const char     *k, *t;
+    char           *plain, *sealed;
     size_t          i;
-    int             row;
+    int             row, rc;
 
     res = db_execv(db, "SELECT k, v FROM properties", 0);
     if (res == NULL) {
@@ -380,15 +412,46 @@ settings_load(struct dbc *db)
             }
         }
 
-        if (i == NSETTINGS
-            || setval_from_text(&settings[i], db_s(res, row, 1), &v) != 0)
+        t = db_s(res, row, 1);
+        plain = NULL;
+
+        if (i < NSETTINGS && settings[i].type == S_SECRET
+            && strncmp(t, SEALED, sizeof(SEALED) - 1) == 0)
         {
+            plain = secret_open(t + sizeof(SEALED) - 1);
+            if (plain == NULL) {
+                log_warnx("configuration: the stored \"%s\" does not open "
+                          "with the secret key %s, authd.yml's is used", k,
+                          conf->secret_key);
+                continue;
+            }
+            t = plain;
+
+        } else if (i < NSETTINGS && settings[i].type == S_SECRET
+                   && t[0] != '\0')
+        {
+            /* kept in clear by an older authd: sealed now */
+            sealed = settings_seal(t);
+            if (sealed == NULL
+                || db_cmd(db, "UPDATE properties SET v = $2 WHERE k = $1",
+                          2, k, sealed) < 0)
+            {
+                log_warnx("configuration: \"%s\" could not be sealed", k);
+            }
+            free(sealed);
+        }
+
+        if (i == NSETTINGS || setval_from_text(&settings[i], t, &v) != 0) {
             log_warnx("configuration: the stored value of \"%.64s\" is not "
                       "valid, authd.yml's is used", k);
+            secret_free(plain);
             continue;
         }
 
-        if (setval_apply(conf, &settings[i], &v) != 0) {
+        rc = setval_apply(conf, &settings[i], &v);
+        secret_free(plain);
+
+        if (rc != 0) {
             PQclear(res);
             return -1;
         }
@@ -475,7 +538,10 @@ api_config_put(struct req *r)
 {
     struct setval   v[NSETTINGS];
     json_t         *body;
+    const char     *text;
+    char           *sealed;
     size_t          i;
+    long            n;
     int             mode, users;
     char            keys[512];
     size_t          klen;
@@ -519,11 +585,25 @@ api_config_put(struct req *r)
             continue;
         }
 
-        if (db_cmd(r->db, "INSERT INTO properties (k, v) VALUES ($1, $2)"
+        text = setval_text(r, &settings[i], &v[i]);
+        sealed = NULL;
+
+        if (settings[i].type == S_SECRET) {
+            sealed = settings_seal(text);
+            if (sealed == NULL) {
+                db_rollback(r->db);
+                http_error(r, 500, "sealing %s failed", settings[i].name);
+                goto done;
+            }
+            text = sealed;
+        }
+
+        n = db_cmd(r->db, "INSERT INTO properties (k, v) VALUES ($1, $2)"
                    " ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v,"
-                   " update_time = now()", 2, settings[i].name,
-                   setval_text(r, &settings[i], &v[i])) < 0)
-        {
+                   " update_time = now()", 2, settings[i].name, text);
+        free(sealed);
+
+        if (n < 0) {
             db_rollback(r->db);
             http_db_error(r);
             goto done;

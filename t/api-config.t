@@ -81,8 +81,10 @@ is($t->{claims}{exp} - $t->{claims}{iat}, 12 * 60, 'token_expiration applied');
 is($d->api(GET => '/systeminfo', $admin)->{json}{project_creation_restriction},
    'adminonly', 'project_creation_restriction applied');
 
-is($pg->psql("SELECT v FROM properties WHERE k = 'ldap_search_password'"),
-   $SECRET, 'the password is stored (for binds)');
+my $kept = $pg->psql("SELECT v FROM properties"
+                     . " WHERE k = 'ldap_search_password'");
+like($kept, qr/^sealed:/, 'the password is stored (for binds), sealed');
+unlike($kept, qr/\Q$SECRET\E/, 'not in clear');
 
 # stored: a restart keeps them, over authd.yml's
 $d->restart;

@@ -201,6 +201,27 @@ $r = $d->api(POST => '/ldap/ping', $admin, json => {
 is($r->{status}, 200, 'the stored server named in the body: the stored '
    . 'password is used') or diag($r->{body});
 
+# ------------------------------------- the stored search password, sealed
+
+$r = $d->api(PUT => '/configurations', $admin,
+             json => { ldap_search_password => $l->admin_pw });
+is($r->{status}, 200, 'ldap_search_password stored through the API');
+my $stored = $pg->psql("SELECT v FROM properties"
+                       . " WHERE k = 'ldap_search_password'");
+like($stored, qr/^sealed:[A-Za-z0-9+\/=]{40,}$/, 'kept sealed in the table');
+unlike($stored, qr/\Q${\ $l->admin_pw}\E/, 'not in clear');
+$d->restart;
+$r = $d->api(POST => '/ldap/ping', $admin);
+is($r->{status}, 200, 'after a restart the sealed password binds');
+
+# one kept in clear by an older authd is sealed at start
+$pg->psql("UPDATE properties SET v = '${\ $l->admin_pw}'"
+          . " WHERE k = 'ldap_search_password'");
+$d->restart;
+like($pg->psql("SELECT v FROM properties WHERE k = 'ldap_search_password'"),
+     qr/^sealed:/, 'a password in clear is sealed at start');
+is($d->api(POST => '/ldap/ping', $admin)->{status}, 200, 'and still binds');
+
 # --------------------------------------- settings changed through the API
 
 # a wrong base: the same users no longer log in, at once (cache dropped)
