@@ -1,10 +1,12 @@
 /*
  * authd: the SSRF guard of every outbound request.
  *
- * outbound_pin(curl, url, ...) parses the URL (http or https only),
- * resolves its host now, and refuses it when an address is loopback,
- * link-local, private (RFC 1918, RFC 6598 shared, IPv6 ULA),
- * unspecified, multicast or broadcast, unless the configuration key
+ * outbound_pin(curl, url, ...) parses the URL (http or https only; an
+ * international host name in its punycode form, the one libcurl looks
+ * up), resolves its host now, and refuses it when an address is
+ * loopback, link-local, private (RFC 1918, RFC 6598 shared, IPv6 ULA),
+ * reserved (192.0.0/24, 198.18/15, NAT64, v4-compatible), unspecified,
+ * multicast or broadcast, unless the configuration key
  * outbound_allowlist (comma-separated host names and addresses/CIDRs)
  * names the host or covers the address.  It then pins the connection to
  * the address it checked (CURLOPT_RESOLVE), so a second lookup by
@@ -59,6 +61,8 @@ outbound_v4_blocked(const unsigned char *a)
            || (a[0] == 172 && (a[1] & 0xf0) == 16)     /* 172.16/12 */
            || (a[0] == 192 && a[1] == 168)             /* 192.168/16 */
            || (a[0] == 100 && (a[1] & 0xc0) == 64)     /* 100.64/10 */
+           || (a[0] == 192 && a[1] == 0 && a[2] == 0)  /* 192.0.0/24 */
+           || (a[0] == 198 && (a[1] & 0xfe) == 18)     /* 198.18/15 */
            || a[0] >= 224;                             /* multicast and
                                                           reserved */
 }
@@ -74,18 +78,23 @@ outbound_addr_blocked(int family, const void *addr)
         return outbound_v4_blocked(a);
     }
 
-    /* v4-mapped ::ffff:a.b.c.d and v4-compatible: the v4 address */
+    /* v4-mapped ::ffff:a.b.c.d: the v4 address */
     if (memcmp(a, zero, 10) == 0 && a[10] == 0xff && a[11] == 0xff) {
         return outbound_v4_blocked(a + 12);
     }
 
-    return memcmp(a, zero, 15) == 0                    /* :: and ::1 */
-           || (a[0] & 0xfe) == 0xfc                    /* ULA fc00::/7 */
+    /* :: and ::1, and v4-compatible ::a.b.c.d (deprecated): all of them */
+    if (memcmp(a, zero, 12) == 0) {
+        return 1;
+    }
+
+    return (a[0] & 0xfe) == 0xfc                       /* ULA fc00::/7 */
            || (a[0] == 0xfe && (a[1] & 0xc0) == 0x80)  /* fe80::/10 */
            || (a[0] == 0xfe && (a[1] & 0xc0) == 0xc0)  /* site-local */
            || a[0] == 0xff                             /* multicast */
            || (a[0] == 0x00 && a[1] == 0x64 && a[2] == 0xff
-               && a[3] == 0x9b);                       /* NAT64 64:ff9b:: */
+               && a[3] == 0x9b);                       /* NAT64 64:ff9b::/96
+                                                          and 64:ff9b:1::/48 */
 }
 
 
@@ -177,7 +186,8 @@ outbound_pin(void *curl, const char *url, char *err, size_t errlen)
     if (u == NULL
         || curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK
         || curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK
-        || curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK
+        || curl_url_get(u, CURLUPART_HOST, &host, CURLU_PUNYCODE)
+           != CURLUE_OK
         || curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT)
            != CURLUE_OK)
     {
@@ -236,10 +246,11 @@ outbound_pin(void *curl, const char *url, char *err, size_t errlen)
             rc = copy != NULL && outbound_allowed(copy, h, p->ai_family, addr);
             free(copy);
             if (!rc) {
-                inet_ntop(p->ai_family, addr, text, sizeof(text));
-                snprintf(err, errlen, "%s resolves to %s, a loopback,"
+                /* the address itself is not told: the answer may reach
+                   project administrators (a webhook's delivery log) */
+                snprintf(err, errlen, "%s is or resolves to a loopback,"
                          " link-local, private or reserved address that"
-                         " outbound_allowlist does not name", h, text);
+                         " outbound_allowlist does not name", h);
                 free(list);
                 goto done;
             }

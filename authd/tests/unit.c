@@ -597,7 +597,9 @@ test_outbound(void)
         "http://100.64.0.1/", "http://[::ffff:10.0.0.1]/",
         "http://[::ffff:127.0.0.1]/", "http://255.255.255.255/",
         "ftp://192.0.2.1/", "file:///etc/passwd", "gopher://192.0.2.1/",
-        "not a url",
+        "not a url", "http://192.0.0.170/", "http://198.18.0.1/",
+        "http://198.19.255.1/", "http://[::10.0.0.1]/", "http://[::8.8.8.8]/",
+        "http://[64:ff9b::a00:1]/", "http://[64:ff9b:1::1]/",
     };
     size_t  i;
 
@@ -619,6 +621,8 @@ test_outbound(void)
     ok(!outbound_ok("http://10.1.2.3/", "10.0.0.0/x,10.0.0.0/33,bad"),
        "malformed items allow nothing");
     ok(outbound_ok("http://10.1.2.3/", "10.1.2.3"), "a host named");
+    ok(outbound_ok("http://198.20.0.1/", NULL), "198.20/16 is public");
+
 }
 
 
