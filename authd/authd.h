@@ -657,6 +657,8 @@ void api_version(struct req *r);
 struct curl_slist *outbound_pin(void *curl, const char *url, char *err,
     size_t errlen);
 int outbound_addr_blocked(int family, const void *addr);
+int outbound_addr_ok(int family, const void *addr);
+int outbound_check(const char *url, char *err, size_t errlen);
 
 
 /* webhook.c, api_webhooks.c */

@@ -36,6 +36,13 @@ struct repl_endpoint {
      * the challenge / token-service flow with username and password.
      */
     const char  *bearer;
+    /*
+     * An address an API user chose (a registry of the API): every
+     * connection goes through the SSRF guard (outbound.c), so a loopback,
+     * private or link-local one is refused unless outbound_allowlist
+     * names it.  0 for this instance's own end and for `authd copy`.
+     */
+    int          guarded;
 };
 
 /* progress of one copy, read by other threads while it runs */

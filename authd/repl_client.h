@@ -29,6 +29,11 @@ struct repl_conn {
     char                        *token;  /* bearer: token service's or ep's */
     int                          basic;  /* the registry asked for Basic */
     volatile int                *stop;   /* progress->stop, or NULL */
+    /* ep->guarded: the address checked, pinned on every handle */
+    struct curl_slist           *pin;
+    int                          pin_family;
+    unsigned char                pin_addr[16];
+    char                         refused[256];  /* what the guard refused */
 };
 
 /* what a request brought back */

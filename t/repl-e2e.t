@@ -33,6 +33,12 @@ my $F = JSON::PP::false;
 my $sa = Harbor::Api->new(authd_conf => { 'replication.retry_delay' => 1 });
 my $sb = Harbor::Api->new(authd_conf => { 'replication.retry_delay' => 1 });
 my $admin = $sa->admin;
+# the two instances reach each other on loopback: allow-listed
+for my $s ($sa, $sb) {
+    is($s->api(PUT => '/configurations', $admin, json => {
+        outbound_allowlist => '127.0.0.1' })->{status}, 200,
+       'outbound_allowlist names 127.0.0.1');
+}
 
 $sb->create_project('mirror', public => 0);
 $sb->create_project('pulled', public => 0);
