@@ -669,6 +669,7 @@ int webhook_journal_event(struct dbc *db, int action, const char *repo,
 int webhook_event(struct dbc *db, long long project_id, const char *type,
     json_t *event_data, const char *operator_);
 void webhook_wake(void);
+const char *webhook_host(void);
 int webhook_start(void);
 void webhook_stop(void);
 void api_webhook_policies(struct req *r);

@@ -561,32 +561,150 @@ pdesc_load(struct dbc *db, const char *sql, const char *id, struct pdesc *pd)
     " p.override, p.speed, p.copy_by_chunk, p.replicate_deletion"
 
 
+/* an execution whose tasks have all ended: its final status */
+static const char  exec_end_sql[] =
+    "UPDATE replication_execution e SET"
+    " status = CASE WHEN e.stop_requested THEN 'Stopped'"
+    "  WHEN e.status_text <> '' OR EXISTS (SELECT 1 FROM"
+    "  replication_task t WHERE t.execution_id = e.id"
+    "  AND t.status = 'Failed') THEN 'Failed' ELSE 'Succeed' END,"
+    " status_text = CASE WHEN e.status_text <> '' THEN e.status_text"
+    "  WHEN e.stop_requested THEN 'stopped'"
+    "  ELSE COALESCE((SELECT count(*) || ' of ' || (SELECT count(*)"
+    "  FROM replication_task t2 WHERE t2.execution_id = e.id)"
+    "  || ' task(s) failed; the first: ' || min(t.src_repo || ':'"
+    "  || t.src_ref || ': ' || t.error) FROM replication_task t"
+    "  WHERE t.execution_id = e.id AND t.status = 'Failed'"
+    "  HAVING count(*) > 0), '') END,"
+    " end_time = now()"
+    " WHERE e.id = $1::integer AND e.status = 'InProgress'"
+    " AND e.enumerated AND NOT EXISTS (SELECT 1 FROM replication_task"
+    " t WHERE t.execution_id = e.id"
+    " AND t.status IN ('Pending', 'InProgress'))"
+    " RETURNING e.status";
+
+
+/*
+ * Harbor's REPLICATION event of an execution that has ended, for each
+ * project of this instance its tasks touched (the source's of a
+ * push-based policy, the destination's of a pull-based one), so that
+ * those projects' webhook policies hear of it.  In the caller's
+ * transaction.  0, or -1 on a database error.
+ */
+static int
+exec_webhook(struct dbc *db, const char *ids)
+{
+    PGresult    *res, *pr;
+    json_t      *local, *remote, *data;
+    const char  *trig, *op;
+    int          i, push, rc;
+
+    res = db_execv(db, "SELECT e.status, e.trigger,"
+                   " extract(epoch FROM e.start_time)::bigint, p.name,"
+                   " p.src_registry_id IS NULL, p.override, r.name, r.type,"
+                   " r.url, p.dest_namespace,"
+                   " (SELECT count(*) FROM replication_task t"
+                   "  WHERE t.execution_id = e.id),"
+                   " (SELECT count(*) FROM replication_task t"
+                   "  WHERE t.execution_id = e.id AND t.status = 'Succeed')"
+                   " FROM replication_execution e"
+                   " JOIN replication_policy p ON p.id = e.policy_id"
+                   " JOIN replication_registry r ON r.id ="
+                   "  COALESCE(p.src_registry_id, p.dest_registry_id)"
+                   " WHERE e.id = $1::integer", 1, ids);
+    if (res == NULL) {
+        return -1;
+    }
+
+    if (PQntuples(res) != 1) {
+        PQclear(res);
+        return 0;
+    }
+
+    push = db_b(res, 0, 4);
+
+    pr = db_execv(db, "SELECT DISTINCT pj.project_id, pj.name"
+                  " FROM replication_task t JOIN projects pj"
+                  " ON pj.name = split_part(CASE WHEN $2::boolean"
+                  "  THEN t.src_repo ELSE t.dst_repo END, '/', 1)"
+                  "  AND NOT pj.deleted"
+                  " WHERE t.execution_id = $1::integer ORDER BY 1", 2, ids,
+                  push ? "true" : "false");
+    if (pr == NULL) {
+        PQclear(res);
+        return -1;
+    }
+
+    /* Harbor's names of the triggers, which it also gives as operator */
+    trig = db_s(res, 0, 1);
+    op = strcmp(trig, "scheduled") == 0 ? "SCHEDULE"
+         : strcmp(trig, "event_based") == 0 ? "EVENT_BASED" : "MANUAL";
+    rc = 0;
+
+    for (i = 0; i < PQntuples(pr) && rc == 0; i++) {
+        local = json_pack("{s:s, s:s, s:s, s:s}",
+                          "registry_name", "Local",
+                          "registry_type", "harbor",
+                          "endpoint", repl_url,
+                          "namespace", db_s(pr, i, 1));
+        remote = json_pack("{s:s, s:s, s:s, s:s}",
+                           "registry_name", db_s(res, 0, 6),
+                           "registry_type", db_s(res, 0, 7),
+                           "endpoint", db_s(res, 0, 8),
+                           "namespace", push && db_s(res, 0, 9)[0] != '\0'
+                                        ? db_s(res, 0, 9) : db_s(pr, i, 1));
+        data = json_pack("{s:{s:I, s:s, s:s, s:s, s:b, s:s, s:I, s:I, s:I,"
+                         " s:o, s:o}}", "replication",
+                         "execution_id", (json_int_t) atoll(ids),
+                         "policy_name", db_s(res, 0, 3),
+                         "job_status", db_s(res, 0, 0),
+                         "harbor_hostname", webhook_host(),
+                         "override_mode", db_b(res, 0, 5),
+                         "trigger_type", op,
+                         "execution_timestamp",
+                             (json_int_t) db_ll(res, 0, 2),
+                         "total", (json_int_t) db_ll(res, 0, 10),
+                         "succeed", (json_int_t) db_ll(res, 0, 11),
+                         "src_resource", push ? local : remote,
+                         "dest_resource", push ? remote : local);
+        rc = data == NULL ? -1
+             : webhook_event(db, db_ll(pr, i, 0), "REPLICATION", data, op);
+    }
+
+    PQclear(pr);
+    PQclear(res);
+
+    return rc;
+}
+
+
 /* the end of an execution that has nothing left to run */
 static void
 exec_finish(struct dbc *db, long long id)
 {
-    char  ids[32];
+    PGresult  *res;
+    char       ids[32];
+    int        ended;
 
     snprintf(ids, sizeof(ids), "%lld", id);
 
-    db_cmd(db, "UPDATE replication_execution e SET"
-           " status = CASE WHEN e.stop_requested THEN 'Stopped'"
-           "  WHEN e.status_text <> '' OR EXISTS (SELECT 1 FROM"
-           "  replication_task t WHERE t.execution_id = e.id"
-           "  AND t.status = 'Failed') THEN 'Failed' ELSE 'Succeed' END,"
-           " status_text = CASE WHEN e.status_text <> '' THEN e.status_text"
-           "  WHEN e.stop_requested THEN 'stopped'"
-           "  ELSE COALESCE((SELECT count(*) || ' of ' || (SELECT count(*)"
-           "  FROM replication_task t2 WHERE t2.execution_id = e.id)"
-           "  || ' task(s) failed; the first: ' || min(t.src_repo || ':'"
-           "  || t.src_ref || ': ' || t.error) FROM replication_task t"
-           "  WHERE t.execution_id = e.id AND t.status = 'Failed'"
-           "  HAVING count(*) > 0), '') END,"
-           " end_time = now()"
-           " WHERE e.id = $1::integer AND e.status = 'InProgress'"
-           " AND e.enumerated AND NOT EXISTS (SELECT 1 FROM replication_task"
-           " t WHERE t.execution_id = e.id"
-           " AND t.status IN ('Pending', 'InProgress'))", 1, ids);
+    if (db_begin(db) != 0) {
+        return;
+    }
+
+    res = db_execv(db, exec_end_sql, 1, ids);
+    ended = res != NULL && PQntuples(res) == 1;
+    PQclear(res);
+
+    /* the REPLICATION webhook, once, in the transaction that ended it */
+    if (ended && exec_webhook(db, ids) != 0) {
+        db_rollback(db);
+        return;
+    }
+
+    if (db_commit(db) != 0) {
+        db_rollback(db);
+    }
 }
 
 
