@@ -104,6 +104,17 @@ int repl_copy(const struct repl_endpoint *src, const char *src_repo,
     const char *dst_ref, const struct repl_copy_opts *opts,
     struct repl_progress *progress, char *err, size_t errlen);
 
+/*
+ * The digests of tags of repo at ep, one HEAD each over connections kept
+ * open: cb(arg, i, digest) for each tags[i] there (one not there, or
+ * not valid, is left out).  Lets a run find what is already in place
+ * without a task for it.  REPL_OK, or the error that stopped the walk.
+ */
+int repl_tag_digests(const struct repl_endpoint *ep, const char *repo,
+    const char *const *tags, size_t n,
+    void (*cb)(void *arg, size_t i, const char *digest), void *arg,
+    char *err, size_t errlen);
+
 /* DELETE a tag (or a manifest by digest) at the destination */
 int repl_delete(const struct repl_endpoint *ep, const char *repo,
     const char *ref, char *err, size_t errlen);

@@ -273,6 +273,11 @@ repl_conn_free(struct repl_conn *c)
     curl_slist_free_all(c->pin);
     c->pin = NULL;
 
+    if (c->keep != NULL) {
+        curl_easy_cleanup(c->keep);
+        c->keep = NULL;
+    }
+
     if (c->token != NULL) {
         OPENSSL_cleanse(c->token, strlen(c->token));
         free(c->token);
@@ -535,11 +540,18 @@ repl_request(struct repl_conn *c, const char *method, const char *path,
 
         repl_resp_reset(r, max);
 
-        h = curl_easy_init();
-        if (h == NULL) {
-            snprintf(err, errlen, "libcurl could not be initialised");
-            return REPL_ERROR;
+        /* one handle for the small requests of c: a connection kept open
+         * serves the next (a run with nothing new is mostly these) */
+        if (c->keep == NULL) {
+            c->keep = curl_easy_init();
+            if (c->keep == NULL) {
+                snprintf(err, errlen, "libcurl could not be initialised");
+                return REPL_ERROR;
+            }
+        } else {
+            curl_easy_reset(c->keep);
         }
+        h = c->keep;
 
         hl = NULL;
         t = curl_slist_append(hl, "Expect:");
@@ -550,7 +562,6 @@ repl_request(struct repl_conn *c, const char *method, const char *path,
 
         if (t == NULL) {
             curl_slist_free_all(hl);
-            curl_easy_cleanup(h);
             snprintf(err, errlen, "out of memory");
             return REPL_ERROR;
         }
@@ -576,7 +587,8 @@ repl_request(struct repl_conn *c, const char *method, const char *path,
             curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
         }
 
-        curl_easy_cleanup(h);
+        /* the header list goes; the handle keeps no pointer to it */
+        curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
         curl_slist_free_all(hl);
 
         if (rc != CURLE_OK) {

@@ -29,6 +29,8 @@ struct repl_conn {
     char                        *token;  /* bearer: token service's or ep's */
     int                          basic;  /* the registry asked for Basic */
     volatile int                *stop;   /* progress->stop, or NULL */
+    CURL                        *keep;   /* repl_request's handle: its
+                                            connections are kept open */
     /* ep->guarded: the address checked, pinned on every handle */
     struct curl_slist           *pin;
     int                          pin_family;

@@ -1438,6 +1438,58 @@ done:
 
 
 int
+repl_tag_digests(const struct repl_endpoint *ep, const char *repo,
+    const char *const *tags, size_t n,
+    void (*cb)(void *arg, size_t i, const char *digest), void *arg,
+    char *err, size_t errlen)
+{
+    static const char *const  hdrs[] = { REPL_ACCEPT, NULL };
+    struct repl_conn          c;
+    struct repl_resp          r;
+    char                      path[1024], scope[HB_NAME_MAX + 32];
+    size_t                    i;
+    int                       ret;
+
+    if (!hb_name_valid((const unsigned char *) repo, strlen(repo))) {
+        snprintf(err, errlen, "%s is not a repository name", repo);
+        return REPL_FATAL;
+    }
+
+    ret = repl_conn_init(&c, ep, "destination", NULL, err, errlen);
+    if (ret != REPL_OK) {
+        return ret;
+    }
+
+    snprintf(scope, sizeof(scope), "repository:%s:pull", repo);
+    repl_conn_scope(&c, scope);
+    memset(&r, 0, sizeof(r));
+
+    for (i = 0; i < n; i++) {
+        if (!hb_tag_valid((const unsigned char *) tags[i], strlen(tags[i]))) {
+            continue;
+        }
+
+        snprintf(path, sizeof(path), "/v2/%s/manifests/%s", repo, tags[i]);
+
+        ret = repl_request(&c, "HEAD", path, hdrs, NULL, 0, 0, &r, err,
+                           errlen);
+        if (ret != REPL_OK) {
+            break;
+        }
+
+        if (r.status == 200 && repl_is_digest(r.digest)) {
+            cb(arg, i, r.digest);
+        }
+    }
+
+    repl_resp_free(&r);
+    repl_conn_free(&c);
+
+    return ret;
+}
+
+
+int
 repl_delete(const struct repl_endpoint *ep, const char *repo,
     const char *ref, char *err, size_t errlen)
 {

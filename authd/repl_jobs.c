@@ -84,6 +84,9 @@ struct filters {
 struct cand {
     char    repo[HB_NAME_MAX + 1];
     char    ref[HB_TAG_MAX + HB_DIGEST_MAX + 2];
+    char    digest[HB_DIGEST_MAX + 1];  /* push-based: the local one, when
+                                           the tag may be looked up in bulk */
+    int     there;                      /* the destination has it already */
 };
 
 struct cands {
@@ -861,6 +864,8 @@ cands_add(struct cands *c, const char *repo, const char *ref)
 
     snprintf(c->v[c->n].repo, sizeof(c->v[c->n].repo), "%s", repo);
     snprintf(c->v[c->n].ref, sizeof(c->v[c->n].ref), "%s", ref);
+    c->v[c->n].digest[0] = '\0';
+    c->v[c->n].there = 0;
     c->n++;
 
     return 0;
@@ -1030,7 +1035,19 @@ list_local(struct dbc *db, const struct filters *fs, struct cands *out,
     PGresult  *res;
     int        i;
 
-    res = db_execv(db, "SELECT r.name, t.name, a.type FROM tag t"
+    /*
+     * The digest of a single manifest that nothing refers to: such a tag
+     * may be found in place at the destination when listing (an index, or
+     * an artifact with referrers, goes through its task, which follows
+     * them).
+     */
+    res = db_execv(db, "SELECT r.name, t.name, a.type, CASE WHEN"
+                   " a.manifest_media_type NOT LIKE '%index%'"
+                   " AND a.manifest_media_type NOT LIKE '%list%'"
+                   " AND NOT EXISTS (SELECT 1 FROM artifact s"
+                   "  WHERE s.repository_id = a.repository_id"
+                   "  AND s.subject_digest = a.digest)"
+                   " THEN a.digest ELSE '' END FROM tag t"
                    " JOIN repository r ON r.repository_id = t.repository_id"
                    " JOIN artifact a ON a.id = t.artifact_id"
                    " ORDER BY r.name, t.name", 0);
@@ -1049,6 +1066,14 @@ list_local(struct dbc *db, const struct filters *fs, struct cands *out,
             snprintf(err, errlen, "out of memory listing the source");
             return -1;
         }
+        if (out->n > 0 && strcmp(out->v[out->n - 1].repo, db_s(res, i, 0))
+                          == 0
+            && strcmp(out->v[out->n - 1].ref, db_s(res, i, 1)) == 0)
+        {
+            snprintf(out->v[out->n - 1].digest,
+                     sizeof(out->v[out->n - 1].digest), "%s",
+                     db_s(res, i, 3));
+        }
     }
     PQclear(res);
 
@@ -1056,26 +1081,116 @@ list_local(struct dbc *db, const struct filters *fs, struct cands *out,
 }
 
 
+struct there {
+    struct cand  *v;                     /* the cands of one repository */
+};
+
+
+static void
+there_cb(void *arg, size_t i, const char *digest)
+{
+    struct there  *t = arg;
+
+    t->v[i].there = strcmp(t->v[i].digest, digest) == 0;
+}
+
+
+/*
+ * Push-based: which tags the destination has already, with the same
+ * digest, asked in bulk (one HEAD each over connections kept open, one
+ * token per repository) rather than in a task each, so that a run with
+ * nothing new costs little.  What cannot be asked is left to the tasks,
+ * which say why.
+ */
+static void
+cands_there(struct dbc *db, const struct pdesc *pd, struct cands *c)
+{
+    struct remote         rm;
+    struct repl_endpoint  ep;
+    struct there          t;
+    const char          **tags;
+    char                  dst[HB_NAME_MAX + 1], err[REPL_ERR_MAX];
+    size_t                i, j, k;
+
+    if (c->n == 0 || remote_load(db, pd->dest_id, &rm, err, sizeof(err))
+                     != 0)
+    {
+        return;
+    }
+    remote_endpoint(&rm, &ep);
+
+    tags = calloc(c->n, sizeof(*tags));
+    if (tags == NULL) {
+        remote_free(&rm);
+        return;
+    }
+
+    for (i = 0; i < c->n; i = j) {
+        for (j = i; j < c->n && strcmp(c->v[j].repo, c->v[i].repo) == 0; j++)
+        {
+            /* an artifact the task must follow: no digest, no match */
+            tags[j - i] = c->v[j].digest[0] != '\0' ? c->v[j].ref : "";
+        }
+
+        for (k = i; k < j && c->v[k].digest[0] == '\0'; k++) {
+            /* void */
+        }
+
+        if (k == j || repl_dest_repo(c->v[i].repo, pd->ns, pd->replace_count,
+                                     dst, sizeof(dst), err, sizeof(err))
+                      != 0)
+        {
+            continue;
+        }
+
+        t.v = c->v + i;
+        if (repl_tag_digests(&ep, dst, tags, j - i, there_cb, &t, err,
+                             sizeof(err)) != REPL_OK)
+        {
+            log_info("replication: %s at %s not looked up when listing: %s",
+                     dst, rm.url, err);
+        }
+    }
+
+    free(tags);
+    remote_free(&rm);
+}
+
+
 /* a task row; a name the destination cannot take is a task Failed */
 static long long
 task_add(struct dbc *db, const char *ids, const struct pdesc *pd,
-    const char *op, const char *repo, const char *ref)
+    const char *op, const char *repo, const char *ref, const char *there)
 {
     PGresult  *res;
-    char       dst[HB_NAME_MAX + 1], err[512];
+    char       dst[HB_NAME_MAX + 1], err[512], line[1024], ts[32];
+    struct tm  tm;
+    time_t     now;
     int        bad;
     long long  id;
 
     bad = repl_dest_repo(repo, pd->ns, pd->replace_count, dst, sizeof(dst),
                          err, sizeof(err)) != 0;
 
+    /* there: the digest the destination has already, found when listing */
+    line[0] = '\0';
+    if (!bad && there != NULL) {
+        now = time(NULL);
+        gmtime_r(&now, &tm);
+        strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
+        snprintf(line, sizeof(line), "%s %s:%s at the destination is"
+                 " already %s: nothing to copy (seen when listing)\n", ts,
+                 dst, ref, there);
+    }
+
     res = db_execv(db, "INSERT INTO replication_task (execution_id,"
                    " operation, src_repo, src_ref, dst_repo, dst_ref, status,"
                    " error, log, end_time) VALUES ($1::integer, $2, $3, $4,"
-                   " $5, $4, $6, $7, $7, CASE WHEN $8::boolean THEN now()"
-                   " END) RETURNING id", 8, ids, op, repo, ref,
-                   bad ? repo : dst, bad ? "Failed" : "Pending",
-                   bad ? err : "", bad ? "t" : "f");
+                   " $5, $4, $6, $7, $7 || $9, CASE WHEN $8::boolean"
+                   " THEN now() END) RETURNING id", 9, ids, op, repo, ref,
+                   bad ? repo : dst,
+                   bad ? "Failed" : line[0] ? "Succeed" : "Pending",
+                   bad ? err : "", bad || line[0] ? "t" : "f", line);
     if (res == NULL) {
         return -1;
     }
@@ -1116,6 +1231,9 @@ enumerate(struct dbc *db, long long exec_id)
         rc = list_remote(db, &pd, &fs, &c, err, sizeof(err));
     } else {
         rc = list_local(db, &fs, &c, err, sizeof(err));
+        if (rc == 0) {
+            cands_there(db, &pd, &c);
+        }
     }
 
     if (rc != 0) {
@@ -1144,7 +1262,9 @@ enumerate(struct dbc *db, long long exec_id)
     }
 
     for (i = 0; i < c.n; i++) {
-        if (task_add(db, ids, &pd, "copy", c.v[i].repo, c.v[i].ref) < 0) {
+        if (task_add(db, ids, &pd, "copy", c.v[i].repo, c.v[i].ref,
+                     c.v[i].there ? c.v[i].digest : NULL) < 0)
+        {
             db_rollback(db);
             goto done;
         }
@@ -1707,7 +1827,7 @@ sched_events_policy(struct dbc *db, const char *pids)
             continue;
         }
 
-        tid = task_add(db, eids, &pd, op, repo, ref);
+        tid = task_add(db, eids, &pd, op, repo, ref, NULL);
         if (tid < 0) {
             goto rollback;
         }

@@ -195,6 +195,19 @@ $tasks = $sa->api(GET => "/replication/executions/$e->{id}/tasks", $admin)
 my $log = $sa->api(GET => "/replication/executions/$e->{id}/tasks/"
                    . "$tasks->[0]{id}/log", $admin)->{body};
 like($log, qr/is already sha256:\w+: nothing to copy/, 'the log says so');
+# found in bulk when listing: single manifests nothing refers to; the
+# index and the image with a referrer go through their tasks
+my %tlog = map {
+    ($_->{src_resource} => $sa->api(GET => "/replication/executions/"
+        . "$e->{id}/tasks/$_->{id}/log", $admin)->{body})
+} @$tasks;
+like($tlog{"library/app:$_"}, qr/nothing to copy \(seen when listing\)/,
+     "library/app:$_: seen in place when listing, no copy tried")
+    for qw(v2 s2);
+for my $res ('library/app:v1', 'library/multi:1') {
+    unlike($tlog{$res}, qr/seen when listing/, "$res: through its task");
+    like($tlog{$res}, qr/nothing to copy/, '... which finds it in place');
+}
 
 # override off: B's own v1 stays
 my $tb = $sb->bearer(user => 'admin', pass => $admin->[1],
