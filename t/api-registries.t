@@ -17,6 +17,7 @@ use lib "$FindBin::Bin/lib";
 use JSON::PP;
 use Test::More;
 use Harbor::Authd;
+use Harbor::Clients ();
 
 my $d = Harbor::Authd->start;
 my $admin = $d->admin;
@@ -206,6 +207,24 @@ is($r->{json}{status}, 'unhealthy', 'a failed ping marks it unhealthy');
 like($d->api(POST => '/registries/ping', $admin, json => { id => $id_b + 0 })
      ->{json}{errors}[0]{message}, qr/connection refused to 127\.0\.0\.1:1/,
      'allow-listed, it is tried');
+
+# every socket is checked, not only the registry's host: a token service
+# (or a redirect) at an address the list does not cover is refused
+my ($fport, $fpid) = Harbor::Clients::fake_registry(sub {
+    my ($method, $path, $h, $port) = @_;
+    return (401, "WWW-Authenticate: Bearer realm=\"http://127.0.0.2:$port"
+                 . "/service/token\",service=\"x\"\r\n", '{}');
+});
+$r = $d->api(POST => '/registries/ping', $admin, json => {
+    type => 'harbor', url => "http://127.0.0.1:$fport",
+    credential => { type => 'basic', access_key => 'u',
+                    access_secret => 'p' } });
+is($r->{status}, 400, 'a registry whose token service is at 127.0.0.2: 400');
+like($r->{json}{errors}[0]{message} // '',
+     qr/refused: a connection to 127\.0\.0\.2, a loopback, link-local, private or reserved address that outbound_allowlist does not name/,
+     'the connection to the token service was refused by the guard');
+kill 'TERM', $fpid;
+waitpid($fpid, 0);
 
 # the guard is asked again at each connection: taken off the list, a
 # saved registry is no longer reached
