@@ -105,13 +105,14 @@ int repl_copy(const struct repl_endpoint *src, const char *src_repo,
     struct repl_progress *progress, char *err, size_t errlen);
 
 /*
- * The digests of tags of repo at ep, one HEAD each over connections kept
- * open: cb(arg, i, digest) for each tags[i] there (one not there, or
- * not valid, is left out).  Lets a run find what is already in place
- * without a task for it.  REPL_OK, or the error that stopped the walk.
+ * The digests of repos[i]:tags[i] at ep (sorted by repository; a tag ""
+ * is not asked), one HEAD each over connections kept open, with one
+ * token for up to REPL_SCOPES_MAX repositories: cb(arg, i, digest) for
+ * each one there.  Lets a run find what is already in place without a
+ * task for it.  REPL_OK, or the error that stopped the walk.
  */
-int repl_tag_digests(const struct repl_endpoint *ep, const char *repo,
-    const char *const *tags, size_t n,
+int repl_tag_digests(const struct repl_endpoint *ep,
+    const char *const *repos, const char *const *tags, size_t n,
     void (*cb)(void *arg, size_t i, const char *digest), void *arg,
     char *err, size_t errlen);
 

@@ -13,7 +13,7 @@
 #include "repl.h"
 
 
-#define REPL_SCOPES_MAX      4
+#define REPL_SCOPES_MAX      16       /* of one token request */
 #define REPL_HDR_MAX         2048        /* one kept response header */
 #define REPL_SMALL_MAX       (64 * 1024) /* an error or a listing page */
 #define REPL_LIST_MAX        (4 * 1024 * 1024)

@@ -1438,7 +1438,7 @@ done:
 
 
 int
-repl_tag_digests(const struct repl_endpoint *ep, const char *repo,
+repl_tag_digests(const struct repl_endpoint *ep, const char *const *repos,
     const char *const *tags, size_t n,
     void (*cb)(void *arg, size_t i, const char *digest), void *arg,
     char *err, size_t errlen)
@@ -1447,43 +1447,69 @@ repl_tag_digests(const struct repl_endpoint *ep, const char *repo,
     struct repl_conn          c;
     struct repl_resp          r;
     char                      path[1024], scope[HB_NAME_MAX + 32];
-    size_t                    i;
-    int                       ret;
+    size_t                    i, j, end;
+    int                       ret, open;
 
-    if (!hb_name_valid((const unsigned char *) repo, strlen(repo))) {
-        snprintf(err, errlen, "%s is not a repository name", repo);
-        return REPL_FATAL;
-    }
-
-    ret = repl_conn_init(&c, ep, "destination", NULL, err, errlen);
-    if (ret != REPL_OK) {
-        return ret;
-    }
-
-    snprintf(scope, sizeof(scope), "repository:%s:pull", repo);
-    repl_conn_scope(&c, scope);
+    ret = REPL_OK;
+    open = 0;
     memset(&r, 0, sizeof(r));
 
-    for (i = 0; i < n; i++) {
-        if (!hb_tag_valid((const unsigned char *) tags[i], strlen(tags[i]))) {
-            continue;
-        }
-
-        snprintf(path, sizeof(path), "/v2/%s/manifests/%s", repo, tags[i]);
-
-        ret = repl_request(&c, "HEAD", path, hdrs, NULL, 0, 0, &r, err,
-                           errlen);
+    for (i = 0; i < n && ret == REPL_OK; i = end) {
+        /*
+         * The repositories of a batch all in the scopes before the first
+         * request: the token the challenge brings covers them all (one
+         * token service request a batch, not one a repository).
+         */
+        ret = repl_conn_init(&c, ep, "destination", NULL, err, errlen);
         if (ret != REPL_OK) {
             break;
         }
+        open = 1;
 
-        if (r.status == 200 && repl_is_digest(r.digest)) {
-            cb(arg, i, r.digest);
+        for (end = i; end < n; end++) {
+            if (!hb_name_valid((const unsigned char *) repos[end],
+                               strlen(repos[end])))
+            {
+                continue;
+            }
+            snprintf(scope, sizeof(scope), "repository:%s:pull", repos[end]);
+            if (repl_conn_scope(&c, scope) != 0) {
+                break;
+            }
         }
+
+        for (j = i; j < end; j++) {
+            if (tags[j][0] == '\0'
+                || !hb_name_valid((const unsigned char *) repos[j],
+                                  strlen(repos[j]))
+                || !hb_tag_valid((const unsigned char *) tags[j],
+                                 strlen(tags[j])))
+            {
+                continue;
+            }
+
+            snprintf(path, sizeof(path), "/v2/%s/manifests/%s", repos[j],
+                     tags[j]);
+
+            ret = repl_request(&c, "HEAD", path, hdrs, NULL, 0, 0, &r, err,
+                               errlen);
+            if (ret != REPL_OK) {
+                break;
+            }
+
+            if (r.status == 200 && repl_is_digest(r.digest)) {
+                cb(arg, j, r.digest);
+            }
+        }
+
+        repl_conn_free(&c);
+        open = 0;
     }
 
+    if (open) {
+        repl_conn_free(&c);
+    }
     repl_resp_free(&r);
-    repl_conn_free(&c);
 
     return ret;
 }

@@ -1081,36 +1081,30 @@ list_local(struct dbc *db, const struct filters *fs, struct cands *out,
 }
 
 
-struct there {
-    struct cand  *v;                     /* the cands of one repository */
-};
-
-
 static void
 there_cb(void *arg, size_t i, const char *digest)
 {
-    struct there  *t = arg;
+    struct cand  *v = arg;
 
-    t->v[i].there = strcmp(t->v[i].digest, digest) == 0;
+    v[i].there = strcmp(v[i].digest, digest) == 0;
 }
 
 
 /*
  * Push-based: which tags the destination has already, with the same
  * digest, asked in bulk (one HEAD each over connections kept open, one
- * token per repository) rather than in a task each, so that a run with
- * nothing new costs little.  What cannot be asked is left to the tasks,
- * which say why.
+ * token for many repositories) rather than in a task each, so that a run
+ * with nothing new costs little.  What cannot be asked is left to the
+ * tasks, which say why.
  */
 static void
 cands_there(struct dbc *db, const struct pdesc *pd, struct cands *c)
 {
     struct remote         rm;
     struct repl_endpoint  ep;
-    struct there          t;
-    const char          **tags;
-    char                  dst[HB_NAME_MAX + 1], err[REPL_ERR_MAX];
-    size_t                i, j, k;
+    const char          **repos, **tags;
+    char                (*dst)[HB_NAME_MAX + 1], err[REPL_ERR_MAX];
+    size_t                i;
 
     if (c->n == 0 || remote_load(db, pd->dest_id, &rm, err, sizeof(err))
                      != 0)
@@ -1119,60 +1113,58 @@ cands_there(struct dbc *db, const struct pdesc *pd, struct cands *c)
     }
     remote_endpoint(&rm, &ep);
 
+    repos = calloc(c->n, sizeof(*repos));
     tags = calloc(c->n, sizeof(*tags));
-    if (tags == NULL) {
-        remote_free(&rm);
-        return;
-    }
+    dst = calloc(c->n, sizeof(*dst));
 
-    for (i = 0; i < c->n; i = j) {
-        for (j = i; j < c->n && strcmp(c->v[j].repo, c->v[i].repo) == 0; j++)
-        {
-            /* an artifact the task must follow: no digest, no match */
-            tags[j - i] = c->v[j].digest[0] != '\0' ? c->v[j].ref : "";
+    if (repos != NULL && tags != NULL && dst != NULL) {
+        for (i = 0; i < c->n; i++) {
+            /* an artifact its task must follow, or a name the
+             * destination cannot take: not asked */
+            if (c->v[i].digest[0] == '\0'
+                || repl_dest_repo(c->v[i].repo, pd->ns, pd->replace_count,
+                                  dst[i], sizeof(dst[i]), err, sizeof(err))
+                   != 0)
+            {
+                dst[i][0] = '\0';
+            }
+            repos[i] = dst[i];
+            tags[i] = dst[i][0] != '\0' ? c->v[i].ref : "";
         }
 
-        for (k = i; k < j && c->v[k].digest[0] == '\0'; k++) {
-            /* void */
-        }
-
-        if (k == j || repl_dest_repo(c->v[i].repo, pd->ns, pd->replace_count,
-                                     dst, sizeof(dst), err, sizeof(err))
-                      != 0)
-        {
-            continue;
-        }
-
-        t.v = c->v + i;
-        if (repl_tag_digests(&ep, dst, tags, j - i, there_cb, &t, err,
+        if (repl_tag_digests(&ep, repos, tags, c->n, there_cb, c->v, err,
                              sizeof(err)) != REPL_OK)
         {
-            log_info("replication: %s at %s not looked up when listing: %s",
-                     dst, rm.url, err);
+            /* unreachable or refusing: the tasks try, and say why */
+            log_info("replication: %s not looked up when listing: %s",
+                     rm.url, err);
         }
     }
 
+    free(repos);
     free(tags);
+    free(dst);
     remote_free(&rm);
 }
 
 
-/* a task row; a name the destination cannot take is a task Failed */
-static long long
-task_add(struct dbc *db, const char *ids, const struct pdesc *pd,
-    const char *op, const char *repo, const char *ref, const char *there)
+/*
+ * A task row as JSON: a name the destination cannot take is a task
+ * Failed; there, the digest the destination has already (found when
+ * listing), a task Succeed.
+ */
+static json_t *
+task_row(const struct pdesc *pd, const char *repo, const char *ref,
+    const char *there)
 {
-    PGresult  *res;
     char       dst[HB_NAME_MAX + 1], err[512], line[1024], ts[32];
     struct tm  tm;
     time_t     now;
     int        bad;
-    long long  id;
 
     bad = repl_dest_repo(repo, pd->ns, pd->replace_count, dst, sizeof(dst),
                          err, sizeof(err)) != 0;
 
-    /* there: the digest the destination has already, found when listing */
     line[0] = '\0';
     if (!bad && there != NULL) {
         now = time(NULL);
@@ -1183,19 +1175,68 @@ task_add(struct dbc *db, const char *ids, const struct pdesc *pd,
                  dst, ref, there);
     }
 
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:b}",
+                     "src_repo", repo, "src_ref", ref,
+                     "dst_repo", bad ? repo : dst,
+                     "status", bad ? "Failed" : line[0] ? "Succeed"
+                                                        : "Pending",
+                     "error", bad ? err : "",
+                     "log", bad ? err : line,
+                     "ended", bad || line[0]);
+}
+
+
+/* the rows (a JSON array of task_row's) in one statement; -1 on error */
+static int
+task_insert(struct dbc *db, const char *ids, const char *op, json_t *rows,
+    long long *id)
+{
+    PGresult  *res;
+    char      *text;
+
+    text = json_dumps(rows, JSON_COMPACT);
+    if (text == NULL) {
+        return -1;
+    }
+
     res = db_execv(db, "INSERT INTO replication_task (execution_id,"
                    " operation, src_repo, src_ref, dst_repo, dst_ref, status,"
-                   " error, log, end_time) VALUES ($1::integer, $2, $3, $4,"
-                   " $5, $4, $6, $7, $7 || $9, CASE WHEN $8::boolean"
-                   " THEN now() END) RETURNING id", 9, ids, op, repo, ref,
-                   bad ? repo : dst,
-                   bad ? "Failed" : line[0] ? "Succeed" : "Pending",
-                   bad ? err : "", bad || line[0] ? "t" : "f", line);
+                   " error, log, end_time) SELECT $1::integer, $2,"
+                   " x.src_repo, x.src_ref, x.dst_repo, x.src_ref, x.status,"
+                   " x.error, x.log, CASE WHEN x.ended THEN now() END"
+                   " FROM json_to_recordset($3::json) AS x(src_repo text,"
+                   " src_ref text, dst_repo text, status text, error text,"
+                   " log text, ended boolean) RETURNING id", 3, ids, op,
+                   text);
+    free(text);
     if (res == NULL) {
         return -1;
     }
-    id = db_ll(res, 0, 0);
+
+    if (id != NULL) {
+        *id = PQntuples(res) > 0 ? db_ll(res, 0, 0) : -1;
+    }
     PQclear(res);
+
+    return 0;
+}
+
+
+static long long
+task_add(struct dbc *db, const char *ids, const struct pdesc *pd,
+    const char *op, const char *repo, const char *ref)
+{
+    json_t     *rows;
+    long long   id;
+
+    rows = json_array();
+    if (rows == NULL
+        || json_array_append_new(rows, task_row(pd, repo, ref, NULL)) != 0
+        || task_insert(db, ids, op, rows, &id) != 0)
+    {
+        id = -1;
+    }
+    json_decref(rows);
 
     return id;
 }
@@ -1207,6 +1248,7 @@ enumerate(struct dbc *db, long long exec_id)
     struct pdesc    pd;
     struct filters  fs;
     struct cands    c;
+    json_t         *rows;
     char            ids[32], err[REPL_ERR_MAX];
     size_t          i;
     int             rc;
@@ -1261,14 +1303,28 @@ enumerate(struct dbc *db, long long exec_id)
         goto done;
     }
 
-    for (i = 0; i < c.n; i++) {
-        if (task_add(db, ids, &pd, "copy", c.v[i].repo, c.v[i].ref,
-                     c.v[i].there ? c.v[i].digest : NULL) < 0)
+    /* every task in one statement: a run of many tags, mostly in place
+     * already, is not a round trip a tag */
+    rows = json_array();
+    for (i = 0; rows != NULL && i < c.n; i++) {
+        if (json_array_append_new(rows, task_row(&pd, c.v[i].repo,
+                                                 c.v[i].ref, c.v[i].there
+                                                 ? c.v[i].digest : NULL))
+            != 0)
         {
-            db_rollback(db);
-            goto done;
+            json_decref(rows);
+            rows = NULL;
         }
     }
+
+    if (rows == NULL || (c.n > 0 && task_insert(db, ids, "copy", rows, NULL)
+                                    != 0))
+    {
+        json_decref(rows);
+        db_rollback(db);
+        goto done;
+    }
+    json_decref(rows);
 
     if (db_commit(db) != 0) {
         db_rollback(db);
@@ -1827,7 +1883,7 @@ sched_events_policy(struct dbc *db, const char *pids)
             continue;
         }
 
-        tid = task_add(db, eids, &pd, op, repo, ref, NULL);
+        tid = task_add(db, eids, &pd, op, repo, ref);
         if (tid < 0) {
             goto rollback;
         }
