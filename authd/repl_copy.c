@@ -1448,10 +1448,10 @@ repl_tag_digests(const struct repl_endpoint *ep, const char *const *repos,
     struct repl_resp          r;
     char                      path[1024], scope[HB_NAME_MAX + 32];
     size_t                    i, j, end;
-    int                       ret, open;
+    int                       ret, live;
 
     ret = REPL_OK;
-    open = 0;
+    live = 0;
     memset(&r, 0, sizeof(r));
 
     for (i = 0; i < n && ret == REPL_OK; i = end) {
@@ -1464,7 +1464,7 @@ repl_tag_digests(const struct repl_endpoint *ep, const char *const *repos,
         if (ret != REPL_OK) {
             break;
         }
-        open = 1;
+        live = 1;
 
         for (end = i; end < n; end++) {
             if (!hb_name_valid((const unsigned char *) repos[end],
@@ -1503,10 +1503,10 @@ repl_tag_digests(const struct repl_endpoint *ep, const char *const *repos,
         }
 
         repl_conn_free(&c);
-        open = 0;
+        live = 0;
     }
 
-    if (open) {
+    if (live) {
         repl_conn_free(&c);
     }
     repl_resp_free(&r);
