@@ -106,9 +106,9 @@ int repl_copy(const struct repl_endpoint *src, const char *src_repo,
 
 /*
  * The digests of repos[i]:tags[i] at ep (sorted by repository; a tag ""
- * is not asked), one HEAD each over connections kept open, with one
- * token for up to REPL_SCOPES_MAX repositories: cb(arg, i, digest) for
- * each one there.  Lets a run find what is already in place without a
+ * is not asked), one HEAD each, eight at a time over connections kept
+ * open, with one token for up to REPL_SCOPES_MAX repositories:
+ * cb(arg, i, digest) for each one there.  Lets a run find what is already in place without a
  * task for it.  REPL_OK, or the error that stopped the walk.
  */
 int repl_tag_digests(const struct repl_endpoint *ep,
