@@ -141,7 +141,7 @@ static int
 reg_url_ok(struct req *r, const char *url, char **out)
 {
     const char  *host;
-    char        *u;
+    char        *u, why[512];
     size_t       len;
 
     if (strncmp(url, "http://", 7) == 0) {
@@ -170,6 +170,16 @@ reg_url_ok(struct req *r, const char *url, char **out)
     u = req_printf(r, "%.*s", (int) len, url);
     if (u == NULL) {
         http_error(r, 500, "out of memory");
+        return -1;
+    }
+
+    /*
+     * The SSRF guard: a loopback, private or link-local registry only
+     * when outbound_allowlist names it.  A host that does not resolve now
+     * may be saved; each connection is checked again when it is made.
+     */
+    if (outbound_check(u, why, sizeof(why)) < 0) {
+        http_error(r, 400, "\"url\" is refused: %s", why);
         return -1;
     }
 
@@ -657,6 +667,7 @@ remote_endpoint(const struct remote *rm, struct repl_endpoint *ep)
     ep->password = rm->password;
     ep->insecure = rm->insecure;
     ep->ca_pem = rm->ca_pem;
+    ep->guarded = 1;
 }
 
 

@@ -708,6 +708,8 @@ void api_version(struct req *r);
 struct curl_slist *outbound_pin(void *curl, const char *url, char *err,
     size_t errlen);
 int outbound_addr_blocked(int family, const void *addr);
+int outbound_addr_ok(int family, const void *addr);
+int outbound_check(const char *url, char *err, size_t errlen);
 
 
 /* webhook.c, api_webhooks.c */
@@ -718,6 +720,7 @@ int webhook_journal_event(struct dbc *db, int action, const char *repo,
 int webhook_event(struct dbc *db, long long project_id, const char *type,
     json_t *event_data, const char *operator_);
 void webhook_wake(void);
+const char *webhook_host(void);
 int webhook_start(void);
 void webhook_stop(void);
 void api_webhook_policies(struct req *r);

@@ -162,6 +162,36 @@ outbound_allowed(char *list, const char *host, int family, const void *addr)
 
 
 /*
+ * May a connection go to this address now?  1 when it is not one the
+ * guard blocks or when an address or CIDR of outbound_allowlist covers
+ * it (host names are not looked at: the caller connects to an address
+ * it did not pin).  For CURLOPT_OPENSOCKETFUNCTION callbacks, which see
+ * every connection a handle makes, redirects and token services
+ * included.
+ */
+int
+outbound_addr_ok(int family, const void *addr)
+{
+    char  *list;
+    int    ok;
+
+    if (!outbound_addr_blocked(family, addr)) {
+        return 1;
+    }
+
+    settings_rdlock();
+    list = strdup(conf->outbound_allowlist != NULL
+                  ? conf->outbound_allowlist : "");
+    settings_unlock();
+
+    ok = list != NULL && outbound_allowed(list, "", family, addr);
+    free(list);
+
+    return ok;
+}
+
+
+/*
  * Check url and pin curl to the address checked.  The list to free
  * (curl_slist_free_all) after the transfer, or NULL with err set (the
  * request must not be made).
@@ -298,4 +328,34 @@ done:
     curl_url_cleanup(u);
 
     return pin;
+}
+
+
+/*
+ * url checked as outbound_pin checks it, for an address saved to be
+ * reached later (a replication registry): 0 allowed, -1 refused (err
+ * says why), 1 its host does not resolve now (every connection is
+ * checked again when it is made).
+ */
+int
+outbound_check(const char *url, char *err, size_t errlen)
+{
+    struct curl_slist  *pin;
+    CURL               *h;
+
+    h = curl_easy_init();
+    if (h == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+
+    pin = outbound_pin(h, url, err, errlen);
+    curl_easy_cleanup(h);
+
+    if (pin != NULL) {
+        curl_slist_free_all(pin);
+        return 0;
+    }
+
+    return strncmp(err, "cannot resolve", 14) == 0 ? 1 : -1;
 }

@@ -36,6 +36,13 @@ struct repl_endpoint {
      * the challenge / token-service flow with username and password.
      */
     const char  *bearer;
+    /*
+     * An address an API user chose (a registry of the API): every
+     * connection goes through the SSRF guard (outbound.c), so a loopback,
+     * private or link-local one is refused unless outbound_allowlist
+     * names it.  0 for this instance's own end and for `authd copy`.
+     */
+    int          guarded;
 };
 
 /* progress of one copy, read by other threads while it runs */
@@ -96,6 +103,18 @@ int repl_copy(const struct repl_endpoint *src, const char *src_repo,
     const char *ref, const struct repl_endpoint *dst, const char *dst_repo,
     const char *dst_ref, const struct repl_copy_opts *opts,
     struct repl_progress *progress, char *err, size_t errlen);
+
+/*
+ * The digests of repos[i]:tags[i] at ep (sorted by repository; a tag ""
+ * is not asked), one HEAD each, eight at a time over connections kept
+ * open, with one token for up to REPL_SCOPES_MAX repositories:
+ * cb(arg, i, digest) for each one there.  Lets a run find what is already in place without a
+ * task for it.  REPL_OK, or the error that stopped the walk.
+ */
+int repl_tag_digests(const struct repl_endpoint *ep,
+    const char *const *repos, const char *const *tags, size_t n,
+    void (*cb)(void *arg, size_t i, const char *digest), void *arg,
+    char *err, size_t errlen);
 
 /* DELETE a tag (or a manifest by digest) at the destination */
 int repl_delete(const struct repl_endpoint *ep, const char *repo,

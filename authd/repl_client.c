@@ -14,11 +14,13 @@
  * Passwords and tokens go into libcurl options and never into a message.
  */
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 
 #include <curl/curl.h>
 #include <jansson.h>
@@ -52,6 +54,9 @@ static int repl_challenge_parse(const char *s, struct repl_challenge *ch);
 static int repl_token(struct repl_conn *c, struct repl_challenge *ch,
     char *err, size_t errlen);
 static void repl_clean(char *out, size_t len, const char *in);
+static int repl_guard(struct repl_conn *c, char *err, size_t errlen);
+static curl_socket_t repl_open_socket(void *arg, curlsocktype purpose,
+    struct curl_sockaddr *a);
 
 int
 repl_init(void)
@@ -119,15 +124,112 @@ repl_conn_init(struct repl_conn *c, const struct repl_endpoint *ep,
         return REPL_FATAL;
     }
 
+    if (ep->guarded && repl_guard(c, err, errlen) != 0) {
+        return REPL_FATAL;
+    }
+
     if (ep->bearer != NULL) {
         c->token = strdup(ep->bearer);
         if (c->token == NULL) {
+            curl_slist_free_all(c->pin);
+            c->pin = NULL;
             snprintf(err, errlen, "out of memory");
             return REPL_ERROR;
         }
     }
 
     return REPL_OK;
+}
+
+
+/*
+ * The SSRF guard for a registry an API user chose: its host resolved and
+ * checked now, the address kept and pinned on every handle of c
+ * (CURLOPT_RESOLVE), and every socket any handle of c opens checked
+ * (repl_open_socket): a redirect or a token service elsewhere must be at
+ * an address the guard lets through too.
+ */
+static int
+repl_guard(struct repl_conn *c, char *err, size_t errlen)
+{
+    CURL        *h;
+    const char  *e, *a;
+    char         why[REPL_ERR_MAX], addr[INET6_ADDRSTRLEN + 2];
+    size_t       n;
+
+    h = curl_easy_init();
+    if (h == NULL) {
+        snprintf(err, errlen, "libcurl could not be initialised");
+        return -1;
+    }
+
+    c->pin = outbound_pin(h, c->base, why, sizeof(why));
+    curl_easy_cleanup(h);
+
+    if (c->pin == NULL) {
+        snprintf(err, errlen, "%s at %s refused: %s", c->role, c->host, why);
+        return -1;
+    }
+
+    /* "host:port:address" or "host:port:[v6]": the address */
+    e = c->pin->data;
+    n = strlen(e);
+    a = (n > 0 && e[n - 1] == ']') ? strrchr(e, '[') : strrchr(e, ':');
+    if (a == NULL) {
+        snprintf(err, errlen, "%s at %s: the address checked is not usable",
+                 c->role, c->host);
+        return -1;
+    }
+
+    snprintf(addr, sizeof(addr), "%s", a + 1);
+    n = strlen(addr);
+    if (a[0] == '[' && n > 0) {
+        addr[n - 1] = '\0';
+    }
+
+    c->pin_family = a[0] == '[' ? AF_INET6 : AF_INET;
+    if (inet_pton(c->pin_family, addr, c->pin_addr) != 1) {
+        snprintf(err, errlen, "%s at %s: the address checked is not usable",
+                 c->role, c->host);
+        return -1;
+    }
+
+    return 0;
+}
+
+
+static curl_socket_t
+repl_open_socket(void *arg, curlsocktype purpose, struct curl_sockaddr *a)
+{
+    struct repl_conn  *c = arg;
+    const void        *addr;
+    char               text[INET6_ADDRSTRLEN];
+
+    (void) purpose;
+
+    if (a->family == AF_INET) {
+        addr = &((struct sockaddr_in *) &a->addr)->sin_addr;
+    } else if (a->family == AF_INET6) {
+        addr = &((struct sockaddr_in6 *) &a->addr)->sin6_addr;
+    } else {
+        snprintf(c->refused, sizeof(c->refused), "not an IP address");
+        return CURL_SOCKET_BAD;
+    }
+
+    /* the address checked when the call began, or one the guard allows */
+    if (!((a->family == c->pin_family
+           && memcmp(addr, c->pin_addr,
+                     a->family == AF_INET ? 4 : 16) == 0)
+          || outbound_addr_ok(a->family, addr)))
+    {
+        inet_ntop(a->family, addr, text, sizeof(text));
+        snprintf(c->refused, sizeof(c->refused), "a connection to %s, a"
+                 " loopback, link-local, private or reserved address that"
+                 " outbound_allowlist does not name", text);
+        return CURL_SOCKET_BAD;
+    }
+
+    return socket(a->family, a->socktype, a->protocol);
 }
 
 
@@ -167,6 +269,14 @@ repl_conn_free(struct repl_conn *c)
     }
 
     c->nscopes = 0;
+
+    curl_slist_free_all(c->pin);
+    c->pin = NULL;
+
+    if (c->keep != NULL) {
+        curl_easy_cleanup(c->keep);
+        c->keep = NULL;
+    }
 
     if (c->token != NULL) {
         OPENSSL_cleanse(c->token, strlen(c->token));
@@ -346,6 +456,12 @@ repl_easy_common(struct repl_conn *c, CURL *h, const char *url,
         curl_easy_setopt(h, CURLOPT_WRITEDATA, r);
     }
 
+    if (c->ep->guarded) {
+        curl_easy_setopt(h, CURLOPT_RESOLVE, c->pin);
+        curl_easy_setopt(h, CURLOPT_OPENSOCKETFUNCTION, repl_open_socket);
+        curl_easy_setopt(h, CURLOPT_OPENSOCKETDATA, c);
+    }
+
     if (c->ep->insecure) {
         curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
         curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
@@ -424,11 +540,18 @@ repl_request(struct repl_conn *c, const char *method, const char *path,
 
         repl_resp_reset(r, max);
 
-        h = curl_easy_init();
-        if (h == NULL) {
-            snprintf(err, errlen, "libcurl could not be initialised");
-            return REPL_ERROR;
+        /* one handle for the small requests of c: a connection kept open
+         * serves the next (a run with nothing new is mostly these) */
+        if (c->keep == NULL) {
+            c->keep = curl_easy_init();
+            if (c->keep == NULL) {
+                snprintf(err, errlen, "libcurl could not be initialised");
+                return REPL_ERROR;
+            }
+        } else {
+            curl_easy_reset(c->keep);
         }
+        h = c->keep;
 
         hl = NULL;
         t = curl_slist_append(hl, "Expect:");
@@ -439,7 +562,6 @@ repl_request(struct repl_conn *c, const char *method, const char *path,
 
         if (t == NULL) {
             curl_slist_free_all(hl);
-            curl_easy_cleanup(h);
             snprintf(err, errlen, "out of memory");
             return REPL_ERROR;
         }
@@ -465,7 +587,8 @@ repl_request(struct repl_conn *c, const char *method, const char *path,
             curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
         }
 
-        curl_easy_cleanup(h);
+        /* the header list goes; the handle keeps no pointer to it */
+        curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
         curl_slist_free_all(hl);
 
         if (rc != CURLE_OK) {
@@ -878,6 +1001,12 @@ repl_curl_error(struct repl_conn *c, CURLcode rc, const char *detail,
     int          ret;
 
     ret = REPL_ERROR;
+
+    if (c->refused[0] != '\0') {
+        snprintf(err, errlen, "%s at %s refused: %s", c->role, c->host,
+                 c->refused);
+        return REPL_FATAL;
+    }
 
     switch (rc) {
     case CURLE_ABORTED_BY_CALLBACK:

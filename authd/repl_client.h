@@ -13,7 +13,7 @@
 #include "repl.h"
 
 
-#define REPL_SCOPES_MAX      4
+#define REPL_SCOPES_MAX      16       /* of one token request */
 #define REPL_HDR_MAX         2048        /* one kept response header */
 #define REPL_SMALL_MAX       (64 * 1024) /* an error or a listing page */
 #define REPL_LIST_MAX        (4 * 1024 * 1024)
@@ -29,6 +29,13 @@ struct repl_conn {
     char                        *token;  /* bearer: token service's or ep's */
     int                          basic;  /* the registry asked for Basic */
     volatile int                *stop;   /* progress->stop, or NULL */
+    CURL                        *keep;   /* repl_request's handle: its
+                                            connections are kept open */
+    /* ep->guarded: the address checked, pinned on every handle */
+    struct curl_slist           *pin;
+    int                          pin_family;
+    unsigned char                pin_addr[16];
+    char                         refused[256];  /* what the guard refused */
 };
 
 /* what a request brought back */

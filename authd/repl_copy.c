@@ -1437,6 +1437,229 @@ done:
 }
 
 
+#define REPL_HEADS  8                   /* HEADs in flight at once */
+
+struct repl_head {
+    CURL               *h;
+    struct repl_resp    r;
+    size_t              j;
+};
+
+
+static int
+repl_head_ok(const char *const *repos, const char *const *tags, size_t j)
+{
+    return tags[j][0] != '\0'
+           && hb_name_valid((const unsigned char *) repos[j],
+                            strlen(repos[j]))
+           && hb_tag_valid((const unsigned char *) tags[j], strlen(tags[j]));
+}
+
+
+/*
+ * HEAD of repos[j]:tags[j] for j in [from, to), REPL_HEADS at a time on
+ * one multi handle, with the token c holds now: what is there goes to cb;
+ * a 401 or another answer is left alone (its task asks again).
+ */
+static int
+repl_heads(struct repl_conn *c, const char *const *repos,
+    const char *const *tags, size_t from, size_t to,
+    void (*cb)(void *arg, size_t i, const char *digest), void *arg,
+    char *err, size_t errlen)
+{
+    struct repl_head    hd[REPL_HEADS];
+    struct curl_slist  *hl;
+    struct CURLMsg     *msg;
+    CURLM              *m;
+    CURLcode            rc;
+    char                url[4096];
+    size_t              next;
+    long                status;
+    int                 k, running, left, busy, ret;
+
+    m = curl_multi_init();
+    hl = curl_slist_append(NULL, REPL_ACCEPT);
+    memset(hd, 0, sizeof(hd));
+    ret = REPL_OK;
+
+    if (m == NULL || hl == NULL) {
+        curl_multi_cleanup(m);
+        curl_slist_free_all(hl);
+        snprintf(err, errlen, "out of memory");
+        return REPL_ERROR;
+    }
+
+    next = from;
+    busy = 0;
+
+    do {
+        /* fill the free slots */
+        for (k = 0; k < REPL_HEADS && ret == REPL_OK; k++) {
+            while (hd[k].h == NULL && next < to
+                   && !repl_head_ok(repos, tags, next))
+            {
+                next++;
+            }
+            if (hd[k].h != NULL || next == to) {
+                continue;
+            }
+
+            if ((size_t) snprintf(url, sizeof(url), "%s/v2/%s/manifests/%s",
+                                  c->base, repos[next], tags[next])
+                >= sizeof(url)
+                || (hd[k].h = curl_easy_init()) == NULL)
+            {
+                next++;
+                continue;
+            }
+
+            hd[k].j = next++;
+            repl_resp_reset(&hd[k].r, 0);
+            repl_easy_setup(c, hd[k].h, url, &hd[k].r);
+            curl_easy_setopt(hd[k].h, CURLOPT_NOBODY, 1L);
+            curl_easy_setopt(hd[k].h, CURLOPT_HTTPHEADER, hl);
+            curl_easy_setopt(hd[k].h, CURLOPT_TIMEOUT, 120L);
+            curl_easy_setopt(hd[k].h, CURLOPT_PRIVATE, &hd[k]);
+            curl_multi_add_handle(m, hd[k].h);
+            busy++;
+        }
+
+        if (busy == 0) {
+            break;
+        }
+
+        if (curl_multi_perform(m, &running) != CURLM_OK) {
+            snprintf(err, errlen, "libcurl failed");
+            ret = REPL_ERROR;
+            break;
+        }
+
+        while ((msg = curl_multi_info_read(m, &left)) != NULL) {
+            struct repl_head  *x;
+
+            if (msg->msg != CURLMSG_DONE) {
+                continue;
+            }
+
+            curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &x);
+            rc = msg->data.result;
+            status = 0;
+            curl_easy_getinfo(x->h, CURLINFO_RESPONSE_CODE, &status);
+
+            if (rc != CURLE_OK && ret == REPL_OK) {
+                ret = repl_curl_error(c, rc, NULL, err, errlen);
+            } else if (rc == CURLE_OK && status == 200
+                       && repl_is_digest(x->r.digest))
+            {
+                cb(arg, x->j, x->r.digest);
+            }
+
+            curl_multi_remove_handle(m, x->h);
+            curl_easy_cleanup(x->h);
+            x->h = NULL;
+            repl_resp_free(&x->r);
+            busy--;
+        }
+
+        if (busy > 0) {
+            curl_multi_poll(m, NULL, 0, 100, NULL);
+        }
+
+    } while (busy > 0 || (ret == REPL_OK && next < to));
+
+    for (k = 0; k < REPL_HEADS; k++) {
+        if (hd[k].h != NULL) {
+            curl_multi_remove_handle(m, hd[k].h);
+            curl_easy_cleanup(hd[k].h);
+            repl_resp_free(&hd[k].r);
+        }
+    }
+
+    curl_multi_cleanup(m);
+    curl_slist_free_all(hl);
+
+    return ret;
+}
+
+
+int
+repl_tag_digests(const struct repl_endpoint *ep, const char *const *repos,
+    const char *const *tags, size_t n,
+    void (*cb)(void *arg, size_t i, const char *digest), void *arg,
+    char *err, size_t errlen)
+{
+    static const char *const  hdrs[] = { REPL_ACCEPT, NULL };
+    struct repl_conn          c;
+    struct repl_resp          r;
+    char                      path[1024], scope[HB_NAME_MAX + 32];
+    size_t                    i, j, end;
+    int                       ret, live;
+
+    ret = REPL_OK;
+    live = 0;
+    memset(&r, 0, sizeof(r));
+
+    for (i = 0; i < n && ret == REPL_OK; i = end) {
+        /*
+         * The repositories of a batch all in the scopes before the first
+         * request: the token the challenge brings covers them all (one
+         * token service request a batch, not one a repository).
+         */
+        ret = repl_conn_init(&c, ep, "destination", NULL, err, errlen);
+        if (ret != REPL_OK) {
+            break;
+        }
+        live = 1;
+
+        for (end = i; end < n; end++) {
+            if (!hb_name_valid((const unsigned char *) repos[end],
+                               strlen(repos[end])))
+            {
+                continue;
+            }
+            snprintf(scope, sizeof(scope), "repository:%s:pull", repos[end]);
+            if (repl_conn_scope(&c, scope) != 0) {
+                break;
+            }
+        }
+
+        /* the first through the challenge, for the token; the rest of
+         * the batch several at a time with it */
+        for (j = i; j < end && !repl_head_ok(repos, tags, j); j++) {
+            /* void */
+        }
+
+        if (j < end) {
+            snprintf(path, sizeof(path), "/v2/%s/manifests/%s", repos[j],
+                     tags[j]);
+
+            ret = repl_request(&c, "HEAD", path, hdrs, NULL, 0, 0, &r, err,
+                               errlen);
+            if (ret == REPL_OK && r.status == 200
+                && repl_is_digest(r.digest))
+            {
+                cb(arg, j, r.digest);
+            }
+
+            if (ret == REPL_OK) {
+                ret = repl_heads(&c, repos, tags, j + 1, end, cb, arg, err,
+                                 errlen);
+            }
+        }
+
+        repl_conn_free(&c);
+        live = 0;
+    }
+
+    if (live) {
+        repl_conn_free(&c);
+    }
+    repl_resp_free(&r);
+
+    return ret;
+}
+
+
 int
 repl_delete(const struct repl_endpoint *ep, const char *repo,
     const char *ref, char *err, size_t errlen)

@@ -84,6 +84,9 @@ struct filters {
 struct cand {
     char    repo[HB_NAME_MAX + 1];
     char    ref[HB_TAG_MAX + HB_DIGEST_MAX + 2];
+    char    digest[HB_DIGEST_MAX + 1];  /* push-based: the local one, when
+                                           the tag may be looked up in bulk */
+    int     there;                      /* the destination has it already */
 };
 
 struct cands {
@@ -411,32 +414,150 @@ pdesc_load(struct dbc *db, const char *sql, const char *id, struct pdesc *pd)
     " p.override, p.speed, p.copy_by_chunk, p.replicate_deletion"
 
 
+/* an execution whose tasks have all ended: its final status */
+static const char  exec_end_sql[] =
+    "UPDATE replication_execution e SET"
+    " status = CASE WHEN e.stop_requested THEN 'Stopped'"
+    "  WHEN e.status_text <> '' OR EXISTS (SELECT 1 FROM"
+    "  replication_task t WHERE t.execution_id = e.id"
+    "  AND t.status = 'Failed') THEN 'Failed' ELSE 'Succeed' END,"
+    " status_text = CASE WHEN e.status_text <> '' THEN e.status_text"
+    "  WHEN e.stop_requested THEN 'stopped'"
+    "  ELSE COALESCE((SELECT count(*) || ' of ' || (SELECT count(*)"
+    "  FROM replication_task t2 WHERE t2.execution_id = e.id)"
+    "  || ' task(s) failed; the first: ' || min(t.src_repo || ':'"
+    "  || t.src_ref || ': ' || t.error) FROM replication_task t"
+    "  WHERE t.execution_id = e.id AND t.status = 'Failed'"
+    "  HAVING count(*) > 0), '') END,"
+    " end_time = now()"
+    " WHERE e.id = $1::integer AND e.status = 'InProgress'"
+    " AND e.enumerated AND NOT EXISTS (SELECT 1 FROM replication_task"
+    " t WHERE t.execution_id = e.id"
+    " AND t.status IN ('Pending', 'InProgress'))"
+    " RETURNING e.status";
+
+
+/*
+ * Harbor's REPLICATION event of an execution that has ended, for each
+ * project of this instance its tasks touched (the source's of a
+ * push-based policy, the destination's of a pull-based one), so that
+ * those projects' webhook policies hear of it.  In the caller's
+ * transaction.  0, or -1 on a database error.
+ */
+static int
+exec_webhook(struct dbc *db, const char *ids)
+{
+    PGresult    *res, *pr;
+    json_t      *local, *remote, *data;
+    const char  *trig, *op;
+    int          i, push, rc;
+
+    res = db_execv(db, "SELECT e.status, e.trigger,"
+                   " extract(epoch FROM e.start_time)::bigint, p.name,"
+                   " p.src_registry_id IS NULL, p.override, r.name, r.type,"
+                   " r.url, p.dest_namespace,"
+                   " (SELECT count(*) FROM replication_task t"
+                   "  WHERE t.execution_id = e.id),"
+                   " (SELECT count(*) FROM replication_task t"
+                   "  WHERE t.execution_id = e.id AND t.status = 'Succeed')"
+                   " FROM replication_execution e"
+                   " JOIN replication_policy p ON p.id = e.policy_id"
+                   " JOIN replication_registry r ON r.id ="
+                   "  COALESCE(p.src_registry_id, p.dest_registry_id)"
+                   " WHERE e.id = $1::integer", 1, ids);
+    if (res == NULL) {
+        return -1;
+    }
+
+    if (PQntuples(res) != 1) {
+        PQclear(res);
+        return 0;
+    }
+
+    push = db_b(res, 0, 4);
+
+    pr = db_execv(db, "SELECT DISTINCT pj.project_id, pj.name"
+                  " FROM replication_task t JOIN projects pj"
+                  " ON pj.name = split_part(CASE WHEN $2::boolean"
+                  "  THEN t.src_repo ELSE t.dst_repo END, '/', 1)"
+                  "  AND NOT pj.deleted"
+                  " WHERE t.execution_id = $1::integer ORDER BY 1", 2, ids,
+                  push ? "true" : "false");
+    if (pr == NULL) {
+        PQclear(res);
+        return -1;
+    }
+
+    /* Harbor's names of the triggers, which it also gives as operator */
+    trig = db_s(res, 0, 1);
+    op = strcmp(trig, "scheduled") == 0 ? "SCHEDULE"
+         : strcmp(trig, "event_based") == 0 ? "EVENT_BASED" : "MANUAL";
+    rc = 0;
+
+    for (i = 0; i < PQntuples(pr) && rc == 0; i++) {
+        local = json_pack("{s:s, s:s, s:s, s:s}",
+                          "registry_name", "Local",
+                          "registry_type", "harbor",
+                          "endpoint", repl_url,
+                          "namespace", db_s(pr, i, 1));
+        remote = json_pack("{s:s, s:s, s:s, s:s}",
+                           "registry_name", db_s(res, 0, 6),
+                           "registry_type", db_s(res, 0, 7),
+                           "endpoint", db_s(res, 0, 8),
+                           "namespace", push && db_s(res, 0, 9)[0] != '\0'
+                                        ? db_s(res, 0, 9) : db_s(pr, i, 1));
+        data = json_pack("{s:{s:I, s:s, s:s, s:s, s:b, s:s, s:I, s:I, s:I,"
+                         " s:o, s:o}}", "replication",
+                         "execution_id", (json_int_t) atoll(ids),
+                         "policy_name", db_s(res, 0, 3),
+                         "job_status", db_s(res, 0, 0),
+                         "harbor_hostname", webhook_host(),
+                         "override_mode", db_b(res, 0, 5),
+                         "trigger_type", op,
+                         "execution_timestamp",
+                             (json_int_t) db_ll(res, 0, 2),
+                         "total", (json_int_t) db_ll(res, 0, 10),
+                         "succeed", (json_int_t) db_ll(res, 0, 11),
+                         "src_resource", push ? local : remote,
+                         "dest_resource", push ? remote : local);
+        rc = data == NULL ? -1
+             : webhook_event(db, db_ll(pr, i, 0), "REPLICATION", data, op);
+    }
+
+    PQclear(pr);
+    PQclear(res);
+
+    return rc;
+}
+
+
 /* the end of an execution that has nothing left to run */
 static void
 exec_finish(struct dbc *db, long long id)
 {
-    char  ids[32];
+    PGresult  *res;
+    char       ids[32];
+    int        ended;
 
     snprintf(ids, sizeof(ids), "%lld", id);
 
-    db_cmd(db, "UPDATE replication_execution e SET"
-           " status = CASE WHEN e.stop_requested THEN 'Stopped'"
-           "  WHEN e.status_text <> '' OR EXISTS (SELECT 1 FROM"
-           "  replication_task t WHERE t.execution_id = e.id"
-           "  AND t.status = 'Failed') THEN 'Failed' ELSE 'Succeed' END,"
-           " status_text = CASE WHEN e.status_text <> '' THEN e.status_text"
-           "  WHEN e.stop_requested THEN 'stopped'"
-           "  ELSE COALESCE((SELECT count(*) || ' of ' || (SELECT count(*)"
-           "  FROM replication_task t2 WHERE t2.execution_id = e.id)"
-           "  || ' task(s) failed; the first: ' || min(t.src_repo || ':'"
-           "  || t.src_ref || ': ' || t.error) FROM replication_task t"
-           "  WHERE t.execution_id = e.id AND t.status = 'Failed'"
-           "  HAVING count(*) > 0), '') END,"
-           " end_time = now()"
-           " WHERE e.id = $1::integer AND e.status = 'InProgress'"
-           " AND e.enumerated AND NOT EXISTS (SELECT 1 FROM replication_task"
-           " t WHERE t.execution_id = e.id"
-           " AND t.status IN ('Pending', 'InProgress'))", 1, ids);
+    if (db_begin(db) != 0) {
+        return;
+    }
+
+    res = db_execv(db, exec_end_sql, 1, ids);
+    ended = res != NULL && PQntuples(res) == 1;
+    PQclear(res);
+
+    /* the REPLICATION webhook, once, in the transaction that ended it */
+    if (ended && exec_webhook(db, ids) != 0) {
+        db_rollback(db);
+        return;
+    }
+
+    if (db_commit(db) != 0) {
+        db_rollback(db);
+    }
 }
 
 
@@ -593,6 +714,8 @@ cands_add(struct cands *c, const char *repo, const char *ref)
 
     snprintf(c->v[c->n].repo, sizeof(c->v[c->n].repo), "%s", repo);
     snprintf(c->v[c->n].ref, sizeof(c->v[c->n].ref), "%s", ref);
+    c->v[c->n].digest[0] = '\0';
+    c->v[c->n].there = 0;
     c->n++;
 
     return 0;
@@ -762,7 +885,19 @@ list_local(struct dbc *db, const struct filters *fs, struct cands *out,
     PGresult  *res;
     int        i;
 
-    res = db_execv(db, "SELECT r.name, t.name, a.type FROM tag t"
+    /*
+     * The digest of a single manifest that nothing refers to: such a tag
+     * may be found in place at the destination when listing (an index, or
+     * an artifact with referrers, goes through its task, which follows
+     * them).
+     */
+    res = db_execv(db, "SELECT r.name, t.name, a.type, CASE WHEN"
+                   " a.manifest_media_type NOT LIKE '%index%'"
+                   " AND a.manifest_media_type NOT LIKE '%list%'"
+                   " AND NOT EXISTS (SELECT 1 FROM artifact s"
+                   "  WHERE s.repository_id = a.repository_id"
+                   "  AND s.subject_digest = a.digest)"
+                   " THEN a.digest ELSE '' END FROM tag t"
                    " JOIN repository r ON r.repository_id = t.repository_id"
                    " JOIN artifact a ON a.id = t.artifact_id"
                    " ORDER BY r.name, t.name", 0);
@@ -781,6 +916,14 @@ list_local(struct dbc *db, const struct filters *fs, struct cands *out,
             snprintf(err, errlen, "out of memory listing the source");
             return -1;
         }
+        if (out->n > 0 && strcmp(out->v[out->n - 1].repo, db_s(res, i, 0))
+                          == 0
+            && strcmp(out->v[out->n - 1].ref, db_s(res, i, 1)) == 0)
+        {
+            snprintf(out->v[out->n - 1].digest,
+                     sizeof(out->v[out->n - 1].digest), "%s",
+                     db_s(res, i, 3));
+        }
     }
     PQclear(res);
 
@@ -788,31 +931,162 @@ list_local(struct dbc *db, const struct filters *fs, struct cands *out,
 }
 
 
-/* a task row; a name the destination cannot take is a task Failed */
-static long long
-task_add(struct dbc *db, const char *ids, const struct pdesc *pd,
-    const char *op, const char *repo, const char *ref)
+static void
+there_cb(void *arg, size_t i, const char *digest)
 {
-    PGresult  *res;
-    char       dst[HB_NAME_MAX + 1], err[512];
+    struct cand  *v = arg;
+
+    v[i].there = strcmp(v[i].digest, digest) == 0;
+}
+
+
+/*
+ * Push-based: which tags the destination has already, with the same
+ * digest, asked in bulk (one HEAD each over connections kept open, one
+ * token for many repositories) rather than in a task each, so that a run
+ * with nothing new costs little.  What cannot be asked is left to the
+ * tasks, which say why.
+ */
+static void
+cands_there(struct dbc *db, const struct pdesc *pd, struct cands *c)
+{
+    struct remote         rm;
+    struct repl_endpoint  ep;
+    const char          **repos, **tags;
+    char                (*dst)[HB_NAME_MAX + 1], err[REPL_ERR_MAX];
+    size_t                i;
+
+    if (c->n == 0 || remote_load(db, pd->dest_id, &rm, err, sizeof(err))
+                     != 0)
+    {
+        return;
+    }
+    remote_endpoint(&rm, &ep);
+
+    repos = calloc(c->n, sizeof(*repos));
+    tags = calloc(c->n, sizeof(*tags));
+    dst = calloc(c->n, sizeof(*dst));
+
+    if (repos != NULL && tags != NULL && dst != NULL) {
+        for (i = 0; i < c->n; i++) {
+            /* an artifact its task must follow, or a name the
+             * destination cannot take: not asked */
+            if (c->v[i].digest[0] == '\0'
+                || repl_dest_repo(c->v[i].repo, pd->ns, pd->replace_count,
+                                  dst[i], sizeof(dst[i]), err, sizeof(err))
+                   != 0)
+            {
+                dst[i][0] = '\0';
+            }
+            repos[i] = dst[i];
+            tags[i] = dst[i][0] != '\0' ? c->v[i].ref : "";
+        }
+
+        if (repl_tag_digests(&ep, repos, tags, c->n, there_cb, c->v, err,
+                             sizeof(err)) != REPL_OK)
+        {
+            /* unreachable or refusing: the tasks try, and say why */
+            log_info("replication: %s not looked up when listing: %s",
+                     rm.url, err);
+        }
+    }
+
+    free(repos);
+    free(tags);
+    free(dst);
+    remote_free(&rm);
+}
+
+
+/*
+ * A task row as JSON: a name the destination cannot take is a task
+ * Failed; there, the digest the destination has already (found when
+ * listing), a task Succeed.
+ */
+static json_t *
+task_row(const struct pdesc *pd, const char *repo, const char *ref,
+    const char *there)
+{
+    char       dst[HB_NAME_MAX + 1], err[512], line[1024], ts[32];
+    struct tm  tm;
+    time_t     now;
     int        bad;
-    long long  id;
 
     bad = repl_dest_repo(repo, pd->ns, pd->replace_count, dst, sizeof(dst),
                          err, sizeof(err)) != 0;
 
+    line[0] = '\0';
+    if (!bad && there != NULL) {
+        now = time(NULL);
+        gmtime_r(&now, &tm);
+        strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
+        snprintf(line, sizeof(line), "%s %s:%s at the destination is"
+                 " already %s: nothing to copy (seen when listing)\n", ts,
+                 dst, ref, there);
+    }
+
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:b}",
+                     "src_repo", repo, "src_ref", ref,
+                     "dst_repo", bad ? repo : dst,
+                     "status", bad ? "Failed" : line[0] ? "Succeed"
+                                                        : "Pending",
+                     "error", bad ? err : "",
+                     "log", bad ? err : line,
+                     "ended", bad || line[0]);
+}
+
+
+/* the rows (a JSON array of task_row's) in one statement; -1 on error */
+static int
+task_insert(struct dbc *db, const char *ids, const char *op, json_t *rows,
+    long long *id)
+{
+    PGresult  *res;
+    char      *text;
+
+    text = json_dumps(rows, JSON_COMPACT);
+    if (text == NULL) {
+        return -1;
+    }
+
     res = db_execv(db, "INSERT INTO replication_task (execution_id,"
                    " operation, src_repo, src_ref, dst_repo, dst_ref, status,"
-                   " error, log, end_time) VALUES ($1::integer, $2, $3, $4,"
-                   " $5, $4, $6, $7, $7, CASE WHEN $8::boolean THEN now()"
-                   " END) RETURNING id", 8, ids, op, repo, ref,
-                   bad ? repo : dst, bad ? "Failed" : "Pending",
-                   bad ? err : "", bad ? "t" : "f");
+                   " error, log, end_time) SELECT $1::integer, $2,"
+                   " x.src_repo, x.src_ref, x.dst_repo, x.src_ref, x.status,"
+                   " x.error, x.log, CASE WHEN x.ended THEN now() END"
+                   " FROM json_to_recordset($3::json) AS x(src_repo text,"
+                   " src_ref text, dst_repo text, status text, error text,"
+                   " log text, ended boolean) RETURNING id", 3, ids, op,
+                   text);
+    free(text);
     if (res == NULL) {
         return -1;
     }
-    id = db_ll(res, 0, 0);
+
+    if (id != NULL) {
+        *id = PQntuples(res) > 0 ? db_ll(res, 0, 0) : -1;
+    }
     PQclear(res);
+
+    return 0;
+}
+
+
+static long long
+task_add(struct dbc *db, const char *ids, const struct pdesc *pd,
+    const char *op, const char *repo, const char *ref)
+{
+    json_t     *rows;
+    long long   id;
+
+    rows = json_array();
+    if (rows == NULL
+        || json_array_append_new(rows, task_row(pd, repo, ref, NULL)) != 0
+        || task_insert(db, ids, op, rows, &id) != 0)
+    {
+        id = -1;
+    }
+    json_decref(rows);
 
     return id;
 }
@@ -824,6 +1098,7 @@ enumerate(struct dbc *db, long long exec_id)
     struct pdesc    pd;
     struct filters  fs;
     struct cands    c;
+    json_t         *rows;
     char            ids[32], err[REPL_ERR_MAX];
     size_t          i;
     int             rc;
@@ -848,6 +1123,9 @@ enumerate(struct dbc *db, long long exec_id)
         rc = list_remote(db, &pd, &fs, &c, err, sizeof(err));
     } else {
         rc = list_local(db, &fs, &c, err, sizeof(err));
+        if (rc == 0) {
+            cands_there(db, &pd, &c);
+        }
     }
 
     if (rc != 0) {
@@ -875,12 +1153,28 @@ enumerate(struct dbc *db, long long exec_id)
         goto done;
     }
 
-    for (i = 0; i < c.n; i++) {
-        if (task_add(db, ids, &pd, "copy", c.v[i].repo, c.v[i].ref) < 0) {
-            db_rollback(db);
-            goto done;
+    /* every task in one statement: a run of many tags, mostly in place
+     * already, is not a round trip a tag */
+    rows = json_array();
+    for (i = 0; rows != NULL && i < c.n; i++) {
+        if (json_array_append_new(rows, task_row(&pd, c.v[i].repo,
+                                                 c.v[i].ref, c.v[i].there
+                                                 ? c.v[i].digest : NULL))
+            != 0)
+        {
+            json_decref(rows);
+            rows = NULL;
         }
     }
+
+    if (rows == NULL || (c.n > 0 && task_insert(db, ids, "copy", rows, NULL)
+                                    != 0))
+    {
+        json_decref(rows);
+        db_rollback(db);
+        goto done;
+    }
+    json_decref(rows);
 
     if (db_commit(db) != 0) {
         db_rollback(db);

@@ -62,6 +62,14 @@ webhook_wake(void)
 }
 
 
+/* the host of this instance's external URL, as events name it */
+const char *
+webhook_host(void)
+{
+    return wh_host;
+}
+
+
 /*
  * The journal's push (1), pull (2) or delete (3) of repo (tag or digest)
  * by user at time, in the journal's transaction.  0, or -1 on a

@@ -5,7 +5,8 @@
 # delete, bad bodies 400, a duplicate name 409, an unknown id 404, a
 # registry a policy uses 412; the secret sealed in the database under a
 # key file of mode 0600 and never returned ("*****", kept when sent back);
-# ping by id and by body; adapters and adapterinfos.
+# ping by id and by body; adapters and adapterinfos; the SSRF guard
+# (loopback and private URLs refused unless outbound_allowlist names them).
 
 use strict;
 use warnings;
@@ -16,6 +17,7 @@ use lib "$FindBin::Bin/lib";
 use JSON::PP;
 use Test::More;
 use Harbor::Authd;
+use Harbor::Clients ();
 
 my $d = Harbor::Authd->start;
 my $admin = $d->admin;
@@ -75,6 +77,29 @@ unlike($stored, qr/\Q$SECRET\E/, 'not in clear in the database');
 my $key = $d->dir . '/token/secretkey';
 ok(-f $key, 'the secret key file exists');
 is((stat $key)[2] & 0777, 0600, 'the key file is 0600');
+
+# the SSRF guard: loopback, private and link-local registries are refused
+# until outbound_allowlist names them
+my $GUARD = qr/refused: .*a loopback, link-local, private or reserved address that outbound_allowlist does not name/;
+for my $u ('http://127.0.0.1:1', 'http://10.1.2.3', 'https://169.254.169.254',
+           'http://[::1]:5000', 'http://localhost:1')
+{
+    $r = $d->api(POST => '/registries', $admin, json => {
+        name => 'inside', url => $u, type => 'docker-registry' });
+    is($r->{status}, 400, "$u: refused (400)");
+    like($r->{json}{errors}[0]{message} // '', $GUARD, '... saying why');
+}
+$r = $d->api(POST => '/registries/ping', $admin, json => {
+    type => 'docker-registry', url => 'http://127.0.0.1:1' });
+like($r->{json}{errors}[0]{message} // '', $GUARD,
+     'a ping of a loopback address: refused');
+is($d->api(PUT => "/registries/$id", $admin, json => {
+    url => 'http://192.168.0.1' })->{status}, 400,
+   'an update to a private address: refused');
+
+is($d->api(PUT => '/configurations', $admin, json => {
+    outbound_allowlist => '127.0.0.1' })->{status}, 200,
+   'outbound_allowlist names 127.0.0.1');
 
 $r = $d->api(POST => '/registries', $admin, json => {
     name => 'remote-b', url => 'http://127.0.0.1:1', type => 'docker-registry' });
@@ -179,6 +204,36 @@ is($d->api(POST => '/registries/ping', $admin, json => { url => 'http://a' })
    ->{status}, 400, 'ping without type: 400');
 $r = $d->api(GET => "/registries/$id_b", $admin);
 is($r->{json}{status}, 'unhealthy', 'a failed ping marks it unhealthy');
+like($d->api(POST => '/registries/ping', $admin, json => { id => $id_b + 0 })
+     ->{json}{errors}[0]{message}, qr/connection refused to 127\.0\.0\.1:1/,
+     'allow-listed, it is tried');
+
+# every socket is checked, not only the registry's host: a token service
+# (or a redirect) at an address the list does not cover is refused
+my ($fport, $fpid) = Harbor::Clients::fake_registry(sub {
+    my ($method, $path, $h, $port) = @_;
+    return (401, "WWW-Authenticate: Bearer realm=\"http://127.0.0.2:$port"
+                 . "/service/token\",service=\"x\"\r\n", '{}');
+});
+$r = $d->api(POST => '/registries/ping', $admin, json => {
+    type => 'harbor', url => "http://127.0.0.1:$fport",
+    credential => { type => 'basic', access_key => 'u',
+                    access_secret => 'p' } });
+is($r->{status}, 400, 'a registry whose token service is at 127.0.0.2: 400');
+like($r->{json}{errors}[0]{message} // '',
+     qr/refused: a connection to 127\.0\.0\.2, a loopback, link-local, private or reserved address that outbound_allowlist does not name/,
+     'the connection to the token service was refused by the guard');
+kill 'TERM', $fpid;
+waitpid($fpid, 0);
+
+# the guard is asked again at each connection: taken off the list, a
+# saved registry is no longer reached
+$d->api(PUT => '/configurations', $admin, json => { outbound_allowlist => '' });
+like($d->api(POST => '/registries/ping', $admin, json => { id => $id_b + 0 })
+     ->{json}{errors}[0]{message}, $GUARD,
+     'off the list again, the saved registry is refused');
+$d->api(PUT => '/configurations', $admin,
+        json => { outbound_allowlist => '127.0.0.1' });
 
 # ------------------------------------------------------------ adapters
 

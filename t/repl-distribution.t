@@ -27,6 +27,10 @@ my $PW = 'Dist-repl-pw1';
 
 my $s = Harbor::Api->new(authd_conf => { 'replication.retry_delay' => 1 });
 my $admin = $s->admin;
+# the registry is on loopback: allow-listed for the SSRF guard
+is($s->api(PUT => '/configurations', $admin, json => {
+    outbound_allowlist => '127.0.0.1' })->{status}, 200,
+   'outbound_allowlist names 127.0.0.1');
 my $dir = $s->dir;
 
 my $d1 = Harbor::Clients::Distribution->new(root => "$dir/d1/data",

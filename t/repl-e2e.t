@@ -33,6 +33,12 @@ my $F = JSON::PP::false;
 my $sa = Harbor::Api->new(authd_conf => { 'replication.retry_delay' => 1 });
 my $sb = Harbor::Api->new(authd_conf => { 'replication.retry_delay' => 1 });
 my $admin = $sa->admin;
+# the two instances reach each other on loopback: allow-listed
+for my $s ($sa, $sb) {
+    is($s->api(PUT => '/configurations', $admin, json => {
+        outbound_allowlist => '127.0.0.1' })->{status}, 200,
+       'outbound_allowlist names 127.0.0.1');
+}
 
 $sb->create_project('mirror', public => 0);
 $sb->create_project('pulled', public => 0);
@@ -189,6 +195,19 @@ $tasks = $sa->api(GET => "/replication/executions/$e->{id}/tasks", $admin)
 my $log = $sa->api(GET => "/replication/executions/$e->{id}/tasks/"
                    . "$tasks->[0]{id}/log", $admin)->{body};
 like($log, qr/is already sha256:\w+: nothing to copy/, 'the log says so');
+# found in bulk when listing: single manifests nothing refers to; the
+# index and the image with a referrer go through their tasks
+my %tlog = map {
+    ($_->{src_resource} => $sa->api(GET => "/replication/executions/"
+        . "$e->{id}/tasks/$_->{id}/log", $admin)->{body})
+} @$tasks;
+like($tlog{"library/app:$_"}, qr/nothing to copy \(seen when listing\)/,
+     "library/app:$_: seen in place when listing, no copy tried")
+    for qw(v2 s2);
+for my $res ('library/app:v1', 'library/multi:1') {
+    unlike($tlog{$res}, qr/seen when listing/, "$res: through its task");
+    like($tlog{$res}, qr/nothing to copy/, '... which finds it in place');
+}
 
 # override off: B's own v1 stays
 my $tb = $sb->bearer(user => 'admin', pass => $admin->[1],

@@ -28,6 +28,10 @@ use Harbor::Clients;
 my $s = Harbor::Api->new(authd_conf => { 'replication.retry_delay' => 1,
                                         'replication.max_parallel' => 1 });
 my $admin = $s->admin;
+# the registry is on loopback: allow-listed for the SSRF guard
+is($s->api(PUT => '/configurations', $admin, json => {
+    outbound_allowlist => '127.0.0.1' })->{status}, 200,
+   'outbound_allowlist names 127.0.0.1');
 my $dir = $s->dir;
 
 my $d = Harbor::Clients::Distribution->new(root => "$dir/d/data",

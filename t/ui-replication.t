@@ -27,6 +27,10 @@ my $c = $s->clients;
 $c->mkimage("$dir/img", tag => 'v1', layers => '4k,64k');
 my @tls = ('--src-tls-verify=false', '--dest-tls-verify=false');
 my $pw = $s->admin->[1];
+# the registry is on loopback: allow-listed for the SSRF guard
+is($s->api(PUT => '/configurations', $s->admin, json => {
+    outbound_allowlist => '127.0.0.1' })->{status}, 200,
+   'outbound_allowlist names 127.0.0.1');
 for my $tag (qw(v1 dev1)) {
     Harbor::Clients::cmd_ok($c->skopeo('copy', @tls, '--dest-creds', "admin:$pw",
         "oci:$dir/img:v1", 'docker://' . $s->host . "/mirrorme/app:$tag"),
