@@ -476,11 +476,36 @@ repl_easy_common(struct repl_conn *c, CURL *h, const char *url,
 }
 
 
+/*
+ * Is url on the registry's own origin (c->base, then "/", "?" or the
+ * end)?  A location elsewhere (an upload a registry sends to its object
+ * store, or a destination that lies) gets no credential, as docker's
+ * clients send none there.
+ */
+static int
+repl_same_origin(struct repl_conn *c, const char *url)
+{
+    size_t  n;
+
+    n = strlen(c->base);
+    while (n > 0 && c->base[n - 1] == '/') {
+        n--;
+    }
+
+    return strncasecmp(url, c->base, n) == 0
+           && (url[n] == '/' || url[n] == '?' || url[n] == '\0');
+}
+
+
 void
 repl_easy_setup(struct repl_conn *c, CURL *h, const char *url,
     struct repl_resp *r)
 {
     repl_easy_common(c, h, url, r);
+
+    if (!repl_same_origin(c, url)) {
+        return;
+    }
 
     if (c->token != NULL) {
         curl_easy_setopt(h, CURLOPT_HTTPAUTH, CURLAUTH_BEARER);

@@ -627,6 +627,65 @@ sub one {
        'nor the manifest');
 }
 
+{
+    # a destination whose upload location is another origin: the bytes go
+    # there, the destination's password does not
+    my $blob = 'z' x 4096;
+    my $bd = 'sha256:' . Digest::SHA::sha256_hex($blob);
+    my $cfg = '{"architecture":"amd64","os":"linux"}';
+    my $cd = 'sha256:' . Digest::SHA::sha256_hex($cfg);
+    my $m = oci_manifest($cfg, $bd, 4096);
+    my %files = ('/v2/' => '{}', '/v2/away/img/manifests/v1' => $m,
+                 "/v2/away/img/blobs/$cd" => $cfg,
+                 "/v2/away/img/blobs/$bd" => $blob);
+    my ($sport, $spid) = Harbor::Clients::fake_registry(sub {
+        my ($method, $path) = @_;
+        my $body = $files{$path};
+        return defined $body ? (200, "Content-Type: "
+            . ($path =~ /manifests/ ? MT_OCI_MANIFEST
+                                    : 'application/octet-stream') . "\r\n",
+            $body) : (404, '', '');
+    });
+
+    my $seen = "$dir/away-auth";
+    Harbor::Clients::write_file($seen, '');
+    my ($uport, $upid) = Harbor::Clients::fake_registry(sub {
+        my ($method, $path, $h) = @_;
+        open my $fh, '>>', $seen or die "$seen: $!";
+        print $fh "$method " . ($h->{authorization} // '-') . "\n";
+        close $fh;
+        my ($d) = $path =~ /digest=([^&]+)/;
+        $d =~ s/%3A/:/i if defined $d;
+        return (201, 'Location: /v2/away/img/blobs/' . ($d // 'x') . "\r\n"
+                     . 'Docker-Content-Digest: ' . ($d // '') . "\r\n", '');
+    });
+
+    my $basic = 'Basic ' . MIME::Base64::encode_base64("away:$PW", '');
+    my ($dport, $dpid) = Harbor::Clients::fake_registry(sub {
+        my ($method, $path, $h) = @_;
+        return (401, "WWW-Authenticate: Basic realm=\"away\"\r\n", '')
+            unless ($h->{authorization} // '') eq $basic;
+        return (404, '', '') if $method eq 'HEAD';
+        return (202, "Location: http://127.0.0.1:$uport/elsewhere/u1\r\n"
+                     . "Range: 0-0\r\n", '')
+            if $method eq 'POST' && $path =~ m{/blobs/uploads/};
+        return (201, "Docker-Content-Digest: x\r\n", '')
+            if $method eq 'PUT' && $path =~ m{/manifests/};
+        return (200, '', '{}');
+    });
+
+    my $r = copy("http://127.0.0.1:$sport/away/img:v1",
+                 "http://away\@127.0.0.1:$dport/away/img:v1",
+                 env => { REPL_DST_PASSWORD => $PW });
+    for ($spid, $upid, $dpid) { kill 'TERM', $_; waitpid($_, 0) }
+
+    my $log = Harbor::Clients::read_file($seen) // '';
+    like($log, qr/^PUT /m, 'the blob went to the upload location elsewhere')
+        or diag($r->{all});
+    unlike($log, qr/Basic|Bearer/,
+           'and no credential of the destination went with it') or diag($log);
+}
+
 $d1->stop;
 $d2->stop;
 $d3->stop;
