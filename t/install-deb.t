@@ -452,6 +452,20 @@ ok($files{'www-data:harbor 0640'} && $files{'www-data:harbor 0660'},
    'both kinds are there');
 is(mode_of("$STORE/_gc"), 'harbor:harbor 2750',
    'the collector\'s directory is its own');
+is(mode_of("$STORE/_tmp"), 'www-data:harbor 2700',
+   'nginx\'s directory of request bodies is nginx\'s');
+
+# a reindex reads the whole store as authd's user
+$r = api(POST => '/system/reindex');
+is($r->{status}, 202, 'a reindex starts from the API') or diag($r->{content});
+my $ri;
+Harbor::Authd::wait_for(60, sub {
+    $ri = api(GET => '/system/reindex')->{json};
+    return $ri && ($ri->{status} // '') =~ /^(done|failed)$/;
+});
+ok($ri && $ri->{status} eq 'done' && $ri->{stats}{errors} == 0
+   && $ri->{stats}{artifacts} == 1, 'it reads the store, one artifact')
+    or diag(Harbor::Authd::json()->encode($ri));
 
 # a backup as root (docs/install.md): pg_dump as harbor, the store read
 # as root; the collector still runs after it
