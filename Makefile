@@ -32,7 +32,7 @@ DEB_PKGS := nginx nginx-dev libjansson-dev libssl-dev libpcre2-dev zlib1g-dev \
             libsodium-dev libldap-dev slapd ldap-utils libcurl4-openssl-dev \
             chromium fonts-wqy-microhei clang libclang-rt-14-dev \
             ceph-mon ceph-osd radosgw libio-socket-ssl-perl python3-aiosmtpd \
-            libsystemd-dev debhelper devscripts lintian
+            libsystemd-dev debhelper devscripts lintian acl
 
 export HARBOR_PORT HARBOR_DATA HARBOR_NGINX HARBOR_HTTPS
 

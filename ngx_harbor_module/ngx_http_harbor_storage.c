@@ -118,7 +118,9 @@ ngx_http_harbor_close(ngx_http_request_t *r, ngx_fd_t fd, u_char *path)
 
 /*
  * Create every missing directory of path[0..len), syncing the parent of
- * each one created so that the new entry survives a crash.
+ * each one created so that the new entry survives a crash.  Group write
+ * is asked for and the umask, or the store's default ACL, decides: the
+ * packaged store lets its group (the collector's) move and remove entries.
  */
 
 ngx_int_t
@@ -133,7 +135,7 @@ ngx_http_harbor_fs_mkdir(ngx_http_harbor_task_t *t, u_char *path, size_t len,
     save = path[len];
     path[len] = '\0';
 
-    if (ngx_create_dir(path, 0755) != NGX_FILE_ERROR) {
+    if (ngx_create_dir(path, 0775) != NGX_FILE_ERROR) {
         path[len] = save;
 
         /* created in one step: its parent exists */
@@ -161,7 +163,7 @@ ngx_http_harbor_fs_mkdir(ngx_http_harbor_task_t *t, u_char *path, size_t len,
         save = path[i];
         path[i] = '\0';
 
-        if (ngx_create_dir(path, 0755) == NGX_FILE_ERROR) {
+        if (ngx_create_dir(path, 0775) == NGX_FILE_ERROR) {
             err = ngx_errno;
 
             if (err != NGX_EEXIST) {

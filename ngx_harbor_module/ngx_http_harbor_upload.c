@@ -168,6 +168,9 @@ ngx_http_harbor_read_body(ngx_http_request_t *r, off_t limit,
     r->request_body_in_clean_file = 1;
     r->request_body_file_log_level = 0;
 
+    /* 0660 less the umask: blobs are read by the store's group too */
+    r->request_body_file_group_access = 1;
+
     rc = ngx_http_read_client_request_body(r, handler);
 
     if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {

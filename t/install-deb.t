@@ -5,7 +5,9 @@
 # checked by lintian, installed with dpkg into this machine's nginx next to
 # an existing site; authd from its package against a PostgreSQL of its own,
 # ready by sd_notify; push and pull with skopeo through the system nginx;
-# then the include taken out and the packages removed: the other site
+# a garbage collection through the API with the packaged permissions
+# (nginx's workers as www-data, authd as harbor; nginx's umask 022), the
+# store's owners and modes, a backup as root; then the include taken out and the packages removed: the other site
 # still answers, nothing of ours is left but the configuration and the
 # data, and purge removes those too.  The machine is left as it was.
 #
@@ -20,6 +22,7 @@ use lib "$FindBin::Bin/lib";
 use Test::More;
 use File::Path qw(make_path remove_tree);
 use File::Temp qw(tempdir);
+use HTTP::Tiny;
 use IO::Select;
 use IO::Socket::UNIX;
 use POSIX qw(WNOHANG);
@@ -177,6 +180,7 @@ my $host = $pg->host;
 $yml =~ s{^hostname: .*}{hostname: 127.0.0.1:$port}m;
 $yml =~ s{^  host: /var/run/postgresql}{  host: $host}m;
 $yml =~ s{^  # registry_url: \S+}{  registry_url: http://127.0.0.1:$port}m;
+$yml =~ s{^  # gc_window: \d+}{  gc_window: 0}m;
 open my $fh, '>', $CONF or die "$CONF: $!";
 print $fh $yml;
 close $fh;
@@ -299,6 +303,7 @@ sub get {
 write_nginx_conf(1);
 ($ok, $out) = sh("$NGINX -t -c $dir/nginx.conf");
 ok($ok, 'nginx -t with the include') or diag($out);
+umask 022;          # systemd's default for nginx.service
 ($ok, $out) = sh("$NGINX -c $dir/nginx.conf");
 ok($ok, 'the system nginx starts') or diag($out);
 push @cleanup, sub {
@@ -334,6 +339,140 @@ ok(Harbor::Authd::wait_for(20, sub {
            . '/api/v2.0/projects/library/repositories');
        ($r->{content} // '') =~ m{"name":"library/app"} }),
    'authd read the push from the journal');
+
+
+# 5b. Garbage collection from the API with the packaged permissions:
+# nginx's workers (www-data) wrote the store, authd's collector (harbor)
+# removes from it (docs/install.md, "Files and permissions").
+
+my $STORE = '/var/lib/harbor/registry';
+my $V2 = "$STORE/docker/registry/v2";
+
+sub api {
+    my ($method, $path, $body) = @_;
+    my $r = HTTP::Tiny->new(timeout => 30)->request($method,
+        "http://admin:Harbor12345\@127.0.0.1:$port/api/v2.0$path",
+        { headers => { 'Content-Type' => 'application/json' },
+          defined $body ? (content => Harbor::Authd::json()->encode($body))
+                        : () });
+    $r->{json} = eval { Harbor::Authd::json()->decode($r->{content}) };
+    return $r;
+}
+
+sub blob_data {
+    my ($digest) = @_;
+    my $hex = substr($digest, 7);
+    return "$V2/blobs/sha256/" . substr($hex, 0, 2) . "/$hex/data";
+}
+
+$c->mkimage("$dir/src2", tag => 'v2', layers => '2k,1M', seed => 'deb-2');
+Harbor::Clients::cmd_ok($c->skopeo('copy', '--dest-tls-verify=false',
+    '--dest-creds', 'admin:Harbor12345', "oci:$dir/src2:v2",
+    "docker://127.0.0.1:$port/library/app:v2"), 'push a second tag');
+my @keep = Harbor::Clients::layout_closure("$dir/src",
+    Harbor::Clients::layout_ref("$dir/src", 'v1'));
+my %keep = map { $_ => 1 } @keep;
+my @drop = grep { !$keep{$_} } Harbor::Clients::layout_closure("$dir/src2",
+    Harbor::Clients::layout_ref("$dir/src2", 'v2'));
+is(scalar(@drop), 4, 'its manifest, config and two layers are its own');
+is_deeply([ grep { !-f blob_data($_) } @keep, @drop ], [],
+          'every blob of both is in the store');
+
+ok(Harbor::Authd::wait_for(20, sub {
+       (api(GET => '/projects/library/repositories/app/artifacts/v2')
+            ->{status} // 0) == 200 }),
+   'authd read the second push');
+my $r = api(DELETE => '/projects/library/repositories/app/artifacts/v2');
+is($r->{status}, 200, 'the API deletes the second tag\'s artifact')
+    or diag($r->{content});
+
+# gc_window is 0: blobs written before the run's second are candidates
+my $written = 0;
+for (@drop) {
+    my $m = (stat blob_data($_))[9] // 0;
+    $written = $m if $m > $written;
+}
+Harbor::Authd::wait_for(5, sub { time > $written });
+
+# a manual run through the API, to its end: its job_status
+sub run_gc {
+    my $r = api(POST => '/system/gc/schedule', {
+        schedule => { type => 'Manual' },
+        parameters => { delete_untagged => JSON::PP::true() } });
+    is($r->{status}, 201, 'a garbage collection starts from the API')
+        or diag($r->{content});
+    my ($id) = ($r->{headers}{location} // '') =~ m{/system/gc/(\d+)$};
+    my $gc;
+    Harbor::Authd::wait_for(60, sub {
+        $gc = api(GET => "/system/gc/$id")->{json};
+        return $gc && ($gc->{job_status} // '') =~ /^(Success|Error|Stopped)$/;
+    });
+    diag(api(GET => "/system/gc/$id/log")->{content})
+        unless $gc && $gc->{job_status} eq 'Success';
+    return $gc && $gc->{job_status};
+}
+
+is(run_gc(), 'Success', 'it succeeds as authd\'s user');
+is_deeply([ grep { -e blob_data($_) } @drop ], [],
+          'the deleted artifact\'s blobs are gone');
+is_deeply([ grep { !-f blob_data($_) } @keep ], [], 'the kept ones are not');
+
+remove_tree("$dir/back");
+Harbor::Clients::cmd_ok($c->skopeo('copy', '--src-tls-verify=false',
+    '--src-creds', 'admin:Harbor12345', $ref, "oci:$dir/back:v1"),
+    'the kept image pulls after the collection');
+Harbor::Clients::layouts_same("$dir/src", 'v1', "$dir/back", 'v1',
+                              'whole and unchanged');
+
+# owners and modes: as docs/install.md says
+sub mode_of {
+    my ($p) = @_;
+    my @s = lstat $p or return "$p: missing";
+    return sprintf('%s:%s %04o', scalar getpwuid($s[4]),
+                   scalar getgrgid($s[5]), $s[2] & 07777);
+}
+is(mode_of($STORE), 'www-data:harbor 2770', "$STORE: www-data:harbor 2770");
+is(qx{getfacl -cdp $STORE}, "user::rwx\ngroup::rwx\nother::---\n\n",
+   'with a default ACL that gives its group write, whatever the umask');
+my (%dirs, %files);
+my @todo = ("$STORE/docker");
+while (defined(my $d = shift @todo)) {
+    $dirs{mode_of($d)}++;
+    opendir my $dh, $d or die "$d: $!";
+    for (grep { !/^\.\.?$/ } readdir $dh) {
+        -d "$d/$_" && !-l "$d/$_" ? push @todo, "$d/$_"
+                                  : $files{mode_of("$d/$_")}++;
+    }
+}
+is_deeply([ keys %dirs ], [ 'www-data:harbor 2770' ],
+          'every directory nginx made: www-data:harbor 2770');
+is_deeply([ grep { !/^www-data:harbor 06[46]0$/ } keys %files ], [],
+          'every file: www-data:harbor 0640 or 0660 (blobs)');
+ok($files{'www-data:harbor 0640'} && $files{'www-data:harbor 0660'},
+   'both kinds are there');
+is(mode_of("$STORE/_gc"), 'harbor:harbor 2750',
+   'the collector\'s directory is its own');
+is(mode_of("$STORE/_tmp"), 'www-data:harbor 2700',
+   'nginx\'s directory of request bodies is nginx\'s');
+
+# a reindex reads the whole store as authd's user
+$r = api(POST => '/system/reindex');
+is($r->{status}, 202, 'a reindex starts from the API') or diag($r->{content});
+my $ri;
+Harbor::Authd::wait_for(60, sub {
+    $ri = api(GET => '/system/reindex')->{json};
+    return $ri && ($ri->{status} // '') =~ /^(done|failed)$/;
+});
+ok($ri && $ri->{status} eq 'done' && $ri->{stats}{errors} == 0
+   && $ri->{stats}{artifacts} == 1, 'it reads the store, one artifact')
+    or diag(Harbor::Authd::json()->encode($ri));
+
+# a backup as root (docs/install.md): pg_dump as harbor, the store read
+# as root; the collector still runs after it
+($ok, $out) = sh("$AUTHD backup -f $CONF $dir/backup");
+ok($ok && -f "$dir/backup/backup.json" && -d "$dir/backup/registry/docker",
+   'a backup as root') or diag($out);
+is(run_gc(), 'Success', 'a collection after the backup');
 
 
 # 6. The admin takes the include out, removes the packages and reloads.
