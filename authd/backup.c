@@ -566,12 +566,12 @@ bk_empty_dir(const char *path)
 static int
 bk_gc_lock(void)
 {
-    char  dir[PATH_MAX], lock[PATH_MAX];
-    int   fd;
+    char            dir[PATH_MAX];
+    struct passwd  *pw;
+    int             dfd, fd;
 
     if (snprintf(dir, sizeof(dir), "%s/_gc", conf->registry_storage)
-            >= (int) sizeof(dir)
-        || snprintf(lock, sizeof(lock), "%s/lock", dir) >= (int) sizeof(lock))
+            >= (int) sizeof(dir))
     {
         log_warnx("authd.registry_storage is too long");
         return -1;
@@ -582,15 +582,42 @@ bk_gc_lock(void)
         return -1;
     }
 
-    fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
-    if (fd == -1) {
-        log_warn("open \"%s\"", lock);
+    /* in a store nginx's user writes: nothing followed */
+    dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (dfd == -1) {
+        log_warn("open \"%s\"", dir);
         return -1;
     }
 
+    fd = openat(dfd, "lock", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
+                0640);
+    if (fd == -1) {
+        log_warn("open \"%s/lock\"", dir);
+        close(dfd);
+        return -1;
+    }
+
+    /*
+     * The collector's directory is authd's: made here by root (a backup
+     * before any collection, or a restore), it goes to authd.user, or
+     * the collector could not take its lock.
+     */
+    if (geteuid() == 0 && conf->user != NULL
+        && (pw = getpwnam(conf->user)) != NULL
+        && (fchown(dfd, pw->pw_uid, pw->pw_gid) == -1
+            || fchown(fd, pw->pw_uid, pw->pw_gid) == -1))
+    {
+        log_warn("chown \"%s\"", dir);
+        close(fd);
+        close(dfd);
+        return -1;
+    }
+
+    close(dfd);
+
     if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
-        log_warnx("a garbage collection is running (it holds \"%s\"): "
-                  "try again when it has ended", lock);
+        log_warnx("a garbage collection is running (it holds \"%s/lock\"): "
+                  "try again when it has ended", dir);
         close(fd);
         return -1;
     }
@@ -835,7 +862,7 @@ bk_restore(const char *dir)
     json_t          *meta;
     json_error_t     err;
     struct stat      st;
-    char             src[PATH_MAX], dst[PATH_MAX], gc[PATH_MAX];
+    char             src[PATH_MAX], dst[PATH_MAX];
     int              fd, lock;
 
     memset(&bs, 0, sizeof(bs));
@@ -934,10 +961,7 @@ bk_restore(const char *dir)
      */
     if (geteuid() == 0 && stat(src, &st) == 0
         && (lchown(dst, st.st_uid, st.st_gid) == -1
-            || chmod(dst, st.st_mode & 07777) == -1
-            || fchown(lock, st.st_uid, st.st_gid) == -1
-            || snprintf(gc, sizeof(gc), "%s/_gc", dst) >= (int) sizeof(gc)
-            || lchown(gc, st.st_uid, st.st_gid) == -1))
+            || chmod(dst, st.st_mode & 07777) == -1))
     {
         log_warn("chown \"%s\"", dst);
         close(lock);

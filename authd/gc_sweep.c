@@ -178,7 +178,15 @@ gc_sweep_one(struct gc *g, const char *dir, const char *hex, int *first)
         return;
     }
 
-    if (stat(data, &st) == -1 || st.st_mtime >= g->old) {
+    if (stat(data, &st) == -1) {
+        if (errno != ENOENT) {
+            __atomic_add_fetch(&g->errors, 1, __ATOMIC_RELAXED);
+            gc_out(g, "L error: stat \"%s\": %s", data, strerror(errno));
+        }
+        return;
+    }
+
+    if (st.st_mtime >= g->old) {
         return;
     }
 
@@ -195,6 +203,11 @@ gc_sweep_one(struct gc *g, const char *dir, const char *hex, int *first)
 
     /* move aside: from now on a touch fails with ENOENT */
     if (rename(bdir, tr) == -1) {
+        if (errno != ENOENT) {          /* gone since: deleted already */
+            __atomic_add_fetch(&g->errors, 1, __ATOMIC_RELAXED);
+            gc_out(g, "L error: cannot move \"%s\" aside: %s", bdir,
+                   strerror(errno));
+        }
         return;
     }
 
@@ -360,7 +373,12 @@ gc_layers_repo(const char *name, void *arg)
                 continue;
             }
 
-            unlink(link);
+            if (unlink(link) == -1 && errno != ENOENT) {
+                __atomic_add_fetch(&g->errors, 1, __ATOMIC_RELAXED);
+                gc_out(g, "L error: cannot remove \"%s\": %s", link,
+                       strerror(errno));
+                continue;
+            }
             link[strlen(link) - sizeof("/link") + 1] = '\0';
             rmdir(link);
             gc_out(g, "L remove layer link %s@%s", name, digest);

@@ -233,6 +233,27 @@ is(run_gc()->{job_status}, 'Success', 'a run after the stop succeeds');
 is($s->http(GET => '/v2/gcp/app/manifests/keep', token => $tok)->{status},
     200, 'still pulls');
 
+# a blob that cannot be moved aside makes the run an Error, not a
+# Success that deleted nothing; once it can, the next run deletes it
+my $e = $s->push_image('gcp/app', $tok, tag => 'stuck');
+is($s->http(DELETE => '/v2/gcp/app/manifests/stuck', token => $tok)
+   ->{status}, 202, 'tag stuck deleted');
+$s->http(DELETE => "/v2/gcp/app/manifests/$e->{digest}", token => $tok);
+sleep 3.2;      # older than the window
+(my $prefix = blob_file($e->{config})) =~ s{/[0-9a-f]{64}/data$}{};
+# immutable: root's permission checks do not apply, this does
+system('chattr', '+i', $prefix) == 0 or die "chattr +i $prefix failed";
+my $stuck = run_gc();
+system('chattr', '-i', $prefix) == 0 or die "chattr -i $prefix failed";
+is($stuck->{job_status}, 'Error', 'a blob that cannot be moved: Error');
+my $stuck_hex = substr($e->{config}, 7);
+like(gc_log($stuck->{id}), qr/error: cannot move .*\Q$stuck_hex\E.*not permitted/,
+     'the log says which and why');
+ok(-e blob_file($e->{config}), 'it is still there');
+my $next = run_gc();
+is($next->{job_status}, 'Success', 'the next run succeeds');
+ok(!-e blob_file($e->{config}), 'and deletes it');
+
 unlike($s->authd->log, qr/\b(fatal|crit)/i, 'no errors in authd log');
 
 done_testing;

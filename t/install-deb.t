@@ -468,10 +468,14 @@ ok($ri && $ri->{status} eq 'done' && $ri->{stats}{errors} == 0
     or diag(Harbor::Authd::json()->encode($ri));
 
 # a backup as root (docs/install.md): pg_dump as harbor, the store read
-# as root; the collector still runs after it
+# as root; the collector still runs after it, also when the backup made
+# the collector's directory (none had run yet)
+remove_tree("$STORE/_gc");
 ($ok, $out) = sh("$AUTHD backup -f $CONF $dir/backup");
 ok($ok && -f "$dir/backup/backup.json" && -d "$dir/backup/registry/docker",
    'a backup as root') or diag($out);
+is(mode_of("$STORE/_gc"), 'harbor:harbor 2750',
+   'the collector\'s directory, made by the backup, is authd\'s');
 is(run_gc(), 'Success', 'a collection after the backup');
 
 
