@@ -129,6 +129,29 @@ try {
     await waitText(page.locator('[data-test=retention-schedule]'), '0 0 3 * * *');
   });
 
+  await step('retention rules: edit reads back, another added and deleted', async () => {
+    await open(retention().getByRole('button', { name: en('common.edit') }));
+    is(await dialog().locator('select[name=template]').inputValue(), 'latestPushedK', 'the template');
+    is(await dialog().locator('input[name=count]').inputValue(), '1', 'its count');
+    is(await dialog().locator('input[name=repo_pattern]').inputValue(), 'keep', 'the repositories');
+    await dialog().getByRole('button', { name: en('common.cancel') }).click();
+    await dialog().waitFor({ state: 'detached' });
+    await open(page.getByRole('button', { name: `+ ${en('retention.newRule')}`, exact: true }));
+    await dialog().locator('select[name=template]').selectOption('always');
+    is(await dialog().locator('input[name=count]').count(), 0, 'always takes no count');
+    await dialog().locator('input[name=repo_pattern]').fill('scratch');
+    await dialog().locator('input[name=untagged]').check();
+    await dialog().getByRole('button', { name: en('common.create') }).click();
+    await dialog().waitFor({ state: 'detached' });
+    const row = page.locator('[data-test=retention-rules] tr[data-template=always]');
+    await waitText(row, en('retention.withUntagged'));
+    await row.getByRole('button', { name: en('common.delete') }).click();
+    await dialog().getByRole('button', { name: en('common.delete') }).click();
+    await row.waitFor({ state: 'detached' });
+    is(await page.locator('[data-test=retention-rules] tbody tr').count(), 1, 'one rule left');
+    await waitText(page.locator('[data-test=retention-schedule]'), '0 0 3 * * *');
+  });
+
   await step('a dry run names what it would remove and removes nothing', async () => {
     await page.getByRole('button', { name: en('retention.dryRunNow'), exact: true }).click();
     const log = await runLog(true);
