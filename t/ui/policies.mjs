@@ -116,6 +116,11 @@ try {
     await waitText(retention(), en('retention.tpl.latestPushedK', { n: 1 }));
     await waitText(retention(), `${en('policy.deco.matches')} keep`);
     await waitText(page.locator('[data-test=retention-executions] [data-test=empty]'), en('retention.noRuns'));
+    // the project names its new policy: away and back, still there
+    await page.getByRole('tab', { name: en('project.tab.repositories') }).click();
+    await page.waitForURL(/\/projects\/pol\/repositories$/);
+    await page.getByRole('tab', { name: en('project.tab.policy') }).click();
+    await waitText(retention(), `${en('policy.deco.matches')} keep`);
   });
 
   await step('a schedule: a cron, checked before sending', async () => {
