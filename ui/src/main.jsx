@@ -35,7 +35,7 @@ const routes = [
     keys: ['project', 'repo', 'reference'], view: ArtifactPage },
   { path: new RegExp(`^/projects/${SEG}/repositories/${SEG}/?$`),
     keys: ['project', 'repo'], view: RepositoryPage },
-  { path: new RegExp(`^/projects/${SEG}(?:/(repositories|members|labels|robots|webhooks|logs|summary))?/?$`),
+  { path: new RegExp(`^/projects/${SEG}(?:/(repositories|members|labels|robots|policy|webhooks|logs|summary))?/?$`),
     keys: ['project', 'tab'], view: ProjectPage },
   { path: /^\/search\/?$/, view: SearchPage },
   { path: /^\/admin\/users\/?$/, view: UsersPage, admin: true },

@@ -71,7 +71,7 @@ test('keys built at run time exist', () => {
   for (const r of [1, 2, 3, 4, 5]) {
     need.push(`role.${r}`, `role.${r}.hint`);
   }
-  for (const tab of ['repositories', 'members', 'robots', 'logs', 'summary', 'labels', 'webhooks']) {
+  for (const tab of ['repositories', 'members', 'robots', 'logs', 'summary', 'labels', 'webhooks', 'policy']) {
     need.push(`project.tab.${tab}`);
   }
   for (const op of ['create', 'delete', 'update', 'push', 'pull', 'login']) {

@@ -10,10 +10,11 @@ import { pageArgs } from './Projects.jsx';
 import { ProjectRobots } from './Robots.jsx';
 import { ProjectLabels } from './Labels.jsx';
 import { ProjectWebhooks } from './Webhooks.jsx';
+import { ProjectPolicies } from './Policies.jsx';
 import { GroupFinder } from './UserGroups.jsx';
 import { plainHttp, pushCommands } from '../registry.js';
 
-const TABS = ['repositories', 'members', 'labels', 'robots', 'webhooks', 'logs', 'summary'];
+const TABS = ['repositories', 'members', 'labels', 'robots', 'policy', 'webhooks', 'logs', 'summary'];
 
 export function PushHelp({ info, project }) {
   const [tool, setTool] = useState('docker');
@@ -390,13 +391,14 @@ export function ProjectPage({ project: name, tab, ctx, query }) {
   const pub = project.metadata && project.metadata.public === 'true';
   // the project's log is for its administrators (authd answers 403 to others),
   // its robots for its members but limited guests, its webhooks for its
-  // administrators
+  // administrators, its policies for its members but limited guests
   const role = project.current_user_role_id;
   const tabs = TABS.filter((x) => ctx.user.sysadmin_flag
-    || (x === 'logs' || x === 'webhooks' ? role === 1 : x === 'robots' ? role >= 1 && role <= 4 : true));
+    || (x === 'logs' || x === 'webhooks' ? role === 1
+      : x === 'robots' || x === 'policy' ? role >= 1 && role <= 4 : true));
   const body = {
     repositories: Repositories, members: Members, robots: ProjectRobots, logs: Logs,
-    summary: Summary, labels: ProjectLabels, webhooks: ProjectWebhooks,
+    summary: Summary, labels: ProjectLabels, webhooks: ProjectWebhooks, policy: ProjectPolicies,
   }[current];
   const View = body;
 
