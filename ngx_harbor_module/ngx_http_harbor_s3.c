@@ -22,6 +22,8 @@
 #include "ngx_http_harbor_module.h"
 #include "ngx_http_harbor_storage.h"
 
+#include <dlfcn.h>
+
 #include <curl/curl.h>
 
 #include "harbor_sigv4.h"
@@ -317,12 +319,94 @@ ngx_http_harbor_s3_storage(ngx_str_t *storage)
  * what a request needs: the URL and the signed path up to a key.
  */
 
+/*
+ * libcurl, loaded (dlopen) by the first location that serves a bucket: a
+ * registry on the filesystem does not map it and the two dozen libraries
+ * it brings, which cost each nginx process some 3 MiB of resident memory.
+ */
+static struct {
+    void                *lib;
+    CURLcode           (*global_init)(long flags);
+    CURL              *(*easy_init)(void);
+    CURLcode           (*easy_setopt)(CURL *c, CURLoption o, ...);
+    CURLcode           (*easy_perform)(CURL *c);
+    CURLcode           (*easy_getinfo)(CURL *c, CURLINFO i, ...);
+    void               (*easy_cleanup)(CURL *c);
+    struct curl_slist *(*slist_append)(struct curl_slist *l, const char *s);
+    void               (*slist_free_all)(struct curl_slist *l);
+} ngx_http_harbor_curl;
+
+/* some location of the configuration serves a bucket: libcurl is set up */
+static ngx_uint_t  ngx_http_harbor_s3_used;
+
+
+static ngx_int_t
+ngx_http_harbor_curl_load(ngx_conf_t *cf)
+{
+    void  *lib;
+
+    if (ngx_http_harbor_curl.lib != NULL) {
+        return NGX_OK;
+    }
+
+    lib = dlopen("libcurl.so.4", RTLD_NOW | RTLD_LOCAL);
+    if (lib == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "harbor_storage s3:// "
+                           "needs libcurl (apt install libcurl4): %s",
+                           dlerror());
+        return NGX_ERROR;
+    }
+
+    *(void **) &ngx_http_harbor_curl.global_init =
+        dlsym(lib, "curl_global_init");
+    *(void **) &ngx_http_harbor_curl.easy_init = dlsym(lib, "curl_easy_init");
+    *(void **) &ngx_http_harbor_curl.easy_setopt =
+        dlsym(lib, "curl_easy_setopt");
+    *(void **) &ngx_http_harbor_curl.easy_perform =
+        dlsym(lib, "curl_easy_perform");
+    *(void **) &ngx_http_harbor_curl.easy_getinfo =
+        dlsym(lib, "curl_easy_getinfo");
+    *(void **) &ngx_http_harbor_curl.easy_cleanup =
+        dlsym(lib, "curl_easy_cleanup");
+    *(void **) &ngx_http_harbor_curl.slist_append =
+        dlsym(lib, "curl_slist_append");
+    *(void **) &ngx_http_harbor_curl.slist_free_all =
+        dlsym(lib, "curl_slist_free_all");
+
+    if (ngx_http_harbor_curl.global_init == NULL
+        || ngx_http_harbor_curl.easy_init == NULL
+        || ngx_http_harbor_curl.easy_setopt == NULL
+        || ngx_http_harbor_curl.easy_perform == NULL
+        || ngx_http_harbor_curl.easy_getinfo == NULL
+        || ngx_http_harbor_curl.easy_cleanup == NULL
+        || ngx_http_harbor_curl.slist_append == NULL
+        || ngx_http_harbor_curl.slist_free_all == NULL)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "libcurl.so.4 lacks a function the module uses");
+        dlclose(lib);
+        return NGX_ERROR;
+    }
+
+    /* kept for the life of the master and its workers */
+    ngx_http_harbor_curl.lib = lib;
+
+    return NGX_OK;
+}
+
+
 static ngx_int_t
 ngx_http_harbor_s3_prepare(ngx_conf_t *cf, ngx_http_harbor_s3_conf_t *conf)
 {
     u_char     *p, *end, *slash, *host, *scheme_end;
     size_t      len, hlen;
     ngx_str_t   root;
+
+    if (ngx_http_harbor_curl_load(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    ngx_http_harbor_s3_used = 1;
 
     p = conf->storage.data + sizeof("s3://") - 1;
     end = conf->storage.data + conf->storage.len;
@@ -624,7 +708,12 @@ fail:
 static ngx_int_t
 ngx_http_harbor_s3_init_process(ngx_cycle_t *cycle)
 {
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+    /* a registry on the filesystem pays nothing for libcurl */
+    if (!ngx_http_harbor_s3_used) {
+        return NGX_OK;
+    }
+
+    if (ngx_http_harbor_curl.global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
                       "curl_global_init() failed");
         return NGX_ERROR;
@@ -1529,7 +1618,7 @@ ngx_http_harbor_s3_get(ngx_http_harbor_s3_task_t *st, const char *key,
      * took 110 ms on one reused connection to RGW, 20 ms on three.
      */
 
-    c = curl_easy_init();
+    c = ngx_http_harbor_curl.easy_init();
     if (c == NULL) {
         return -1;
     }
@@ -1537,47 +1626,47 @@ ngx_http_harbor_s3_get(ngx_http_harbor_s3_task_t *st, const char *key,
     hl = NULL;
 
     ngx_snprintf((u_char *) line, sizeof(line), "Authorization: %s%Z", auth);
-    nl = curl_slist_append(hl, line);
+    nl = ngx_http_harbor_curl.slist_append(hl, line);
     hl = nl ? nl : hl;
 
     ngx_snprintf((u_char *) line, sizeof(line), "x-amz-date: %s%Z", date);
-    nl = nl ? curl_slist_append(hl, line) : NULL;
+    nl = nl ? ngx_http_harbor_curl.slist_append(hl, line) : NULL;
     hl = nl ? nl : hl;
 
-    nl = nl ? curl_slist_append(hl, "x-amz-content-sha256: "
+    nl = nl ? ngx_http_harbor_curl.slist_append(hl, "x-amz-content-sha256: "
                                     HB_SIGV4_EMPTY_SHA256) : NULL;
     hl = nl ? nl : hl;
 
     ngx_snprintf((u_char *) line, sizeof(line), "Host: %s%Z", conf->host);
-    nl = nl ? curl_slist_append(hl, line) : NULL;
+    nl = nl ? ngx_http_harbor_curl.slist_append(hl, line) : NULL;
     hl = nl ? nl : hl;
 
     status = -1;
 
     if (nl != NULL) {
-        curl_easy_setopt(c, CURLOPT_URL, url);
-        curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
-        curl_easy_setopt(c, CURLOPT_PATH_AS_IS, 1L);
-        curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-        curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-        curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
+        ngx_http_harbor_curl.easy_setopt(c, CURLOPT_URL, url);
+        ngx_http_harbor_curl.easy_setopt(c, CURLOPT_HTTPHEADER, hl);
+        ngx_http_harbor_curl.easy_setopt(c, CURLOPT_PATH_AS_IS, 1L);
+        ngx_http_harbor_curl.easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+        ngx_http_harbor_curl.easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+        ngx_http_harbor_curl.easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
                          (long) ngx_min(conf->timeout, 2000));
-        curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long) conf->timeout);
-        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, ngx_http_harbor_s3_write);
-        curl_easy_setopt(c, CURLOPT_WRITEDATA, buf);
+        ngx_http_harbor_curl.easy_setopt(c, CURLOPT_TIMEOUT_MS, (long) conf->timeout);
+        ngx_http_harbor_curl.easy_setopt(c, CURLOPT_WRITEFUNCTION, ngx_http_harbor_s3_write);
+        ngx_http_harbor_curl.easy_setopt(c, CURLOPT_WRITEDATA, buf);
 
-        rc = curl_easy_perform(c);
+        rc = ngx_http_harbor_curl.easy_perform(c);
 
         if (rc == CURLE_OK) {
-            curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+            ngx_http_harbor_curl.easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
 
         } else if (rc == CURLE_WRITE_ERROR && buf->too_large) {
             status = 200;
         }
     }
 
-    curl_slist_free_all(hl);
-    curl_easy_cleanup(c);
+    ngx_http_harbor_curl.slist_free_all(hl);
+    ngx_http_harbor_curl.easy_cleanup(c);
 
     return status;
 }
