@@ -174,7 +174,14 @@ stop:
 # TESTS: what prove runs (default: everything), e.g. TESTS=t/v2-blobs.t.
 # The tree stays as it is: no UI screenshots into docs/screenshots (run
 # prove -I t/lib t/ui-browser.t by hand to refresh them).
+# The sanitizer pass leaves out t/install-deb.t: it builds and installs its
+# own Debian packages (plain builds), so it would only repeat the plain
+# pass's run of it, its longest test.
+ifeq ($(SANITIZE),1)
+TESTS ?= $(filter-out t/install-deb.t,$(wildcard t/*.t)) $(UNIT_TESTS)
+else
 TESTS ?= -r t/ $(UNIT_TESTS)
+endif
 
 ifeq ($(SANITIZE),1)
 SAN_CHECK   := ; rc=$$?; \

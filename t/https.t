@@ -6,7 +6,8 @@
 # shipped); skopeo and podman verify the chain through a certs.d
 # directory, never --tls-verify=false, and refuse a certificate from
 # another CA; the token realm follows the scheme; plain HTTP on the TLS
-# port gets a sentence saying what to change.
+# port gets a sentence saying what to change, and a TLS hello to a plain
+# port a plain HTTP answer that clients report in words.
 
 use warnings;
 use strict;
@@ -16,6 +17,7 @@ use lib "$FindBin::Bin/lib";
 
 use File::Path qw(make_path remove_tree);
 use File::Temp qw(tempdir);
+use IO::Socket::INET;
 use Test::More;
 use Harbor::Api;
 use Harbor::Authd;
@@ -142,5 +144,23 @@ $r = $cl->podman('login', '-u', 'admin', '-p', $s->admin->[1], $host);
 ok($r->{ok}, 'podman login over TLS (certs.d)') or diag($r->{out});
 $r = $cl->podman('pull', "$host/tls/app:v1");
 ok($r->{ok}, 'podman pull over TLS (certs.d)') or diag($r->{out});
+
+# HTTPS to a plain port: answered in plain HTTP, not with a TLS alert, so
+# clients say what is wrong ("server gave HTTP response to HTTPS client")
+my $plain = Harbor::Api->new;
+my $phost = $plain->host;
+my $sock = IO::Socket::INET->new(PeerAddr => $phost, Timeout => 10)
+    or die "connect $phost: $!";
+# the start of a TLS 1.2 ClientHello record
+print $sock "\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03" . ("\0" x 32)
+    . "\r\n\r\n";
+my $answer = '';
+$sock->read($answer, 12);
+like($answer, qr{^HTTP/1\.1 400}, 'a TLS hello to the plain port: a plain '
+     . 'HTTP 400, not a TLS alert');
+$r = $cl->skopeo('inspect', "docker://$phost/library/none:v1");
+ok(!$r->{ok}, 'skopeo expecting TLS on the plain port: refused');
+like($r->{out}, qr/server gave HTTP response to HTTPS client/,
+     'and it says the server speaks plain HTTP');
 
 done_testing;

@@ -110,6 +110,8 @@ try {
     await dialog().getByRole('button', { name: en('common.delete') }).click();
     await dialog().waitFor({ state: 'detached' });
     await page.locator('tr[data-group=devs]').waitFor();
+    /* the list is reloaded after the dialog closes: wait for the row to go */
+    await page.locator('tr[data-group=operators]').waitFor({ state: 'detached' });
     is(await page.locator('tr[data-group=operators]').count(), 0, 'operators deleted');
   });
 
