@@ -128,8 +128,7 @@ bk_pg(const char *prog, int infd, int outfd)
 
     snprintf(port, sizeof(port), "%d", conf->db_port);
 
-    /* authd backup|restore: a command, no thread exists; the child execs */
-    pid = fork();
+    pid = fork();   /* authd backup|restore: no thread exists; child execs */
     if (pid == -1) {
         log_warn("fork");
         return -1;
