@@ -157,6 +157,7 @@ mkdir $bait or die "$bait: $!";
 chown $owner, -1, $bait;
 my $swapper = fork // die "fork: $!";
 if ($swapper == 0) {
+    alarm 120;                  # never outlives a test that died
     $> = $< = $owner;
     my $d = $s2->storage . '/docker';
     while (1) {
