@@ -579,7 +579,15 @@ projects_create(struct req *r)
         goto done;
     }
 
-    (void) storage_limit;
+    /* as Harbor: a limit is the system administrators' to set */
+    if (!quota_limit_valid(r, "storage_limit", storage_limit)) {
+        goto done;
+    }
+    if (storage_limit != -1 && !r->user.sysadmin) {
+        http_error(r, 403, "only system administrators may set a storage"
+                   " limit");
+        goto done;
+    }
 
     /* metadata.public wins over the older top-level "public" */
     has_public = 0;
@@ -627,9 +635,21 @@ projects_create(struct req *r)
            != 1
         || audit_add(r->db, strtoll(pid, NULL, 10), r->user.name, "create",
                      "project", name, NULL, 1, http_client_ip(r)) != 0
+        || db_cmd(r->db, "INSERT INTO quota (project_id, hard) VALUES"
+                  " ($1::integer, $2::bigint)", 2, pid,
+                  req_printf(r, "%lld", storage_limit)) != 1
         || db_commit(r->db) != 0)
     {
         goto fail;
+    }
+
+    if (storage_limit != -1
+        && quota_sync(r->db, strtoll(pid, NULL, 10), name) != 0)
+    {
+        http_error(r, 500, "project %s was created but its storage limit"
+                   " could not be written to the storage; the registry"
+                   " applies it once it is (authd retries at start)", name);
+        goto done;
     }
 
     log_info("user \"%s\" created project \"%s\"", r->user.name, name);
@@ -711,7 +731,8 @@ project_update(struct req *r, struct project *p)
     const char  *mkeys[nitems(project_meta_keys) + 1];
     const char  *mvalues[nitems(project_meta_keys) + 1];
     char         pid[32];
-    int          pub, nmeta, i, has_public;
+    int          pub, nmeta, i, has_public, limited;
+    long long    storage_limit;
 
     if (!project_can(r, p, "project", "update")) {
         return;
@@ -724,7 +745,18 @@ project_update(struct req *r, struct project *p)
 
     pub = -1;
     if (body_bool(r, body, "public", &pub) < 0
+        || (limited = body_int(r, body, "storage_limit", &storage_limit)) < 0
         || project_meta(r, body, mkeys, mvalues, &nmeta) < 0)
+    {
+        goto done;
+    }
+
+    /* as Harbor: a limit is the system administrators' to change */
+    if (limited == 0
+        && (!quota_limit_valid(r, "storage_limit", storage_limit)
+            || (!r->user.sysadmin
+                && (http_error(r, 403, "only system administrators may set"
+                               " a storage limit"), 1))))
     {
         goto done;
     }
@@ -754,6 +786,10 @@ project_update(struct req *r, struct project *p)
     {
         db_rollback(r->db);
         http_db_error(r);
+        goto done;
+    }
+
+    if (limited == 0 && quota_set(r, p->id, p->name, storage_limit) != 0) {
         goto done;
     }
 
@@ -813,6 +849,7 @@ project_delete(struct req *r, struct project *p)
     }
 
     immutable_forget(p->name);
+    quota_forget(p->name);
 
     log_info("user \"%s\" deleted project \"%s\"", r->user.name, p->name);
     http_text(r, 200, NULL, "");
@@ -861,13 +898,10 @@ api_project_summary(struct req *r)
 
     snprintf(pid, sizeof(pid), "%lld", p.id);
 
-    res = db_execv(r->db, "SELECT (SELECT count(*) FROM repository"
-                   " WHERE project_id = $1),"
-                   " (SELECT COALESCE(sum(size), 0) FROM (SELECT DISTINCT"
-                   " b.digest, b.size FROM artifact_blob b"
-                   " JOIN artifact a ON a.id = b.artifact_id"
-                   " JOIN repository r ON r.repository_id = a.repository_id"
-                   " WHERE r.project_id = $1) u)", 1, pid);
+    res = db_execv(r->db, req_printf(r, "SELECT (SELECT count(*) FROM"
+                   " repository WHERE project_id = $1), %s,"
+                   " COALESCE((SELECT hard FROM quota WHERE project_id = $1),"
+                   " -1)", quota_used_sql(r, "$1")), 1, pid);
     if (res == NULL) {
         http_db_error(r);
         return;
@@ -876,7 +910,7 @@ api_project_summary(struct req *r)
     j = json_pack("{s:I, s:{s:{s:I}, s:{s:I}}}",
                   "repo_count", (json_int_t) db_ll(res, 0, 0),
                   "quota",
-                  "hard", "storage", (json_int_t) -1,
+                  "hard", "storage", (json_int_t) db_ll(res, 0, 2),
                   "used", "storage", (json_int_t) db_ll(res, 0, 1));
     PQclear(res);
 

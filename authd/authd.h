@@ -645,6 +645,24 @@ void api_immutable_rules(struct req *r);
 void api_immutable_rule(struct req *r);
 
 
+/* quota.c, api_quotas.c: storage quotas */
+
+const char *quota_used_sql(struct req *r, const char *project_col);
+long long quota_now_ms(void);
+int quota_sync(struct dbc *db, long long project_id, const char *name);
+int quota_sync_all(void);
+void quota_forget(const char *name);
+void quota_journal_touch(const char *repo);
+void quota_journal_flush(long long asof);
+int quota_exceeded_event(struct dbc *db, const char *repo,
+    const char *digest, const char *tag, const char *user);
+int quota_limit_valid(struct req *r, const char *what, long long v);
+int quota_set(struct req *r, long long project_id, const char *name,
+    long long hard);
+void api_quotas(struct req *r);
+void api_quota(struct req *r);
+
+
 /* retention.c, api_retention.c */
 
 #define RETENTION_RULES_MAX       15

@@ -91,6 +91,8 @@ static const struct route  routes[] = {
                                                        api_immutable_rules },
     { M_PUT | M_DELETE, "/api/v2.0/projects/*/immutabletagrules/*",
                                                         api_immutable_rule },
+    { M_GET,            "/api/v2.0/quotas",                 api_quotas },
+    { M_GET | M_PUT,    "/api/v2.0/quotas/*",               api_quota },
     { M_GET,            "/api/v2.0/retentions/metadatas",
                                                   api_retention_metadatas },
     { M_POST,           "/api/v2.0/retentions",            api_retentions },
@@ -923,6 +925,11 @@ http_start(void)
     /* tag retention's runs and schedules (retention.c) */
     if (retention_start() != 0) {
         log_warnx("cannot start the tag retention runner");
+    }
+
+    /* the module's copy of the storage limits (quota.c) */
+    if (quota_sync_all() != 0) {
+        log_warnx("cannot write every project's storage quota");
     }
 
     /* the registry's copy of the immutable tag rules (api_immutable.c) */

@@ -73,6 +73,7 @@
 #define EV_PUSH              1
 #define EV_PULL              2
 #define EV_DELETE            3
+#define EV_QUOTA             4           /* a push refused (quota.c) */
 
 struct jevent {
     int     ok;                     /* 0: a line to skip */
@@ -225,6 +226,8 @@ journal_parse(const char *line, size_t len, struct jevent *ev)
         ev->action = EV_PULL;
     } else if (strcmp(action, "delete") == 0) {
         ev->action = EV_DELETE;
+    } else if (strcmp(action, "quota") == 0) {
+        ev->action = EV_QUOTA;
     } else {
         goto bad;
     }
@@ -264,6 +267,16 @@ journal_apply(struct dbc *db, struct jevent *ev)
     char         resource[HB_NAME_MAX + HB_DIGEST_MAX + 2], rid[32], aid[32];
     long long    repo_id, art;
     int          rc;
+
+    /* a push refused over quota: its webhook only (at least once) */
+    if (ev->action == EV_QUOTA) {
+        return quota_exceeded_event(db, ev->repo, ev->digest, ev->tag,
+                                    ev->user);
+    }
+
+    if (ev->action != EV_PULL) {
+        quota_journal_touch(ev->repo);
+    }
 
     if (ev->tag[0]) {
         snprintf(resource, sizeof(resource), "%s:%s", ev->repo, ev->tag);
@@ -1098,6 +1111,7 @@ journal_main(void *arg)
     struct stat    st, fst;
     char           dir[PATH_MAX];
     int            ifd, rc, resumed, warned;
+    long long      asof;
 
     (void) arg;
 
@@ -1137,6 +1151,8 @@ journal_main(void *arg)
             resumed = 1;
         }
 
+        asof = quota_now_ms();
+
         rc = journal_drain_pump();
 
         if (rc == 0) {
@@ -1151,6 +1167,9 @@ journal_main(void *arg)
             journal_wait(-1);
             continue;
         }
+
+        /* at the end: what was applied up to asof, to the quota files */
+        quota_journal_flush(asof);
 
         /* at the end: was the file rotated, or truncated? */
         if (stat(conf->journal, &st) != 0 || st.st_ino != f->ino) {

@@ -402,6 +402,11 @@ reindex_run(struct dbc *db, const char *user, struct reindex_stats *st)
 
     free(c.seen);
 
+    /* the usage of every project with a limit, as rebuilt (quota.c) */
+    if (rc == 0 && quota_sync_all() != 0) {
+        log_warnx("reindex: the storage quota files could not be written");
+    }
+
     if (audit_add(db, 0, user, "reindex", "system", "reindex",
                   rc == 0 ? "tables rebuilt from storage" : "failed",
                   rc == 0, "") != 0)
