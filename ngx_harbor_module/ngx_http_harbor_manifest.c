@@ -616,6 +616,17 @@ ngx_http_harbor_manifest_store(ngx_http_request_t *r,
         }
     }
 
+    /* the project's storage quota: reserved, or the push refused */
+
+    rc = ngx_http_harbor_quota_manifest(r, &rt->name,
+                                        rt->alg == HB_DIGEST_NONE ? &rt->ref
+                                                                  : NULL,
+                                        &m, body, digest, &ctx->op);
+    if (rc != NGX_OK) {
+        hb_manifest_free(&m);
+        return rc;
+    }
+
     /*
      * The manifest itself, then the links that make it visible, all
      * durable before the 201: one task of the thread pool.
@@ -695,6 +706,7 @@ ngx_http_harbor_manifest_stored(ngx_http_request_t *r,
     ngx_http_harbor_journal(r, "push", &rt->name, &c->digest,
                             c->tag.len ? &c->tag : NULL, ctx->media_type,
                             ctx->received);
+    ngx_http_harbor_quota_done(r);
 
     if ((c->subject.len
          && ngx_http_harbor_add_header(r, "OCI-Subject", &c->subject)

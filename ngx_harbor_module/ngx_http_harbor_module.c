@@ -327,6 +327,12 @@ ngx_http_harbor_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         ngx_sprintf(conf->v2.data, "%V/docker/registry/v2", &conf->storage);
     }
 
+    if (!conf->s3 && conf->storage.len && ngx_http_harbor_quota_conf(cf)
+                                          != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
     if (conf->limits == NULL && (conf->sessions || conf->sessions_per_user)
         && ngx_http_harbor_limits_conf(cf, conf) != NGX_OK)
     {
