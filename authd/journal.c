@@ -268,14 +268,15 @@ journal_apply(struct dbc *db, struct jevent *ev)
     long long    repo_id, art;
     int          rc;
 
+    /* the project's quota file follows (a refusal too: it refreshes) */
+    if (ev->action != EV_PULL) {
+        quota_journal_touch(ev->repo);
+    }
+
     /* a push refused over quota: its webhook only (at least once) */
     if (ev->action == EV_QUOTA) {
         return quota_exceeded_event(db, ev->repo, ev->digest, ev->tag,
                                     ev->user);
-    }
-
-    if (ev->action != EV_PULL) {
-        quota_journal_touch(ev->repo);
     }
 
     if (ev->tag[0]) {

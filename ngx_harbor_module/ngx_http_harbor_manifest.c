@@ -618,11 +618,12 @@ ngx_http_harbor_manifest_store(ngx_http_request_t *r,
 
     /* the project's storage quota: reserved, or the push refused */
 
-    rc = ngx_http_harbor_quota_manifest(r, &rt->name,
-                                        rt->alg == HB_DIGEST_NONE ? &rt->ref
-                                                                  : NULL,
-                                        &m, body, digest, &ctx->op);
-    if (rc != NGX_OK) {
+    if (ngx_http_harbor_quota_manifest(r, &rt->name,
+                                       rt->alg == HB_DIGEST_NONE ? &rt->ref
+                                                                 : NULL,
+                                       &m, body, digest, &ctx->op, &rc)
+        != NGX_OK)
+    {
         hb_manifest_free(&m);
         return rc;
     }

@@ -407,10 +407,11 @@ ngx_int_t ngx_http_harbor_referrers(ngx_http_request_t *r,
 /* ngx_http_harbor_quota.c */
 ngx_int_t ngx_http_harbor_quota_conf(ngx_conf_t *cf);
 ngx_int_t ngx_http_harbor_quota_reserve(ngx_http_request_t *r,
-    ngx_str_t *name, ngx_str_t *digest, ngx_str_t *tag, int64_t size);
+    ngx_str_t *name, ngx_str_t *digest, ngx_str_t *tag, int64_t size,
+    ngx_int_t *rcp);
 ngx_int_t ngx_http_harbor_quota_manifest(ngx_http_request_t *r,
     ngx_str_t *name, ngx_str_t *tag, hb_manifest_t *m, ngx_str_t *body,
-    ngx_str_t *digest, ngx_http_harbor_op_t *op);
+    ngx_str_t *digest, ngx_http_harbor_op_t *op, ngx_int_t *rcp);
 void ngx_http_harbor_quota_done(ngx_http_request_t *r);
 
 /* ngx_http_harbor_limits.c */

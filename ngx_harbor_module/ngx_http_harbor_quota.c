@@ -350,13 +350,13 @@ ngx_http_harbor_quota_refuse(ngx_http_request_t *r, ngx_str_t *name,
 
 /*
  * Before the commit of a manifest of size bytes (its own and its
- * blobs'): NGX_OK (reserved, or no limit), else what the handler
- * returns (the refusal sent).
+ * blobs'): NGX_OK (reserved, or no limit), or NGX_DECLINED with *rcp
+ * what the handler returns (the refusal, sent).
  */
 
 ngx_int_t
 ngx_http_harbor_quota_reserve(ngx_http_request_t *r, ngx_str_t *name,
-    ngx_str_t *digest, ngx_str_t *tag, int64_t size)
+    ngx_str_t *digest, ngx_str_t *tag, int64_t size, ngx_int_t *rcp)
 {
     u_char                        *slash;
     int64_t                        hard, used, asof, held;
@@ -388,14 +388,16 @@ ngx_http_harbor_quota_reserve(ngx_http_request_t *r, ngx_str_t *name,
     }
 
     if (rc != NGX_OK) {
-        return ngx_http_harbor_error(r, NGX_HTTP_INTERNAL_SERVER_ERROR,
+        *rcp = ngx_http_harbor_error(r, NGX_HTTP_INTERNAL_SERVER_ERROR,
                                      "UNKNOWN", "the project's storage "
                                      "quota cannot be read", NULL);
+        return NGX_DECLINED;
     }
 
     cln = ngx_pool_cleanup_add(r->pool, sizeof(ngx_http_harbor_quota_res_t));
     if (cln == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        *rcp = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_DECLINED;
     }
 
     shpool = (ngx_slab_pool_t *) ngx_http_harbor_quota_zone->shm.addr;
@@ -409,25 +411,28 @@ ngx_http_harbor_quota_reserve(ngx_http_request_t *r, ngx_str_t *name,
         ngx_shmtx_unlock(&shpool->mutex);
         ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
                       "harbor: the quota zone is full");
-        return ngx_http_harbor_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+        *rcp = ngx_http_harbor_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
                                      "TOOMANYREQUESTS", "too many pushes "
                                      "in flight; try again", NULL);
+        return NGX_DECLINED;
     }
 
     i = ngx_http_harbor_quota_slots(q, asof, &held);
 
     if (used + held + size > hard) {
         ngx_shmtx_unlock(&shpool->mutex);
-        return ngx_http_harbor_quota_refuse(r, name, digest, tag, size,
+        *rcp = ngx_http_harbor_quota_refuse(r, name, digest, tag, size,
                                             used + held, hard);
+        return NGX_DECLINED;
     }
 
     if (i == NGX_HTTP_HARBOR_QUOTA_SLOTS) {
         ngx_shmtx_unlock(&shpool->mutex);
-        return ngx_http_harbor_error(r, NGX_HTTP_TOO_MANY_REQUESTS,
+        *rcp = ngx_http_harbor_error(r, NGX_HTTP_TOO_MANY_REQUESTS,
                                      "TOOMANYREQUESTS", "too many pushes "
                                      "to this project in flight; try "
                                      "again", NULL);
+        return NGX_DECLINED;
     }
 
     q->slot[i].t = NGX_HTTP_HARBOR_QUOTA_BUSY;
@@ -505,7 +510,7 @@ ngx_http_harbor_quota_done(ngx_http_request_t *r)
 ngx_int_t
 ngx_http_harbor_quota_manifest(ngx_http_request_t *r, ngx_str_t *name,
     ngx_str_t *tag, hb_manifest_t *m, ngx_str_t *body, ngx_str_t *digest,
-    ngx_http_harbor_op_t *op)
+    ngx_http_harbor_op_t *op, ngx_int_t *rcp)
 {
     size_t                  i;
     int64_t                 size;
@@ -524,7 +529,8 @@ ngx_http_harbor_quota_manifest(ngx_http_request_t *r, ngx_str_t *name,
     }
 
     if (rc == NGX_ERROR) {
-        return ngx_http_harbor_op_error(r, op);
+        *rcp = ngx_http_harbor_op_error(r, op);
+        return NGX_DECLINED;
     }
 
     size = (int64_t) body->len;
@@ -539,5 +545,5 @@ ngx_http_harbor_quota_manifest(ngx_http_request_t *r, ngx_str_t *name,
         }
     }
 
-    return ngx_http_harbor_quota_reserve(r, name, digest, tag, size);
+    return ngx_http_harbor_quota_reserve(r, name, digest, tag, size, rcp);
 }
