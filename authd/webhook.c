@@ -45,7 +45,7 @@ static pthread_cond_t    wh_cond = PTHREAD_COND_INITIALIZER;
 static char              wh_host[256];
 
 
-/* the event types; the last ones are reserved, never sent yet */
+/* the event types; the last one is reserved, never sent yet */
 const char *const  webhook_types[] = {
     "PUSH_ARTIFACT", "PULL_ARTIFACT", "DELETE_ARTIFACT", "REPLICATION",
     "QUOTA_EXCEED", "QUOTA_WARNING", "TAG_RETENTION", NULL
