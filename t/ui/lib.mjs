@@ -171,3 +171,14 @@ export function pageFetch(page, path, init = {}) {
     return { status: r.status, body: await r.text() };
   }, [path, init]);
 }
+
+// a click that opens a dialog, then the wait for the dialog to focus its
+// first field: typing before that would land elsewhere
+export async function openDialog(page, locator) {
+  await locator.click();
+  await page.waitForFunction(() => {
+    const d = document.querySelector('[role=dialog]');
+    const first = d && d.querySelector('input, select, textarea, button.primary');
+    return first && (first.disabled || d.contains(document.activeElement));
+  });
+}

@@ -1,6 +1,6 @@
 import { useState } from 'preact/hooks';
 import { api, repoShort } from '../api.js';
-import { fmtNum, fmtSize, fmtTime, t } from '../i18n.js';
+import { fmtNum, fmtTime, t } from '../i18n.js';
 import { Link, navigate, withQuery } from '../router.jsx';
 import {
   Confirm, CopyButton, Dialog, Empty, ErrorBox, Field, Loading, Pager, ROLES, SearchBox,
@@ -13,6 +13,7 @@ import { ProjectWebhooks } from './Webhooks.jsx';
 import { ProjectPolicies } from './Policies.jsx';
 import { GroupFinder } from './UserGroups.jsx';
 import { plainHttp, pushCommands } from '../registry.js';
+import { EditQuota, QuotaBar } from '../quota.jsx';
 
 const TABS = ['repositories', 'members', 'labels', 'robots', 'policy', 'webhooks', 'logs', 'summary'];
 
@@ -316,6 +317,7 @@ function Summary({ project, ctx, onChange }) {
   const pub = project.metadata && project.metadata.public === 'true';
   const admin = ctx.user.sysadmin_flag || project.current_user_role_id === 1;
   const [error, setError] = useState(null);
+  const [editing, setEditing] = useState(false);
 
   const toggle = async () => {
     setError(null);
@@ -353,7 +355,15 @@ function Summary({ project, ctx, onChange }) {
           <dt>{t('summary.repositories')}</dt>
           <dd>{fmtNum(d.repo_count)}</dd>
           <dt>{t('summary.storage')}</dt>
-          <dd>{d.quota && d.quota.used ? fmtSize(d.quota.used.storage) : '—'}</dd>
+          <dd>
+            <QuotaBar used={d.quota && d.quota.used ? d.quota.used.storage : null}
+                      hard={d.quota && d.quota.hard ? d.quota.hard.storage : -1} />{' '}
+            {ctx.user.sysadmin_flag ? (
+              <button type="button" class="small" onClick={() => setEditing(true)}>
+                {t('quota.edit')}
+              </button>
+            ) : null}
+          </dd>
           <dt>{t('summary.members')}</dt>
           <dd>
             <ul class="plain">
@@ -364,6 +374,15 @@ function Summary({ project, ctx, onChange }) {
             </ul>
           </dd>
         </dl>
+      ) : null}
+      {editing && d ? (
+        <EditQuota project={project.name} hard={d.quota && d.quota.hard ? d.quota.hard.storage : -1}
+                   onClose={(done) => {
+                     setEditing(false);
+                     if (done) {
+                       s.reload();
+                     }
+                   }} />
       ) : null}
     </section>
   );

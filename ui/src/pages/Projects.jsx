@@ -5,6 +5,7 @@ import { Link, navigate, withQuery } from '../router.jsx';
 import {
   Confirm, Dialog, Empty, ErrorBox, Field, Loading, Pager, SearchBox, roleName, useLoad,
 } from '../components.jsx';
+import { LimitField, ProjectQuota, limitBytes, limitForm } from '../quota.jsx';
 
 // Harbor's project name rule (authd checks the same)
 export const PROJECT_NAME = /^[a-z0-9]+(?:[._-][a-z0-9]+)*$/;
@@ -16,9 +17,11 @@ export function pageArgs(query) {
   return { page, size };
 }
 
-function CreateProject({ onClose }) {
+function CreateProject({ onClose, sysadmin }) {
   const [name, setName] = useState('');
   const [pub, setPub] = useState(false);
+  const [limit, setLimit] = useState(limitForm(-1));
+  const { bytes } = limitBytes(limit);
   const [error, setError] = useState(null);
   const [busy, setBusy] = useState(false);
 
@@ -28,14 +31,18 @@ function CreateProject({ onClose }) {
 
   const submit = async (e) => {
     e.preventDefault();
-    if (!name || problem) {
+    if (!name || problem || bytes === null) {
       return;
     }
     setBusy(true);
     setError(null);
     try {
       await api('POST', '/projects', {
-        body: { project_name: name, metadata: { public: pub ? 'true' : 'false' } },
+        body: {
+          project_name: name,
+          metadata: { public: pub ? 'true' : 'false' },
+          ...(sysadmin ? { storage_limit: bytes } : {}),
+        },
       });
       onClose(name);
     } catch (err) {
@@ -48,7 +55,7 @@ function CreateProject({ onClose }) {
     <Dialog title={t('projects.new')} onClose={() => onClose(null)} footer={
       <>
         <button type="button" onClick={() => onClose(null)}>{t('common.cancel')}</button>
-        <button type="submit" form="project-form" class="primary" disabled={!name || !!problem || busy}>
+        <button type="submit" form="project-form" class="primary" disabled={!name || !!problem || bytes === null || busy}>
           {t('common.create')}
         </button>
       </>
@@ -63,6 +70,7 @@ function CreateProject({ onClose }) {
           <span>{t('projects.public')}</span>
         </label>
         <p class="muted">{pub ? t('projects.publicHint') : t('projects.privateHint')}</p>
+        {sysadmin ? <LimitField form={limit} onChange={setLimit} /> : null}
         <ErrorBox error={error} context="projects.create" />
       </form>
     </Dialog>
@@ -115,6 +123,7 @@ export function ProjectsPage({ ctx, query }) {
                 <th>{t('projects.access')}</th>
                 <th>{t('projects.role')}</th>
                 <th class="num">{t('projects.repoCount')}</th>
+                <th>{t('quota.storage')}</th>
                 <th>{t('common.created')}</th>
                 <th class="actions"><span class="offscreen">{t('common.actions')}</span></th>
               </tr>
@@ -130,6 +139,7 @@ export function ProjectsPage({ ctx, query }) {
                   </td>
                   <td>{roleName(p.current_user_role_id)}</td>
                   <td class="num">{fmtNum(p.repo_count)}</td>
+                  <td><ProjectQuota name={p.name} /></td>
                   <td>{fmtTime(p.creation_time)}</td>
                   <td class="actions">
                     {canDelete(p) ? (
@@ -152,7 +162,7 @@ export function ProjectsPage({ ctx, query }) {
       ) : null}
 
       {creating ? (
-        <CreateProject onClose={(created) => {
+        <CreateProject sysadmin={!!ctx.user.sysadmin_flag} onClose={(created) => {
           setCreating(false);
           if (created) {
             navigate(`/projects/${encodeURIComponent(created)}`);
