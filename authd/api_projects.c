@@ -752,13 +752,15 @@ project_update(struct req *r, struct project *p)
     }
 
     /* as Harbor: a limit is the system administrators' to change */
-    if (limited == 0
-        && (!quota_limit_valid(r, "storage_limit", storage_limit)
-            || (!r->user.sysadmin
-                && (http_error(r, 403, "only system administrators may set"
-                               " a storage limit"), 1))))
-    {
-        goto done;
+    if (limited == 0) {
+        if (!quota_limit_valid(r, "storage_limit", storage_limit)) {
+            goto done;
+        }
+        if (!r->user.sysadmin) {
+            http_error(r, 403, "only system administrators may set a"
+                       " storage limit");
+            goto done;
+        }
     }
 
     has_public = 0;

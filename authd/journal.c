@@ -1169,14 +1169,13 @@ journal_main(void *arg)
             continue;
         }
 
-        /* at the end: what was applied up to asof, to the quota files */
-        quota_journal_flush(asof);
-
         /* at the end: was the file rotated, or truncated? */
         if (stat(conf->journal, &st) != 0 || st.st_ino != f->ino) {
             if (journal_switch() == 0) {
                 continue;
             }
+
+            asof = 0;       /* the path's file is not the one read */
 
         } else if (fstat(f->fd, &fst) == 0 && fst.st_size < f->off) {
             log_warnx("journal: %s was truncated; reading it from the "
@@ -1185,6 +1184,15 @@ journal_main(void *arg)
             f->first_id[0] = '\0';
             f->skipping = 0;
             continue;
+        }
+
+        /*
+         * At the end of the file still at the path (so not rotated since
+         * asof): every line written before asof is applied; the quota
+         * files say so.
+         */
+        if (asof > 0) {
+            quota_journal_flush(asof);
         }
 
         journal_wait(ifd);
