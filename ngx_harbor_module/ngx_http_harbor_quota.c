@@ -67,7 +67,6 @@ static void ngx_http_harbor_quota_cleanup(void *data);
 
 static ngx_str_t        ngx_http_harbor_quota_zone_name =
                             ngx_string("harbor_quota");
-static ngx_shm_zone_t  *ngx_http_harbor_quota_zone;
 
 
 /* the zone, shared by every registry location: made at config time */
@@ -85,9 +84,59 @@ ngx_http_harbor_quota_conf(ngx_conf_t *cf)
     }
 
     shm_zone->init = ngx_http_harbor_quota_init_zone;
-    ngx_http_harbor_quota_zone = shm_zone;
 
     return NGX_OK;
+}
+
+
+/*
+ * The zone of the running cycle, looked up by name (not kept from the
+ * configuration's parse: a reload that fails would leave that pointing
+ * into a cycle that is gone); NULL if there is none.
+ */
+
+static ngx_shm_zone_t *
+ngx_http_harbor_quota_zone(void)
+{
+    ngx_uint_t              i;
+    ngx_list_part_t        *part;
+    ngx_shm_zone_t         *zone;
+    static ngx_cycle_t     *cycle;
+    static ngx_shm_zone_t  *found;
+
+    if (cycle == ngx_cycle) {
+        return found;
+    }
+
+    found = NULL;
+    part = (ngx_list_part_t *) &ngx_cycle->shared_memory.part;
+    zone = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+            part = part->next;
+            zone = part->elts;
+            i = 0;
+        }
+
+        if (zone[i].tag == &ngx_http_harbor_module
+            && zone[i].shm.name.len == ngx_http_harbor_quota_zone_name.len
+            && ngx_strncmp(zone[i].shm.name.data,
+                           ngx_http_harbor_quota_zone_name.data,
+                           zone[i].shm.name.len) == 0)
+        {
+            found = &zone[i];
+            break;
+        }
+    }
+
+    cycle = (ngx_cycle_t *) ngx_cycle;
+
+    return found;
 }
 
 
@@ -368,13 +417,15 @@ ngx_http_harbor_quota_reserve(ngx_http_request_t *r, ngx_str_t *name,
     ngx_http_harbor_quota_sh_t    *sh;
     ngx_http_harbor_quota_res_t   *res;
     ngx_http_harbor_quota_node_t  *q;
+    ngx_shm_zone_t                *zone;
     ngx_http_harbor_loc_conf_t    *hlcf;
 
     hlcf = ngx_http_harbor_conf(r);
 
     slash = ngx_strlchr(name->data, name->data + name->len, '/');
+    zone = ngx_http_harbor_quota_zone();
 
-    if (hlcf->s3 || slash == NULL || ngx_http_harbor_quota_zone == NULL) {
+    if (hlcf->s3 || slash == NULL || zone == NULL) {
         return NGX_OK;          /* no project: no quota */
     }
 
@@ -400,8 +451,8 @@ ngx_http_harbor_quota_reserve(ngx_http_request_t *r, ngx_str_t *name,
         return NGX_DECLINED;
     }
 
-    shpool = (ngx_slab_pool_t *) ngx_http_harbor_quota_zone->shm.addr;
-    sh = ngx_http_harbor_quota_zone->data;
+    shpool = (ngx_slab_pool_t *) zone->shm.addr;
+    sh = zone->data;
 
     ngx_shmtx_lock(&shpool->mutex);
 
