@@ -16,11 +16,17 @@ export function pageArgs(query) {
   return { page, size };
 }
 
-function CreateProject({ onClose }) {
+function CreateProject({ admin, onClose }) {
   const [name, setName] = useState('');
   const [pub, setPub] = useState(false);
+  const [proxy, setProxy] = useState(false);
+  const [registry, setRegistry] = useState('');
   const [error, setError] = useState(null);
   const [busy, setBusy] = useState(false);
+  // a proxy cache pulls through a registry endpoint: those are the admins'
+  const regs = useLoad(() => (admin
+    ? api('GET', '/registries', { query: { page_size: 100, sort: 'name' } }).then((r) => r.data || [])
+    : Promise.resolve([])), [admin]);
 
   const problem = !name ? ''
     : name.length > 255 ? t('projects.nameTooLong')
@@ -28,14 +34,18 @@ function CreateProject({ onClose }) {
 
   const submit = async (e) => {
     e.preventDefault();
-    if (!name || problem) {
+    if (!name || problem || (proxy && !registry)) {
       return;
     }
     setBusy(true);
     setError(null);
     try {
       await api('POST', '/projects', {
-        body: { project_name: name, metadata: { public: pub ? 'true' : 'false' } },
+        body: {
+          project_name: name,
+          metadata: { public: pub ? 'true' : 'false' },
+          ...(proxy ? { registry_id: Number(registry) } : {}),
+        },
       });
       onClose(name);
     } catch (err) {
@@ -48,7 +58,8 @@ function CreateProject({ onClose }) {
     <Dialog title={t('projects.new')} onClose={() => onClose(null)} footer={
       <>
         <button type="button" onClick={() => onClose(null)}>{t('common.cancel')}</button>
-        <button type="submit" form="project-form" class="primary" disabled={!name || !!problem || busy}>
+        <button type="submit" form="project-form" class="primary"
+                disabled={!name || !!problem || (proxy && !registry) || busy}>
           {t('common.create')}
         </button>
       </>
@@ -63,6 +74,25 @@ function CreateProject({ onClose }) {
           <span>{t('projects.public')}</span>
         </label>
         <p class="muted">{pub ? t('projects.publicHint') : t('projects.privateHint')}</p>
+        {admin ? (
+          <>
+            <label class="check">
+              <input type="checkbox" name="proxy_cache" checked={proxy}
+                     onChange={(e) => setProxy(e.currentTarget.checked)} />
+              <span>{t('projects.proxyCache')}</span>
+            </label>
+            <p class="muted">{t('projects.proxyCacheHint')}</p>
+            {proxy ? (
+              <Field label={t('projects.proxyRegistry')}>
+                <select name="registry_id" value={registry} onChange={(e) => setRegistry(e.currentTarget.value)}>
+                  <option value="">{t('projects.proxyPick')}</option>
+                  {(regs.data || []).map((r) => <option value={String(r.id)}>{`${r.name} (${r.url})`}</option>)}
+                </select>
+              </Field>
+            ) : null}
+            {proxy && regs.data && !regs.data.length ? <p class="muted">{t('projects.proxyNoRegistry')}</p> : null}
+          </>
+        ) : null}
         <ErrorBox error={error} context="projects.create" />
       </form>
     </Dialog>
@@ -152,7 +182,7 @@ export function ProjectsPage({ ctx, query }) {
       ) : null}
 
       {creating ? (
-        <CreateProject onClose={(created) => {
+        <CreateProject admin={!!ctx.user.sysadmin_flag} onClose={(created) => {
           setCreating(false);
           if (created) {
             navigate(`/projects/${encodeURIComponent(created)}`);
