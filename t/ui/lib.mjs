@@ -171,3 +171,14 @@ export function pageFetch(page, path, init = {}) {
     return { status: r.status, body: await r.text() };
   }, [path, init]);
 }
+
+// click button (by its name) and wait for the dialog it opens to focus its
+// first field: typing elsewhere before that would move under the focus
+export async function openDialog(page, button) {
+  await page.getByRole('button', { name: button }).click();
+  await page.waitForFunction(() => {
+    const d = document.querySelector('[role=dialog]');
+    const first = d && d.querySelector('input, select, textarea, button.primary');
+    return first && (first.disabled || d.contains(document.activeElement));
+  });
+}

@@ -4,7 +4,7 @@
 // a user who is not an admin sees no toggle; the dialog in 中文.
 
 import {
-  env, finish, is, launch, login, ok, pageFetch, step, text, waitText,
+  env, finish, is, launch, login, ok, openDialog, pageFetch, step, text, waitText,
 } from './lib.mjs';
 
 const en = (k, v) => text('en', k, v);
@@ -22,14 +22,7 @@ page.on('request', (r) => {
   }
 });
 
-async function open(button) {
-  await page.getByRole('button', { name: button }).click();
-  await page.waitForFunction(() => {
-    const d = document.querySelector('[role=dialog]');
-    const first = d && d.querySelector('input, select, textarea, button.primary');
-    return first && (first.disabled || d.contains(document.activeElement));
-  });
-}
+const open = (button) => openDialog(page, button);
 
 let failure = null;
 try {
