@@ -202,6 +202,21 @@ immutable_forget(const char *name)
 int
 immutable_sync_all(void)
 {
+    return policy_sync_all("SELECT p.project_id, p.name FROM projects p"
+                           " WHERE NOT p.deleted AND EXISTS (SELECT 1 FROM"
+                           " immutable_rule i WHERE i.project_id ="
+                           " p.project_id)", immutable_sync);
+}
+
+
+/*
+ * fn(db, id, name) for each project sql selects (project_id, name): the
+ * module's policy files written again at start; 0, or -1
+ */
+int
+policy_sync_all(const char *sql,
+    int (*fn)(struct dbc *db, long long project_id, const char *name))
+{
     struct dbc  *db;
     PGresult    *res;
     int          i, rc;
@@ -217,16 +232,13 @@ immutable_sync_all(void)
 
     rc = 0;
 
-    res = db_execv(db, "SELECT p.project_id, p.name FROM projects p"
-                   " WHERE NOT p.deleted AND EXISTS (SELECT 1 FROM"
-                   " immutable_rule i WHERE i.project_id = p.project_id)",
-                   0);
+    res = db_execv(db, sql, 0);
     if (res == NULL) {
         rc = -1;
     }
 
     for (i = 0; res != NULL && i < PQntuples(res); i++) {
-        if (immutable_sync(db, db_ll(res, i, 0), db_s(res, i, 1)) != 0) {
+        if (fn(db, db_ll(res, i, 0), db_s(res, i, 1)) != 0) {
             rc = -1;
         }
     }

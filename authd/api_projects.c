@@ -6,6 +6,7 @@
  * against the role table before it touches anything else.
  */
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,6 +79,7 @@ project_row(PGresult *res, struct project *p)
     p->owner_id = db_ll(res, 0, 2);
     p->is_public = db_b(res, 0, 3);
     p->roles = rbac_roles_parse(db_s(res, 0, 4));
+    p->registry_id = db_ll(res, 0, 5);
 
     return 1;
 }
@@ -98,6 +100,7 @@ project_find(struct dbc *db, const char *name, long long user_id,
     res = db_execv(db, "SELECT p.project_id, p.name, p.owner_id, "
                    PROJECT_PUBLIC("p.project_id") ", "
                    PROJECT_ROLES("p.project_id", "$2::integer")
+                   ", COALESCE(p.registry_id, 0)"
                    " FROM projects p WHERE p.name = $1 AND NOT p.deleted",
                    2, name, uid);
     if (res == NULL) {
@@ -158,6 +161,7 @@ project_load(struct req *r, const char *name_or_id, struct project *p)
     "SELECT p.project_id, p.name, p.owner_id, "                             \
     PROJECT_PUBLIC("p.project_id") ", "                                     \
     PROJECT_ROLES("p.project_id", "$2::integer")                            \
+    ", COALESCE(p.registry_id, 0)"                                          \
     " FROM projects p WHERE NOT p.deleted AND "
 
     res = db_execv(r->db, project_is_id(r, name_or_id)
@@ -226,7 +230,7 @@ project_json(struct req *r, PGresult *res, int row)
     (void) r;
 
     /* columns: id, name, owner_id, owner_name, ctime, utime, roles, meta,
-       repo_count */
+       repo_count, registry_id */
     roles = rbac_roles_parse(db_s(res, row, 6));
     role = rbac_best_role(roles);
 
@@ -261,7 +265,7 @@ project_json(struct req *r, PGresult *res, int row)
                   "current_user_role_ids", ids,
                   "repo_count", (int) db_ll(res, row, 8),
                   "metadata", meta,
-                  "registry_id", 0,
+                  "registry_id", (int) db_ll(res, row, 9),
                   "togglable", role == ROLE_PROJECT_ADMIN);
 
     return j;
@@ -274,7 +278,8 @@ project_json(struct req *r, PGresult *res, int row)
     PROJECT_ROLES("p.project_id", "$1::integer") ", "                       \
     "(SELECT json_object_agg(name, value) FROM project_metadata"           \
     " WHERE project_id = p.project_id), "                                   \
-    "(SELECT count(*) FROM repository WHERE project_id = p.project_id)"
+    "(SELECT count(*) FROM repository WHERE project_id = p.project_id), "  \
+    "COALESCE(p.registry_id, 0)"
 
 
 static void
@@ -527,7 +532,7 @@ projects_create(struct req *r)
     json_t      *body;
     const char  *name, *mkeys[nitems(project_meta_keys) + 1];
     const char  *mvalues[nitems(project_meta_keys) + 1];
-    char         uid[32], pid[32], *loc;
+    char         uid[32], pid[32], rid[32], *loc;
     long long    registry_id, storage_limit;
     int          pub, nmeta, i, has_public;
     PGresult    *res;
@@ -574,8 +579,15 @@ projects_create(struct req *r)
         goto done;
     }
 
-    if (registry_id != 0) {
-        http_error(r, 400, "proxy cache projects are not supported");
+    /* a proxy cache of a registry endpoint: those are the admins' */
+    if (registry_id != 0 && !r->user.sysadmin) {
+        http_error(r, 403, "only system administrators may create proxy "
+                   "cache projects");
+        goto done;
+    }
+
+    if (registry_id < 0 || registry_id > INT32_MAX) {
+        http_error(r, 400, "registry %lld not found", registry_id);
         goto done;
     }
 
@@ -614,8 +626,19 @@ projects_create(struct req *r)
         goto done;
     }
 
-    res = db_execv(r->db, "INSERT INTO projects (name, owner_id) VALUES"
-                   " ($1, $2) RETURNING project_id", 2, name, uid);
+    snprintf(rid, sizeof(rid), "%lld", registry_id);
+
+    res = db_execv(r->db, "INSERT INTO projects (name, owner_id, registry_id)"
+                   " SELECT $1, $2, NULLIF($3::integer, 0) WHERE $3::integer"
+                   " = 0 OR EXISTS (SELECT 1 FROM replication_registry"
+                   " WHERE id = $3::integer) RETURNING project_id", 3, name,
+                   uid, rid);
+    if (res != NULL && PQntuples(res) == 0) {
+        PQclear(res);
+        db_rollback(r->db);
+        http_error(r, 400, "registry %lld not found", registry_id);
+        goto done;
+    }
     if (res == NULL) {
         if (r->db->err == DB_ERR_CONFLICT) {
             db_rollback(r->db);
@@ -653,6 +676,12 @@ projects_create(struct req *r)
     }
 
     log_info("user \"%s\" created project \"%s\"", r->user.name, name);
+
+    /* the module's word that it is a proxy cache (proxy_cache.c) */
+    if (registry_id != 0 && proxy_sync(name) != 0) {
+        log_warnx("proxy cache project \"%s\": its file is not written: "
+                  "pulls are not fetched until authd starts again", name);
+    }
 
     loc = req_printf(r, "/api/v2.0/projects/%s", pid);
     if (loc != NULL) {
@@ -837,7 +866,8 @@ project_delete(struct req *r, struct project *p)
     /* as Harbor: keep the row, free the name */
     if (db_begin(r->db) != 0
         || db_cmd(r->db, "UPDATE projects SET deleted = true,"
-                  " name = name || '#' || project_id, update_time = now()"
+                  " name = name || '#' || project_id, registry_id = NULL,"
+                  " update_time = now()"
                   " WHERE project_id = $1", 1, pid) != 1
         || db_cmd(r->db, "DELETE FROM project_member WHERE project_id = $1",
                   1, pid) < 0
@@ -852,6 +882,7 @@ project_delete(struct req *r, struct project *p)
 
     immutable_forget(p->name);
     quota_forget(p->name);
+    proxy_forget(p->name);
 
     log_info("user \"%s\" deleted project \"%s\"", r->user.name, p->name);
     http_text(r, 200, NULL, "");

@@ -141,6 +141,8 @@ struct config {
     int     workers;
     int     request_timeout;            /* seconds */
     int     cred_cache_ttl;             /* seconds, 0: off */
+    int     proxy_recheck;              /* seconds between a proxy cache
+                                           tag's checks upstream */
     int     db_wait;                    /* seconds to wait for it at start */
 
     char   *journal;                    /* the module's journal, or NULL */
@@ -594,6 +596,7 @@ struct project {
     int         is_public;
     unsigned    roles;                  /* the caller's roles in it */
     long long   owner_id;
+    long long   registry_id;            /* a proxy cache of it; 0: none */
 };
 
 /* the caller's roles in project p, direct or through a group: "1,4" */
@@ -641,6 +644,14 @@ int robot_token_decide(struct req *r, const char *name, const char *project,
 int immutable_sync(struct dbc *db, long long project_id, const char *name);
 void immutable_forget(const char *name);
 int immutable_sync_all(void);
+int policy_sync_all(const char *sql,
+    int (*fn)(struct dbc *db, long long project_id, const char *name));
+
+/* proxy_cache.c: proxy cache projects */
+int proxy_sync(const char *name);
+void proxy_forget(const char *name);
+int proxy_sync_all(void);
+void api_proxy_fetch(struct req *r);
 void api_immutable_rules(struct req *r);
 void api_immutable_rule(struct req *r);
 

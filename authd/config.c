@@ -174,6 +174,7 @@ static const struct ckey  authd_keys[] = {
     INT("workers", workers, 1, 256),
     INT("request_timeout", request_timeout, 1, 3600),
     INT("credential_cache_ttl", cred_cache_ttl, 0, 3600),
+    INT("proxy_cache_recheck", proxy_recheck, 0, 7 * 86400),
     INT("database_wait", db_wait, 0, 3600),
     PATH("journal", journal, 4000),
     PATH("registry_storage", registry_storage, 4000),
@@ -576,6 +577,7 @@ config_defaults(struct config *c)
     c->workers = 4;
     c->request_timeout = 30;
     c->cred_cache_ttl = 60;
+    c->proxy_recheck = 300;
     c->db_wait = 30;
     c->registry_timeout = 30;
     c->gc_window = 7200;

@@ -46,6 +46,7 @@ struct route {
 
 static const struct route  routes[] = {
     { M_GET,            "/service/token",                  token_handle },
+    { M_GET,            "/_harbor/proxy-fetch",            api_proxy_fetch },
 
     { M_GET,            "/api/version",                    api_version },
     { M_GET,            "/api/v2.0/ping",                  api_ping },
@@ -935,6 +936,11 @@ http_start(void)
     /* the registry's copy of the immutable tag rules (api_immutable.c) */
     if (immutable_sync_all() != 0) {
         log_warnx("cannot write every project's immutable tag rules");
+    }
+
+    /* the module's list of proxy cache projects (proxy_cache.c) */
+    if (proxy_sync_all() != 0) {
+        log_warnx("cannot write every proxy cache project's file");
     }
 
     return 0;

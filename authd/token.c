@@ -461,6 +461,21 @@ token_repository(struct token_ctx *t, const struct scope *sc)
                           grant, reason);
     }
 
+    /* as Harbor: what a proxy cache holds comes from its upstream only */
+    for (i = 0; tp != NULL && tp->found && tp->p.registry_id != 0
+                && i < n; i++)
+    {
+        if (grant[i] && strcmp(actions[i], "pull") != 0) {
+            grant[i] = 0;
+            reason[i] = req_printf(t->r, "project %s is a proxy cache: "
+                                   "%s is refused, only pull", tp->name,
+                                   actions[i]);
+            if (reason[i] == NULL) {
+                reason[i] = TOKEN_REFUSED;
+            }
+        }
+    }
+
     token_grant(t, sc, grant, actions, n);
     token_deny(t, sc, grant, reason, actions, n);
 

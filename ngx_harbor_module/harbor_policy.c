@@ -180,8 +180,8 @@ hb_glob_match(const char *pat, const char *s, size_t slen)
 
 
 int
-hb_policy_immutable_path(char *buf, size_t len, const char *storage,
-    size_t slen, const char *project, size_t plen)
+hb_policy_path(char *buf, size_t len, const char *storage, size_t slen,
+    const char *dir, const char *project, size_t plen)
 {
     int     n;
     size_t  i;
@@ -201,10 +201,19 @@ hb_policy_immutable_path(char *buf, size_t len, const char *storage,
         }
     }
 
-    n = snprintf(buf, len, "%.*s" HB_POLICY_IMMUTABLE "/%.*s", (int) slen,
-                 storage, (int) plen, project);
+    n = snprintf(buf, len, "%.*s%s/%.*s", (int) slen, storage, dir,
+                 (int) plen, project);
 
     return (n < 0 || (size_t) n >= len) ? -1 : n;
+}
+
+
+int
+hb_policy_immutable_path(char *buf, size_t len, const char *storage,
+    size_t slen, const char *project, size_t plen)
+{
+    return hb_policy_path(buf, len, storage, slen, HB_POLICY_IMMUTABLE,
+                          project, plen);
 }
 
 

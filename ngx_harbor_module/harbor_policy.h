@@ -28,6 +28,13 @@
 
 
 #define HB_POLICY_IMMUTABLE   "/_policies/immutable"
+#define HB_POLICY_PROXY       "/_policies/proxy"    /* proxy cache projects */
+/*
+ * The subject of the tokens authd signs for its own fetches into a proxy
+ * cache project: the module serves them from the storage, never sending
+ * them back to authd ('#' is in no user's name).
+ */
+#define HB_PROXY_USER         "harbor#proxy-cache"
 #define HB_POLICY_MAX         (64 * 1024)   /* a rules file, at most */
 #define HB_GLOB_MAX           255           /* a pattern, at most */
 
@@ -43,6 +50,10 @@ int hb_glob_valid(const char *pat);
 
 /* s of slen bytes (not NUL-terminated) against pat: 1 or 0 */
 int hb_glob_match(const char *pat, const char *s, size_t slen);
+
+/* <storage><dir>/<project> (dir: HB_POLICY_*): its length, or -1 */
+int hb_policy_path(char *buf, size_t len, const char *storage, size_t slen,
+    const char *dir, const char *project, size_t plen);
 
 /* <storage>/_policies/immutable/<project>: its length, or -1 */
 int hb_policy_immutable_path(char *buf, size_t len, const char *storage,

@@ -60,7 +60,7 @@ static ngx_int_t ngx_http_harbor_fs_upload_append(ngx_http_request_t *r,
 static ngx_int_t ngx_http_harbor_fs_upload_abort(ngx_http_request_t *r,
     ngx_http_harbor_upload_t *u, ngx_http_harbor_op_t *op);
 static ngx_int_t ngx_http_harbor_fs_policy_read(ngx_http_request_t *r,
-    ngx_str_t *project, ngx_http_harbor_op_t *op);
+    const char *dir, ngx_str_t *project, ngx_http_harbor_op_t *op);
 
 
 ngx_http_harbor_backend_t  ngx_http_harbor_fs_backend = {
@@ -374,9 +374,9 @@ ngx_http_harbor_fs_upload_abort(ngx_http_request_t *r,
 
 
 static ngx_int_t
-ngx_http_harbor_fs_policy_read(ngx_http_request_t *r, ngx_str_t *project,
-    ngx_http_harbor_op_t *op)
+ngx_http_harbor_fs_policy_read(ngx_http_request_t *r, const char *dir,
+    ngx_str_t *project, ngx_http_harbor_op_t *op)
 {
     return ngx_http_harbor_fs_result(op,
-               ngx_http_harbor_policy_read(r, project, &op->data));
+               ngx_http_harbor_policy_read(r, dir, project, &op->data));
 }

@@ -74,7 +74,8 @@ ngx_http_harbor_rules(ngx_http_request_t *r, ngx_str_t *name,
 
     op->done = NULL;
 
-    rc = ngx_http_harbor_backend(r)->policy_read(r, &project, op);
+    rc = ngx_http_harbor_backend(r)->policy_read(r, HB_POLICY_IMMUTABLE, &project,
+                                                    op);
 
     if (rc == NGX_OK) {
         *rules = op->data;

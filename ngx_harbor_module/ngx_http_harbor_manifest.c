@@ -177,6 +177,12 @@ ngx_http_harbor_manifest_get(ngx_http_request_t *r,
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_harbor_module);
 
+    /* a proxy cache project's miss or stale tag goes to authd */
+    rc = ngx_http_harbor_proxy_pull(r, rt);
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
+
     rc = ngx_http_harbor_resolve(r, rt, &ctx->digest, &ctx->op);
 
     if (rc == NGX_ERROR) {

@@ -290,9 +290,12 @@ typedef struct {
     /* let another request have it: before every answer */
     void       (*upload_release)(ngx_http_harbor_upload_t *u);
 
-    /* a project's immutable tag rules into op->data (harbor_policy.h) */
-    ngx_int_t  (*policy_read)(ngx_http_request_t *r, ngx_str_t *project,
-                              ngx_http_harbor_op_t *op);
+    /*
+     * a project's policy file into op->data (harbor_policy.h): dir is
+     * HB_POLICY_IMMUTABLE (its immutable tag rules) or HB_POLICY_PROXY
+     */
+    ngx_int_t  (*policy_read)(ngx_http_request_t *r, const char *dir,
+                              ngx_str_t *project, ngx_http_harbor_op_t *op);
 } ngx_http_harbor_backend_t;
 
 
@@ -381,6 +384,10 @@ ngx_int_t ngx_http_harbor_upload(ngx_http_request_t *r,
 ngx_int_t ngx_http_harbor_read_body(ngx_http_request_t *r, off_t limit,
     ngx_http_client_body_handler_pt handler);
 ngx_int_t ngx_http_harbor_body_filter_init(ngx_conf_t *cf);
+
+/* ngx_http_harbor_proxy.c: NGX_DECLINED serve it here, else the answer */
+ngx_int_t ngx_http_harbor_proxy_pull(ngx_http_request_t *r,
+    ngx_http_harbor_route_t *rt);
 
 /* ngx_http_harbor_immutable.c: NGX_OK a rule protects it, NGX_DECLINED not */
 ngx_int_t ngx_http_harbor_tag_moves(ngx_http_request_t *r,

@@ -122,7 +122,7 @@ ngx_int_t ngx_http_harbor_link_delete(ngx_http_request_t *r,
 ngx_int_t ngx_http_harbor_repo_exists(ngx_http_request_t *r,
     ngx_str_t *name);
 ngx_int_t ngx_http_harbor_policy_read(ngx_http_request_t *r,
-    ngx_str_t *project, ngx_str_t *data);
+    const char *dir, ngx_str_t *project, ngx_str_t *data);
 
 /* ngx_http_harbor_storage_list.c */
 ngx_int_t ngx_http_harbor_list_tags(ngx_http_request_t *r, ngx_str_t *name,

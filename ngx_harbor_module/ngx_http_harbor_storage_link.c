@@ -418,8 +418,8 @@ ngx_http_harbor_repo_exists(ngx_http_request_t *r, ngx_str_t *name)
  */
 
 ngx_int_t
-ngx_http_harbor_policy_read(ngx_http_request_t *r, ngx_str_t *project,
-    ngx_str_t *data)
+ngx_http_harbor_policy_read(ngx_http_request_t *r, const char *dir,
+    ngx_str_t *project, ngx_str_t *data)
 {
     int                          n;
     size_t                       len, got;
@@ -431,7 +431,7 @@ ngx_http_harbor_policy_read(ngx_http_request_t *r, ngx_str_t *project,
 
     hlcf = ngx_http_harbor_conf(r);
 
-    len = hlcf->storage.len + sizeof(HB_POLICY_IMMUTABLE) + HB_NAME_MAX + 2;
+    len = hlcf->storage.len + ngx_strlen(dir) + HB_NAME_MAX + 2;
 
     path = ngx_pnalloc(r->pool, len);
     buf = ngx_pnalloc(r->pool, HB_POLICY_MAX + 1);
@@ -440,10 +440,9 @@ ngx_http_harbor_policy_read(ngx_http_request_t *r, ngx_str_t *project,
         return NGX_ERROR;
     }
 
-    n = hb_policy_immutable_path((char *) path, len,
-                                 (char *) hlcf->storage.data,
-                                 hlcf->storage.len, (char *) project->data,
-                                 project->len);
+    n = hb_policy_path((char *) path, len, (char *) hlcf->storage.data,
+                       hlcf->storage.len, dir, (char *) project->data,
+                       project->len);
     if (n == -1) {
         ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
                       "harbor: no rules path for project \"%V\"", project);

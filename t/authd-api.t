@@ -263,8 +263,8 @@ is(status($d->api(POST => '/projects', $bob, json => {
     project_name => 'charlie', metadata => { owner => 'alice' } })), 400,
    'unknown metadata refused');
 is(status($d->api(POST => '/projects', $bob, json => {
-    project_name => 'charlie', registry_id => 3 })), 400,
-   'proxy cache refused');
+    project_name => 'charlie', registry_id => 3 })), 403,
+   'a proxy cache project is for system administrators (t/proxy-cache.t)');
 
 # digits-only name: X-Is-Resource-Name
 is(status($d->api(POST => '/projects', $bob, json => { project_name => '123' })),

@@ -172,10 +172,12 @@ export function pageFetch(page, path, init = {}) {
   }, [path, init]);
 }
 
-// a click that opens a dialog, then the wait for the dialog to focus its
-// first field: typing before that would land elsewhere
-export async function openDialog(page, locator) {
-  await locator.click();
+// a click that opens a dialog (a locator, or a button's name), then the
+// wait for the dialog to focus its first field: typing before that would
+// land elsewhere
+export async function openDialog(page, what) {
+  await (typeof what === 'string'
+    ? page.getByRole('button', { name: what }) : what).click();
   await page.waitForFunction(() => {
     const d = document.querySelector('[role=dialog]');
     const first = d && d.querySelector('input, select, textarea, button.primary');

@@ -429,6 +429,9 @@ export function ProjectPage({ project: name, tab, ctx, query }) {
       <div class="page-head">
         <h1>{project.name}</h1>
         <span class={`badge ${pub ? 'badge-public' : ''}`}>{pub ? t('projects.publicLabel') : t('projects.privateLabel')}</span>
+        {project.registry_id ? (
+          <span class="badge" data-test="proxy-cache">{t('projects.proxyOf', { id: project.registry_id })}</span>
+        ) : null}
         <span class="muted">{t('projects.yourRole', { role: roleName(project.current_user_role_id) })}</span>
       </div>
       <div class="tabs" role="tablist">

@@ -22,8 +22,14 @@ function CreateProject({ onClose, sysadmin }) {
   const [pub, setPub] = useState(false);
   const [limit, setLimit] = useState(limitForm(-1));
   const { bytes } = limitBytes(limit);
+  const [proxy, setProxy] = useState(false);
+  const [registry, setRegistry] = useState('');
   const [error, setError] = useState(null);
   const [busy, setBusy] = useState(false);
+  // a proxy cache pulls through a registry endpoint: those are the admins'
+  const regs = useLoad(() => (sysadmin
+    ? api('GET', '/registries', { query: { page_size: 100, sort: 'name' } }).then((r) => r.data || [])
+    : Promise.resolve([])), [sysadmin]);
 
   const problem = !name ? ''
     : name.length > 255 ? t('projects.nameTooLong')
@@ -31,7 +37,7 @@ function CreateProject({ onClose, sysadmin }) {
 
   const submit = async (e) => {
     e.preventDefault();
-    if (!name || problem || bytes === null) {
+    if (!name || problem || bytes === null || (proxy && !registry)) {
       return;
     }
     setBusy(true);
@@ -42,6 +48,7 @@ function CreateProject({ onClose, sysadmin }) {
           project_name: name,
           metadata: { public: pub ? 'true' : 'false' },
           ...(sysadmin ? { storage_limit: bytes } : {}),
+          ...(proxy ? { registry_id: Number(registry) } : {}),
         },
       });
       onClose(name);
@@ -55,7 +62,8 @@ function CreateProject({ onClose, sysadmin }) {
     <Dialog title={t('projects.new')} onClose={() => onClose(null)} footer={
       <>
         <button type="button" onClick={() => onClose(null)}>{t('common.cancel')}</button>
-        <button type="submit" form="project-form" class="primary" disabled={!name || !!problem || bytes === null || busy}>
+        <button type="submit" form="project-form" class="primary"
+                disabled={!name || !!problem || bytes === null || (proxy && !registry) || busy}>
           {t('common.create')}
         </button>
       </>
@@ -71,6 +79,25 @@ function CreateProject({ onClose, sysadmin }) {
         </label>
         <p class="muted">{pub ? t('projects.publicHint') : t('projects.privateHint')}</p>
         {sysadmin ? <LimitField form={limit} onChange={setLimit} /> : null}
+        {sysadmin ? (
+          <>
+            <label class="check">
+              <input type="checkbox" name="proxy_cache" checked={proxy}
+                     onChange={(e) => setProxy(e.currentTarget.checked)} />
+              <span>{t('projects.proxyCache')}</span>
+            </label>
+            <p class="muted">{t('projects.proxyCacheHint')}</p>
+            {proxy ? (
+              <Field label={t('projects.proxyRegistry')}>
+                <select name="registry_id" value={registry} onChange={(e) => setRegistry(e.currentTarget.value)}>
+                  <option value="">{t('projects.proxyPick')}</option>
+                  {(regs.data || []).map((r) => <option value={String(r.id)}>{`${r.name} (${r.url})`}</option>)}
+                </select>
+              </Field>
+            ) : null}
+            {proxy && regs.data && !regs.data.length ? <p class="muted">{t('projects.proxyNoRegistry')}</p> : null}
+          </>
+        ) : null}
         <ErrorBox error={error} context="projects.create" />
       </form>
     </Dialog>
