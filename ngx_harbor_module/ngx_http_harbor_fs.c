@@ -317,24 +317,12 @@ ngx_http_harbor_fs_list(ngx_http_request_t *r, ngx_http_harbor_list_e kind,
     ngx_str_t *name, ngx_str_t *key, ngx_http_harbor_page_t *page,
     ngx_array_t *all, ngx_http_harbor_op_t *op)
 {
-    ngx_int_t  rc;
-
-    switch (kind) {
-
-    case NGX_HTTP_HARBOR_LIST_TAGS:
-        rc = page ? ngx_http_harbor_list_tags(r, name, page)
-                  : ngx_http_harbor_all_tags(r, name, all);
-        break;
-
-    case NGX_HTTP_HARBOR_LIST_REPOS:
-        rc = ngx_http_harbor_list_repos(r, page);
-        break;
-
-    default: /* NGX_HTTP_HARBOR_LIST_REFERRERS */
-        rc = ngx_http_harbor_list_referrers(r, name, key, page);
+    if (page == NULL) {
+        return ngx_http_harbor_fs_result(op,
+                                     ngx_http_harbor_all_tags(r, name, all));
     }
 
-    return ngx_http_harbor_fs_result(op, rc);
+    return ngx_http_harbor_list_page(r, kind, name, key, page, op);
 }
 
 

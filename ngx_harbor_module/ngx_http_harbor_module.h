@@ -168,6 +168,9 @@ typedef struct {
     ngx_str_t                   last;
     ngx_uint_t                  n;
     int                       (*valid)(const unsigned char *p, size_t len);
+    size_t                      read;        /* referrers: manifests, bytes */
+    ngx_uint_t                  nread;       /* items whose bodies are in */
+    ngx_str_t                  *bodies;      /* len 0: none to show */
 } ngx_http_harbor_page_t;
 
 
@@ -302,6 +305,7 @@ typedef struct {
     ngx_http_harbor_fail_t      fail;        /* why the route is refused */
     ngx_http_harbor_upload_t    upload;
     ngx_http_harbor_op_t        op;          /* a storage call that waits */
+    ngx_http_harbor_page_t     *page;        /* a list that waits */
     ngx_http_harbor_commit_t    commit;
     int                         mt;          /* a pushed manifest's HB_MT_ */
     const char                 *media_type;  /* and its name */

@@ -125,14 +125,11 @@ ngx_int_t ngx_http_harbor_policy_read(ngx_http_request_t *r,
     ngx_str_t *project, ngx_str_t *data);
 
 /* ngx_http_harbor_storage_list.c */
-ngx_int_t ngx_http_harbor_list_tags(ngx_http_request_t *r, ngx_str_t *name,
-    ngx_http_harbor_page_t *page);
+ngx_int_t ngx_http_harbor_list_page(ngx_http_request_t *r,
+    ngx_http_harbor_list_e kind, ngx_str_t *name, ngx_str_t *key,
+    ngx_http_harbor_page_t *page, ngx_http_harbor_op_t *op);
 ngx_int_t ngx_http_harbor_all_tags(ngx_http_request_t *r, ngx_str_t *name,
     ngx_array_t *tags);
-ngx_int_t ngx_http_harbor_list_repos(ngx_http_request_t *r,
-    ngx_http_harbor_page_t *page);
-ngx_int_t ngx_http_harbor_list_referrers(ngx_http_request_t *r,
-    ngx_str_t *name, ngx_str_t *subject, ngx_http_harbor_page_t *page);
 
 /* ngx_http_harbor_storage_upload.c */
 #define NGX_HTTP_HARBOR_STATE_MAGIC  "HBSHA256"
