@@ -5,11 +5,15 @@
  * onto the store's functions in ngx_http_harbor_storage*.c, and the one
  * place where an errno becomes the status of an answer.
  *
- * Stats, link reads and renewals, link moves of a delete and directory
- * reads run inline (metadata, page-cache hits); the durable part of a
- * write (every fsync of a chunk, a blob, a manifest and its links, an
- * upload's creation, a mount's link) and sha512 hashing run as one
- * thread-pool task per request (ngx_http_harbor_storage_commit.c).
+ * Stats, link reads and renewals and link moves of a delete run inline
+ * (metadata, page-cache hits); the durable part of a write (every fsync
+ * of a chunk, a blob, a manifest and its links, an upload's creation, a
+ * mount's link) and sha512 hashing run as one thread-pool task per
+ * request (ngx_http_harbor_storage_commit.c), and so do the directory
+ * reads of a page of a list, with a referrers page's manifests
+ * (ngx_http_harbor_storage_list.c).  Inline still, on purpose: the tag
+ * walk, the restore and the referrers rewrite of a DELETE by digest
+ * (docs/architecture.md, "Fsyncs in the event loop").
  */
 
 

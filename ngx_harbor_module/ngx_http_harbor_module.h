@@ -180,9 +180,9 @@ typedef struct {
  * NGX_AGAIN and calls op->done on the event loop once op is filled (the
  * request is kept alive meanwhile), or returns op->rc at once, with op
  * filled and op->done not called.  commit, upload_append and
- * upload_create may always finish later, blob_read and link_set when
- * op->done is set (NULL: the caller cannot wait, the backend does it
- * inline); the others finish at once today
+ * upload_create may always finish later, blob_read, link_set and list
+ * (a page) when op->done is set (NULL: the caller cannot wait, the
+ * backend does it inline); the others finish at once today
  * (metadata the page cache holds), but a backend may make any of them
  * wait and the routes are to grow to it.  op->rc: NGX_OK; NGX_DECLINED, the
  * thing is not there (a digest mismatch for a commit); NGX_BUSY, an
@@ -268,7 +268,11 @@ typedef struct {
 
     ngx_int_t  (*repo_exists)(ngx_http_request_t *r, ngx_str_t *name,
                               ngx_http_harbor_op_t *op);
-    /* page NULL: every tag, unsorted, into all */
+    /*
+     * A page of a list; with page->read (referrers), the manifests of the
+     * first page->nread of it in page->bodies, at most page->read bytes.
+     * page NULL: every tag, unsorted, into all, inline.
+     */
     ngx_int_t  (*list)(ngx_http_request_t *r, ngx_http_harbor_list_e kind,
                        ngx_str_t *name, ngx_str_t *key,
                        ngx_http_harbor_page_t *page, ngx_array_t *all,
