@@ -294,8 +294,23 @@ static ngx_int_t
 ngx_http_harbor_fs_link_restore(ngx_http_request_t *r,
     ngx_http_harbor_op_t *op)
 {
-    return ngx_http_harbor_fs_result(op,
-               ngx_http_harbor_link_restore(r, op->backend));
+    ngx_int_t                 rc;
+    ngx_http_harbor_aside_t  *aside;
+
+    aside = op->backend;
+
+    rc = ngx_http_harbor_link_restore(r, aside, op->done == NULL);
+
+    if (rc != NGX_OK || op->done == NULL) {
+        return ngx_http_harbor_fs_result(op, rc);
+    }
+
+    /* the caller can wait: the directory's fsync in the thread pool */
+
+    return ngx_http_harbor_sync_dir_task(r, aside->path.data,
+                                         aside->path.len
+                                         - (sizeof("/link") - 1),
+                                         op);
 }
 
 

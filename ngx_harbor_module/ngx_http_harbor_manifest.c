@@ -43,6 +43,25 @@ static ngx_int_t ngx_http_harbor_manifest_store(ngx_http_request_t *r,
     ngx_http_harbor_route_t *rt, ngx_str_t *body, ngx_str_t *digest);
 static ngx_int_t ngx_http_harbor_manifest_delete(ngx_http_request_t *r,
     ngx_http_harbor_route_t *rt);
+/* a DELETE that puts its revision back, and how it then answers */
+typedef struct {
+    ngx_http_harbor_op_t        op;          /* link_restore's: first */
+    ngx_str_t                   tag;         /* an immutable tag on it */
+    const char                 *why;         /* a 412 */
+    ngx_uint_t                  fault;       /* a fault's status */
+} ngx_http_harbor_restore_t;
+
+static ngx_int_t ngx_http_harbor_restore(ngx_http_request_t *r,
+    ngx_http_harbor_op_t *aside, ngx_str_t *tag, const char *why,
+    ngx_http_harbor_op_t *fault);
+static void ngx_http_harbor_restored(ngx_http_request_t *r,
+    ngx_http_harbor_op_t *op);
+static ngx_int_t ngx_http_harbor_restored_answer(ngx_http_request_t *r,
+    ngx_http_harbor_restore_t *rs);
+static void ngx_http_harbor_deleted(ngx_http_request_t *r,
+    ngx_http_harbor_op_t *op);
+static ngx_int_t ngx_http_harbor_deleted_answer(ngx_http_request_t *r,
+    ngx_http_harbor_op_t *op);
 static ngx_int_t ngx_http_harbor_accepts(ngx_http_request_t *r,
     const char *type);
 static ngx_int_t ngx_http_harbor_untagged_only(ngx_http_request_t *r);
@@ -817,6 +836,7 @@ ngx_http_harbor_manifest_delete(ngx_http_request_t *r,
     ngx_uint_t                  untagged;
     const char                 *why;
     ngx_http_harbor_op_t        op, aside;
+    ngx_http_harbor_ctx_t      *ctx;
     ngx_http_harbor_link_t      link;
     ngx_http_harbor_backend_t  *hs;
 
@@ -919,11 +939,7 @@ ngx_http_harbor_manifest_delete(ngx_http_request_t *r,
         }
 
         if (rc == NGX_OK) {
-            if (hs->link_restore(r, &aside) != NGX_OK) {
-                return ngx_http_harbor_op_error(r, &aside);
-            }
-
-            return ngx_http_harbor_immutable_error(r, &rt->name, &tag);
+            return ngx_http_harbor_restore(r, &aside, &tag, NULL, NULL);
         }
     }
 
@@ -962,12 +978,7 @@ ngx_http_harbor_manifest_delete(ngx_http_request_t *r,
     }
 
     if (why) {
-        if (hs->link_restore(r, &aside) != NGX_OK) {
-            return ngx_http_harbor_op_error(r, &aside);
-        }
-
-        return ngx_http_harbor_error(r, NGX_HTTP_PRECONDITION_FAILED,
-                                     "DENIED", why, NULL);
+        return ngx_http_harbor_restore(r, &aside, NULL, why, NULL);
     }
 
     if (hs->link_drop(r, &aside) != NGX_OK) {
@@ -994,29 +1005,144 @@ ngx_http_harbor_manifest_delete(ngx_http_request_t *r,
             rc = hs->link_get(r, &link, 0, &op);
         }
 
-        if (rc == NGX_OK) {
-            ngx_http_harbor_link_init(&link, NGX_HTTP_HARBOR_LINK_REFERRER,
-                                      &rt->name, &subject, &digest);
-
-            rc = hs->link_set(r, &link, &digest, &op);
-        }
-
         if (rc == NGX_ERROR) {
             return ngx_http_harbor_op_error(r, &op);
         }
+
+        if (rc == NGX_OK) {
+            /* written and synced in the thread pool */
+
+            ngx_http_harbor_link_init(&link, NGX_HTTP_HARBOR_LINK_REFERRER,
+                                      &rt->name, &subject, &digest);
+
+            ctx = ngx_http_get_module_ctx(r, ngx_http_harbor_module);
+            ctx->op.done = ngx_http_harbor_deleted;
+
+            rc = hs->link_set(r, &link, &digest, &ctx->op);
+
+            if (rc == NGX_AGAIN) {
+                r->main->count++;
+                return NGX_DONE;
+            }
+
+            return ngx_http_harbor_deleted_answer(r, &ctx->op);
+        }
     }
 
-    ngx_http_harbor_journal(r, "delete", &rt->name, &digest, NULL, NULL, 0);
+    op.rc = NGX_OK;
 
-    return ngx_http_harbor_send(r, NGX_HTTP_ACCEPTED, NULL, NULL);
+    return ngx_http_harbor_deleted_answer(r, &op);
 
 failed:
 
     /* nothing is deleted on a fault: the revision goes back */
 
-    (void) hs->link_restore(r, &aside);
+    return ngx_http_harbor_restore(r, &aside, NULL, NULL, &op);
+}
 
-    return ngx_http_harbor_op_error(r, &op);
+
+/*
+ * Put a revision moved aside back, then answer as the DELETE decided: an
+ * immutable tag, a reason for a 412, or a fault (its op).  The
+ * directory's fsync runs in the thread pool.
+ */
+
+static ngx_int_t
+ngx_http_harbor_restore(ngx_http_request_t *r, ngx_http_harbor_op_t *aside,
+    ngx_str_t *tag, const char *why, ngx_http_harbor_op_t *fault)
+{
+    ngx_int_t                   rc;
+    ngx_http_harbor_restore_t  *rs;
+
+    rs = ngx_pcalloc(r->pool, sizeof(ngx_http_harbor_restore_t));
+    if (rs == NULL) {
+        (void) ngx_http_harbor_backend(r)->link_restore(r, aside);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rs->op = *aside;
+    rs->op.done = ngx_http_harbor_restored;
+
+    if (tag) {
+        rs->tag = *tag;
+    }
+
+    rs->why = why;
+
+    if (fault) {
+        rs->fault = fault->status;
+    }
+
+    rc = ngx_http_harbor_backend(r)->link_restore(r, &rs->op);
+
+    if (rc == NGX_AGAIN) {
+        r->main->count++;
+        return NGX_DONE;
+    }
+
+    return ngx_http_harbor_restored_answer(r, rs);
+}
+
+
+static void
+ngx_http_harbor_restored(ngx_http_request_t *r, ngx_http_harbor_op_t *op)
+{
+    ngx_http_finalize_request(r,
+        ngx_http_harbor_restored_answer(r, (ngx_http_harbor_restore_t *) op));
+}
+
+
+static ngx_int_t
+ngx_http_harbor_restored_answer(ngx_http_request_t *r,
+    ngx_http_harbor_restore_t *rs)
+{
+    ngx_http_harbor_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_harbor_module);
+
+    if (rs->fault) {
+        rs->op.status = rs->fault;
+        return ngx_http_harbor_op_error(r, &rs->op);
+    }
+
+    if (rs->op.rc != NGX_OK) {
+        return ngx_http_harbor_op_error(r, &rs->op);
+    }
+
+    if (rs->why) {
+        return ngx_http_harbor_error(r, NGX_HTTP_PRECONDITION_FAILED,
+                                     "DENIED", rs->why, NULL);
+    }
+
+    return ngx_http_harbor_immutable_error(r, &ctx->route.name, &rs->tag);
+}
+
+
+/* The DELETE by digest is done: journaled, 202. */
+
+static void
+ngx_http_harbor_deleted(ngx_http_request_t *r, ngx_http_harbor_op_t *op)
+{
+    ngx_http_finalize_request(r, ngx_http_harbor_deleted_answer(r, op));
+}
+
+
+static ngx_int_t
+ngx_http_harbor_deleted_answer(ngx_http_request_t *r,
+    ngx_http_harbor_op_t *op)
+{
+    ngx_http_harbor_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_harbor_module);
+
+    if (op->rc == NGX_ERROR) {
+        return ngx_http_harbor_op_error(r, op);
+    }
+
+    ngx_http_harbor_journal(r, "delete", &ctx->route.name, &ctx->route.ref,
+                            NULL, NULL, 0);
+
+    return ngx_http_harbor_send(r, NGX_HTTP_ACCEPTED, NULL, NULL);
 }
 
 

@@ -17,9 +17,8 @@ use lib "$FindBin::Bin/lib";
 
 use Test::More;
 use File::Path qw(make_path);
-use Time::HiRes qw(sleep time);
-use POSIX qw(WNOHANG);
 use Harbor::Test qw(:all);
+use Harbor::Strace;
 
 ###############################################################################
 
@@ -42,38 +41,6 @@ for my $i (1 .. 5) {
 }
 $t->make_image("loop/r$_", 'x', nlayers => 0) for 1 .. 3;
 
-# strace on both workers and their threads, until stopped; its lines start
-# with the thread's id.
-
-sub trace {
-    my ($out) = @_;
-    my $err = "$out.err";
-    my $pid = fork() // die "fork: $!";
-    if ($pid == 0) {
-        open STDERR, '>', $err or die;
-        exec('strace', '-f', '-e', 'trace=getdents64,openat', '-o', $out,
-             map { ('-p', $_) } @workers) or die "exec: $!";
-    }
-
-    # attached to both: strace says so on stderr
-    my $deadline = time + 30;
-    while (time < $deadline) {
-        my $text = $t->read_file($err);
-        last if (() = $text =~ /Process \d+ attached/g) >= @workers;
-        sleep 0.05;
-    }
-    return $pid;
-}
-
-sub untrace {
-    my ($pid, $out) = @_;
-    kill 'INT', $pid;
-    waitpid($pid, 0);
-    open my $fh, '<', $out or die "$out: $!";
-    my @lines = <$fh>;
-    return @lines;
-}
-
 sub lists {
     for (1 .. 10) {
         my $r = $t->http(GET => '/v2/loop/a/tags/list?n=5');
@@ -90,10 +57,9 @@ sub lists {
 
 my %main = map { $_ => 1 } @workers;
 
-my $out = $t->dir . '/strace.out';
-my $pid = trace($out);
+my $trace = Harbor::Strace->start($t, 'getdents64,openat', @workers);
 lists();
-my @lines = untrace($pid, $out);
+my @lines = $trace->stop;
 
 my (%on, %off);
 for (@lines) {
@@ -119,13 +85,13 @@ for my $what (qw(getdents64 tags referrers catalog manifest)) {
 my $tags = "$v2/repositories/loop/a/_manifests/tags";
 utime(time - 60, time - 60, $tags) or die "utime: $!";
 
-$pid = trace($out);
+$trace = Harbor::Strace->start($t, 'getdents64,openat', @workers);
 for my $n (1 .. 20) {
     my $r = $t->http(GET => "/v2/loop/a/tags/list?n=3&last=t2");
     is_deeply($t->json($r)->{tags}, [qw(t20 t21 t22)], "cached list $n");
     like($r->{headers}{link} || '', qr{last=t22&n=3>}, 'and its Link');
 }
-@lines = untrace($pid, $out);
+@lines = $trace->stop;
 
 my $opens = grep { m{/_manifests/tags"} } @lines;
 cmp_ok($opens, '<=', scalar @workers,
