@@ -11,9 +11,9 @@
  * mount's link) and sha512 hashing run as one thread-pool task per
  * request (ngx_http_harbor_storage_commit.c), and so do the directory
  * reads of a page of a list, with a referrers page's manifests
- * (ngx_http_harbor_storage_list.c).  Inline still, on purpose: the tag
- * walk, the restore and the referrers rewrite of a DELETE by digest
- * (docs/architecture.md, "Fsyncs in the event loop").
+ * (ngx_http_harbor_storage_list.c), and the directory fsync of a link
+ * put back when the caller can wait.  Inline still: the tag walk of a
+ * DELETE by digest (docs/architecture.md, "Fsyncs in the event loop").
  */
 
 
