@@ -4,10 +4,12 @@
 # on a worker's event loop: the directory fsync of a revision it puts back
 # (a 412 of an untagged-only delete of a tagged manifest), and the rewrite
 # of a referrers entry that a PUT of the same manifest brought back while
-# the DELETE ran (the DELETE held in its rmdir of the entry by
-# t/lib/fault.c while the other worker serves the PUT).  strace(1)
-# follows both workers and every thread: no fsync on a worker's main
-# thread (its pid), some on the others; and the answers are unchanged.
+# the DELETE ran (the DELETE held by t/lib/fault.c in the rmdir of its
+# revision's entry while the other worker serves the PUT; the DELETE then
+# removes the PUT's referrers entry, finds the revision back and writes
+# the entry again).  strace(1) follows both workers and every thread: no
+# fsync on a worker's main thread (its pid), some on the others; and the
+# answers are unchanged.
 
 use warnings;
 use strict;
@@ -24,7 +26,7 @@ use Harbor::Strace;
 
 ###############################################################################
 
-my %env = Harbor::Fault::env(HARBOR_FAULT_SLOW_UNLINK => '/_referrers/',
+my %env = Harbor::Fault::env(HARBOR_FAULT_SLOW_UNLINK => '/_manifests/revisions/',
                              HARBOR_FAULT_DELAY => 3000);
 my $t = Harbor::Test->new;
 {
@@ -78,14 +80,15 @@ my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $t->port,
 print $s "DELETE /v2/del/a/manifests/$ref->{digest} HTTP/1.1\r\n"
     . "Host: localhost\r\nConnection: close\r\n\r\n";
 
-# held in the rmdir of its referrers entry
+# held in the rmdir of its revision's entry
 my $deadline = time + 30;
 while (time < $deadline) {
     last if (() = Harbor::Fault::injected($t)) > $before;
     sleep 0.02;
 }
 my @held = Harbor::Fault::injected($t);
-like($held[-1] || '', qr{_referrers/}, 'the DELETE is held in _referrers');
+like($held[-1] || '', qr{_manifests/revisions/},
+     'the DELETE is held in the removal of its revision');
 
 $r = $t->push_manifest('del/a', $ref->{digest}, $ref->{manifest},
                        $ref->{media_type});
