@@ -180,11 +180,11 @@ typedef struct {
  * NGX_AGAIN and calls op->done on the event loop once op is filled (the
  * request is kept alive meanwhile), or returns op->rc at once, with op
  * filled and op->done not called.  commit, upload_append and
- * upload_create may always finish later, blob_read, link_set,
- * link_restore and list (a page) when op->done is set (NULL: the caller cannot wait, the
- * backend does it inline); the others finish at once today
- * (metadata the page cache holds), but a backend may make any of them
- * wait and the routes are to grow to it.  op->rc: NGX_OK; NGX_DECLINED, the
+ * upload_create may always finish later; blob_read, link_set,
+ * link_restore and list (a page) when op->done is set (NULL: the caller
+ * cannot wait, the backend does it inline); the others finish at once
+ * today (metadata the page cache holds), but a backend may make any of
+ * them wait and the routes are to grow to it.  op->rc: NGX_OK; NGX_DECLINED, the
  * thing is not there (a digest mismatch for a commit); NGX_BUSY, an
  * upload another request holds; NGX_ABORT, larger than asked; NGX_ERROR,
  * with op->status the answer (507 full, 403 read-only, 503 busy or out

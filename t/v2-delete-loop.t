@@ -26,8 +26,9 @@ use Harbor::Strace;
 
 ###############################################################################
 
-my %env = Harbor::Fault::env(HARBOR_FAULT_SLOW_UNLINK => '/_manifests/revisions/',
-                             HARBOR_FAULT_DELAY => 3000);
+my %env = Harbor::Fault::env(
+    HARBOR_FAULT_SLOW_UNLINK => '/_manifests/revisions/',
+    HARBOR_FAULT_DELAY => 3000);
 my $t = Harbor::Test->new;
 {
     local @ENV{keys %env} = values %env;
