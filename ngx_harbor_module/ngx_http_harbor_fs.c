@@ -5,11 +5,15 @@
  * onto the store's functions in ngx_http_harbor_storage*.c, and the one
  * place where an errno becomes the status of an answer.
  *
- * Stats, link reads and renewals, link moves of a delete and directory
- * reads run inline (metadata, page-cache hits); the durable part of a
- * write (every fsync of a chunk, a blob, a manifest and its links, an
- * upload's creation, a mount's link) and sha512 hashing run as one
- * thread-pool task per request (ngx_http_harbor_storage_commit.c).
+ * Stats, link reads and renewals and link moves of a delete run inline
+ * (metadata, page-cache hits); the durable part of a write (every fsync
+ * of a chunk, a blob, a manifest and its links, an upload's creation, a
+ * mount's link) and sha512 hashing run as one thread-pool task per
+ * request (ngx_http_harbor_storage_commit.c), and so do the directory
+ * reads of a page of a list, with a referrers page's manifests
+ * (ngx_http_harbor_storage_list.c), and the directory fsync of a link
+ * put back when the caller can wait.  Inline still: the tag walk of a
+ * DELETE by digest (docs/architecture.md, "Fsyncs in the event loop").
  */
 
 
@@ -290,8 +294,23 @@ static ngx_int_t
 ngx_http_harbor_fs_link_restore(ngx_http_request_t *r,
     ngx_http_harbor_op_t *op)
 {
-    return ngx_http_harbor_fs_result(op,
-               ngx_http_harbor_link_restore(r, op->backend));
+    ngx_int_t                 rc;
+    ngx_http_harbor_aside_t  *aside;
+
+    aside = op->backend;
+
+    rc = ngx_http_harbor_link_restore(r, aside, op->done == NULL);
+
+    if (rc != NGX_OK || op->done == NULL) {
+        return ngx_http_harbor_fs_result(op, rc);
+    }
+
+    /* the caller can wait: the directory's fsync in the thread pool */
+
+    return ngx_http_harbor_sync_dir_task(r, aside->path.data,
+                                         aside->path.len
+                                         - (sizeof("/link") - 1),
+                                         op);
 }
 
 
@@ -317,24 +336,12 @@ ngx_http_harbor_fs_list(ngx_http_request_t *r, ngx_http_harbor_list_e kind,
     ngx_str_t *name, ngx_str_t *key, ngx_http_harbor_page_t *page,
     ngx_array_t *all, ngx_http_harbor_op_t *op)
 {
-    ngx_int_t  rc;
-
-    switch (kind) {
-
-    case NGX_HTTP_HARBOR_LIST_TAGS:
-        rc = page ? ngx_http_harbor_list_tags(r, name, page)
-                  : ngx_http_harbor_all_tags(r, name, all);
-        break;
-
-    case NGX_HTTP_HARBOR_LIST_REPOS:
-        rc = ngx_http_harbor_list_repos(r, page);
-        break;
-
-    default: /* NGX_HTTP_HARBOR_LIST_REFERRERS */
-        rc = ngx_http_harbor_list_referrers(r, name, key, page);
+    if (page == NULL) {
+        return ngx_http_harbor_fs_result(op,
+                                     ngx_http_harbor_all_tags(r, name, all));
     }
 
-    return ngx_http_harbor_fs_result(op, rc);
+    return ngx_http_harbor_list_page(r, kind, name, key, page, op);
 }
 
 

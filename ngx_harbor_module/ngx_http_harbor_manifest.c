@@ -43,6 +43,25 @@ static ngx_int_t ngx_http_harbor_manifest_store(ngx_http_request_t *r,
     ngx_http_harbor_route_t *rt, ngx_str_t *body, ngx_str_t *digest);
 static ngx_int_t ngx_http_harbor_manifest_delete(ngx_http_request_t *r,
     ngx_http_harbor_route_t *rt);
+/* a DELETE that puts its revision back, and how it then answers */
+typedef struct {
+    ngx_http_harbor_op_t        op;          /* link_restore's: first */
+    ngx_str_t                   tag;         /* an immutable tag on it */
+    const char                 *why;         /* a 412 */
+    ngx_uint_t                  fault;       /* a fault's status */
+} ngx_http_harbor_restore_t;
+
+static ngx_int_t ngx_http_harbor_restore(ngx_http_request_t *r,
+    ngx_http_harbor_op_t *aside, ngx_str_t *tag, const char *why,
+    ngx_http_harbor_op_t *fault);
+static void ngx_http_harbor_restored(ngx_http_request_t *r,
+    ngx_http_harbor_op_t *op);
+static ngx_int_t ngx_http_harbor_restored_answer(ngx_http_request_t *r,
+    ngx_http_harbor_restore_t *rs);
+static void ngx_http_harbor_deleted(ngx_http_request_t *r,
+    ngx_http_harbor_op_t *op);
+static ngx_int_t ngx_http_harbor_deleted_answer(ngx_http_request_t *r,
+    ngx_http_harbor_op_t *op);
 static ngx_int_t ngx_http_harbor_accepts(ngx_http_request_t *r,
     const char *type);
 static ngx_int_t ngx_http_harbor_untagged_only(ngx_http_request_t *r);
@@ -65,6 +84,25 @@ static void ngx_http_harbor_manifest_stored(ngx_http_request_t *r,
     ngx_http_harbor_op_t *op);
 static ngx_int_t ngx_http_harbor_blob_unknown(ngx_http_request_t *r,
     ngx_str_t *digest);
+typedef ngx_int_t (*ngx_http_harbor_list_send_pt)(ngx_http_request_t *r,
+    ngx_http_harbor_op_t *op);
+
+static ngx_int_t ngx_http_harbor_list_start(ngx_http_request_t *r,
+    ngx_http_harbor_list_e kind, ngx_str_t *name, ngx_str_t *key,
+    size_t read, ngx_uint_t max, ngx_http_harbor_op_pt done,
+    ngx_http_harbor_list_send_pt send);
+static void ngx_http_harbor_tags_listed(ngx_http_request_t *r,
+    ngx_http_harbor_op_t *op);
+static ngx_int_t ngx_http_harbor_tags_send(ngx_http_request_t *r,
+    ngx_http_harbor_op_t *op);
+static void ngx_http_harbor_catalog_listed(ngx_http_request_t *r,
+    ngx_http_harbor_op_t *op);
+static ngx_int_t ngx_http_harbor_catalog_send(ngx_http_request_t *r,
+    ngx_http_harbor_op_t *op);
+static void ngx_http_harbor_referrers_listed(ngx_http_request_t *r,
+    ngx_http_harbor_op_t *op);
+static ngx_int_t ngx_http_harbor_referrers_send(ngx_http_request_t *r,
+    ngx_http_harbor_op_t *op);
 static ngx_int_t ngx_http_harbor_referrers_link(ngx_http_request_t *r,
     ngx_http_harbor_route_t *rt, ngx_http_harbor_page_t *page,
     ngx_str_t *last, ngx_str_t *filter);
@@ -817,6 +855,7 @@ ngx_http_harbor_manifest_delete(ngx_http_request_t *r,
     ngx_uint_t                  untagged;
     const char                 *why;
     ngx_http_harbor_op_t        op, aside;
+    ngx_http_harbor_ctx_t      *ctx;
     ngx_http_harbor_link_t      link;
     ngx_http_harbor_backend_t  *hs;
 
@@ -919,11 +958,7 @@ ngx_http_harbor_manifest_delete(ngx_http_request_t *r,
         }
 
         if (rc == NGX_OK) {
-            if (hs->link_restore(r, &aside) != NGX_OK) {
-                return ngx_http_harbor_op_error(r, &aside);
-            }
-
-            return ngx_http_harbor_immutable_error(r, &rt->name, &tag);
+            return ngx_http_harbor_restore(r, &aside, &tag, NULL, NULL);
         }
     }
 
@@ -962,12 +997,7 @@ ngx_http_harbor_manifest_delete(ngx_http_request_t *r,
     }
 
     if (why) {
-        if (hs->link_restore(r, &aside) != NGX_OK) {
-            return ngx_http_harbor_op_error(r, &aside);
-        }
-
-        return ngx_http_harbor_error(r, NGX_HTTP_PRECONDITION_FAILED,
-                                     "DENIED", why, NULL);
+        return ngx_http_harbor_restore(r, &aside, NULL, why, NULL);
     }
 
     if (hs->link_drop(r, &aside) != NGX_OK) {
@@ -994,29 +1024,144 @@ ngx_http_harbor_manifest_delete(ngx_http_request_t *r,
             rc = hs->link_get(r, &link, 0, &op);
         }
 
-        if (rc == NGX_OK) {
-            ngx_http_harbor_link_init(&link, NGX_HTTP_HARBOR_LINK_REFERRER,
-                                      &rt->name, &subject, &digest);
-
-            rc = hs->link_set(r, &link, &digest, &op);
-        }
-
         if (rc == NGX_ERROR) {
             return ngx_http_harbor_op_error(r, &op);
         }
+
+        if (rc == NGX_OK) {
+            /* written and synced in the thread pool */
+
+            ngx_http_harbor_link_init(&link, NGX_HTTP_HARBOR_LINK_REFERRER,
+                                      &rt->name, &subject, &digest);
+
+            ctx = ngx_http_get_module_ctx(r, ngx_http_harbor_module);
+            ctx->op.done = ngx_http_harbor_deleted;
+
+            rc = hs->link_set(r, &link, &digest, &ctx->op);
+
+            if (rc == NGX_AGAIN) {
+                r->main->count++;
+                return NGX_DONE;
+            }
+
+            return ngx_http_harbor_deleted_answer(r, &ctx->op);
+        }
     }
 
-    ngx_http_harbor_journal(r, "delete", &rt->name, &digest, NULL, NULL, 0);
+    op.rc = NGX_OK;
 
-    return ngx_http_harbor_send(r, NGX_HTTP_ACCEPTED, NULL, NULL);
+    return ngx_http_harbor_deleted_answer(r, &op);
 
 failed:
 
     /* nothing is deleted on a fault: the revision goes back */
 
-    (void) hs->link_restore(r, &aside);
+    return ngx_http_harbor_restore(r, &aside, NULL, NULL, &op);
+}
 
-    return ngx_http_harbor_op_error(r, &op);
+
+/*
+ * Put a revision moved aside back, then answer as the DELETE decided: an
+ * immutable tag, a reason for a 412, or a fault (its op).  The
+ * directory's fsync runs in the thread pool.
+ */
+
+static ngx_int_t
+ngx_http_harbor_restore(ngx_http_request_t *r, ngx_http_harbor_op_t *aside,
+    ngx_str_t *tag, const char *why, ngx_http_harbor_op_t *fault)
+{
+    ngx_int_t                   rc;
+    ngx_http_harbor_restore_t  *rs;
+
+    rs = ngx_pcalloc(r->pool, sizeof(ngx_http_harbor_restore_t));
+    if (rs == NULL) {
+        (void) ngx_http_harbor_backend(r)->link_restore(r, aside);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rs->op = *aside;
+    rs->op.done = ngx_http_harbor_restored;
+
+    if (tag) {
+        rs->tag = *tag;
+    }
+
+    rs->why = why;
+
+    if (fault) {
+        rs->fault = fault->status;
+    }
+
+    rc = ngx_http_harbor_backend(r)->link_restore(r, &rs->op);
+
+    if (rc == NGX_AGAIN) {
+        r->main->count++;
+        return NGX_DONE;
+    }
+
+    return ngx_http_harbor_restored_answer(r, rs);
+}
+
+
+static void
+ngx_http_harbor_restored(ngx_http_request_t *r, ngx_http_harbor_op_t *op)
+{
+    ngx_http_finalize_request(r,
+        ngx_http_harbor_restored_answer(r, (ngx_http_harbor_restore_t *) op));
+}
+
+
+static ngx_int_t
+ngx_http_harbor_restored_answer(ngx_http_request_t *r,
+    ngx_http_harbor_restore_t *rs)
+{
+    ngx_http_harbor_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_harbor_module);
+
+    if (rs->fault) {
+        rs->op.status = rs->fault;
+        return ngx_http_harbor_op_error(r, &rs->op);
+    }
+
+    if (rs->op.rc != NGX_OK) {
+        return ngx_http_harbor_op_error(r, &rs->op);
+    }
+
+    if (rs->why) {
+        return ngx_http_harbor_error(r, NGX_HTTP_PRECONDITION_FAILED,
+                                     "DENIED", rs->why, NULL);
+    }
+
+    return ngx_http_harbor_immutable_error(r, &ctx->route.name, &rs->tag);
+}
+
+
+/* The DELETE by digest is done: journaled, 202. */
+
+static void
+ngx_http_harbor_deleted(ngx_http_request_t *r, ngx_http_harbor_op_t *op)
+{
+    ngx_http_finalize_request(r, ngx_http_harbor_deleted_answer(r, op));
+}
+
+
+static ngx_int_t
+ngx_http_harbor_deleted_answer(ngx_http_request_t *r,
+    ngx_http_harbor_op_t *op)
+{
+    ngx_http_harbor_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_harbor_module);
+
+    if (op->rc == NGX_ERROR) {
+        return ngx_http_harbor_op_error(r, op);
+    }
+
+    ngx_http_harbor_journal(r, "delete", &ctx->route.name, &ctx->route.ref,
+                            NULL, NULL, 0);
+
+    return ngx_http_harbor_send(r, NGX_HTTP_ACCEPTED, NULL, NULL);
 }
 
 
@@ -1192,38 +1337,101 @@ ngx_http_harbor_tags_at(ngx_http_request_t *r, ngx_str_t *name,
 }
 
 
-ngx_int_t
-ngx_http_harbor_tags(ngx_http_request_t *r, ngx_http_harbor_route_t *rt)
+/*
+ * The lists: their directory reads (and the referrers' manifest reads)
+ * run in the thread pool, so each route starts the list and answers with
+ * send() from op->done, or at once when the list was done at once (a
+ * tags page from the cache, no repository, no thread pool).  What a
+ * handler returns, or NGX_DECLINED: a bad ?n=, for the route to answer.
+ */
+
+static ngx_int_t
+ngx_http_harbor_list_start(ngx_http_request_t *r, ngx_http_harbor_list_e kind,
+    ngx_str_t *name, ngx_str_t *key, size_t read, ngx_uint_t max,
+    ngx_http_harbor_op_pt done, ngx_http_harbor_list_send_pt send)
 {
-    u_char                     *p;
-    ngx_int_t                   rc;
-    ngx_str_t                   path;
-    ngx_http_harbor_op_t        op;
-    ngx_http_harbor_page_t      page;
-    ngx_http_harbor_backend_t  *hs;
+    ngx_int_t               rc;
+    ngx_http_harbor_ctx_t  *ctx;
 
-    /* calls that cannot wait: done unset */
-    op.done = NULL;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_harbor_module);
 
-    hs = ngx_http_harbor_backend(r);
+    ctx->page = ngx_palloc(r->pool, sizeof(ngx_http_harbor_page_t));
+    if (ctx->page == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
-    rc = ngx_http_harbor_page_init(r, &page, NGX_HTTP_HARBOR_LIST_MAX);
+    rc = ngx_http_harbor_page_init(r, ctx->page, max);
 
     if (rc == NGX_ERROR) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    /* a bad ?n= is answered by send_list() */
-
-    rc = (rc == NGX_OK) ? hs->list(r, NGX_HTTP_HARBOR_LIST_TAGS, &rt->name,
-                                   NULL, &page, NULL, &op)
-                        : hs->repo_exists(r, &rt->name, &op);
-
-    if (rc == NGX_ERROR) {
-        return ngx_http_harbor_op_error(r, &op);
+    if (rc == NGX_DECLINED) {
+        return NGX_DECLINED;
     }
 
-    if (rc == NGX_DECLINED) {
+    ctx->page->read = read;
+    ctx->op.done = done;
+
+    rc = ngx_http_harbor_backend(r)->list(r, kind, name, key, ctx->page, NULL,
+                                          &ctx->op);
+    if (rc == NGX_AGAIN) {
+        r->main->count++;
+        return NGX_DONE;
+    }
+
+    return send(r, &ctx->op);
+}
+
+
+ngx_int_t
+ngx_http_harbor_tags(ngx_http_request_t *r, ngx_http_harbor_route_t *rt)
+{
+    ngx_int_t               rc;
+    ngx_http_harbor_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_harbor_module);
+
+    rc = ngx_http_harbor_list_start(r, NGX_HTTP_HARBOR_LIST_TAGS, &rt->name,
+                                    NULL, 0, NGX_HTTP_HARBOR_LIST_MAX,
+                                    ngx_http_harbor_tags_listed,
+                                    ngx_http_harbor_tags_send);
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
+
+    /* a bad ?n=, answered by send_list(), once the name is known */
+
+    ctx->op.done = NULL;
+    (void) ngx_http_harbor_backend(r)->repo_exists(r, &rt->name, &ctx->op);
+
+    return ngx_http_harbor_tags_send(r, &ctx->op);
+}
+
+
+static void
+ngx_http_harbor_tags_listed(ngx_http_request_t *r, ngx_http_harbor_op_t *op)
+{
+    ngx_http_finalize_request(r, ngx_http_harbor_tags_send(r, op));
+}
+
+
+static ngx_int_t
+ngx_http_harbor_tags_send(ngx_http_request_t *r, ngx_http_harbor_op_t *op)
+{
+    u_char                   *p;
+    ngx_str_t                 path;
+    ngx_http_harbor_ctx_t    *ctx;
+    ngx_http_harbor_route_t  *rt;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_harbor_module);
+    rt = &ctx->route;
+
+    if (op->rc == NGX_ERROR) {
+        return ngx_http_harbor_op_error(r, op);
+    }
+
+    if (op->rc == NGX_DECLINED) {
         return ngx_http_harbor_error(r, NGX_HTTP_NOT_FOUND, "NAME_UNKNOWN",
                                      "repository name not known to registry",
                                      NULL);
@@ -1246,7 +1454,7 @@ ngx_http_harbor_tags(ngx_http_request_t *r, ngx_http_harbor_route_t *rt)
 
     ngx_sprintf(p, "\"name\":\"%V\",%Z", &rt->name);
 
-    return ngx_http_harbor_send_list(r, &page.items, &path, (char *) p,
+    return ngx_http_harbor_send_list(r, &ctx->page->items, &path, (char *) p,
                                      "tags");
 }
 
@@ -1254,52 +1462,113 @@ ngx_http_harbor_tags(ngx_http_request_t *r, ngx_http_harbor_route_t *rt)
 ngx_int_t
 ngx_http_harbor_catalog(ngx_http_request_t *r)
 {
-    ngx_int_t                rc;
-    ngx_str_t                path;
-    ngx_http_harbor_op_t     op;
-    ngx_http_harbor_page_t   page;
+    ngx_int_t               rc;
+    ngx_http_harbor_ctx_t  *ctx;
 
-    /* calls that cannot wait: done unset */
-    op.done = NULL;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_harbor_module);
 
-    rc = ngx_http_harbor_page_init(r, &page, NGX_HTTP_HARBOR_LIST_MAX);
-
-    if (rc == NGX_ERROR) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    rc = ngx_http_harbor_list_start(r, NGX_HTTP_HARBOR_LIST_REPOS, NULL, NULL,
+                                    0, NGX_HTTP_HARBOR_LIST_MAX,
+                                    ngx_http_harbor_catalog_listed,
+                                    ngx_http_harbor_catalog_send);
+    if (rc != NGX_DECLINED) {
+        return rc;
     }
 
-    /* a bad ?n= is answered by send_list() */
+    /* a bad ?n=, answered by send_list() */
 
-    if (rc == NGX_OK
-        && ngx_http_harbor_backend(r)->list(r, NGX_HTTP_HARBOR_LIST_REPOS,
-                                            NULL, NULL, &page, NULL, &op)
-           != NGX_OK)
-    {
-        return ngx_http_harbor_op_error(r, &op);
+    ctx->op.rc = NGX_OK;
+
+    return ngx_http_harbor_catalog_send(r, &ctx->op);
+}
+
+
+static void
+ngx_http_harbor_catalog_listed(ngx_http_request_t *r,
+    ngx_http_harbor_op_t *op)
+{
+    ngx_http_finalize_request(r, ngx_http_harbor_catalog_send(r, op));
+}
+
+
+static ngx_int_t
+ngx_http_harbor_catalog_send(ngx_http_request_t *r, ngx_http_harbor_op_t *op)
+{
+    ngx_str_t               path;
+    ngx_http_harbor_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_harbor_module);
+
+    if (op->rc != NGX_OK) {
+        return ngx_http_harbor_op_error(r, op);
     }
 
     ngx_str_set(&path, "/v2/_catalog");
 
-    return ngx_http_harbor_send_list(r, &page.items, &path, "",
+    return ngx_http_harbor_send_list(r, &ctx->page->items, &path, "",
                                      "repositories");
 }
 
 
+/*
+ * A page holds at most NGX_HTTP_HARBOR_REFERRERS referrers, and stops
+ * early once NGX_HTTP_HARBOR_REFERRERS_READ bytes of manifests were read
+ * for it: one request cannot make a worker read thousands of 4 MiB
+ * manifests.  The list and the reads are one task of the thread pool;
+ * the parse of what was read is here.  The Link header leads to the next
+ * page.
+ */
+
 ngx_int_t
 ngx_http_harbor_referrers(ngx_http_request_t *r, ngx_http_harbor_route_t *rt)
 {
-    json_t                  *root, *list, *desc, *ann;
-    size_t                   read;
-    ngx_int_t                rc;
-    ngx_str_t                filter, body, *d, ct, *next;
-    ngx_uint_t               i, n;
-    hb_manifest_t            m;
-    ngx_http_harbor_op_t     op;
-    ngx_http_harbor_page_t   page;
-    char                     err[128];
+    ngx_int_t  rc;
 
-    /* calls that cannot wait: done unset */
-    op.done = NULL;
+    rc = ngx_http_harbor_list_start(r, NGX_HTTP_HARBOR_LIST_REFERRERS,
+                                    &rt->name, &rt->ref,
+                                    NGX_HTTP_HARBOR_REFERRERS_READ,
+                                    NGX_HTTP_HARBOR_REFERRERS,
+                                    ngx_http_harbor_referrers_listed,
+                                    ngx_http_harbor_referrers_send);
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
+
+    return ngx_http_harbor_error(r, NGX_HTTP_BAD_REQUEST,
+                                 "PAGINATION_NUMBER_INVALID",
+                                 "invalid number of results requested", NULL);
+}
+
+
+static void
+ngx_http_harbor_referrers_listed(ngx_http_request_t *r,
+    ngx_http_harbor_op_t *op)
+{
+    ngx_http_finalize_request(r, ngx_http_harbor_referrers_send(r, op));
+}
+
+
+static ngx_int_t
+ngx_http_harbor_referrers_send(ngx_http_request_t *r,
+    ngx_http_harbor_op_t *op)
+{
+    json_t                   *root, *list, *desc, *ann;
+    ngx_int_t                 rc;
+    ngx_str_t                 filter, body, *d, ct, *next;
+    ngx_uint_t                i, n;
+    hb_manifest_t             m;
+    ngx_http_harbor_ctx_t    *ctx;
+    ngx_http_harbor_page_t   *page;
+    ngx_http_harbor_route_t  *rt;
+    char                      err[128];
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_harbor_module);
+    rt = &ctx->route;
+    page = ctx->page;
+
+    if (op->rc != NGX_OK) {
+        return ngx_http_harbor_op_error(r, op);
+    }
 
     rc = ngx_http_harbor_arg(r, "artifactType", &filter);
     if (rc == NGX_ERROR) {
@@ -1310,65 +1579,32 @@ ngx_http_harbor_referrers(ngx_http_request_t *r, ngx_http_harbor_route_t *rt)
         ngx_str_null(&filter);
     }
 
-    /*
-     * A page holds at most NGX_HTTP_HARBOR_REFERRERS referrers, and stops
-     * early once NGX_HTTP_HARBOR_REFERRERS_READ bytes of manifests were
-     * read for it: one request cannot make a worker parse thousands of
-     * 4 MiB manifests.  The Link header leads to the next page.
-     */
-
-    rc = ngx_http_harbor_page_init(r, &page, NGX_HTTP_HARBOR_REFERRERS);
-
-    if (rc == NGX_ERROR) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (rc == NGX_DECLINED) {
-        return ngx_http_harbor_error(r, NGX_HTTP_BAD_REQUEST,
-                                     "PAGINATION_NUMBER_INVALID",
-                                     "invalid number of results requested",
-                                     NULL);
-    }
-
-    if (ngx_http_harbor_backend(r)->list(r, NGX_HTTP_HARBOR_LIST_REFERRERS,
-                                         &rt->name, &rt->ref, &page, NULL,
-                                         &op)
-        != NGX_OK)
-    {
-        return ngx_http_harbor_op_error(r, &op);
-    }
-
     root = json_pack("{s:i, s:s, s:[]}", "schemaVersion", 2,
                      "mediaType", HB_MT_OCI_INDEX_S, "manifests");
     if (root == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    /* at most 4 MiB read here, in the event loop, for one page */
-
     list = json_object_get(root, "manifests");
-    d = page.items.elts;
-    n = ngx_min(page.items.nelts, page.n);
-    next = (n && page.items.nelts > n) ? &d[n - 1] : NULL;
-    read = 0;
+    d = page->items.elts;
+    n = ngx_min(page->items.nelts, page->n);
+    next = (n && page->items.nelts > n) ? &d[n - 1] : NULL;
+
+    /* the read stopped at its cap: the next page starts after it */
+
+    if (page->nread < n) {
+        n = page->nread;
+        next = n ? &d[n - 1] : NULL;
+    }
 
     for (i = 0; i < n; i++) {
 
-        if (read >= NGX_HTTP_HARBOR_REFERRERS_READ) {
-            next = &d[i - 1];
-            break;
-        }
+        body = page->bodies[i];
 
-        if (ngx_http_harbor_backend(r)->blob_read(r, &d[i], HB_MANIFEST_MAX,
-                                                  &op)
-            != NGX_OK)
-        {
+        if (body.len == 0) {
+            /* swept since it was listed, or larger than a manifest */
             continue;
         }
-
-        body = op.data;
-
-        read += body.len;
 
         if (hb_manifest_parse((char *) body.data, body.len, NULL, 0, &m, err,
                               sizeof(err))
@@ -1421,7 +1657,7 @@ ngx_http_harbor_referrers(ngx_http_request_t *r, ngx_http_harbor_route_t *rt)
         }
     }
 
-    if (next && ngx_http_harbor_referrers_link(r, rt, &page, next, &filter)
+    if (next && ngx_http_harbor_referrers_link(r, rt, page, next, &filter)
                 != NGX_OK)
     {
         json_decref(root);

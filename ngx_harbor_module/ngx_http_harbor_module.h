@@ -168,6 +168,9 @@ typedef struct {
     ngx_str_t                   last;
     ngx_uint_t                  n;
     int                       (*valid)(const unsigned char *p, size_t len);
+    size_t                      read;        /* referrers: manifests, bytes */
+    ngx_uint_t                  nread;       /* items whose bodies are in */
+    ngx_str_t                  *bodies;      /* len 0: none to show */
 } ngx_http_harbor_page_t;
 
 
@@ -177,11 +180,11 @@ typedef struct {
  * NGX_AGAIN and calls op->done on the event loop once op is filled (the
  * request is kept alive meanwhile), or returns op->rc at once, with op
  * filled and op->done not called.  commit, upload_append and
- * upload_create may always finish later, blob_read and link_set when
- * op->done is set (NULL: the caller cannot wait, the backend does it
- * inline); the others finish at once today
- * (metadata the page cache holds), but a backend may make any of them
- * wait and the routes are to grow to it.  op->rc: NGX_OK; NGX_DECLINED, the
+ * upload_create may always finish later; blob_read, link_set,
+ * link_restore and list (a page) when op->done is set (NULL: the caller
+ * cannot wait, the backend does it inline); the others finish at once
+ * today (metadata the page cache holds), but a backend may make any of
+ * them wait and the routes are to grow to it.  op->rc: NGX_OK; NGX_DECLINED, the
  * thing is not there (a digest mismatch for a commit); NGX_BUSY, an
  * upload another request holds; NGX_ABORT, larger than asked; NGX_ERROR,
  * with op->status the answer (507 full, 403 read-only, 503 busy or out
@@ -265,7 +268,11 @@ typedef struct {
 
     ngx_int_t  (*repo_exists)(ngx_http_request_t *r, ngx_str_t *name,
                               ngx_http_harbor_op_t *op);
-    /* page NULL: every tag, unsorted, into all */
+    /*
+     * A page of a list; with page->read (referrers), the manifests of the
+     * first page->nread of it in page->bodies, at most page->read bytes.
+     * page NULL: every tag, unsorted, into all, inline.
+     */
     ngx_int_t  (*list)(ngx_http_request_t *r, ngx_http_harbor_list_e kind,
                        ngx_str_t *name, ngx_str_t *key,
                        ngx_http_harbor_page_t *page, ngx_array_t *all,
@@ -305,6 +312,7 @@ typedef struct {
     ngx_http_harbor_fail_t      fail;        /* why the route is refused */
     ngx_http_harbor_upload_t    upload;
     ngx_http_harbor_op_t        op;          /* a storage call that waits */
+    ngx_http_harbor_page_t     *page;        /* a list that waits */
     ngx_http_harbor_commit_t    commit;
     int                         mt;          /* a pushed manifest's HB_MT_ */
     const char                 *media_type;  /* and its name */

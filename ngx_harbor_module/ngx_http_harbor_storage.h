@@ -75,6 +75,8 @@ ngx_int_t ngx_http_harbor_task(ngx_http_request_t *r,
 ngx_int_t ngx_http_harbor_task_fail(ngx_http_harbor_task_t *t,
     const char *call, u_char *path, ngx_err_t err);
 ngx_int_t ngx_http_harbor_task_result(ngx_http_harbor_task_t *t);
+ngx_int_t ngx_http_harbor_sync_dir_task(ngx_http_request_t *r, u_char *path,
+    size_t len, ngx_http_harbor_op_t *op);
 
 /*
  * The store's functions behind the backend table (ngx_http_harbor_fs.c):
@@ -114,7 +116,7 @@ ngx_int_t ngx_http_harbor_link_touch(ngx_http_request_t *r,
 ngx_int_t ngx_http_harbor_link_move(ngx_http_request_t *r,
     ngx_http_harbor_link_t *l, ngx_http_harbor_aside_t *aside);
 ngx_int_t ngx_http_harbor_link_restore(ngx_http_request_t *r,
-    ngx_http_harbor_aside_t *aside);
+    ngx_http_harbor_aside_t *aside, ngx_uint_t sync);
 ngx_int_t ngx_http_harbor_link_drop(ngx_http_request_t *r,
     ngx_http_harbor_aside_t *aside);
 ngx_int_t ngx_http_harbor_link_delete(ngx_http_request_t *r,
@@ -125,14 +127,11 @@ ngx_int_t ngx_http_harbor_policy_read(ngx_http_request_t *r,
     const char *dir, ngx_str_t *project, ngx_str_t *data);
 
 /* ngx_http_harbor_storage_list.c */
-ngx_int_t ngx_http_harbor_list_tags(ngx_http_request_t *r, ngx_str_t *name,
-    ngx_http_harbor_page_t *page);
+ngx_int_t ngx_http_harbor_list_page(ngx_http_request_t *r,
+    ngx_http_harbor_list_e kind, ngx_str_t *name, ngx_str_t *key,
+    ngx_http_harbor_page_t *page, ngx_http_harbor_op_t *op);
 ngx_int_t ngx_http_harbor_all_tags(ngx_http_request_t *r, ngx_str_t *name,
     ngx_array_t *tags);
-ngx_int_t ngx_http_harbor_list_repos(ngx_http_request_t *r,
-    ngx_http_harbor_page_t *page);
-ngx_int_t ngx_http_harbor_list_referrers(ngx_http_request_t *r,
-    ngx_str_t *name, ngx_str_t *subject, ngx_http_harbor_page_t *page);
 
 /* ngx_http_harbor_storage_upload.c */
 #define NGX_HTTP_HARBOR_STATE_MAGIC  "HBSHA256"

@@ -251,7 +251,7 @@ ngx_http_harbor_link_move(ngx_http_request_t *r, ngx_http_harbor_link_t *l,
         err = ngx_errno;
         ngx_log_error(NGX_LOG_CRIT, r->connection->log, err,
                       ngx_file_info_n " \"%s\" failed", aside->tmp);
-        (void) ngx_http_harbor_link_restore(r, aside);
+        (void) ngx_http_harbor_link_restore(r, aside, 1);
         ngx_set_errno(err);
         return NGX_ERROR;
     }
@@ -269,7 +269,7 @@ ngx_http_harbor_link_move(ngx_http_request_t *r, ngx_http_harbor_link_t *l,
 
 ngx_int_t
 ngx_http_harbor_link_restore(ngx_http_request_t *r,
-    ngx_http_harbor_aside_t *aside)
+    ngx_http_harbor_aside_t *aside, ngx_uint_t sync)
 {
     size_t     dirlen;
     ngx_err_t  err;
@@ -297,7 +297,10 @@ ngx_http_harbor_link_restore(ngx_http_request_t *r,
                       ngx_delete_file_n " \"%s\" failed", aside->tmp);
     }
 
-    return ngx_http_harbor_fsync_dir(r, aside->path.data, dirlen);
+    /* without sync: the caller syncs the directory (in a task) */
+
+    return sync ? ngx_http_harbor_fsync_dir(r, aside->path.data, dirlen)
+                : NGX_OK;
 }
 
 

@@ -10,6 +10,21 @@
 #include "ngx_http_harbor_storage.h"
 
 
+/* a directory to sync for an op */
+typedef struct {
+    ngx_http_harbor_task_t      task;
+    ngx_http_harbor_op_t       *op;
+    u_char                     *path;
+    size_t                      len;
+} ngx_http_harbor_sync_task_t;
+
+
+static void ngx_http_harbor_sync_work(ngx_http_harbor_task_t *t);
+static void ngx_http_harbor_sync_done(ngx_http_harbor_task_t *t,
+    ngx_int_t rc);
+static void ngx_http_harbor_sync_finish(ngx_http_harbor_sync_task_t *st,
+    ngx_int_t rc);
+
 #if (NGX_THREADS)
 static void ngx_http_harbor_task_thread(void *data, ngx_log_t *log);
 static void ngx_http_harbor_task_event(ngx_event_t *ev);
@@ -180,4 +195,71 @@ ngx_http_harbor_task(ngx_http_request_t *r, ngx_http_harbor_task_t *t,
     work(t);
 
     return ngx_http_harbor_task_result(t);
+}
+
+
+/*
+ * fsync(2) of a directory (len bytes of path) as a task for op: NGX_AGAIN
+ * then op->done, or op->rc at once without a thread pool.
+ */
+
+ngx_int_t
+ngx_http_harbor_sync_dir_task(ngx_http_request_t *r, u_char *path,
+    size_t len, ngx_http_harbor_op_t *op)
+{
+    ngx_int_t                     rc;
+    ngx_http_harbor_sync_task_t  *st;
+
+    st = (ngx_http_harbor_sync_task_t *)
+             ngx_http_harbor_task_alloc(r, sizeof(ngx_http_harbor_sync_task_t));
+    if (st == NULL) {
+        ngx_http_harbor_op_fail(op, NGX_ERROR, NGX_ENOMEM);
+        return NGX_ERROR;
+    }
+
+    st->op = op;
+    st->path = path;
+    st->len = len;
+
+    rc = ngx_http_harbor_task(r, &st->task, ngx_http_harbor_sync_work,
+                              ngx_http_harbor_sync_done);
+    if (rc == NGX_AGAIN) {
+        return NGX_AGAIN;
+    }
+
+    ngx_http_harbor_sync_finish(st, rc);
+
+    return op->rc;
+}
+
+
+static void
+ngx_http_harbor_sync_work(ngx_http_harbor_task_t *t)
+{
+    ngx_http_harbor_sync_task_t *st = (ngx_http_harbor_sync_task_t *) t;
+
+    (void) ngx_http_harbor_fs_sync_dir(t, st->path, st->len);
+}
+
+
+static void
+ngx_http_harbor_sync_done(ngx_http_harbor_task_t *t, ngx_int_t rc)
+{
+    ngx_http_harbor_sync_task_t *st = (ngx_http_harbor_sync_task_t *) t;
+
+    ngx_http_harbor_sync_finish(st, rc);
+
+    st->op->done(t->r, st->op);
+}
+
+
+static void
+ngx_http_harbor_sync_finish(ngx_http_harbor_sync_task_t *st, ngx_int_t rc)
+{
+    if (rc != NGX_OK) {
+        ngx_http_harbor_task_op_fail(st->task.r, st->op, ngx_errno);
+        return;
+    }
+
+    st->op->rc = NGX_OK;
 }
