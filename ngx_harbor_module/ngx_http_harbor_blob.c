@@ -34,6 +34,7 @@ ngx_http_harbor_blob(ngx_http_request_t *r, ngx_http_harbor_route_t *rt)
 
     ngx_http_harbor_link_init(&link, NGX_HTTP_HARBOR_LINK_LAYER, &rt->name,
                               &rt->ref, NULL);
+    link.cached = (r->method != NGX_HTTP_DELETE);
 
     rc = hs->link_get(r, &link, 0, &op);
 

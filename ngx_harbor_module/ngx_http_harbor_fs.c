@@ -217,9 +217,27 @@ static ngx_int_t
 ngx_http_harbor_fs_link_get(ngx_http_request_t *r, ngx_http_harbor_link_t *l,
     ngx_uint_t want_digest, ngx_http_harbor_op_t *op)
 {
-    return ngx_http_harbor_fs_result(op,
-               ngx_http_harbor_link_get(r, l, want_digest ? &op->digest : NULL,
-                                        &op->mtime));
+    ngx_int_t           rc;
+    ngx_str_t          *digest;
+    ngx_atomic_uint_t   gen;
+
+    digest = want_digest ? &op->digest : NULL;
+    gen = 0;
+
+    if (l->cached) {
+        if (ngx_http_harbor_linkcache_get(r, l, digest, &gen) == NGX_OK) {
+            op->mtime = 0;
+            return ngx_http_harbor_fs_result(op, NGX_OK);
+        }
+    }
+
+    rc = ngx_http_harbor_link_get(r, l, digest, &op->mtime);
+
+    if (rc == NGX_OK && l->cached) {
+        ngx_http_harbor_linkcache_put(r, l, digest, gen);
+    }
+
+    return ngx_http_harbor_fs_result(op, rc);
 }
 
 

@@ -189,6 +189,7 @@ ngx_http_harbor_resolve(ngx_http_request_t *r, ngx_http_harbor_route_t *rt,
     } else {
         ngx_http_harbor_link_init(&link, NGX_HTTP_HARBOR_LINK_TAG, &rt->name,
                                   &rt->ref, NULL);
+        link.cached = 1;
 
         rc = hs->link_get(r, &link, 1, op);
         if (rc != NGX_OK) {
@@ -200,6 +201,7 @@ ngx_http_harbor_resolve(ngx_http_request_t *r, ngx_http_harbor_route_t *rt,
 
     ngx_http_harbor_link_init(&link, NGX_HTTP_HARBOR_LINK_REVISION,
                               &rt->name, digest, NULL);
+    link.cached = 1;
 
     return hs->link_get(r, &link, 0, op);
 }

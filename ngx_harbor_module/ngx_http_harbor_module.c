@@ -333,6 +333,10 @@ ngx_http_harbor_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         return NGX_CONF_ERROR;
     }
 
+    if (!conf->s3 && ngx_http_harbor_linkcache_conf(cf) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
     if (conf->limits == NULL && (conf->sessions || conf->sessions_per_user)
         && ngx_http_harbor_limits_conf(cf, conf) != NGX_OK)
     {
@@ -521,6 +525,13 @@ ngx_http_harbor_init(ngx_conf_t *cf)
     }
 
     *h = ngx_http_harbor_metrics_log;
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_LOG_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_harbor_linkcache_log;
 
     if (ngx_http_harbor_filter_init(cf) != NGX_OK) {
         return NGX_ERROR;

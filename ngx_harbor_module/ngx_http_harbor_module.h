@@ -155,6 +155,9 @@ typedef struct {
     ngx_str_t                   name;        /* repository */
     ngx_str_t                   key;         /* digest, tag or subject */
     ngx_str_t                   key2;        /* TAG_INDEX, REFERRER: digest */
+    ngx_uint_t                  cached;      /* may come from the link
+                                                cache: manifest and blob
+                                                GET and HEAD only */
 } ngx_http_harbor_link_t;
 
 
@@ -428,6 +431,15 @@ ngx_int_t ngx_http_harbor_quota_manifest(ngx_http_request_t *r,
     ngx_str_t *name, ngx_str_t *tag, hb_manifest_t *m, ngx_str_t *body,
     ngx_str_t *digest, ngx_http_harbor_op_t *op, ngx_int_t *rcp);
 void ngx_http_harbor_quota_done(ngx_http_request_t *r);
+
+/* ngx_http_harbor_linkcache.c */
+ngx_int_t ngx_http_harbor_linkcache_conf(ngx_conf_t *cf);
+ngx_int_t ngx_http_harbor_linkcache_get(ngx_http_request_t *r,
+    ngx_http_harbor_link_t *l, ngx_str_t *digest, ngx_atomic_uint_t *gen);
+void ngx_http_harbor_linkcache_put(ngx_http_request_t *r,
+    ngx_http_harbor_link_t *l, ngx_str_t *digest, ngx_atomic_uint_t gen);
+void ngx_http_harbor_linkcache_bump(ngx_http_request_t *r);
+ngx_int_t ngx_http_harbor_linkcache_log(ngx_http_request_t *r);
 
 /* ngx_http_harbor_limits.c */
 ngx_int_t ngx_http_harbor_limits_conf(ngx_conf_t *cf,

@@ -596,6 +596,10 @@ ngx_http_harbor_header_filter(ngx_http_request_t *r)
         return ngx_http_next_header_filter(r);
     }
 
+    /* before the client hears of a change: see the link cache */
+
+    ngx_http_harbor_linkcache_bump(r);
+
     if (ngx_http_harbor_add_header(r, "Docker-Distribution-API-Version",
                                    &ngx_http_harbor_api_version)
         != NGX_OK)
@@ -847,6 +851,7 @@ ngx_http_harbor_link_init(ngx_http_harbor_link_t *l,
     l->kind = kind;
     l->name = *name;
     l->key = *key;
+    l->cached = 0;
 
     if (key2) {
         l->key2 = *key2;
