@@ -381,6 +381,17 @@ ngx_int_t ngx_http_harbor_upload(ngx_http_request_t *r,
 ngx_int_t ngx_http_harbor_read_body(ngx_http_request_t *r, off_t limit,
     ngx_http_client_body_handler_pt handler);
 ngx_int_t ngx_http_harbor_body_filter_init(ngx_conf_t *cf);
+ngx_int_t ngx_http_harbor_digest_arg(ngx_http_request_t *r,
+    ngx_http_harbor_route_t *rt, ngx_int_t *answer);
+ngx_int_t ngx_http_harbor_mount_args(ngx_http_request_t *r, ngx_str_t *mount,
+    ngx_str_t *from, ngx_int_t *answer);
+ngx_int_t ngx_http_harbor_check_range(ngx_http_request_t *r,
+    ngx_http_harbor_ctx_t *ctx, ngx_uint_t *status, const char **message);
+ngx_int_t ngx_http_harbor_upload_accepted(ngx_http_request_t *r,
+    ngx_http_harbor_route_t *rt, ngx_http_harbor_upload_t *u,
+    ngx_uint_t status);
+ngx_int_t ngx_http_harbor_blob_created(ngx_http_request_t *r,
+    ngx_http_harbor_route_t *rt, ngx_str_t *digest);
 
 /* ngx_http_harbor_immutable.c: NGX_OK a rule protects it, NGX_DECLINED not */
 ngx_int_t ngx_http_harbor_tag_moves(ngx_http_request_t *r,

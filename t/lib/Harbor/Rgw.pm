@@ -11,6 +11,9 @@ package Harbor::Rgw;
 #   $g->access_key, $g->secret_key, $g->region
 #   $g->env;                    # S3_ENDPOINT, S3_ACCESS_KEY, ... for t/s3/s3c
 #   $g->stop_gateway; $g->start_gateway;    # the gateway down and up
+#   $g->credentials($t);        # a credentials file in $t's conf dir
+#   $g->registry($t, $cred, "bucket/root", @more);  # harbor_* directives
+#   $g->proxy_locations;        # @harbor_s3 and its error pages
 #   $g->stop;
 
 use strict;
@@ -172,6 +175,56 @@ sub env {
     my ($self) = @_;
     return (S3_ENDPOINT => $self->endpoint, S3_ACCESS_KEY => $ACCESS,
             S3_SECRET_KEY => $SECRET, S3_REGION => $self->region);
+}
+
+# the credentials file of the module (harbor_s3_credentials)
+sub credentials {
+    my ($self, $t) = @_;
+    return $t->write_conf('s3.credentials', "[default]\n"
+        . "aws_access_key_id = $ACCESS\n"
+        . "aws_secret_access_key = $SECRET\n");
+}
+
+# the directives of a registry on s3://$path through this gateway
+sub registry {
+    my ($self, $t, $cred, $path, @more) = @_;
+    return join "\n", 'harbor_registry on;',
+        "harbor_storage s3://$path;",
+        'harbor_s3_endpoint ' . $self->endpoint . ';',
+        'harbor_s3_region ' . $self->region . ';',
+        "harbor_s3_credentials $cred;",
+        'harbor_s3_timeout 2s;',
+        'harbor_journal ' . $t->journal . ';',
+        'harbor_auth off;', @more;
+}
+
+# the blob's bytes come through this location; the store's errors and
+# nginx's own become OCI JSON (docs/configuration.md)
+sub proxy_locations {
+    return <<'EOF';
+location @harbor_s3 {
+    proxy_pass              $harbor_s3_url;
+    proxy_set_header        Authorization "";
+    proxy_set_header        Cookie "";
+    proxy_http_version      1.1;
+    proxy_connect_timeout   2s;
+    proxy_read_timeout      60s;
+    proxy_intercept_errors  on;
+    error_page 404 = @harbor_s3_404;
+    error_page 403 500 502 503 504 = @harbor_s3_503;
+}
+location @harbor_s3_404 {
+    default_type  "application/json; charset=utf-8";
+    add_header    Docker-Distribution-API-Version registry/2.0 always;
+    return 404 '{"errors":[{"code":"BLOB_UNKNOWN","message":"blob unknown to registry"}]}';
+}
+location @harbor_s3_503 {
+    default_type  "application/json; charset=utf-8";
+    add_header    Docker-Distribution-API-Version registry/2.0 always;
+    add_header    Retry-After 5 always;
+    return 503 '{"errors":[{"code":"UNAVAILABLE","message":"the object store is unavailable, try again later"}]}';
+}
+EOF
 }
 
 # the gateway first, then the OSD (an OSD whose monitor is gone waits)
