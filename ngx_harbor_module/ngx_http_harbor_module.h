@@ -407,6 +407,10 @@ ngx_int_t ngx_http_harbor_immutable_error(ngx_http_request_t *r,
     ngx_str_t *name, ngx_str_t *tag);
 
 /* ngx_http_harbor_manifest.c */
+ngx_int_t ngx_http_harbor_manifest_parse(ngx_http_request_t *r,
+    ngx_str_t *body, hb_manifest_t *m, ngx_int_t *answer);
+ngx_int_t ngx_http_harbor_blob_unknown(ngx_http_request_t *r,
+    ngx_str_t *digest);
 ngx_int_t ngx_http_harbor_manifest(ngx_http_request_t *r,
     ngx_http_harbor_route_t *rt);
 ngx_int_t ngx_http_harbor_tags(ngx_http_request_t *r,
@@ -426,6 +430,9 @@ extern ngx_module_t  ngx_http_harbor_s3_module;
 ngx_uint_t ngx_http_harbor_s3_storage(ngx_str_t *storage);
 ngx_int_t ngx_http_harbor_s3_handler(ngx_http_request_t *r,
     ngx_http_harbor_route_t *rt);
+/* ngx_http_harbor_s3_manifest.c */
+ngx_int_t ngx_http_harbor_s3_manifest_store(ngx_http_request_t *r,
+    ngx_http_harbor_route_t *rt, ngx_str_t *body, ngx_str_t *digest);
 
 /* ngx_http_harbor_token.c */
 char *ngx_http_harbor_token_load_key(ngx_conf_t *cf,

@@ -16,8 +16,8 @@
  * blob (Range and HEAD are the store's), or with harbor_storage_redirect
  * on, by a 307 to that URL, as distribution does.  Nothing is cached:
  * a tag read is as fresh as the store.  Blob uploads are
- * ngx_http_harbor_s3_upload.c; manifest writes and deletes are refused
- * for now.
+ * ngx_http_harbor_s3_upload.c, manifest PUTs
+ * ngx_http_harbor_s3_manifest.c; deletes are refused for now.
  */
 
 
@@ -718,6 +718,12 @@ ngx_http_harbor_s3_handler(ngx_http_request_t *r, ngx_http_harbor_route_t *rt)
 
     if (rt->type == NGX_HTTP_HARBOR_R_UPLOAD) {
         return ngx_http_harbor_s3_upload(r, rt);
+    }
+
+    /* a manifest PUT: read and checked by ngx_http_harbor_manifest.c */
+
+    if (rt->type == NGX_HTTP_HARBOR_R_MANIFEST && r->method == NGX_HTTP_PUT) {
+        return ngx_http_harbor_manifest(r, rt);
     }
 
     if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {

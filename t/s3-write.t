@@ -17,6 +17,10 @@
 #   interop: blobs pushed by the module are read by Debian's
 #   docker-registry (s3 driver) on the same bucket, and a blob pushed by
 #   docker-registry is mounted and read by the module;
+#   manifests: skopeo pushes images (one an index) through A and pulls
+#   them from B byte for byte, docker-registry pulls them from the bucket
+#   too; by digest; a tag moved from B; a missing blob refused with
+#   MANIFEST_BLOB_UNKNOWN and nothing tagged; the journal's push event;
 #   the gateway down: a PATCH answers 503 in OCI JSON; back up, the same
 #   upload goes on without touching nginx.
 
@@ -303,6 +307,80 @@ $r = $a->http(POST => "/v2/lib/ours/blobs/uploads/?mount=$td&from=lib/theirs");
 is($r->{status}, 201, 'the module mounts what docker-registry pushed');
 blob_reads($b, 'lib/ours', $td, $theirs, 'mounted, read on B');
 
+$dist->stop;
+
+# manifests: skopeo pushes through A (a layer over 5 MiB, chunked by the
+# client into one PATCH), B serves the image byte for byte, and so does
+# docker-registry (s3 driver) on the same bucket
+
+my %img = (
+    oci => $c->mkimage("$dir/src-oci", tag => 'v1',
+                       layers => '6m,900k,64', seed => 's3w-oci'),
+    index => $c->mkimage("$dir/src-index", tag => 'v1', multiarch => 1,
+                         layers => '2k,200k', seed => 's3w-index'),
+);
+my $ha = '127.0.0.1:' . $a->port;
+my $hb = '127.0.0.1:' . $b->port;
+
+for my $k (sort keys %img) {
+    my @all = $k eq 'index' ? ('--all') : ();
+    Harbor::Clients::cmd_ok($c->skopeo('copy', @all, '--dest-tls-verify=false',
+        "oci:$dir/src-$k:v1", "docker://$ha/push/$k:v1"),
+        "skopeo pushes push/$k:v1 to A");
+    Harbor::Clients::cmd_ok($c->skopeo('copy', @all, '--src-tls-verify=false',
+        "docker://$hb/push/$k:v1", "oci:$dir/back-$k:v1"),
+        "skopeo pulls push/$k:v1 from B");
+    Harbor::Clients::layouts_same("$dir/src-$k", 'v1', "$dir/back-$k", 'v1',
+                                  "push/$k through A, from B: blobs equal");
+}
+
+my $md = $img{oci}{digest};
+$r = $b->http(GET => "/v2/push/oci/manifests/$md",
+              headers => { Accept => $img{oci}{media_type} });
+is($r->{status}, 200, 'manifest by digest on B');
+is($r->{body}, Harbor::Clients::layout_blob("$dir/src-oci", $md),
+   'manifest by digest: the bytes');
+my @push = grep { $_->{action} eq 'push' } $a->journal_events;
+ok(scalar(grep { ($_->{tag} // '') eq 'v1' && ($_->{digest} // '') eq $md }
+           @push), 'journal: the push of push/oci:v1 on A');
+
+# a manifest whose blob is not in the repository
+my $m = decode_json(Harbor::Clients::layout_blob("$dir/src-oci", $md));
+$m->{layers}[0]{digest} = 'sha256:' . ('1' x 64);
+$r = $a->http(PUT => '/v2/push/oci/manifests/broken',
+              body => encode_json($m),
+              headers => ['Content-Type' => $img{oci}{media_type}]);
+$a->is_error($r, 400, 'MANIFEST_BLOB_UNKNOWN', 'a manifest with a missing blob');
+$a->is_error($a->http(GET => '/v2/push/oci/manifests/broken'), 404,
+             'MANIFEST_UNKNOWN', 'the missing-blob manifest: no tag');
+
+# a manifest by digest, and a digest mismatch
+$r = $b->http(PUT => "/v2/push/oci/manifests/$md",
+              body => Harbor::Clients::layout_blob("$dir/src-oci", $md),
+              headers => ['Content-Type' => $img{oci}{media_type}]);
+is($r->{status}, 201, 'manifest PUT by digest on B');
+$r = $b->http(PUT => '/v2/push/oci/manifests/sha256:' . ('2' x 64),
+              body => Harbor::Clients::layout_blob("$dir/src-oci", $md),
+              headers => ['Content-Type' => $img{oci}{media_type}]);
+$a->is_error($r, 400, 'DIGEST_INVALID', 'manifest PUT: a digest mismatch');
+
+# a tag moved by a PUT on B
+Harbor::Clients::cmd_ok($c->skopeo('copy', '--dest-tls-verify=false',
+    "oci:$dir/src-oci:v1", "docker://$hb/push/oci:latest"),
+    'skopeo pushes push/oci:latest to B');
+$r = $a->http(GET => '/v2/push/oci/tags/list');
+is_deeply($a->json($r)->{tags}, [qw(latest v1)], 'tags/list on A');
+
+$dist->start;
+my $dh = $dist->host;
+for my $k (sort keys %img) {
+    my @all = $k eq 'index' ? ('--all') : ();
+    Harbor::Clients::cmd_ok($c->skopeo('copy', @all, '--src-tls-verify=false',
+        "docker://$dh/push/$k:v1", "oci:$dir/dist-$k:v1"),
+        "docker-registry pulls push/$k:v1 that the module pushed");
+    Harbor::Clients::layouts_same("$dir/src-$k", 'v1', "$dir/dist-$k", 'v1',
+                                  "push/$k through docker-registry: equal");
+}
 $dist->stop;
 
 # the gateway down: a clear 503; back, the same upload goes on
