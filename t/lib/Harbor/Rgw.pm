@@ -14,6 +14,7 @@ package Harbor::Rgw;
 #   $g->credentials($t);        # a credentials file in $t's conf dir
 #   $g->registry($t, $cred, "bucket/root", @more);  # harbor_* directives
 #   $g->proxy_locations;        # @harbor_s3 and its error pages
+#   $g->s3c('HEAD', '/bucket/key');          # t/s3/s3c's output
 #   $g->stop;
 
 use strict;
@@ -23,6 +24,8 @@ use File::Temp qw(tempdir);
 use POSIX qw(WNOHANG);
 use IO::Socket::INET;
 use Time::HiRes qw(sleep time);
+
+use FindBin;
 
 use Harbor::Clients ();
 
@@ -198,33 +201,22 @@ sub registry {
         'harbor_auth off;', @more;
 }
 
-# the blob's bytes come through this location; the store's errors and
-# nginx's own become OCI JSON (docs/configuration.md)
+# the blob's bytes come through these locations, as the instance has
+# them (conf/harbor-s3.conf)
 sub proxy_locations {
-    return <<'EOF';
-location @harbor_s3 {
-    proxy_pass              $harbor_s3_url;
-    proxy_set_header        Authorization "";
-    proxy_set_header        Cookie "";
-    proxy_http_version      1.1;
-    proxy_connect_timeout   2s;
-    proxy_read_timeout      60s;
-    proxy_intercept_errors  on;
-    error_page 404 = @harbor_s3_404;
-    error_page 403 500 502 503 504 = @harbor_s3_503;
+    my $f = "$FindBin::Bin/../conf/harbor-s3.conf";
+    return Harbor::Clients::read_file($f) // die "$f: $!\n";
 }
-location @harbor_s3_404 {
-    default_type  "application/json; charset=utf-8";
-    add_header    Docker-Distribution-API-Version registry/2.0 always;
-    return 404 '{"errors":[{"code":"BLOB_UNKNOWN","message":"blob unknown to registry"}]}';
-}
-location @harbor_s3_503 {
-    default_type  "application/json; charset=utf-8";
-    add_header    Docker-Distribution-API-Version registry/2.0 always;
-    add_header    Retry-After 5 always;
-    return 503 '{"errors":[{"code":"UNAVAILABLE","message":"the object store is unavailable, try again later"}]}';
-}
-EOF
+
+# one request of t/s3/s3c to the gateway: its output
+sub s3c {
+    my ($self, @args) = @_;
+    my $s3c = $ENV{HARBOR_S3C} || "$FindBin::Bin/../build/s3c";
+    die "no $s3c (make test builds it)\n" unless -x $s3c;
+    my %env = $self->env;
+    local @ENV{keys %env} = values %env;
+    my $q = join ' ', map { "'" . s/'/'\\''/gr . "'" } @args;
+    return scalar qx{$s3c $q 2>&1};
 }
 
 # the gateway first, then the OSD (an OSD whose monitor is gone waits)
