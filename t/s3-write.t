@@ -32,6 +32,7 @@ use lib "$FindBin::Bin/lib";
 
 use Test::More;
 use HTTP::Tiny;
+use Time::HiRes qw(time);
 
 use Harbor::Test qw(:all);
 use Harbor::Clients;
@@ -74,10 +75,27 @@ my $MiB = 1024 * 1024;
 
 sub blob_reads {
     my ($t, $repo, $d, $bytes, $what) = @_;
-    my $r = $t->http(GET => "/v2/$repo/blobs/$d");
+    # the client's deadline is for the whole body (13 MB here): a loaded
+    # machine reads it slowly, and a cut body would pass for a wrong one
+    my $r = $t->http(GET => "/v2/$repo/blobs/$d", timeout => 120);
     is($r->{status}, 200, "$what: GET");
     ok(defined $r->{body} && $r->{body} eq $bytes,
-       "$what: the bytes (" . length($bytes) . ')');
+       "$what: the bytes (" . length($bytes) . ')')
+        or diag("got " . length($r->{body} // '') . " bytes, status "
+                . "$r->{status}, first difference at "
+                . first_difference($r->{body} // '', $bytes));
+}
+
+sub first_difference {
+    my ($x, $y) = @_;
+    my $n = length($x) < length($y) ? length($x) : length($y);
+    for (my $i = 0; $i < $n; $i += 4096) {
+        next if substr($x, $i, 4096) eq substr($y, $i, 4096);
+        for my $j ($i .. $i + 4095) {
+            return $j if substr($x, $j, 1) ne substr($y, $j, 1);
+        }
+    }
+    return $n;
 }
 
 sub nothing_under {
@@ -92,7 +110,9 @@ sub nothing_under {
 # monolithic
 
 my $small = Harbor::Test::random_bytes(70_000);
+my $t00 = time;
 my ($d, $r) = $a->push_blob('lib/mono', $small);
+note(sprintf 'monolithic POST of 70000 bytes: %.1f ms', (time - $t00) * 1000);
 is($r->{status}, 201, 'monolithic: 201');
 is($r->{headers}{'docker-content-digest'}, $d, 'monolithic: its digest');
 is($r->{headers}{location}, "/v2/lib/mono/blobs/$d", 'monolithic: Location');
@@ -129,11 +149,13 @@ my @by = ($a, $b, $a, $b);
 for my $i (0 .. 3) {
     my $t = $by[$i];
     my $c = $chunks[$i];
+    my $t0 = time;
     $r = $t->http(PATCH => $loc, body => $c, headers => [
         'Content-Type' => 'application/octet-stream',
         'Content-Range' => "$off-" . ($off + length($c) - 1)]);
     is($r->{status}, 202, "chunked: PATCH $i (" . length($c) . ' bytes) on '
        . ($t == $a ? 'A' : 'B'));
+    note(sprintf 'PATCH of %d bytes: %.1f ms', length $c, (time - $t0) * 1000);
     $off += length $c;
     is($r->{headers}{range}, '0-' . ($off - 1), "chunked: PATCH $i: Range");
 }
@@ -158,11 +180,14 @@ like(s3c('HEAD', "/$BUCKET/${prefix}hbtail"), qr/^status 200/,
 # parts in the bucket before the end: never under the digest
 nothing_under('lib/chunked', $digest, 'chunked, before its PUT');
 
+my $t0 = time;
 $r = $a->http(PUT => $a->with_query($loc, "digest=$digest"),
               body => $chunks[4], headers => [
     'Content-Type' => 'application/octet-stream',
     'Content-Range' => "$off-" . ($off + length($chunks[4]) - 1)]);
 is($r->{status}, 201, 'chunked: PUT with the last chunk on A');
+note(sprintf 'PUT (last part, complete, copy of %d bytes, link): %.1f ms',
+     length $all, (time - $t0) * 1000);
 is($r->{headers}{'docker-content-digest'}, $digest, 'chunked: its digest');
 blob_reads($b, 'lib/chunked', $digest, $all, 'chunked, read on B');
 blob_reads($a, 'lib/chunked', $digest, $all, 'chunked, read on A');
@@ -316,9 +341,11 @@ my $hb = '127.0.0.1:' . $b->port;
 
 for my $k (sort keys %img) {
     my @all = $k eq 'index' ? ('--all') : ();
+    my $t0 = time;
     Harbor::Clients::cmd_ok($c->skopeo('copy', @all, '--dest-tls-verify=false',
         "oci:$dir/src-$k:v1", "docker://$ha/push/$k:v1"),
         "skopeo pushes push/$k:v1 to A");
+    note(sprintf 'skopeo push of push/%s:v1: %.2f s', $k, time - $t0);
     Harbor::Clients::cmd_ok($c->skopeo('copy', @all, '--src-tls-verify=false',
         "docker://$hb/push/$k:v1", "oci:$dir/back-$k:v1"),
         "skopeo pulls push/$k:v1 from B");
