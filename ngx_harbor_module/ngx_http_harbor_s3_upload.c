@@ -381,7 +381,6 @@ static ngx_int_t
 ngx_http_harbor_s3_up_answer(ngx_http_request_t *r,
     ngx_http_harbor_s3_up_t *up)
 {
-    ngx_int_t                 rc;
     ngx_uint_t                status;
     const char               *message;
     ngx_http_harbor_ctx_t    *ctx;
@@ -390,7 +389,9 @@ ngx_http_harbor_s3_up_answer(ngx_http_request_t *r,
     ctx = ngx_http_get_module_ctx(r, ngx_http_harbor_module);
     rt = &ctx->route;
 
-    if (up->text.data && up->what != NGX_HTTP_HARBOR_S3_STATE) {
+    /* the next task reads the state again: the text is freed here */
+
+    if (up->text.data) {
         free(up->text.data);
         ngx_memzero(&up->text, sizeof(ngx_http_harbor_s3_buf_t));
     }
@@ -462,15 +463,8 @@ ngx_http_harbor_s3_up_answer(ngx_http_request_t *r,
         up->expect = up->state.offset;
         ctx->sha = up->state.sha;
 
-        rc = ngx_http_harbor_read_body(r, ctx->limit,
-                                       ngx_http_harbor_s3_body_read);
-
-        if (rc != NGX_DONE && up->text.data) {
-            free(up->text.data);
-            ngx_memzero(&up->text, sizeof(ngx_http_harbor_s3_buf_t));
-        }
-
-        return rc;
+        return ngx_http_harbor_read_body(r, ctx->limit,
+                                         ngx_http_harbor_s3_body_read);
 
     default: /* APPEND, MONOLITHIC */
 
@@ -551,11 +545,6 @@ ngx_http_harbor_s3_body_read(ngx_http_request_t *r)
     return;
 
 failed:
-
-    if (up->text.data) {
-        free(up->text.data);
-        ngx_memzero(&up->text, sizeof(ngx_http_harbor_s3_buf_t));
-    }
 
     ngx_http_finalize_request(r, rc);
 }
