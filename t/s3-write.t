@@ -18,7 +18,8 @@
 #   docker-registry (s3 driver) on the same bucket, and a blob pushed by
 #   docker-registry is mounted and read by the module;
 #   manifests: skopeo pushes images (one an index) through A and pulls
-#   them from B byte for byte, docker-registry pulls them from the bucket
+#   them from B byte for byte, podman pulls one from B and pushes it to A
+#   as docker schema 2, docker-registry pulls them from the bucket
 #   too; by digest; a tag moved from B; a missing blob refused with
 #   MANIFEST_BLOB_UNKNOWN and nothing tagged; the journal's push event;
 #   the gateway down: a PATCH answers 503 in OCI JSON; back up, the same
@@ -389,6 +390,27 @@ Harbor::Clients::cmd_ok($c->skopeo('copy', '--dest-tls-verify=false',
     'skopeo pushes push/oci:latest to B');
 $r = $a->http(GET => '/v2/push/oci/tags/list');
 is_deeply($a->json($r)->{tags}, [qw(latest v1)], 'tags/list on A');
+
+# podman pulls the image from B and pushes it to A as docker schema 2
+Harbor::Clients::cmd_ok($c->podman('pull', '--tls-verify=false',
+    "$hb/push/oci:v1"), 'podman pulls push/oci:v1 from B');
+Harbor::Clients::cmd_ok($c->podman('push', '--tls-verify=false', '--format',
+    'v2s2', "$hb/push/oci:v1", "docker://$ha/push/podman:v1"),
+    'podman pushes it to A as push/podman:v1 (docker schema 2)');
+my $raw = Harbor::Clients::cmd_ok($c->skopeo('inspect', '--raw',
+    '--tls-verify=false', "docker://$hb/push/podman:v1"),
+    'skopeo reads push/podman:v1 from B');
+my $pm = eval { decode_json($raw->{stdout}) } || {};
+is($pm->{mediaType} // '',
+   'application/vnd.docker.distribution.manifest.v2+json',
+   'push/podman:v1: docker schema 2');
+is($pm->{config}{digest} // '', $img{oci}{images}[0]{config},
+   'push/podman:v1: the same config');
+is(scalar @{ $pm->{layers} || [] }, 3, 'push/podman:v1: its three layers');
+for my $l (@{ $pm->{layers} || [] }) {
+    is($b->http(HEAD => "/v2/push/podman/blobs/$l->{digest}")->{status}, 200,
+       "push/podman:v1: layer $l->{size} bytes on B");
+}
 
 $dist->start;
 my $dh = $dist->host;
