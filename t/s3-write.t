@@ -23,7 +23,9 @@
 #   too; by digest; a tag moved from B; a missing blob refused with
 #   MANIFEST_BLOB_UNKNOWN and nothing tagged; the journal's push event;
 #   the gateway down: a PATCH answers 503 in OCI JSON; back up, the same
-#   upload goes on without touching nginx.
+#   upload goes on without touching nginx; a node SIGKILLed in the middle
+#   of a chunk: the client resumes on the other from what was
+#   acknowledged.
 
 use strict;
 use warnings;
@@ -34,6 +36,7 @@ use lib "$FindBin::Bin/lib";
 use Test::More;
 use HTTP::Tiny;
 use Time::HiRes qw(time);
+use IO::Socket::INET;
 
 use Harbor::Test qw(:all);
 use Harbor::Clients;
@@ -69,8 +72,8 @@ $a->run(registry => registry($a), server => $PROXY);
 my $b = Harbor::Test->new;
 $b->run(registry => registry($b), server => $PROXY);
 
-cmp_ok($a->workers, '>=', 2, 'instance A: 2+ workers');
-cmp_ok($b->workers, '>=', 2, 'instance B: 2+ workers');
+cmp_ok(scalar(my @wa = $a->workers(2)), '>=', 2, 'instance A: 2+ workers');
+cmp_ok(scalar(my @wb = $b->workers(2)), '>=', 2, 'instance B: 2+ workers');
 
 my $MiB = 1024 * 1024;
 
@@ -446,6 +449,50 @@ $r = $a->http(PUT => $a->with_query($loc, 'digest='
 is($r->{status}, 201, 'outage over: PUT');
 blob_reads($b, 'lib/outage', Harbor::Test::sha256($rest), $rest,
            'outage over, read on B');
+
+# a node killed (SIGKILL, master and workers) in the middle of a chunk:
+# what it acknowledged stays, the chunk counts for nothing, and the
+# client goes on with the other node
+
+my $k = Harbor::Test->new;
+$k->run(registry => registry($k), server => $PROXY);
+my $kb = Harbor::Test::random_bytes(3 * $MiB);
+($loc) = $k->upload_start('lib/killed');
+is($k->http(PATCH => $loc, body => substr($kb, 0, $MiB))->{status}, 202,
+   'killed: a first chunk acknowledged');
+
+my $sock = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                 PeerPort => $k->port, Proto => 'tcp')
+    or die "connect: $!";
+binmode $sock;
+print $sock "PATCH $loc HTTP/1.1\r\nHost: localhost\r\n"
+    . "Content-Type: application/octet-stream\r\n"
+    . "Content-Length: " . (2 * $MiB) . "\r\n"
+    . "Content-Range: $MiB-" . (3 * $MiB - 1) . "\r\n\r\n"
+    . substr($kb, $MiB, $MiB);
+$sock->flush;
+my @victims = ($k->workers, $k->pid);
+kill 'KILL', @victims;
+close $sock;
+ok(Harbor::Clients::wait_until(sub {
+       !grep { Harbor::Clients::pid_alive($_) } @victims }, 10),
+   'killed: the node is gone');
+
+$r = $b->http(GET => $loc);
+is($r->{status}, 204, 'killed: the upload is there on B');
+is($r->{headers}{range}, '0-' . ($MiB - 1),
+   'killed: what was acknowledged, no more');
+$r = $b->http(PATCH => $loc, body => substr($kb, $MiB), headers => [
+    'Content-Range' => "$MiB-" . (3 * $MiB - 1)]);
+is($r->{status}, 202, 'killed: the chunk again on B');
+$r = $b->http(PUT => $b->with_query($loc, 'digest='
+                                     . Harbor::Test::sha256($kb)));
+is($r->{status}, 201, 'killed: PUT on B');
+blob_reads($b, 'lib/killed', Harbor::Test::sha256($kb), $kb,
+           'killed, finished on B');
+# the master may see its workers die before it does
+$k->allow_log(qr/exited on signal 9/);
+$k->stop;
 
 # no secret in any log
 
