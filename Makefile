@@ -235,6 +235,7 @@ install-files:
 	      conf/harbor.conf.in; } | sed $(INSTALL_SED) \
 	    > $(D)$(ETCDIR)/nginx/conf.d/harbor-authd.conf
 	install -m 0644 conf/harbor-proxy.conf $(D)$(NGX_SNIPPETS)/harbor-proxy.conf
+	install -m 0644 conf/harbor-s3.conf $(D)$(NGX_SNIPPETS)/harbor-s3.conf
 	install -m 0755 $(AUTHD_DIR)/authd $(D)$(PREFIX)/sbin/ngx-harbor-authd
 	sed -e 's|/etc/harbor/token/|/var/lib/harbor/token/|' \
 	    -e 's/^  # \(listen_group\|user\|journal\|registry_storage\):/  \1:/' \

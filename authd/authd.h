@@ -168,6 +168,15 @@ struct config {
     char   *https_certificate;          /* NULL: no https */
     char   *https_private_key;
     char   *data_volume;
+    /* storage_service.s3: the registry's bucket (NULL: the filesystem) */
+    char   *s3_accesskey;
+    char   *s3_secretkey;
+    char   *s3_region;
+    char   *s3_regionendpoint;
+    char   *s3_bucket;
+    char   *s3_rootdirectory;
+    char   *s3_secure;                  /* "true", "false" or NULL */
+    char   *s3_v4auth;
 };
 
 extern struct config  *conf;

@@ -143,13 +143,31 @@ static const struct ckey  https_keys[] = {
     END
 };
 
-#define OBJECT_STORAGE  "object storage is not supported yet: use the filesystem"
+#define OBJECT_STORAGE  "this object storage is not supported: use s3 or the filesystem"
+
+/* the bucket of conf/instance.sh's registry (checked by harbor_yml.c) */
+static const struct ckey  s3_keys[] = {
+    SECRET("accesskey", s3_accesskey),
+    SECRET("secretkey", s3_secretkey),
+    STR("region", s3_region, 64),
+    STR("regionendpoint", s3_regionendpoint, 1000),
+    STR("bucket", s3_bucket, 63),
+    PATH("rootdirectory", s3_rootdirectory, 1000),
+    STR("secure", s3_secure, 5),
+    STR("v4auth", s3_v4auth, 5),
+    IGNORE("chunksize"),
+    IGNORE("multipartcopychunksize"),
+    IGNORE("multipartcopymaxconcurrency"),
+    IGNORE("multipartcopythresholdsize"),
+    IGNORE("storageclass"),
+    END
+};
 
 static const struct ckey  storage_keys[] = {
     IGNORE("filesystem"),
     IGNORE("ca_bundle"),
     IGNORE("redirect"),
-    REFUSE("s3", OBJECT_STORAGE),
+    SECTION("s3", s3_keys),
     REFUSE("swift", OBJECT_STORAGE),
     REFUSE("gcs", OBJECT_STORAGE),
     REFUSE("azure", OBJECT_STORAGE),

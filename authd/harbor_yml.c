@@ -23,12 +23,15 @@
                     "0123456789.-"
 #define PATH_CHARS  HOST_CHARS "/_+@"
 #define URL_CHARS   PATH_CHARS ":"
+#define BUCKET_CHARS  "abcdefghijklmnopqrstuvwxyz0123456789.-"
 
 
 static int harbor_yml_printable(const char *s);
 static int harbor_yml_quote(FILE *out, const char *name, const char *value);
 static int harbor_yml_check(const char *file, const char *section,
     const char *key, const char *value, const char *chars, const char *what);
+static int harbor_yml_s3(const char *file, struct config *c,
+    const char **endpoint);
 
 
 /* no control character (a newline above all): one line of YAML */
@@ -112,11 +115,104 @@ harbor_yml_quote(FILE *out, const char *name, const char *value)
 }
 
 
+/*
+ * storage_service.s3 (nothing there: 0, the filesystem): the keys a
+ * bucket needs, each fit for nginx's configuration; *endpoint is
+ * regionendpoint, or AWS's for the region.
+ */
+static int
+harbor_yml_s3(const char *file, struct config *c, const char **endpoint)
+{
+    static char    aws[128];
+    const char    *sec, *missing;
+    unsigned long  line;
+
+    *endpoint = "";
+
+    if (c->s3_bucket == NULL && c->s3_accesskey == NULL
+        && c->s3_secretkey == NULL && c->s3_regionendpoint == NULL
+        && c->s3_region == NULL && c->s3_rootdirectory == NULL)
+    {
+        return 0;
+    }
+
+    sec = "storage_service.s3";
+
+    missing = c->s3_bucket == NULL ? "bucket"
+              : c->s3_accesskey == NULL ? "accesskey"
+              : c->s3_secretkey == NULL ? "secretkey"
+              : (c->s3_regionendpoint == NULL && c->s3_region == NULL)
+                ? "region" : NULL;
+
+    if (missing != NULL) {
+        line = config_line(file, "storage_service", "s3");
+        fprintf(stderr, "%s:%lu: \"%s\" requires \"%s\"\n", file, line,
+                sec, missing);
+        return -1;
+    }
+
+    if (harbor_yml_check(file, sec, "bucket", c->s3_bucket, BUCKET_CHARS,
+                         "a bucket name") != 0
+        || harbor_yml_check(file, sec, "region", c->s3_region, HOST_CHARS,
+                            "a region name") != 0
+        || harbor_yml_check(file, sec, "regionendpoint",
+                            c->s3_regionendpoint, URL_CHARS, "a URL") != 0
+        || harbor_yml_check(file, sec, "rootdirectory", c->s3_rootdirectory,
+                            PATH_CHARS, "a plain path") != 0
+        || harbor_yml_check(file, sec, "accesskey", c->s3_accesskey, NULL,
+                            NULL) != 0
+        || harbor_yml_check(file, sec, "secretkey", c->s3_secretkey, NULL,
+                            NULL) != 0)
+    {
+        return -1;
+    }
+
+    if (c->s3_v4auth != NULL && strcmp(c->s3_v4auth, "true") != 0) {
+        line = config_line(file, sec, "v4auth");
+        fprintf(stderr, "%s:%lu: \"%s.v4auth\": only true (AWS Signature "
+                "Version 4) is supported\n", file, line, sec);
+        return -1;
+    }
+
+    if (c->s3_secure != NULL && strcmp(c->s3_secure, "true") != 0
+        && strcmp(c->s3_secure, "false") != 0)
+    {
+        line = config_line(file, sec, "secure");
+        fprintf(stderr, "%s:%lu: \"%s.secure\" must be true or false\n",
+                file, line, sec);
+        return -1;
+    }
+
+    if (c->s3_regionendpoint != NULL) {
+        if (strncmp(c->s3_regionendpoint, "http://", 7) != 0
+            && strncmp(c->s3_regionendpoint, "https://", 8) != 0)
+        {
+            line = config_line(file, sec, "regionendpoint");
+            fprintf(stderr, "%s:%lu: \"%s.regionendpoint\" must be an "
+                    "http:// or https:// URL\n", file, line, sec);
+            return -1;
+        }
+
+        *endpoint = c->s3_regionendpoint;
+        return 0;
+    }
+
+    /* AWS itself: secure unless told otherwise, as distribution */
+    (void) snprintf(aws, sizeof(aws), "%s://s3.%s.amazonaws.com",
+                    (c->s3_secure != NULL
+                     && strcmp(c->s3_secure, "false") == 0)
+                    ? "http" : "https", c->s3_region);
+    *endpoint = aws;
+
+    return 0;
+}
+
+
 int
 harbor_yml_main(int argc, char *argv[])
 {
     struct config  *c;
-    const char     *file;
+    const char     *file, *endpoint;
     char            http_port[16], https_port[16];
     int             rc;
 
@@ -151,7 +247,8 @@ harbor_yml_main(int argc, char *argv[])
         || harbor_yml_check(file, NULL, "data_volume", c->data_volume,
                             PATH_CHARS, "a plain path") != 0
         || harbor_yml_check(file, NULL, "harbor_admin_password",
-                            c->admin_password, NULL, NULL) != 0)
+                            c->admin_password, NULL, NULL) != 0
+        || harbor_yml_s3(file, c, &endpoint) != 0)
     {
         goto done;
     }
@@ -173,7 +270,16 @@ harbor_yml_main(int argc, char *argv[])
         || harbor_yml_quote(stdout, "yml_admin_password",
                             c->admin_password) != 0
         || harbor_yml_quote(stdout, "yml_log_level",
-                            config_level_name(c->log_level)) != 0)
+                            config_level_name(c->log_level)) != 0
+        || harbor_yml_quote(stdout, "yml_s3_bucket", c->s3_bucket) != 0
+        || harbor_yml_quote(stdout, "yml_s3_rootdirectory",
+                            c->s3_rootdirectory) != 0
+        || harbor_yml_quote(stdout, "yml_s3_endpoint", endpoint) != 0
+        || harbor_yml_quote(stdout, "yml_s3_region",
+                            c->s3_region != NULL ? c->s3_region
+                                                 : "us-east-1") != 0
+        || harbor_yml_quote(stdout, "yml_s3_accesskey", c->s3_accesskey) != 0
+        || harbor_yml_quote(stdout, "yml_s3_secretkey", c->s3_secretkey) != 0)
     {
         fprintf(stderr, "%s: a value contains a control character\n", file);
         goto done;

@@ -65,6 +65,8 @@ static ngx_int_t ngx_http_harbor_deleted_answer(ngx_http_request_t *r,
 static ngx_int_t ngx_http_harbor_accepts(ngx_http_request_t *r,
     const char *type);
 static ngx_int_t ngx_http_harbor_untagged_only(ngx_http_request_t *r);
+static ngx_int_t ngx_http_harbor_too_many(ngx_http_request_t *r,
+    hb_manifest_t *m, char *err, size_t len);
 static ngx_int_t ngx_http_harbor_cutoff(ngx_http_request_t *r,
     time_t *cutoff);
 static ngx_int_t ngx_http_harbor_subject(ngx_http_request_t *r,
@@ -75,15 +77,11 @@ static ngx_int_t ngx_http_harbor_subject_kept(ngx_http_request_t *r,
 static ngx_int_t ngx_http_harbor_tags_at(ngx_http_request_t *r,
     ngx_str_t *name, ngx_str_t *digest, ngx_uint_t del,
     ngx_http_harbor_op_t *op);
-static ngx_int_t ngx_http_harbor_too_many(ngx_http_request_t *r,
-    hb_manifest_t *m, char *err, size_t len);
 static ngx_int_t ngx_http_harbor_require(ngx_http_request_t *r,
     ngx_http_harbor_route_t *rt, ngx_http_harbor_link_e kind,
     ngx_str_t *digest, ngx_http_harbor_op_t *op);
 static void ngx_http_harbor_manifest_stored(ngx_http_request_t *r,
     ngx_http_harbor_op_t *op);
-static ngx_int_t ngx_http_harbor_blob_unknown(ngx_http_request_t *r,
-    ngx_str_t *digest);
 typedef ngx_int_t (*ngx_http_harbor_list_send_pt)(ngx_http_request_t *r,
     ngx_http_harbor_op_t *op);
 
@@ -517,7 +515,16 @@ ngx_http_harbor_manifest_put_done(ngx_http_request_t *r)
         return;
     }
 
-    rc = ngx_http_harbor_manifest_store(r, rt, &body, &digest);
+    /* a bucket: ngx_http_harbor_s3_manifest.c */
+
+    if (((ngx_http_harbor_loc_conf_t *)
+         ngx_http_get_module_loc_conf(r, ngx_http_harbor_module))->s3)
+    {
+        rc = ngx_http_harbor_s3_manifest_store(r, rt, &body, &digest);
+
+    } else {
+        rc = ngx_http_harbor_manifest_store(r, rt, &body, &digest);
+    }
 
     if (rc != NGX_DONE) {
         ngx_http_finalize_request(r, rc);
@@ -560,6 +567,53 @@ ngx_http_harbor_too_many(ngx_http_request_t *r, hb_manifest_t *m, char *err,
 
 
 /*
+ * The pushed manifest parsed into m (its Content-Type told), within the
+ * descriptors' cap: NGX_OK (m to free), or NGX_ABORT with *answer the
+ * handler's answer (MANIFEST_INVALID, m freed).
+ */
+
+ngx_int_t
+ngx_http_harbor_manifest_parse(ngx_http_request_t *r, ngx_str_t *body,
+    hb_manifest_t *m, ngx_int_t *answer)
+{
+    size_t      ct_len;
+    ngx_str_t  *ct, msg;
+    char        err[256];
+
+    ct = r->headers_in.content_type ? &r->headers_in.content_type->value
+                                    : NULL;
+    ct_len = ct ? hb_media_type_len(ct->data, ct->len) : 0;
+
+    if (hb_manifest_parse((char *) body->data, body->len,
+                          ct ? (char *) ct->data : NULL, ct_len, m,
+                          err, sizeof(err))
+        != 0)
+    {
+        hb_manifest_free(m);
+
+        msg.len = ngx_strlen(err);
+        msg.data = (u_char *) err;
+
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "harbor: manifest refused: %V", &msg);
+
+        *answer = ngx_http_harbor_error(r, NGX_HTTP_BAD_REQUEST,
+                                        "MANIFEST_INVALID", err, NULL);
+        return NGX_ABORT;
+    }
+
+    if (ngx_http_harbor_too_many(r, m, err, sizeof(err))) {
+        hb_manifest_free(m);
+        *answer = ngx_http_harbor_error(r, NGX_HTTP_BAD_REQUEST,
+                                        "MANIFEST_INVALID", err, NULL);
+        return NGX_ABORT;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
  * Returns what a content handler returns, or NGX_DONE when the commit
  * goes on in the thread pool (ngx_http_harbor_manifest_stored() answers).
  */
@@ -568,13 +622,12 @@ static ngx_int_t
 ngx_http_harbor_manifest_store(ngx_http_request_t *r,
     ngx_http_harbor_route_t *rt, ngx_str_t *body, ngx_str_t *digest)
 {
-    size_t                     ct_len, i;
-    ngx_int_t                  rc;
-    ngx_str_t                  d, msg, *ct;
+    size_t                     i;
+    ngx_int_t                  rc, answer;
+    ngx_str_t                  d;
     hb_manifest_t              m;
     ngx_http_harbor_ctx_t     *ctx;
     ngx_http_harbor_commit_t  *c;
-    char                       err[256];
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_harbor_module);
 
@@ -596,31 +649,8 @@ ngx_http_harbor_manifest_store(ngx_http_request_t *r,
         }
     }
 
-    ct = r->headers_in.content_type ? &r->headers_in.content_type->value
-                                    : NULL;
-    ct_len = ct ? hb_media_type_len(ct->data, ct->len) : 0;
-
-    if (hb_manifest_parse((char *) body->data, body->len,
-                          ct ? (char *) ct->data : NULL, ct_len, &m,
-                          err, sizeof(err))
-        != 0)
-    {
-        hb_manifest_free(&m);
-
-        msg.len = ngx_strlen(err);
-        msg.data = (u_char *) err;
-
-        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "harbor: manifest refused: %V", &msg);
-
-        return ngx_http_harbor_error(r, NGX_HTTP_BAD_REQUEST,
-                                     "MANIFEST_INVALID", err, NULL);
-    }
-
-    if (ngx_http_harbor_too_many(r, &m, err, sizeof(err))) {
-        hb_manifest_free(&m);
-        return ngx_http_harbor_error(r, NGX_HTTP_BAD_REQUEST,
-                                     "MANIFEST_INVALID", err, NULL);
+    if (ngx_http_harbor_manifest_parse(r, body, &m, &answer) != NGX_OK) {
+        return answer;
     }
 
     /* everything it references must be here first */
@@ -814,7 +844,7 @@ ngx_http_harbor_require(ngx_http_request_t *r, ngx_http_harbor_route_t *rt,
 }
 
 
-static ngx_int_t
+ngx_int_t
 ngx_http_harbor_blob_unknown(ngx_http_request_t *r, ngx_str_t *digest)
 {
     ngx_str_t  detail;

@@ -395,6 +395,17 @@ ngx_int_t ngx_http_harbor_upload(ngx_http_request_t *r,
 ngx_int_t ngx_http_harbor_read_body(ngx_http_request_t *r, off_t limit,
     ngx_http_client_body_handler_pt handler);
 ngx_int_t ngx_http_harbor_body_filter_init(ngx_conf_t *cf);
+ngx_int_t ngx_http_harbor_digest_arg(ngx_http_request_t *r,
+    ngx_http_harbor_route_t *rt, ngx_int_t *answer);
+ngx_int_t ngx_http_harbor_mount_args(ngx_http_request_t *r, ngx_str_t *mount,
+    ngx_str_t *from, ngx_int_t *answer);
+ngx_int_t ngx_http_harbor_check_range(ngx_http_request_t *r,
+    ngx_http_harbor_ctx_t *ctx, ngx_uint_t *status, const char **message);
+ngx_int_t ngx_http_harbor_upload_accepted(ngx_http_request_t *r,
+    ngx_http_harbor_route_t *rt, ngx_http_harbor_upload_t *u,
+    ngx_uint_t status);
+ngx_int_t ngx_http_harbor_blob_created(ngx_http_request_t *r,
+    ngx_http_harbor_route_t *rt, ngx_str_t *digest);
 
 /* ngx_http_harbor_proxy.c: NGX_DECLINED serve it here, else the answer */
 ngx_int_t ngx_http_harbor_proxy_pull(ngx_http_request_t *r,
@@ -414,6 +425,10 @@ ngx_int_t ngx_http_harbor_immutable_error(ngx_http_request_t *r,
     ngx_str_t *name, ngx_str_t *tag);
 
 /* ngx_http_harbor_manifest.c */
+ngx_int_t ngx_http_harbor_manifest_parse(ngx_http_request_t *r,
+    ngx_str_t *body, hb_manifest_t *m, ngx_int_t *answer);
+ngx_int_t ngx_http_harbor_blob_unknown(ngx_http_request_t *r,
+    ngx_str_t *digest);
 ngx_int_t ngx_http_harbor_manifest(ngx_http_request_t *r,
     ngx_http_harbor_route_t *rt);
 ngx_int_t ngx_http_harbor_tags(ngx_http_request_t *r,
@@ -452,6 +467,9 @@ extern ngx_module_t  ngx_http_harbor_s3_module;
 ngx_uint_t ngx_http_harbor_s3_storage(ngx_str_t *storage);
 ngx_int_t ngx_http_harbor_s3_handler(ngx_http_request_t *r,
     ngx_http_harbor_route_t *rt);
+/* ngx_http_harbor_s3_manifest.c */
+ngx_int_t ngx_http_harbor_s3_manifest_store(ngx_http_request_t *r,
+    ngx_http_harbor_route_t *rt, ngx_str_t *body, ngx_str_t *digest);
 
 /* ngx_http_harbor_token.c */
 char *ngx_http_harbor_token_load_key(ngx_conf_t *cf,

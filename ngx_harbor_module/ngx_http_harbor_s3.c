@@ -15,59 +15,27 @@
  * named location that proxies $harbor_s3_url, a presigned URL of the
  * blob (Range and HEAD are the store's), or with harbor_storage_redirect
  * on, by a 307 to that URL, as distribution does.  Nothing is cached:
- * a tag read is as fresh as the store.  Writes are refused for now.
+ * a tag read is as fresh as the store.  Blob uploads are
+ * ngx_http_harbor_s3_upload.c, manifest PUTs
+ * ngx_http_harbor_s3_manifest.c; deletes are refused for now.
  */
 
 
-#include "ngx_http_harbor_module.h"
-#include "ngx_http_harbor_storage.h"
+#include "ngx_http_harbor_s3.h"
 
 #include <dlfcn.h>
 
 #include <curl/curl.h>
-
-#include "harbor_sigv4.h"
 
 
 #define NGX_HTTP_HARBOR_S3_BLOB      0
 #define NGX_HTTP_HARBOR_S3_MANIFEST  1
 #define NGX_HTTP_HARBOR_S3_TAGS      2
 
-#define NGX_HTTP_HARBOR_S3_KEY_MAX   (HB_LAYOUT_EXTRA + 1024)
 #define NGX_HTTP_HARBOR_S3_LINK_MAX  256             /* a link's bytes */
 #define NGX_HTTP_HARBOR_S3_LIST_MAX  (1024 * 1024)   /* a listing page */
 #define NGX_HTTP_HARBOR_S3_TAGS_MAX  (4 * 1024 * 1024)  /* all the tags */
 #define NGX_HTTP_HARBOR_S3_EXPIRES   1200            /* presigned, in s */
-
-
-typedef struct {
-    ngx_str_t                   storage;     /* s3://bucket/root */
-    ngx_str_t                   bucket;
-    ngx_str_t                   v2;          /* key prefix, no '/' first */
-    ngx_str_t                   endpoint;    /* scheme://host[:port] */
-    ngx_str_t                   region;
-    ngx_str_t                   credentials; /* the file's path */
-    ngx_str_t                   location;    /* the named proxy location */
-    ngx_flag_t                  path_style;
-    ngx_flag_t                  redirect;
-    ngx_msec_t                  timeout;
-
-    /* made at config time, NUL-terminated */
-    char                       *base;        /* URL up to the key */
-    char                       *host;        /* signed Host */
-    char                       *prefix;      /* signed path up to the key */
-    char                       *access_key;
-    char                       *secret_key;
-    char                       *region_z;
-} ngx_http_harbor_s3_conf_t;
-
-
-typedef struct {
-    u_char                     *data;        /* malloc()ed in the thread */
-    size_t                      len;
-    size_t                      max;
-    unsigned                    too_large:1;
-} ngx_http_harbor_s3_buf_t;
 
 
 typedef struct {
@@ -118,8 +86,6 @@ static ngx_int_t ngx_http_harbor_s3_list_tags(ngx_http_harbor_s3_task_t *st);
 static ngx_int_t ngx_http_harbor_s3_fail(ngx_http_harbor_s3_task_t *st,
     long status, const char *key);
 static ngx_int_t ngx_http_harbor_s3_cmp(const void *a, const void *b);
-static u_char *ngx_http_harbor_s3_find(u_char *p, u_char *end,
-    const char *s);
 static int ngx_http_harbor_s3_url(ngx_http_harbor_s3_conf_t *conf,
     const char *key, const char *query, char *out, size_t len);
 
@@ -744,6 +710,22 @@ ngx_http_harbor_s3_handler(ngx_http_request_t *r, ngx_http_harbor_route_t *rt)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    /* uploads: ngx_http_harbor_s3_upload.c */
+
+    if (rt->type == NGX_HTTP_HARBOR_R_UPLOADS) {
+        return ngx_http_harbor_s3_uploads(r, rt);
+    }
+
+    if (rt->type == NGX_HTTP_HARBOR_R_UPLOAD) {
+        return ngx_http_harbor_s3_upload(r, rt);
+    }
+
+    /* a manifest PUT: read and checked by ngx_http_harbor_manifest.c */
+
+    if (rt->type == NGX_HTTP_HARBOR_R_MANIFEST && r->method == NGX_HTTP_PUT) {
+        return ngx_http_harbor_manifest(r, rt);
+    }
+
     if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
         /* the router left a body of POST, PUT and PATCH unread */
 
@@ -845,16 +827,7 @@ ngx_http_harbor_s3_answer(ngx_http_request_t *r,
     ngx_int_t  rc;
 
     if (st->rc == NGX_ERROR) {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "harbor: S3 GET %s", st->why);
-
-        rc = ngx_http_harbor_error(r, st->status,
-                                   st->status == NGX_HTTP_SERVICE_UNAVAILABLE
-                                   ? "UNAVAILABLE" : "UNKNOWN",
-                                   st->status == NGX_HTTP_SERVICE_UNAVAILABLE
-                                   ? "the object store is unavailable, try "
-                                     "again later"
-                                   : "object store error", NULL);
+        rc = ngx_http_harbor_s3_error(r, st->status, "GET", st->why);
 
     } else {
 
@@ -1475,30 +1448,80 @@ static ngx_int_t
 ngx_http_harbor_s3_fail(ngx_http_harbor_s3_task_t *st, long status,
     const char *key)
 {
-    st->status = (status < 0 || status >= 500 || status == 429)
-                 ? NGX_HTTP_SERVICE_UNAVAILABLE
-                 : NGX_HTTP_INTERNAL_SERVER_ERROR;
+    return ngx_http_harbor_s3_failure(&st->status, st->why, sizeof(st->why),
+                                      status, key);
+}
+
+
+/* the same, for any task: its answer's status and the reason logged */
+
+ngx_int_t
+ngx_http_harbor_s3_failure(ngx_uint_t *answer, u_char *why, size_t len,
+    long status, const char *key)
+{
+    *answer = (status < 0 || status >= 500 || status == 429)
+              ? NGX_HTTP_SERVICE_UNAVAILABLE
+              : NGX_HTTP_INTERNAL_SERVER_ERROR;
 
     if (status < 0) {
-        ngx_snprintf(st->why, sizeof(st->why) - 1,
+        ngx_snprintf(why, len - 1,
                      "\"%s\": the store is unreachable or timed out%Z", key);
 
     } else {
-        ngx_snprintf(st->why, sizeof(st->why) - 1,
-                     "\"%s\": the store answered %l%Z", key, status);
+        ngx_snprintf(why, len - 1, "\"%s\": the store answered %l%Z", key,
+                     status);
     }
 
     return NGX_ERROR;
 }
 
 
+/* back on the event loop: a task's failure, logged and answered */
+
+ngx_int_t
+ngx_http_harbor_s3_error(ngx_http_request_t *r, ngx_uint_t status,
+    const char *what, u_char *why)
+{
+    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0, "harbor: S3 %s %s",
+                  what, why);
+
+    if (status == NGX_HTTP_SERVICE_UNAVAILABLE) {
+        return ngx_http_harbor_error(r, status, "UNAVAILABLE",
+                                     "the object store is unavailable, try "
+                                     "again later", NULL);
+    }
+
+    if (status == NGX_HTTP_REQUEST_ENTITY_TOO_LARGE) {
+        return ngx_http_harbor_error(r, status, "SIZE_INVALID",
+                                     "too large for the object store in one "
+                                     "request", NULL);
+    }
+
+    return ngx_http_harbor_error(r, status, "UNKNOWN", "object store error",
+                                 NULL);
+}
+
+
 static size_t
 ngx_http_harbor_s3_write(char *data, size_t size, size_t nmemb, void *ctx)
 {
-    size_t                     len;
-    ngx_http_harbor_s3_buf_t  *buf = ctx;
+    size_t                      len;
+    ngx_http_harbor_s3_buf_t   *buf;
+    ngx_http_harbor_s3_call_t  *q = ctx;
 
     len = size * nmemb;
+
+    if (q->sink) {
+        q->sink(q->sink_ctx, (u_char *) data, len);
+        return len;
+    }
+
+    buf = q->out;
+
+    if (buf == NULL) {
+        /* an answer nobody reads (an error's XML) */
+        return len;
+    }
 
     if (buf->len + len > buf->max) {
         buf->too_large = 1;
@@ -1519,55 +1542,143 @@ ngx_http_harbor_s3_write(char *data, size_t size, size_t nmemb, void *ctx)
 }
 
 
+/* the request body: q->mem, then the file */
+
+static size_t
+ngx_http_harbor_s3_read(char *data, size_t size, size_t nmemb, void *ctx)
+{
+    size_t                      len, n;
+    ssize_t                     got;
+    ngx_http_harbor_s3_call_t  *q = ctx;
+
+    len = size * nmemb;
+    n = 0;
+
+    if ((size_t) q->sent < q->mem_len) {
+        n = ngx_min(len, q->mem_len - (size_t) q->sent);
+        ngx_memcpy(data, q->mem + q->sent, n);
+        q->sent += n;
+
+        return n;
+    }
+
+    if (q->fd == NGX_INVALID_FILE
+        || q->sent - (off_t) q->mem_len >= q->file_len)
+    {
+        return 0;
+    }
+
+    n = (size_t) ngx_min((off_t) len,
+                         q->file_len - (q->sent - (off_t) q->mem_len));
+
+    got = pread(q->fd, data, n, q->sent - q->mem_len);
+    if (got <= 0) {
+        return CURL_READFUNC_ABORT;
+    }
+
+    q->sent += got;
+
+    return got;
+}
+
+
+static size_t
+ngx_http_harbor_s3_header(char *data, size_t size, size_t nmemb, void *ctx)
+{
+    size_t                      len, n;
+    u_char                     *p, *end;
+    ngx_http_harbor_s3_call_t  *q = ctx;
+
+    len = size * nmemb;
+
+    if (len > 5 && ngx_strncasecmp((u_char *) data, (u_char *) "etag:", 5)
+                   == 0)
+    {
+        p = (u_char *) data + 5;
+        end = (u_char *) data + len;
+
+        while (p < end && (*p == ' ' || *p == '\t')) {
+            p++;
+        }
+
+        while (end > p && (end[-1] == '\r' || end[-1] == '\n'
+                           || end[-1] == ' '))
+        {
+            end--;
+        }
+
+        n = ngx_min((size_t) (end - p), sizeof(q->etag) - 1);
+        ngx_memcpy(q->etag, p, n);
+        q->etag[n] = '\0';
+    }
+
+    return len;
+}
+
+
 /*
- * One signed GET of key (the path after the host, raw, e.g.
- * "/bucket/docker/...") with the query: its HTTP status, or -1 when the
- * store could not be reached or did not answer within the timeout.
+ * One signed request (the key is the path after the host, raw, e.g.
+ * "/bucket/docker/..."): its HTTP status, or -1 when the store could not
+ * be reached or did not answer within the timeout.
  */
 
-static long
-ngx_http_harbor_s3_get(ngx_http_harbor_s3_task_t *st, const char *key,
-    const hb_sigv4_pair_t *query, size_t nquery,
-    ngx_http_harbor_s3_buf_t *buf)
+long
+ngx_http_harbor_s3_call(ngx_http_harbor_s3_conf_t *conf,
+    ngx_http_harbor_s3_call_t *q)
 {
     long                        status;
     CURL                       *c;
     CURLcode                    rc;
+    off_t                       body;
     hb_sigv4_key_t              k;
     hb_sigv4_req_t              req;
-    hb_sigv4_pair_t             h[3];
+    hb_sigv4_pair_t             h[4];
     struct curl_slist          *hl, *nl;
-    ngx_http_harbor_s3_conf_t  *conf;
-    size_t                      i, qlen;
+    size_t                      i, qlen, nh;
+    const char                 *payload;
     char                        date[HB_SIGV4_DATE_LEN + 1];
-    char                        auth[1024], line[1200];
+    char                        auth[1024];
+    char                        line[NGX_HTTP_HARBOR_S3_KEY_MAX * 3 + 64];
     char                        qs[2048], url[8192];
-
-    conf = st->conf;
 
     if (hb_sigv4_date(time(NULL), date) != 0) {
         return -1;
     }
+
+    body = (off_t) q->mem_len
+           + (q->fd != NGX_INVALID_FILE ? q->file_len : 0);
+    q->sent = 0;
+    q->etag[0] = '\0';
+
+    payload = (ngx_strcmp(q->method, "PUT") == 0
+               || ngx_strcmp(q->method, "POST") == 0)
+              ? HB_SIGV4_UNSIGNED : HB_SIGV4_EMPTY_SHA256;
 
     k.access_key = conf->access_key;
     k.secret_key = conf->secret_key;
     k.region = conf->region_z;
     k.service = "s3";
 
-    h[0].name = "host";
-    h[0].value = conf->host;
-    h[1].name = "x-amz-content-sha256";
-    h[1].value = HB_SIGV4_EMPTY_SHA256;
-    h[2].name = "x-amz-date";
-    h[2].value = date;
+    nh = 0;
+    h[nh].name = "host";
+    h[nh++].value = conf->host;
+    h[nh].name = "x-amz-content-sha256";
+    h[nh++].value = payload;
+    h[nh].name = "x-amz-date";
+    h[nh++].value = date;
 
-    req.method = "GET";
-    req.path = key;
-    req.query = query;
-    req.nquery = nquery;
+    if (q->copy_source) {
+        h[nh].name = "x-amz-copy-source";
+        h[nh++].value = q->copy_source;
+    }
+
+    req.method = q->method;
+    req.path = q->key;
+    req.query = q->query;
+    req.nquery = q->nquery;
     req.headers = h;
-    req.nheaders = 3;
-    req.payload = HB_SIGV4_EMPTY_SHA256;
+    req.nheaders = nh;
+    req.payload = payload;
     req.date = date;
 
     if (hb_sigv4_authorization(&k, &req, auth, sizeof(auth)) != 0) {
@@ -1579,7 +1690,7 @@ ngx_http_harbor_s3_get(ngx_http_harbor_s3_task_t *st, const char *key,
     qlen = 0;
     qs[0] = '\0';
 
-    for (i = 0; i < nquery; i++) {
+    for (i = 0; i < q->nquery; i++) {
         if (qlen + 2 >= sizeof(qs)) {
             return -1;
         }
@@ -1588,7 +1699,7 @@ ngx_http_harbor_s3_get(ngx_http_harbor_s3_task_t *st, const char *key,
             qs[qlen++] = '&';
         }
 
-        if (hb_sigv4_encode(query[i].name, strlen(query[i].name), 1,
+        if (hb_sigv4_encode(q->query[i].name, strlen(q->query[i].name), 1,
                             qs + qlen, sizeof(qs) - qlen) != 0)
         {
             return -1;
@@ -1597,7 +1708,7 @@ ngx_http_harbor_s3_get(ngx_http_harbor_s3_task_t *st, const char *key,
         qlen += strlen(qs + qlen);
         qs[qlen++] = '=';
 
-        if (hb_sigv4_encode(query[i].value, strlen(query[i].value), 1,
+        if (hb_sigv4_encode(q->query[i].value, strlen(q->query[i].value), 1,
                             qs + qlen, sizeof(qs) - qlen) != 0)
         {
             return -1;
@@ -1606,7 +1717,7 @@ ngx_http_harbor_s3_get(ngx_http_harbor_s3_task_t *st, const char *key,
         qlen += strlen(qs + qlen);
     }
 
-    if (ngx_http_harbor_s3_url(conf, key, nquery ? qs : NULL, url,
+    if (ngx_http_harbor_s3_url(conf, q->key, q->nquery ? qs : NULL, url,
                                sizeof(url))
         != 0)
     {
@@ -1614,7 +1725,7 @@ ngx_http_harbor_s3_get(ngx_http_harbor_s3_task_t *st, const char *key,
     }
 
     /*
-     * A handle, and a connection, per read: the three reads of a tag
+     * A handle, and a connection, per request: the three reads of a tag
      * took 110 ms on one reused connection to RGW, 20 ms on three.
      */
 
@@ -1633,13 +1744,39 @@ ngx_http_harbor_s3_get(ngx_http_harbor_s3_task_t *st, const char *key,
     nl = nl ? ngx_http_harbor_curl.slist_append(hl, line) : NULL;
     hl = nl ? nl : hl;
 
-    nl = nl ? ngx_http_harbor_curl.slist_append(hl, "x-amz-content-sha256: "
-                                    HB_SIGV4_EMPTY_SHA256) : NULL;
+    ngx_snprintf((u_char *) line, sizeof(line), "x-amz-content-sha256: %s%Z",
+                 payload);
+    nl = nl ? ngx_http_harbor_curl.slist_append(hl, line) : NULL;
     hl = nl ? nl : hl;
 
     ngx_snprintf((u_char *) line, sizeof(line), "Host: %s%Z", conf->host);
     nl = nl ? ngx_http_harbor_curl.slist_append(hl, line) : NULL;
     hl = nl ? nl : hl;
+
+    /* no "Expect: 100-continue" round trip */
+    nl = nl ? ngx_http_harbor_curl.slist_append(hl, "Expect:") : NULL;
+    hl = nl ? nl : hl;
+
+    if (nl && q->copy_source) {
+        /* encoded as a path: the store decodes it */
+        {
+            size_t  n;
+
+            n = ngx_snprintf((u_char *) line, sizeof(line),
+                             "x-amz-copy-source: ") - (u_char *) line;
+
+            if (hb_sigv4_encode(q->copy_source, strlen(q->copy_source), 0,
+                                line + n, sizeof(line) - n)
+                != 0)
+            {
+                nl = NULL;
+
+            } else {
+                nl = ngx_http_harbor_curl.slist_append(hl, line);
+                hl = nl ? nl : hl;
+            }
+        }
+    }
 
     status = -1;
 
@@ -1648,19 +1785,69 @@ ngx_http_harbor_s3_get(ngx_http_harbor_s3_task_t *st, const char *key,
         ngx_http_harbor_curl.easy_setopt(c, CURLOPT_HTTPHEADER, hl);
         ngx_http_harbor_curl.easy_setopt(c, CURLOPT_PATH_AS_IS, 1L);
         ngx_http_harbor_curl.easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-        ngx_http_harbor_curl.easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+        ngx_http_harbor_curl.easy_setopt(c, CURLOPT_PROTOCOLS_STR,
+                                         "http,https");
         ngx_http_harbor_curl.easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
-                         (long) ngx_min(conf->timeout, 2000));
-        ngx_http_harbor_curl.easy_setopt(c, CURLOPT_TIMEOUT_MS, (long) conf->timeout);
-        ngx_http_harbor_curl.easy_setopt(c, CURLOPT_WRITEFUNCTION, ngx_http_harbor_s3_write);
-        ngx_http_harbor_curl.easy_setopt(c, CURLOPT_WRITEDATA, buf);
+                                         (long) ngx_min(conf->timeout, 2000));
+        ngx_http_harbor_curl.easy_setopt(c, CURLOPT_WRITEFUNCTION,
+                                         ngx_http_harbor_s3_write);
+        ngx_http_harbor_curl.easy_setopt(c, CURLOPT_WRITEDATA, q);
+        ngx_http_harbor_curl.easy_setopt(c, CURLOPT_HEADERFUNCTION,
+                                         ngx_http_harbor_s3_header);
+        ngx_http_harbor_curl.easy_setopt(c, CURLOPT_HEADERDATA, q);
+
+        if (body > 0 || ngx_strcmp(q->method, "GET") != 0) {
+            /*
+             * A body of any size streams: no deadline on the whole, but
+             * the store must move at least 1 KiB/s for harbor_s3_timeout.
+             */
+            ngx_http_harbor_curl.easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT,
+                                             1024L);
+            ngx_http_harbor_curl.easy_setopt(c, CURLOPT_LOW_SPEED_TIME,
+                                 (long) ngx_max(conf->timeout / 1000, 1));
+
+        } else if (q->sink == NULL) {
+            ngx_http_harbor_curl.easy_setopt(c, CURLOPT_TIMEOUT_MS,
+                                             (long) conf->timeout);
+
+        } else {
+            ngx_http_harbor_curl.easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT,
+                                             1024L);
+            ngx_http_harbor_curl.easy_setopt(c, CURLOPT_LOW_SPEED_TIME,
+                                 (long) ngx_max(conf->timeout / 1000, 1));
+        }
+
+        if (ngx_strcmp(q->method, "PUT") == 0) {
+            ngx_http_harbor_curl.easy_setopt(c, CURLOPT_UPLOAD, 1L);
+            ngx_http_harbor_curl.easy_setopt(c, CURLOPT_INFILESIZE_LARGE,
+                                             (curl_off_t) body);
+            ngx_http_harbor_curl.easy_setopt(c, CURLOPT_READFUNCTION,
+                                             ngx_http_harbor_s3_read);
+            ngx_http_harbor_curl.easy_setopt(c, CURLOPT_READDATA, q);
+
+        } else if (ngx_strcmp(q->method, "POST") == 0) {
+            ngx_http_harbor_curl.easy_setopt(c, CURLOPT_POST, 1L);
+            ngx_http_harbor_curl.easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE,
+                                             (curl_off_t) body);
+            ngx_http_harbor_curl.easy_setopt(c, CURLOPT_READFUNCTION,
+                                             ngx_http_harbor_s3_read);
+            ngx_http_harbor_curl.easy_setopt(c, CURLOPT_READDATA, q);
+
+        } else if (ngx_strcmp(q->method, "HEAD") == 0) {
+            ngx_http_harbor_curl.easy_setopt(c, CURLOPT_NOBODY, 1L);
+
+        } else if (ngx_strcmp(q->method, "GET") != 0) {
+            ngx_http_harbor_curl.easy_setopt(c, CURLOPT_CUSTOMREQUEST,
+                                             q->method);
+        }
 
         rc = ngx_http_harbor_curl.easy_perform(c);
 
         if (rc == CURLE_OK) {
-            ngx_http_harbor_curl.easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+            ngx_http_harbor_curl.easy_getinfo(c, CURLINFO_RESPONSE_CODE,
+                                              &status);
 
-        } else if (rc == CURLE_WRITE_ERROR && buf->too_large) {
+        } else if (rc == CURLE_WRITE_ERROR && q->out && q->out->too_large) {
             status = 200;
         }
     }
@@ -1669,6 +1856,27 @@ ngx_http_harbor_s3_get(ngx_http_harbor_s3_task_t *st, const char *key,
     ngx_http_harbor_curl.easy_cleanup(c);
 
     return status;
+}
+
+
+/* a GET into buf */
+
+static long
+ngx_http_harbor_s3_get(ngx_http_harbor_s3_task_t *st, const char *key,
+    const hb_sigv4_pair_t *query, size_t nquery,
+    ngx_http_harbor_s3_buf_t *buf)
+{
+    ngx_http_harbor_s3_call_t  q;
+
+    ngx_memzero(&q, sizeof(ngx_http_harbor_s3_call_t));
+    q.method = "GET";
+    q.key = key;
+    q.query = query;
+    q.nquery = nquery;
+    q.fd = NGX_INVALID_FILE;
+    q.out = buf;
+
+    return ngx_http_harbor_s3_call(st->conf, &q);
 }
 
 
@@ -1711,7 +1919,7 @@ ngx_http_harbor_s3_url(ngx_http_harbor_s3_conf_t *conf, const char *key,
 
 /* s in [p, end), or NULL */
 
-static u_char *
+u_char *
 ngx_http_harbor_s3_find(u_char *p, u_char *end, const char *s)
 {
     if (p == NULL || p >= end) {

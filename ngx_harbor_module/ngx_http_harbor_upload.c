@@ -30,14 +30,7 @@ static void ngx_http_harbor_mount_done(ngx_http_request_t *r,
     ngx_http_harbor_op_t *op);
 static ngx_int_t ngx_http_harbor_mounted(ngx_http_request_t *r,
     ngx_http_harbor_op_t *op);
-static ngx_int_t ngx_http_harbor_upload_accepted(ngx_http_request_t *r,
-    ngx_http_harbor_route_t *rt, ngx_http_harbor_upload_t *u,
-    ngx_uint_t status);
-static ngx_int_t ngx_http_harbor_blob_created(ngx_http_request_t *r,
-    ngx_http_harbor_route_t *rt, ngx_str_t *digest);
 static ngx_int_t ngx_http_harbor_set_range(ngx_http_request_t *r, off_t size);
-static ngx_int_t ngx_http_harbor_check_range(ngx_http_request_t *r,
-    ngx_http_harbor_ctx_t *ctx, ngx_uint_t *status, const char **message);
 
 
 static ngx_http_request_body_filter_pt  ngx_http_next_request_body_filter;
@@ -181,12 +174,95 @@ ngx_http_harbor_read_body(ngx_http_request_t *r, off_t limit,
 }
 
 
+/*
+ * ?mount=<digest>&from=<name>: NGX_OK, a mount to try; NGX_DECLINED, none
+ * (or no pull on from: ngx_http_harbor_token.c); NGX_ABORT, *answer is
+ * the handler's answer (invalid arguments).
+ */
+
+ngx_int_t
+ngx_http_harbor_mount_args(ngx_http_request_t *r, ngx_str_t *mount,
+    ngx_str_t *from, ngx_int_t *answer)
+{
+    ngx_int_t               rc;
+    ngx_http_harbor_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_harbor_module);
+
+    rc = ngx_http_harbor_arg(r, "mount", mount);
+    if (rc == NGX_ERROR) {
+        *answer = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_ABORT;
+    }
+
+    if (rc != NGX_OK || !ctx->may_mount
+        || ngx_http_harbor_arg(r, "from", from) != NGX_OK)
+    {
+        return NGX_DECLINED;
+    }
+
+    if (hb_digest_parse(mount->data, mount->len) == HB_DIGEST_NONE) {
+        *answer = ngx_http_harbor_error(r, NGX_HTTP_BAD_REQUEST,
+                                        "DIGEST_INVALID",
+                                        "provided digest is invalid", NULL);
+        return NGX_ABORT;
+    }
+
+    if (!hb_name_valid(from->data, from->len)) {
+        *answer = ngx_http_harbor_error(r, NGX_HTTP_BAD_REQUEST,
+                                        "NAME_INVALID",
+                                        "invalid repository name in from",
+                                        NULL);
+        return NGX_ABORT;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * A monolithic upload's ?digest= into ctx->digest and rt->alg: NGX_OK;
+ * NGX_DECLINED, none; NGX_ABORT, *answer is the handler's answer.
+ */
+
+ngx_int_t
+ngx_http_harbor_digest_arg(ngx_http_request_t *r,
+    ngx_http_harbor_route_t *rt, ngx_int_t *answer)
+{
+    ngx_int_t               rc;
+    ngx_http_harbor_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_harbor_module);
+
+    rc = ngx_http_harbor_arg(r, "digest", &ctx->digest);
+    if (rc == NGX_ERROR) {
+        *answer = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_ABORT;
+    }
+
+    if (rc != NGX_OK) {
+        return NGX_DECLINED;
+    }
+
+    rt->alg = hb_digest_parse(ctx->digest.data, ctx->digest.len);
+
+    if (rt->alg == HB_DIGEST_NONE) {
+        *answer = ngx_http_harbor_error(r, NGX_HTTP_BAD_REQUEST,
+                                        "DIGEST_INVALID",
+                                        "provided digest is invalid", NULL);
+        return NGX_ABORT;
+    }
+
+    return NGX_OK;
+}
+
+
 /* POST /v2/<name>/blobs/uploads/ */
 
 ngx_int_t
 ngx_http_harbor_uploads(ngx_http_request_t *r, ngx_http_harbor_route_t *rt)
 {
-    ngx_int_t                   rc;
+    ngx_int_t                   rc, answer;
     ngx_str_t                   mount, from;
     ngx_http_harbor_op_t        op;
     ngx_http_harbor_ctx_t      *ctx;
@@ -199,29 +275,13 @@ ngx_http_harbor_uploads(ngx_http_request_t *r, ngx_http_harbor_route_t *rt)
     ctx = ngx_http_get_module_ctx(r, ngx_http_harbor_module);
     hs = ngx_http_harbor_backend(r);
 
-    rc = ngx_http_harbor_arg(r, "mount", &mount);
-    if (rc == NGX_ERROR) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    rc = ngx_http_harbor_mount_args(r, &mount, &from, &answer);
+
+    if (rc == NGX_ABORT) {
+        return answer;
     }
 
-    /* a mount needs pull on the source too (ngx_http_harbor_token.c) */
-
-    if (rc == NGX_OK && ctx->may_mount
-        && ngx_http_harbor_arg(r, "from", &from) == NGX_OK)
-    {
-
-        if (hb_digest_parse(mount.data, mount.len) == HB_DIGEST_NONE) {
-            return ngx_http_harbor_error(r, NGX_HTTP_BAD_REQUEST,
-                                         "DIGEST_INVALID",
-                                         "provided digest is invalid", NULL);
-        }
-
-        if (!hb_name_valid(from.data, from.len)) {
-            return ngx_http_harbor_error(r, NGX_HTTP_BAD_REQUEST,
-                                         "NAME_INVALID",
-                                         "invalid repository name in from",
-                                         NULL);
-        }
+    if (rc == NGX_OK) {
 
         /* a mount needs the blob linked in the source repository */
 
@@ -263,19 +323,13 @@ ngx_http_harbor_uploads(ngx_http_request_t *r, ngx_http_harbor_route_t *rt)
         /* else a normal upload, as the spec says */
     }
 
-    rc = ngx_http_harbor_arg(r, "digest", &ctx->digest);
-    if (rc == NGX_ERROR) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    rc = ngx_http_harbor_digest_arg(r, rt, &answer);
+
+    if (rc == NGX_ABORT) {
+        return answer;
     }
 
     if (rc == NGX_OK) {
-        rt->alg = hb_digest_parse(ctx->digest.data, ctx->digest.len);
-        if (rt->alg == HB_DIGEST_NONE) {
-            return ngx_http_harbor_error(r, NGX_HTTP_BAD_REQUEST,
-                                         "DIGEST_INVALID",
-                                         "provided digest is invalid", NULL);
-        }
-
         SHA256_Init(&ctx->sha);
         ngx_http_harbor_metrics_count(r, NGX_HTTP_HARBOR_M_UPLOAD_STARTED);
 
@@ -567,7 +621,7 @@ ngx_http_harbor_upload(ngx_http_request_t *r, ngx_http_harbor_route_t *rt)
  * else is refused with 416 before a byte is written.
  */
 
-static ngx_int_t
+ngx_int_t
 ngx_http_harbor_check_range(ngx_http_request_t *r, ngx_http_harbor_ctx_t *ctx,
     ngx_uint_t *status, const char **message)
 {
@@ -718,7 +772,7 @@ ngx_http_harbor_chunk_synced(ngx_http_request_t *r, ngx_http_harbor_op_t *op)
 
 /* The blob is in the store and linked: answer 201. */
 
-static ngx_int_t
+ngx_int_t
 ngx_http_harbor_blob_created(ngx_http_request_t *r,
     ngx_http_harbor_route_t *rt, ngx_str_t *digest)
 {
@@ -733,7 +787,7 @@ ngx_http_harbor_blob_created(ngx_http_request_t *r,
 }
 
 
-static ngx_int_t
+ngx_int_t
 ngx_http_harbor_upload_accepted(ngx_http_request_t *r,
     ngx_http_harbor_route_t *rt, ngx_http_harbor_upload_t *u,
     ngx_uint_t status)

@@ -195,21 +195,22 @@ ok(!$r->{ok}, 'harbor-yml: a certificate without its key is refused');
 like($r->{out}, qr/half\.yml:\d+: "https\.certificate" and "https\.private_key" go together/,
      'as file:line');
 
-my $s3 = write_yml('s3.yml', <<YML);
+# (storage_service.s3: t/s3-harbor-yml.t)
+my $s3 = write_yml('swift.yml', <<YML);
 hostname: registry.test
 storage_service:
   ca_bundle:
-  s3:
-    bucket: images
+  swift:
+    container: images
     region: us-east-1
 YML
 $r = harbor_yml($s3);
-ok(!$r->{ok}, 'harbor-yml: an s3 storage_service is refused');
-like($r->{out}, qr/s3\.yml:4: storage_service\.s3: object storage is not supported yet: use the filesystem/,
+ok(!$r->{ok}, 'harbor-yml: a swift storage_service is refused');
+like($r->{out}, qr/swift\.yml:4: storage_service\.swift: this object storage is not supported: use s3 or the filesystem/,
      'with the sentence, as file:line');
 $r = instance('start', HARBOR_YML => $s3);
 ok(!$r->{ok}, 'instance.sh start with it: refused');
-like($r->{out}, qr/object storage is not supported yet/, 'with the same sentence');
+like($r->{out}, qr/this object storage is not supported/, 'with the same sentence');
 
 $r = harbor_yml(write_yml('plain.yml', "hostname: reg.example\nhttp:\n  port: 8088\n"
                           . "storage_service:\n  filesystem:\n    maxthreads: 100\n"

@@ -10,8 +10,8 @@
 #   blob through nginx's upstream (the named location proxying
 #   $harbor_s3_url) and through a 307 to a presigned URL
 #   (harbor_storage_redirect on); 404s in OCI JSON for a missing blob,
-#   manifest, tag and repository, a blob of another repository; writes
-#   refused with 405 UNSUPPORTED;
+#   manifest, tag and repository, a blob of another repository; deletes
+#   refused with 405 UNSUPPORTED (pushes: s3-write.t);
 #   the gateway frozen (SIGSTOP): requests that need it answer 503 once
 #   harbor_s3_timeout is over while GET /v2/ answers at once on every
 #   worker; the gateway killed: a 503 at once; started again: everything
@@ -90,48 +90,14 @@ $d->stop;
 # nginx serves the bucket
 
 my $SECRET = $g->secret_key;
-my $cred = $t->write_conf('s3.credentials', "[default]\n"
-    . 'aws_access_key_id = ' . $g->access_key . "\n"
-    . "aws_secret_access_key = $SECRET\n");
+my $cred = $g->credentials($t);
 
 sub registry {
     my (@more) = @_;
-    return join "\n", 'harbor_registry on;',
-        "harbor_storage s3://$BUCKET/$ROOT;",
-        'harbor_s3_endpoint ' . $g->endpoint . ';',
-        'harbor_s3_region ' . $g->region . ';',
-        "harbor_s3_credentials $cred;",
-        'harbor_s3_timeout 2s;',
-        'harbor_journal ' . $t->journal . ';',
-        'harbor_auth off;', @more;
+    return $g->registry($t, $cred, "$BUCKET/$ROOT", @more);
 }
 
-# the blob's bytes come through this location; the store's errors and
-# nginx's own become OCI JSON (docs/configuration.md)
-my $PROXY = <<'EOF';
-location @harbor_s3 {
-    proxy_pass              $harbor_s3_url;
-    proxy_set_header        Authorization "";
-    proxy_set_header        Cookie "";
-    proxy_http_version      1.1;
-    proxy_connect_timeout   2s;
-    proxy_read_timeout      60s;
-    proxy_intercept_errors  on;
-    error_page 404 = @harbor_s3_404;
-    error_page 403 500 502 503 504 = @harbor_s3_503;
-}
-location @harbor_s3_404 {
-    default_type  "application/json; charset=utf-8";
-    add_header    Docker-Distribution-API-Version registry/2.0 always;
-    return 404 '{"errors":[{"code":"BLOB_UNKNOWN","message":"blob unknown to registry"}]}';
-}
-location @harbor_s3_503 {
-    default_type  "application/json; charset=utf-8";
-    add_header    Docker-Distribution-API-Version registry/2.0 always;
-    add_header    Retry-After 5 always;
-    return 503 '{"errors":[{"code":"UNAVAILABLE","message":"the object store is unavailable, try again later"}]}';
-}
-EOF
+my $PROXY = $g->proxy_locations;
 
 $t->run(registry => registry(), server => $PROXY);
 
@@ -272,18 +238,13 @@ my $ghost = 'sha256:' . ('ab' x 32);
 $t->is_error($t->http(GET => "/v2/lib/oci/blobs/$ghost"), 404, 'BLOB_UNKNOWN',
              'a linked blob missing in the store: 404 in OCI JSON');
 
-# writes are refused, clearly
+# deletes are refused, clearly (writes: t/s3-write.t)
 
-$r = $t->http(POST => '/v2/lib/oci/blobs/uploads/');
-$t->is_error($r, 405, 'UNSUPPORTED', 'an upload');
-like($r->{body}, qr/object storage/, 'an upload: why');
-$t->is_error($t->http(DELETE => "/v2/lib/oci/manifests/$md"), 405,
-             'UNSUPPORTED', 'a delete');
-$r = $t->http(PUT => '/v2/lib/oci/manifests/v9', body => $manifest,
-              headers => { 'Content-Type' => $mt });
-$t->is_error($r, 405, 'UNSUPPORTED', 'a manifest PUT');
+$r = $t->http(DELETE => "/v2/lib/oci/manifests/$md", body => $manifest);
+$t->is_error($r, 405, 'UNSUPPORTED', 'a delete');
+like($r->{body}, qr/object storage/, 'a delete: why');
 is($t->http(GET => '/v2/')->{status}, 200,
-   'after a refused PUT with a body: the next request');
+   'after a refused DELETE with a body: the next request');
 
 # harbor_storage_redirect on: a 307 to a presigned URL, as distribution
 

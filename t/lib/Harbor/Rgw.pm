@@ -11,6 +11,10 @@ package Harbor::Rgw;
 #   $g->access_key, $g->secret_key, $g->region
 #   $g->env;                    # S3_ENDPOINT, S3_ACCESS_KEY, ... for t/s3/s3c
 #   $g->stop_gateway; $g->start_gateway;    # the gateway down and up
+#   $g->credentials($t);        # a credentials file in $t's conf dir
+#   $g->registry($t, $cred, "bucket/root", @more);  # harbor_* directives
+#   $g->proxy_locations;        # @harbor_s3 and its error pages
+#   $g->s3c('HEAD', '/bucket/key');          # t/s3/s3c's output
 #   $g->stop;
 
 use strict;
@@ -20,6 +24,8 @@ use File::Temp qw(tempdir);
 use POSIX qw(WNOHANG);
 use IO::Socket::INET;
 use Time::HiRes qw(sleep time);
+
+use FindBin;
 
 use Harbor::Clients ();
 
@@ -172,6 +178,45 @@ sub env {
     my ($self) = @_;
     return (S3_ENDPOINT => $self->endpoint, S3_ACCESS_KEY => $ACCESS,
             S3_SECRET_KEY => $SECRET, S3_REGION => $self->region);
+}
+
+# the credentials file of the module (harbor_s3_credentials)
+sub credentials {
+    my ($self, $t) = @_;
+    return $t->write_conf('s3.credentials', "[default]\n"
+        . "aws_access_key_id = $ACCESS\n"
+        . "aws_secret_access_key = $SECRET\n");
+}
+
+# the directives of a registry on s3://$path through this gateway
+sub registry {
+    my ($self, $t, $cred, $path, @more) = @_;
+    return join "\n", 'harbor_registry on;',
+        "harbor_storage s3://$path;",
+        'harbor_s3_endpoint ' . $self->endpoint . ';',
+        'harbor_s3_region ' . $self->region . ';',
+        "harbor_s3_credentials $cred;",
+        'harbor_s3_timeout 2s;',
+        'harbor_journal ' . $t->journal . ';',
+        'harbor_auth off;', @more;
+}
+
+# the blob's bytes come through these locations, as the instance has
+# them (conf/harbor-s3.conf)
+sub proxy_locations {
+    my $f = "$FindBin::Bin/../conf/harbor-s3.conf";
+    return Harbor::Clients::read_file($f) // die "$f: $!\n";
+}
+
+# one request of t/s3/s3c to the gateway: its output
+sub s3c {
+    my ($self, @args) = @_;
+    my $s3c = $ENV{HARBOR_S3C} || "$FindBin::Bin/../build/s3c";
+    die "no $s3c (make test builds it)\n" unless -x $s3c;
+    my %env = $self->env;
+    local @ENV{keys %env} = values %env;
+    my $q = join ' ', map { "'" . s/'/'\\''/gr . "'" } @args;
+    return scalar qx{$s3c $q 2>&1};
 }
 
 # the gateway first, then the OSD (an OSD whose monitor is gone waits)
