@@ -4,8 +4,12 @@
  * Proxy cache projects: the module's half of a pull through.
  *
  * authd writes <storage>/_policies/proxy/<project> for each project that
- * is a proxy cache of another registry ("recheck <seconds>" LF), read on
- * each manifest GET or HEAD (no cache: never stale).  A manifest of such
+ * is a proxy cache of another registry ("recheck <seconds>" LF).  A
+ * manifest GET or HEAD needs to know whether its project has one: each
+ * worker keeps the answer (the interval, or "none") for a project for at
+ * most NGX_HTTP_HARBOR_PROXY_AGE, so that the pulls of every other project
+ * do not pay an open(2) each; a project made a proxy cache (or deleted)
+ * is seen as one (or not) within that time.  A manifest of such
  * a project that is not here, or a tag whose link is older than the
  * recheck interval, goes to authd (location /_harbor/proxy-fetch, an
  * internal redirect: the module never waits on the network), which
@@ -22,6 +26,22 @@
 
 
 #define NGX_HTTP_HARBOR_PROXY_RECHECK  300      /* a file without one */
+#define NGX_HTTP_HARBOR_PROXY_AGE      1000     /* ms */
+#define NGX_HTTP_HARBOR_PROXY_SLOTS    64
+#define NGX_HTTP_HARBOR_PROXY_NAME     64
+
+
+/* what a worker last read of a project's file */
+typedef struct {
+    ngx_msec_t      read;
+    time_t          recheck;                   /* -1: not a proxy cache */
+    size_t          len;
+    u_char          name[NGX_HTTP_HARBOR_PROXY_NAME];
+} ngx_http_harbor_proxy_seen_t;
+
+
+static ngx_http_harbor_proxy_seen_t
+    ngx_http_harbor_proxy_seen[NGX_HTTP_HARBOR_PROXY_SLOTS];
 
 
 static ngx_str_t  ngx_http_harbor_proxy_fetch = ngx_string(
@@ -66,14 +86,15 @@ ngx_http_harbor_proxy_recheck(ngx_str_t *data)
 ngx_int_t
 ngx_http_harbor_proxy_pull(ngx_http_request_t *r, ngx_http_harbor_route_t *rt)
 {
-    u_char                     *slash, *p;
-    time_t                      recheck;
-    ngx_int_t                   rc;
-    ngx_str_t                   project, args, renew;
-    ngx_http_harbor_op_t        op;
-    ngx_http_harbor_ctx_t      *ctx;
-    ngx_http_harbor_link_t      link;
-    ngx_http_harbor_backend_t  *hs;
+    u_char                        *slash, *p;
+    time_t                         recheck;
+    ngx_int_t                      rc;
+    ngx_str_t                      project, args, renew;
+    ngx_http_harbor_op_t           op;
+    ngx_http_harbor_ctx_t         *ctx;
+    ngx_http_harbor_link_t         link;
+    ngx_http_harbor_backend_t     *hs;
+    ngx_http_harbor_proxy_seen_t  *seen;
 
     hs = ngx_http_harbor_backend(r);
 
@@ -120,19 +141,42 @@ ngx_http_harbor_proxy_pull(ngx_http_request_t *r, ngx_http_harbor_route_t *rt)
     project.data = rt->name.data;
     project.len = slash - rt->name.data;
 
-    ngx_memzero(&op, sizeof(op));
+    seen = NULL;
 
-    rc = hs->policy_read(r, HB_POLICY_PROXY, &project, &op);
+    if (project.len <= NGX_HTTP_HARBOR_PROXY_NAME) {
+        seen = &ngx_http_harbor_proxy_seen[ngx_crc32_short(project.data,
+                                                           project.len)
+                                           % NGX_HTTP_HARBOR_PROXY_SLOTS];
+    }
 
-    if (rc == NGX_DECLINED) {
+    if (seen != NULL && seen->len == project.len
+        && ngx_current_msec - seen->read < NGX_HTTP_HARBOR_PROXY_AGE
+        && ngx_memcmp(seen->name, project.data, project.len) == 0)
+    {
+        recheck = seen->recheck;
+
+    } else {
+        ngx_memzero(&op, sizeof(op));
+
+        rc = hs->policy_read(r, HB_POLICY_PROXY, &project, &op);
+
+        if (rc != NGX_OK && rc != NGX_DECLINED) {
+            return ngx_http_harbor_op_error(r, &op);
+        }
+
+        recheck = rc == NGX_OK ? ngx_http_harbor_proxy_recheck(&op.data) : -1;
+
+        if (seen != NULL) {
+            seen->read = ngx_current_msec;
+            seen->recheck = recheck;
+            seen->len = project.len;
+            ngx_memcpy(seen->name, project.data, project.len);
+        }
+    }
+
+    if (recheck == -1) {
         return NGX_DECLINED;            /* not a proxy cache */
     }
-
-    if (rc != NGX_OK) {
-        return ngx_http_harbor_op_error(r, &op);
-    }
-
-    recheck = ngx_http_harbor_proxy_recheck(&op.data);
 
     op.done = NULL;
 
