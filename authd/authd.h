@@ -208,8 +208,17 @@ __attribute__((noreturn)) void fatalx(const char *fmt, ...)
 #define DB_ERR_CONN          2           /* connection lost or unavailable */
 #define DB_ERR_CONFLICT      3           /* unique violation */
 
+#define DB_STMTS_MAX       128           /* prepared per connection */
+
+struct db_stmt {
+    unsigned long long  hash;            /* of the SQL text */
+    char               *sql;             /* its copy; NULL: a free slot */
+};
+
 struct dbc {
     PGconn     *pg;
+    struct db_stmt  stmt[DB_STMTS_MAX];  /* prepared on pg as "hb<i>" */
+    int         nstmt;
     int         busy;
     int         err;                     /* DB_* of the last call */
     int         lost;                    /* its transaction went with the
@@ -786,6 +795,10 @@ struct qsql {
     char        *where;                 /* "" or " AND ..." */
     const char  *params[Q_PARAMS_MAX];
     int          n;
+    const char  *key;                   /* a unique column of the rows
+                                           ("p.project_id"): the page is
+                                           found first, the columns then
+                                           computed for it alone */
 };
 
 int q_parse(struct req *r, const char *q, struct qitem *items, int *n);
