@@ -617,10 +617,16 @@ struct project {
     "COALESCE((SELECT value FROM project_metadata WHERE project_id = "     \
     pid " AND name = 'public'), 'false') = 'true'"
 
-/* what the caller may see in lists: $sys boolean, $uid integer */
+/*
+ * what the caller may see in lists: $sys boolean, $uid integer.  The
+ * visible projects are one uncorrelated subquery, run once and hashed,
+ * not two subqueries per row: a member's list of 100,000 repositories
+ * took a second (bench/api-scale).
+ */
 #define PROJECT_VISIBLE(pid, sys, uid)                                      \
-    "(" sys "::boolean OR " PROJECT_PUBLIC(pid) " OR "                      \
-    PROJECT_ROLES(pid, uid "::integer") " IS NOT NULL)"
+    "(" sys "::boolean OR " pid " IN (SELECT vp.project_id FROM projects"  \
+    " vp WHERE " PROJECT_PUBLIC("vp.project_id") " OR "                     \
+    PROJECT_ROLES("vp.project_id", uid "::integer") " IS NOT NULL))"
 
 int project_find(struct dbc *db, const char *name, long long user_id,
     struct project *p);
