@@ -619,14 +619,19 @@ struct project {
 
 /*
  * what the caller may see in lists: $sys boolean, $uid integer.  The
- * visible projects are one uncorrelated subquery, run once and hashed,
- * not two subqueries per row: a member's list of 100,000 repositories
- * took a second (bench/api-scale).
+ * visible projects (public, or with a membership of the caller or of one
+ * of its groups) are one uncorrelated subquery, run once and hashed, not
+ * two subqueries per row: a member's list of 100,000 repositories took a
+ * second (bench/api-scale).
  */
 #define PROJECT_VISIBLE(pid, sys, uid)                                      \
-    "(" sys "::boolean OR " pid " IN (SELECT vp.project_id FROM projects"  \
-    " vp WHERE " PROJECT_PUBLIC("vp.project_id") " OR "                     \
-    PROJECT_ROLES("vp.project_id", uid "::integer") " IS NOT NULL))"
+    "(" sys "::boolean OR " pid " IN (SELECT vm.project_id"                \
+    " FROM project_metadata vm WHERE vm.name = 'public'"                    \
+    " AND vm.value = 'true' UNION SELECT pm.project_id"                     \
+    " FROM project_member pm WHERE (pm.entity_type = 'u'"                   \
+    " AND pm.entity_id = " uid "::integer) OR (pm.entity_type = 'g'"       \
+    " AND pm.entity_id IN (SELECT group_id FROM user_group_member"         \
+    " WHERE user_id = " uid "::integer))))"
 
 int project_find(struct dbc *db, const char *name, long long user_id,
     struct project *p);
