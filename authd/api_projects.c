@@ -387,6 +387,7 @@ projects_list(struct req *r)
     " FROM projects p JOIN users u ON u.user_id = p.owner_id"               \
     " WHERE NOT p.deleted"
 
+    s.key = "p.project_id";
     if (q_list(r, &s, "SELECT count(*)" PROJECTS_FROM,
                "SELECT " PROJECT_COLUMNS PROJECTS_FROM, order, page,
                page_size, &res) != 0)

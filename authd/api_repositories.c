@@ -143,8 +143,9 @@ repos_list(struct req *r, long long project_id)
             return;
         }
 
-    } else {
-        a = q_param(&s, r->user.sysadmin ? "t" : "f");
+    } else if (!r->user.sysadmin) {
+        /* (an administrator sees all: no condition, the index's order) */
+        a = q_param(&s, "f");
         v = req_printf(r, "%lld", r->user.id);
         b = v != NULL ? q_param(&s, v) : -1;
         if (a < 0 || b < 0) {
@@ -170,6 +171,7 @@ repos_list(struct req *r, long long project_id)
 
     order = req_printf(r, "%s, r.repository_id DESC", order);
 
+    s.key = "r.repository_id";
     if (q_list(r, &s, "SELECT count(*) FROM repository r WHERE true",
                "SELECT " REPO_COLUMNS " FROM repository r WHERE true",
                order, page, page_size, &res) != 0)

@@ -5,6 +5,13 @@
  * bounded wait.  Every query goes through PQsendQueryParams (values never
  * spliced into SQL text) and every result is PQclear()ed on every path.
  *
+ * Each connection prepares the statements it runs, the first
+ * DB_STMTS_MAX distinct texts (named "hb<i>", kept until the connection
+ * goes): a repeated statement is neither parsed nor planned again,
+ * which was most of PostgreSQL's work per token request.  A connection
+ * in a failed transaction prepares nothing; a statement that cannot be
+ * prepared answers with the error that preparing it gave.
+ *
  * Every statement has a deadline authd enforces itself
  * (database.query_timeout): the socket is polled, and a statement that
  * has not answered in time is cancelled (PQcancel, on a thread of its
@@ -74,8 +81,10 @@ static PGconn *db_connect(int ms, int quiet);
 static void db_notice(void *arg, const char *msg);
 static long long db_now_ms(void);
 static int db_poll(PGconn *pg, short events, long long deadline);
-static PGresult *db_run(PGconn *pg, int ms, const char *sql, int n,
-    const char *const *values, int *how);
+static PGresult *db_run(PGconn *pg, struct dbc *c, int ms,
+    const char *sql, int n, const char *const *values, int *how);
+static PGresult *db_wait(PGconn *pg, long long deadline, int *how);
+static void db_use(struct dbc *c, PGconn *pg);
 static int db_alive(struct dbc *c);
 static int db_idempotent(const char *sql);
 static void db_abandon(struct dbc *c);
@@ -254,25 +263,131 @@ db_poll(PGconn *pg, short events, long long deadline)
 }
 
 
+/* A new connection for slot c: none of the old one's statements. */
+static void
+db_use(struct dbc *c, PGconn *pg)
+{
+    int  i;
+
+    for (i = 0; i < c->nstmt; i++) {
+        free(c->stmt[i].sql);
+        c->stmt[i].sql = NULL;
+    }
+
+    c->nstmt = 0;
+    c->pg = pg;
+}
+
+
+static unsigned long long
+db_hash(const char *s)
+{
+    unsigned long long  h;
+
+    /* FNV-1a: a first filter, the text is compared too */
+    for (h = 14695981039346656037ULL; *s != '\0'; s++) {
+        h = (h ^ (unsigned char) *s) * 1099511628211ULL;
+    }
+
+    return h;
+}
+
+
 /*
  * One statement under a deadline of ms: send it, wait for the socket,
  * read its result.  *how says what happened (DB_RUN_*); the result, if
- * any, is the caller's to PQclear().
+ * any, is the caller's to PQclear().  With c, the statement runs
+ * prepared on c's connection (pg), prepared first if it is new there.
  */
 static PGresult *
-db_run(PGconn *pg, int ms, const char *sql, int n,
+db_run(PGconn *pg, struct dbc *c, int ms, const char *sql, int n,
     const char *const *values, int *how)
 {
-    PGresult   *r, *last;
-    long long   deadline;
-    int         f, p;
+    PGresult            *r;
+    long long            deadline;
+    unsigned long long   h;
+    char                 name[16];
+    int                  i, sent;
 
     deadline = db_now_ms() + ms;
+    i = -1;
 
-    if (!PQsendQueryParams(pg, sql, n, NULL, values, NULL, NULL, 0)) {
+    if (c != NULL && PQtransactionStatus(pg) != PQTRANS_INERROR) {
+        h = db_hash(sql);
+
+        for (i = 0; i < c->nstmt; i++) {
+            if (c->stmt[i].hash == h && strcmp(c->stmt[i].sql, sql) == 0) {
+                break;
+            }
+        }
+
+        if (i == c->nstmt) {
+            if (i == DB_STMTS_MAX) {
+                i = -1;
+
+            } else {
+                snprintf(name, sizeof(name), "hb%d", i);
+
+                if (!PQsendPrepare(pg, name, sql, n, NULL)) {
+                    *how = DB_RUN_UNSENT;
+                    return NULL;
+                }
+
+                r = db_wait(pg, deadline, how);
+
+                /*
+                 * Told as the statement's own fate would be (a change
+                 * whose connection broke is not sent again), though
+                 * preparing applies nothing.
+                 */
+                if (*how != DB_RUN_OK) {
+                    PQclear(r);
+                    return NULL;
+                }
+
+                if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+                    return r;           /* the statement's own error */
+                }
+
+                PQclear(r);
+
+                c->stmt[i].sql = strdup(sql);
+                if (c->stmt[i].sql == NULL) {
+                    /* prepared but unknown here: never reused */
+                    c->nstmt = DB_STMTS_MAX;
+                    i = -1;
+
+                } else {
+                    c->stmt[i].hash = h;
+                    c->nstmt++;
+                }
+            }
+        }
+    }
+
+    if (i >= 0) {
+        snprintf(name, sizeof(name), "hb%d", i);
+        sent = PQsendQueryPrepared(pg, name, n, values, NULL, NULL, 0);
+
+    } else {
+        sent = PQsendQueryParams(pg, sql, n, NULL, values, NULL, NULL, 0);
+    }
+
+    if (!sent) {
         *how = DB_RUN_UNSENT;
         return NULL;
     }
+
+    return db_wait(pg, deadline, how);
+}
+
+
+/* The result of what was sent on pg, by deadline (see db_run()). */
+static PGresult *
+db_wait(PGconn *pg, long long deadline, int *how)
+{
+    PGresult   *r, *last;
+    int         f, p;
 
     /* until the whole statement with its Sync is out, nothing commits */
     while ((f = PQflush(pg)) == 1) {
@@ -392,9 +507,10 @@ db_alive(struct dbc *c)
     }
 
     /* a request waits no longer for a connection than for a statement */
-    c->pg = db_connect(conf->db_connect_timeout * 1000 < conf->db_query_timeout
-                       ? conf->db_connect_timeout * 1000
-                       : conf->db_query_timeout, 0);
+    db_use(c, db_connect(conf->db_connect_timeout * 1000
+                         < conf->db_query_timeout
+                         ? conf->db_connect_timeout * 1000
+                         : conf->db_query_timeout, 0));
     if (c->pg == NULL) {
         db_mark_down("cannot connect");
         return -1;
@@ -531,8 +647,8 @@ db_watch(void *arg)
 
         pg = db_connect(conf->db_connect_timeout * 1000, 1);
         if (pg != NULL) {
-            r = db_run(pg, conf->db_query_timeout, "SELECT 1", 0, NULL,
-                       &how);
+            r = db_run(pg, NULL, conf->db_query_timeout, "SELECT 1", 0,
+                       NULL, &how);
             if (how != DB_RUN_OK || PQresultStatus(r) != PGRES_TUPLES_OK) {
                 PQfinish(pg);
                 pg = NULL;
@@ -549,7 +665,7 @@ db_watch(void *arg)
             /* the first good connection goes to an empty slot */
             for (i = 0; i < pool_n && pg != NULL; i++) {
                 if (!pool[i].busy && pool[i].pg == NULL) {
-                    pool[i].pg = pg;
+                    db_use(&pool[i], pg);
                     pg = NULL;
                 }
             }
@@ -596,7 +712,7 @@ db_init(void)
     db_down = 0;
 
     /* one connection now, to fail early; the others when first needed */
-    pool[0].pg = db_connect(conf->db_connect_timeout * 1000, 0);
+    db_use(&pool[0], db_connect(conf->db_connect_timeout * 1000, 0));
     if (pool[0].pg == NULL) {
         return -1;
     }
@@ -675,6 +791,7 @@ db_close(void)
         if (pool[i].pg != NULL) {
             PQfinish(pool[i].pg);
         }
+        db_use(&pool[i], NULL);
     }
 
     pthread_mutex_lock(&pool_mtx);
@@ -840,7 +957,7 @@ db_exec(struct dbc *c, const char *sql, int n, const char *const *values)
 
         ts = PQtransactionStatus(c->pg);
 
-        r = db_run(c->pg, c->timeout != 0 ? c->timeout
+        r = db_run(c->pg, c, c->timeout != 0 ? c->timeout
                                           : conf->db_query_timeout,
                    sql, n, values, &how);
         st = r != NULL ? PQresultStatus(r) : PGRES_FATAL_ERROR;

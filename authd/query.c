@@ -735,16 +735,24 @@ q_like(struct req *r, const char *s)
  * and select_sql (the same FROM/WHERE with the columns), both with the
  * conditions of s appended, then ORDER BY order, LIMIT and OFFSET.
  * Sends X-Total-Count and Link.  0 with *res, or -1 with the answer sent.
+ *
+ * With s->key, and select_sql ending in count_sql's FROM/WHERE, the page
+ * is found by its keys first and the columns (their subqueries: roles,
+ * counts) computed for those rows only: PostgreSQL computes them for
+ * every row an OFFSET skips, which made the last pages of 1,000 projects
+ * or 100,000 repositories cost hundreds of milliseconds.
  */
 int
 q_list(struct req *r, struct qsql *s, const char *count_sql,
     const char *select_sql, const char *order, long page, long page_size,
     PGresult **res)
 {
-    PGresult   *c;
-    long long   total;
-    char        limit[32], offset[32], *sql;
-    int         a, b;
+    PGresult    *c;
+    long long    total;
+    const char  *from;
+    char         limit[32], offset[32], *sql;
+    size_t       flen, slen;
+    int          a, b;
 
     *res = NULL;
 
@@ -777,9 +785,30 @@ q_list(struct req *r, struct qsql *s, const char *count_sql,
         return -1;
     }
 
-    sql = req_printf(r, "%s%s ORDER BY %s LIMIT $%d::bigint"
-                     " OFFSET $%d::bigint", select_sql, s->where, order, a,
-                     b);
+    /* the FROM/WHERE both share, when select_sql ends with it */
+    from = NULL;
+    if (s->key != NULL && strncmp(count_sql, "SELECT count(*) ", 16) == 0) {
+        from = count_sql + 15;
+        flen = strlen(from);
+        slen = strlen(select_sql);
+
+        if (slen <= flen || strcmp(select_sql + slen - flen, from) != 0) {
+            from = NULL;
+        }
+    }
+
+    if (from != NULL) {
+        sql = req_printf(r, "%s%s AND %s IN (SELECT %s%s%s ORDER BY %s"
+                         " LIMIT $%d::bigint OFFSET $%d::bigint)"
+                         " ORDER BY %s", select_sql, s->where, s->key,
+                         s->key, from, s->where, order, a, b, order);
+
+    } else {
+        sql = req_printf(r, "%s%s ORDER BY %s LIMIT $%d::bigint"
+                         " OFFSET $%d::bigint", select_sql, s->where, order,
+                         a, b);
+    }
+
     if (sql == NULL) {
         http_error(r, 500, "out of memory");
         return -1;
