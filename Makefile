@@ -174,11 +174,15 @@ stop:
 # TESTS: what prove runs (default: everything), e.g. TESTS=t/v2-blobs.t.
 # The tree stays as it is: no UI screenshots into docs/screenshots (run
 # prove -I t/lib t/ui-browser.t by hand to refresh them).
-# The sanitizer pass leaves out t/install-deb.t: it builds and installs its
-# own Debian packages (plain builds), so it would only repeat the plain
-# pass's run of it, its longest test.
+# The sanitizer pass leaves out what would only repeat the plain pass:
+# t/install-deb.t builds and installs its own Debian packages (plain
+# builds); t/fuzz.t runs the same fuzz targets (always ASan + UBSan builds)
+# for the same time; the browser tests (t/ui-*.t) test the UI in Chromium,
+# and the authd endpoints they call are those t/api-*.t and t/authd-*.t
+# run in this pass.
+SAN_SKIP    := t/install-deb.t t/fuzz.t $(wildcard t/ui-*.t)
 ifeq ($(SANITIZE),1)
-TESTS ?= $(filter-out t/install-deb.t,$(wildcard t/*.t)) $(UNIT_TESTS)
+TESTS ?= $(filter-out $(SAN_SKIP),$(wildcard t/*.t)) $(UNIT_TESTS)
 else
 TESTS ?= -r t/ $(UNIT_TESTS)
 endif
