@@ -319,6 +319,12 @@ sub _conf_directives {
 sub _shipped_text {
     my ($list, $mine, $indent) = @_;
 
+    # only the test's directives of this block count, not those inside
+    # its locations (a location's error_page is not the server's)
+    if (defined $mine) {
+        1 while $mine =~ s/\{[^{}]*\}/;/g;
+    }
+
     my @keep;
     for my $d (@$list) {
         my ($name) = $d =~ /^(\S+)/;
