@@ -5,7 +5,8 @@
  * endpoint (Harbor's proxy cache): <project>/<path> is <path> upstream
  * (a one-component path on Docker Hub is library/<path>).  authd writes
  * <storage>/_policies/proxy/<project> for each such project ("recheck
- * <seconds>"), which the module reads on each manifest GET or HEAD: a
+ * <seconds>"), which the module reads for a manifest GET or HEAD (each
+ * worker keeps what it read for up to 1 s): a
  * manifest that is not in the storage, or a tag whose link is older than
  * the recheck interval, comes here (GET /_harbor/proxy-fetch?name=&ref=,
  * an internal location of nginx).  This file then:
